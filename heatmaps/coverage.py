@@ -1,0 +1,117 @@
+"""Data coverage: what market data is stored, per asset, exchange and kind, and where bars are missing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Max, Min
+
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
+from heatmaps.rows import BASE_BAR_MS
+
+KINDS: dict[str, tuple[type[Any], str, bool]] = {
+    # kind: (model, time field, on the 5-minute grid?)
+    "candles": (Candle, "open_time", True),
+    "open_interest": (OpenInterest, "time", True),
+    "funding": (FundingRate, "funding_time", False),
+    "liquidations": (Liquidation, "time", False),
+}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    asset: str
+    exchange: str
+    kind: str
+    first: datetime | None
+    last: datetime | None
+    rows: int
+    missing_bars: int | None  # None where the kind is not on the 5-minute grid
+    simulated: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["first"] = self.first.isoformat() if self.first else None
+        data["last"] = self.last.isoformat() if self.last else None
+        return data
+
+
+def data_coverage(*, assets: list[Asset] | None = None) -> list[Coverage]:
+    """One aggregate query per kind (grouped by asset and exchange); no row-by-row scans."""
+    wanted = assets if assets is not None else list(Asset.objects.all())
+    by_id = {a.pk: a.symbol for a in wanted}
+    exchange_codes = dict(Exchange.objects.values_list("pk", "code"))
+    simulated = set(
+        OpenInterest.objects.filter(asset_id__in=by_id.keys(), simulated=True)
+        .values_list("asset_id", "exchange_id")
+        .distinct()
+    )
+    result: list[Coverage] = []
+    for kind, (model, field, gridded) in KINDS.items():
+        stats = (
+            model.objects.filter(asset_id__in=by_id.keys())
+            .values("asset_id", "exchange_id")
+            .annotate(first=Min(field), last=Max(field), rows=Count("id"))
+        )
+        for row in stats.order_by("asset_id", "exchange_id"):
+            missing = None
+            if gridded and row["first"] and row["last"]:
+                span = int((row["last"] - row["first"]).total_seconds() * 1000) // BASE_BAR_MS + 1
+                missing = span - row["rows"]
+            result.append(
+                Coverage(
+                    asset=by_id[row["asset_id"]],
+                    exchange=exchange_codes[row["exchange_id"]],
+                    kind=kind,
+                    first=row["first"],
+                    last=row["last"],
+                    rows=row["rows"],
+                    missing_bars=missing,
+                    simulated=kind == "open_interest" and (row["asset_id"], row["exchange_id"]) in simulated,
+                )
+            )
+    result.sort(key=lambda c: (c.asset, c.exchange, list(KINDS).index(c.kind)))
+    return result
+
+
+@dataclass(frozen=True)
+class Gap:
+    after: datetime  # last bar present before the hole
+    before: datetime  # first bar present after it
+    missing_bars: int
+
+
+def find_candle_gaps(*, asset_id: int, exchange_id: int, since: datetime) -> list[Gap]:
+    """Holes in the 5-minute candle series since `since`, found with lag() over the stored bars."""
+    table = Candle._meta.db_table
+    sql = f"""
+        SELECT prev_time, open_time FROM (
+            SELECT open_time, LAG(open_time) OVER (ORDER BY open_time) AS prev_time
+            FROM {table} WHERE asset_id = %s AND exchange_id = %s AND open_time >= %s
+        ) AS t
+        WHERE prev_time IS NOT NULL AND open_time > prev_time
+    """
+    gaps: list[Gap] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql + " AND open_time - prev_time > interval '5 minutes' ORDER BY open_time", [asset_id, exchange_id, since])
+            rows = cursor.fetchall()
+        else:
+            cursor.execute(sql + " ORDER BY open_time", [asset_id, exchange_id, since])
+            rows = [(p, t) for p, t in cursor.fetchall()]
+    for prev_time, open_time in rows:
+        prev_dt = _as_dt(prev_time)
+        next_dt = _as_dt(open_time)
+        step = int((next_dt - prev_dt).total_seconds() * 1000) // BASE_BAR_MS
+        if step > 1:
+            gaps.append(Gap(after=prev_dt, before=next_dt, missing_bars=step - 1))
+    return gaps
+
+
+def _as_dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -1,0 +1,273 @@
+"""Readers for market-data files: Binance's public dump files (CSV or the ZIP they ship in) and the
+plain OHLCV/funding CSV of the bundled sample data.
+
+The format is detected from the content (header line or column count), not the file name. A malformed
+file raises `DumpFormatError` naming the file, the line and the problem; nothing is returned partially.
+No Django here: rows in `heatmaps.rows` come out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
+
+Kind = Literal["klines", "ohlcv", "metrics", "funding"]
+Row = CandleRow | OpenInterestRow | FundingRow
+
+KLINE_COLUMNS = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+    "taker_buy_volume,taker_buy_quote_volume,ignore"
+).split(",")
+METRICS_PREFIX = ["create_time", "symbol", "sum_open_interest", "sum_open_interest_value"]
+FUNDING_DUMP_COLUMNS = ["calc_time", "funding_interval_hours", "last_funding_rate"]
+OHLCV_COLUMNS = ["open_time_ms", "open_time_utc", "open", "high", "low", "close", "volume"]
+FUNDING_PLAIN_COLUMNS = ["open_time_ms", "open_time_utc", "funding_rate"]
+
+_SYMBOL_IN_NAME = re.compile(r"^([A-Z0-9]{2,32})-")
+
+
+class DumpFormatError(ValueError):
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = path, line, problem
+        where = f"{path} line {line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    kind: Kind
+    symbol: str | None
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def first_ms(self) -> int | None:
+        return _row_time(self.rows[0]) if self.rows else None
+
+    @property
+    def last_ms(self) -> int | None:
+        return _row_time(self.rows[-1]) if self.rows else None
+
+
+def _row_time(row: Row) -> int:
+    return row.open_time_ms if isinstance(row, CandleRow) else row.time_ms
+
+
+def symbol_from_filename(path: str) -> str | None:
+    match = _SYMBOL_IN_NAME.match(Path(path).name)
+    return match.group(1) if match else None
+
+
+def _open_text(path: str) -> tuple[str, Iterator[str]]:
+    """Return a display name and the lines of the CSV, unpacking a ZIP with one CSV inside."""
+    p = Path(path)
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as archive:
+                members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+                if len(members) != 1:
+                    raise DumpFormatError(path, None, f"expected one CSV inside the ZIP, found {len(members)}")
+                data = archive.read(members[0])
+            name = f"{path}!{members[0]}"
+        else:
+            data = p.read_bytes()
+            name = path
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DumpFormatError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return name, iter(io.StringIO(text))
+
+
+def _number(cell: str, name: str, path: str, line: int, *, optional: bool = False) -> float | None:
+    cell = cell.strip()
+    if cell == "":
+        if optional:
+            return None
+        raise DumpFormatError(path, line, f"{name} is empty")
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DumpFormatError(path, line, f"{name} {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise DumpFormatError(path, line, f"{name} {cell!r} is not a finite number")
+    return value
+
+
+def _required(cell: str, name: str, path: str, line: int) -> float:
+    value = _number(cell, name, path, line)
+    assert value is not None
+    return value
+
+
+def _ms(cell: str, name: str, path: str, line: int) -> int:
+    cell = cell.strip()
+    if not cell.isdigit():
+        raise DumpFormatError(path, line, f"{name} {cell!r} is not a timestamp in milliseconds")
+    value = int(cell)
+    if value > 10**14:  # some newer dumps stamp in microseconds
+        value //= 1000
+    if not 946_684_800_000 <= value <= 4_102_444_800_000:  # 2000-01-01 .. 2100-01-01
+        raise DumpFormatError(path, line, f"{name} {cell!r} is outside the years 2000-2100")
+    return value
+
+
+def _utc_text_ms(cell: str, path: str, line: int) -> int:
+    try:
+        parsed = datetime.strptime(cell.strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise DumpFormatError(path, line, f"create_time {cell!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
+    return int(parsed.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _check_candle(row: CandleRow, path: str, line: int) -> None:
+    if row.open_time_ms % BASE_BAR_MS:
+        raise DumpFormatError(path, line, "open time is not on a 5-minute boundary (only 5m bars are imported)")
+    if not (row.low <= min(row.open, row.close) and row.high >= max(row.open, row.close) and row.low > 0):
+        raise DumpFormatError(path, line, "inconsistent candle (need 0 < low <= open, close <= high)")
+    for name in ("volume", "taker_buy_volume", "quote_volume"):
+        value = getattr(row, name)
+        if value is not None and value < 0:
+            raise DumpFormatError(path, line, f"{name} is negative")
+    if row.volume is not None and row.taker_buy_volume is not None and row.taker_buy_volume > row.volume * (1 + 1e-9):
+        raise DumpFormatError(path, line, "taker_buy_volume exceeds volume")
+
+
+def _parse_kline(cells: list[str], path: str, line: int) -> CandleRow:
+    if len(cells) != 12:
+        raise DumpFormatError(path, line, f"expected 12 kline columns, found {len(cells)}")
+    open_ms = _ms(cells[0], "open_time", path, line)
+    close_ms = _ms(cells[6], "close_time", path, line)
+    if close_ms - open_ms != BASE_BAR_MS - 1:
+        raise DumpFormatError(path, line, "not a 5m kline (close_time must be open_time + 299999 ms)")
+    row = CandleRow(
+        open_time_ms=open_ms,
+        open=_required(cells[1], "open", path, line),
+        high=_required(cells[2], "high", path, line),
+        low=_required(cells[3], "low", path, line),
+        close=_required(cells[4], "close", path, line),
+        volume=_number(cells[5], "volume", path, line),
+        quote_volume=_number(cells[7], "quote_volume", path, line, optional=True),
+        taker_buy_volume=_number(cells[9], "taker_buy_volume", path, line, optional=True),
+    )
+    _check_candle(row, path, line)
+    return row
+
+
+def _parse_ohlcv(cells: list[str], path: str, line: int) -> CandleRow:
+    if len(cells) != 7:
+        raise DumpFormatError(path, line, f"expected 7 OHLCV columns, found {len(cells)}")
+    row = CandleRow(
+        open_time_ms=_ms(cells[0], "open_time_ms", path, line),
+        open=_required(cells[2], "open", path, line),
+        high=_required(cells[3], "high", path, line),
+        low=_required(cells[4], "low", path, line),
+        close=_required(cells[5], "close", path, line),
+        volume=_number(cells[6], "volume", path, line, optional=True),
+    )
+    _check_candle(row, path, line)
+    return row
+
+
+def _parse_metrics(cells: list[str], path: str, line: int) -> OpenInterestRow:
+    if len(cells) < 4:
+        raise DumpFormatError(path, line, f"expected at least 4 metrics columns, found {len(cells)}")
+    oi_base = _number(cells[2], "sum_open_interest", path, line, optional=True)
+    oi_value = _number(cells[3], "sum_open_interest_value", path, line, optional=True)
+    if oi_value is None and oi_base is None:
+        raise DumpFormatError(path, line, "both sum_open_interest and sum_open_interest_value are empty")
+    if (oi_value or 0) < 0 or (oi_base or 0) < 0:
+        raise DumpFormatError(path, line, "open interest is negative")
+    return OpenInterestRow(time_ms=_utc_text_ms(cells[0], path, line), oi_base=oi_base, oi_value=oi_value)
+
+
+def _parse_funding_dump(cells: list[str], path: str, line: int) -> FundingRow:
+    if len(cells) != 3:
+        raise DumpFormatError(path, line, f"expected 3 fundingRate columns, found {len(cells)}")
+    return FundingRow(time_ms=_ms(cells[0], "calc_time", path, line), rate=_required(cells[2], "last_funding_rate", path, line))
+
+
+def _parse_funding_plain(cells: list[str], path: str, line: int) -> FundingRow:
+    if len(cells) != 3:
+        raise DumpFormatError(path, line, f"expected 3 funding columns, found {len(cells)}")
+    return FundingRow(time_ms=_ms(cells[0], "open_time_ms", path, line), rate=_required(cells[2], "funding_rate", path, line))
+
+
+Parser = Callable[[list[str], str, int], Row]
+_BY_HEADER: list[tuple[list[str], Kind, Parser]] = [
+    (KLINE_COLUMNS, "klines", _parse_kline),
+    (OHLCV_COLUMNS, "ohlcv", _parse_ohlcv),
+    (FUNDING_DUMP_COLUMNS, "funding", _parse_funding_dump),
+    (FUNDING_PLAIN_COLUMNS, "funding", _parse_funding_plain),
+]
+
+
+def _detect(first: list[str], path: str) -> tuple[Kind, Parser, bool]:
+    """Return (kind, parser, first_line_is_header)."""
+    header = [c.strip().lower() for c in first]
+    if header[:4] == METRICS_PREFIX:
+        return "metrics", _parse_metrics, True
+    for columns, kind, parser in _BY_HEADER:
+        if header == columns:
+            return kind, parser, True
+    if len(first) == 12 and first[0].strip().isdigit():
+        return "klines", _parse_kline, False  # old and spot dumps ship without a header
+    raise DumpFormatError(
+        path, 1, f"unrecognised format (first line {','.join(first)[:120]!r}); expected Binance klines, metrics or fundingRate, or the plain OHLCV CSV"
+    )
+
+
+def read_market_file(path: str) -> ParsedFile:
+    """Parse one file completely. Rows come back sorted by time and de-duplicated."""
+    name, lines = _open_text(path)
+    reader = csv.reader(lines)
+    try:
+        first = next(reader)
+    except StopIteration:
+        raise DumpFormatError(name, None, "file is empty") from None
+    except csv.Error as exc:
+        raise DumpFormatError(name, 1, f"bad CSV: {exc}") from None
+    kind, parser, has_header = _detect(first, name)
+    symbol = symbol_from_filename(path)
+    rows: dict[int, Row] = {}
+    line_of: dict[int, int] = {}
+    pending = [] if has_header else [(1, first)]
+    try:
+        for line_no, cells in _numbered(pending, reader):
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if kind == "metrics" and len(cells) > 1 and cells[1].strip():
+                symbol = symbol or cells[1].strip()
+                if cells[1].strip() != symbol:
+                    raise DumpFormatError(name, line_no, f"symbol {cells[1].strip()!r} differs from {symbol!r}")
+            row = parser(cells, name, line_no)
+            t = _row_time(row)
+            if t in rows and rows[t] != row:
+                raise DumpFormatError(name, line_no, f"conflicting duplicate of line {line_of[t]} for the same time")
+            rows[t] = row
+            line_of.setdefault(t, line_no)
+    except csv.Error as exc:
+        raise DumpFormatError(name, reader.line_num, f"bad CSV: {exc}") from None
+    if not rows:
+        raise DumpFormatError(name, None, "file has no data rows")
+    return ParsedFile(path=name, kind=kind, symbol=symbol, rows=[rows[t] for t in sorted(rows)])
+
+
+def _numbered(pending: list[tuple[int, list[str]]], reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    yield from pending
+    line_no = 1
+    for cells in reader:
+        line_no += 1
+        yield line_no, cells

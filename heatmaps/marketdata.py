@@ -1,0 +1,138 @@
+"""Store and query market data: rows from importers and connectors into the market tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+
+from heatmaps.dumpfiles import ParsedFile, read_market_file
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
+from heatmaps.rows import CandleRow, FundingRow, LiquidationRow, OpenInterestRow
+from heatmaps.upserts import upsert_rows
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_to_dt(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def dt_to_ms(dt: datetime) -> int:
+    return (dt - EPOCH) // timedelta(milliseconds=1)
+
+
+def upsert_candles(*, asset: Asset, exchange: Exchange, rows: Sequence[CandleRow]) -> int:
+    return upsert_rows(
+        Candle,
+        key_fields=("asset", "exchange", "open_time"),
+        value_fields=("open", "high", "low", "close", "volume", "taker_buy_volume", "quote_volume"),
+        records=[
+            (asset.pk, exchange.pk, ms_to_dt(r.open_time_ms), r.open, r.high, r.low, r.close, r.volume, r.taker_buy_volume, r.quote_volume)
+            for r in rows
+        ],
+    )
+
+
+def upsert_open_interest(
+    *, asset: Asset, exchange: Exchange, rows: Sequence[OpenInterestRow], simulated: bool = False
+) -> int:
+    return upsert_rows(
+        OpenInterest,
+        key_fields=("asset", "exchange", "time"),
+        value_fields=("oi_base", "oi_value", "simulated"),
+        records=[(asset.pk, exchange.pk, ms_to_dt(r.time_ms), r.oi_base, r.oi_value, simulated) for r in rows],
+    )
+
+
+def upsert_funding(*, asset: Asset, exchange: Exchange, rows: Sequence[FundingRow]) -> int:
+    # A dump without mark prices must not erase ones stored from the REST API.
+    with_mark = [r for r in rows if r.mark_price is not None]
+    without_mark = [r for r in rows if r.mark_price is None]
+    written = upsert_rows(
+        FundingRate,
+        key_fields=("asset", "exchange", "funding_time"),
+        value_fields=("rate", "mark_price"),
+        records=[(asset.pk, exchange.pk, ms_to_dt(r.time_ms), r.rate, r.mark_price) for r in with_mark],
+    )
+    return written + upsert_rows(
+        FundingRate,
+        key_fields=("asset", "exchange", "funding_time"),
+        value_fields=("rate",),
+        records=[(asset.pk, exchange.pk, ms_to_dt(r.time_ms), r.rate) for r in without_mark],
+    )
+
+
+def insert_liquidations(*, asset: Asset, exchange: Exchange, rows: Sequence[LiquidationRow]) -> int:
+    """Insert events not seen before (by the exchange's dedupe key); returns how many were new."""
+    return upsert_rows(
+        Liquidation,
+        key_fields=("exchange", "dedupe_key"),
+        value_fields=(),
+        insert_only_fields=("asset", "time", "side", "price", "quantity", "value"),
+        records=[
+            (exchange.pk, r.dedupe_key, asset.pk, ms_to_dt(r.time_ms), r.side, r.price, r.quantity, r.value)
+            for r in rows
+        ],
+    )
+
+
+class ImportProblem(ValueError):
+    """A file cannot be imported; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: str
+    kind: str
+    symbol: str
+    exchange: str
+    rows_read: int
+    rows_written: int
+    first: datetime | None
+    last: datetime | None
+
+
+def import_market_file(
+    path: str,
+    *,
+    asset_symbol: str | None = None,
+    exchange_code: str = "binance",
+    simulated_oi: bool = False,
+    on_parsed: Callable[[ParsedFile], None] | None = None,
+) -> ImportResult:
+    """Parse one file completely, then write it in one transaction: all of it or nothing."""
+    parsed = read_market_file(path)
+    if on_parsed:
+        on_parsed(parsed)
+    symbol = (asset_symbol or parsed.symbol or "").upper()
+    if not symbol:
+        raise ImportProblem(f"{path}: cannot tell the asset from the file; pass --asset SYMBOL")
+    if asset_symbol and parsed.symbol and parsed.symbol.upper() != asset_symbol.upper() and parsed.kind == "metrics":
+        raise ImportProblem(f"{path}: file holds {parsed.symbol}, not {asset_symbol}")
+    asset = Asset.objects.filter(symbol=symbol).first()
+    if asset is None:
+        known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
+        raise ImportProblem(f"{path}: unknown asset {symbol!r} (known: {known}); add it in the admin first")
+    exchange = Exchange.objects.filter(code=exchange_code).first()
+    if exchange is None:
+        raise ImportProblem(f"{path}: unknown exchange {exchange_code!r}")
+    with transaction.atomic():
+        if parsed.kind in ("klines", "ohlcv"):
+            written = upsert_candles(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]
+        elif parsed.kind == "metrics":
+            written = upsert_open_interest(asset=asset, exchange=exchange, rows=parsed.rows, simulated=simulated_oi)  # type: ignore[arg-type]
+        else:
+            written = upsert_funding(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]
+    return ImportResult(
+        path=parsed.path,
+        kind=parsed.kind,
+        symbol=symbol,
+        exchange=exchange.code,
+        rows_read=len(parsed.rows),
+        rows_written=written,
+        first=ms_to_dt(parsed.first_ms) if parsed.first_ms is not None else None,
+        last=ms_to_dt(parsed.last_ms) if parsed.last_ms is not None else None,
+    )

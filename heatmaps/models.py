@@ -1,0 +1,142 @@
+"""Market side of the platform: assets, exchanges and the market data they feed."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+DEFAULT_TIERS = "5:0.10,10:0.25,25:0.30,50:0.20,100:0.15"
+
+
+class Exchange(models.Model):
+    code = models.SlugField(max_length=32, unique=True, help_text="binance, bybit or okx")
+    name = models.CharField(max_length=64)
+    enabled = models.BooleanField(default=True)
+    degraded_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def validate_tiers(value: str) -> None:
+    from heatmaps.engine import ModelParams
+
+    try:
+        ModelParams(tiers=ModelParams.parse_tiers(value)).validate()
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class Asset(models.Model):
+    symbol = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9]{2,32}$", "Use the instrument's symbol in capitals, e.g. BTCUSDT.")],
+    )
+    display_name = models.CharField(max_length=64)
+    base = models.CharField(max_length=16, help_text="Base asset, e.g. BTC")
+    quote = models.CharField(max_length=16, default="USDT", help_text="Quote asset, e.g. USDT")
+    enabled = models.BooleanField(default=True)
+    exchanges = models.ManyToManyField(Exchange, related_name="assets", blank=True)
+    reference_exchange = models.ForeignKey(
+        Exchange,
+        on_delete=models.PROTECT,
+        related_name="reference_for",
+        help_text="Exchange whose candles are drawn and fed to the model",
+    )
+    # Model v1 parameters (see docs/model.md).
+    tiers = models.CharField(
+        max_length=200,
+        default=DEFAULT_TIERS,
+        validators=[validate_tiers],
+        help_text="Leverage tiers and weights, e.g. 5:0.10,10:0.25 (weights sum to 1)",
+    )
+    mmr = models.FloatField(
+        "maintenance margin rate",
+        default=0.004,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.2)],
+    )
+    bins = models.PositiveIntegerField(default=400, validators=[MinValueValidator(20), MaxValueValidator(2000)])
+    pad = models.FloatField(default=0.10, validators=[MinValueValidator(0.0), MaxValueValidator(0.9)])
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Candle(models.Model):
+    """A 5-minute last-price candle as the exchange reports it."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    open_time = models.DateTimeField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField(null=True, help_text="base asset")
+    taker_buy_volume = models.FloatField(null=True, help_text="base asset")
+    quote_volume = models.FloatField(null=True, help_text="quote asset")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "exchange", "open_time"], name="candle_natural_key"),
+        ]
+
+
+class OpenInterest(models.Model):
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    time = models.DateTimeField(help_text="as the exchange stamps it (Binance: close of the 5m bar)")
+    oi_base = models.FloatField(null=True, help_text="base asset")
+    oi_value = models.FloatField(null=True, help_text="quote currency (USD)")
+    simulated = models.BooleanField(default=False, help_text="synthetic series, not market data")
+
+    class Meta:
+        verbose_name = "open interest"
+        verbose_name_plural = "open interest"
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "exchange", "time"], name="oi_natural_key"),
+        ]
+
+
+class FundingRate(models.Model):
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    funding_time = models.DateTimeField()
+    rate = models.FloatField(help_text="fraction per funding interval (0.0001 = 0.01 %)")
+    mark_price = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "exchange", "funding_time"], name="funding_natural_key"),
+        ]
+
+
+class Liquidation(models.Model):
+    class Side(models.TextChoices):
+        LONG = "long", "long liquidated"
+        SHORT = "short", "short liquidated"
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    time = models.DateTimeField()
+    side = models.CharField(max_length=5, choices=Side.choices)
+    price = models.FloatField()
+    quantity = models.FloatField(help_text="base asset")
+    value = models.FloatField(help_text="quote currency (USD)")
+    dedupe_key = models.CharField(max_length=160)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "dedupe_key"], name="liquidation_natural_key"),
+        ]
+        indexes = [models.Index(fields=["asset", "time"], name="liquidation_asset_time")]
