@@ -161,7 +161,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
+TESTING = env_bool("LIQ_TESTING", False)
+# The test suite uses its own Redis database so it never touches a running platform's queues.
+REDIS_URL = env_url(
+    "REDIS_URL", "redis://127.0.0.1:6379/1" if TESTING else "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+)
 
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -174,16 +178,21 @@ else:
         }
     }
 
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "liqplatform <noreply@localhost>")
-EMAIL_BACKEND = env_str(
+_email_backend = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG or EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
 )
+_email_options: dict[str, Any] = {}
+if _email_backend.endswith("smtp.EmailBackend"):
+    _email_options = {
+        "host": env_str("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25, minimum=1),
+        "username": env_str("EMAIL_HOST_USER", ""),
+        "password": env_str("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+    }
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "liqplatform <noreply@localhost>")
 
 # Celery. The broker is Redis; visibility_timeout must exceed every hard time limit, countdown and
 # maximum retry backoff, or Redis redelivers a task that is still running.

@@ -37,7 +37,7 @@ class Command(BaseCommand):
             if not os.path.isfile(path):
                 raise CommandError(f"{path}: no such file")
         failures = 0
-        bar = tqdm(paths, unit="file", disable=options["verbosity"] == 0, file=self.stderr._out)
+        bar = tqdm(paths, unit="file", disable=options["verbosity"] == 0, file=self.stderr)
         for path in bar:
             bar.set_postfix_str(os.path.basename(path))
             try:
@@ -49,12 +49,13 @@ class Command(BaseCommand):
                 )
             except (DumpFormatError, ImportProblem) as exc:
                 failures += 1
-                bar.write(self.style.ERROR(f"error: {exc} (nothing from this file was written)"))
+                tqdm.write(self.style.ERROR(f"error: {exc} (nothing from this file was written)"), file=self.stderr)
                 continue
             span = f"{result.first:%Y-%m-%d %H:%M} → {result.last:%Y-%m-%d %H:%M} UTC" if result.first and result.last else ""
-            bar.write(
+            tqdm.write(
                 f"{result.path}: {result.kind} {result.symbol}@{result.exchange}, {result.rows_read} rows read, "
-                f"{result.rows_written} new or changed, {span}"
+                f"{result.rows_written} new or changed, {span}",
+                file=self.stdout,
             )
         if failures:
             raise CommandError(f"{failures} of {len(paths)} file(s) failed; the others were imported")

@@ -1,0 +1,43 @@
+# liqplatform — `make run` starts the platform with sample data, `make test` runs every check.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test venv services check lint typecheck pytest bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/find-python
+	@set -e; python=$$(scripts/find-python); \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+		echo "Creating $(VENV) with $$python"; rm -rf $(VENV); "$$python" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+services:
+	@scripts/services.sh ensure
+
+run: venv
+	@scripts/run.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	LIQ_TESTING=1 $(VENV)/bin/mypy .
+
+pytest: venv services
+	@scripts/browser-deps.sh
+	LIQ_TESTING=1 $(VENV)/bin/pytest
+
+test: venv services lint typecheck pytest
+
+bench: venv services
+	LIQ_TESTING=1 $(PY) bench/bench_engine.py
+	LIQ_TESTING=1 $(PY) bench/bench_queries.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from heatmaps import tasks
+from heatmaps.coverage import data_coverage
+from heatmaps.models import Asset, Exchange
+
+
+@admin.register(Exchange)
+class ExchangeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "enabled", "health", "last_success_at"]
+    list_editable = ["enabled"]
+    readonly_fields = ["degraded_since", "last_error", "last_success_at"]
+
+    @admin.display(description="health")
+    def health(self, obj: Exchange) -> str:
+        return f"degraded since {obj.degraded_since:%Y-%m-%d %H:%M} UTC" if obj.degraded_since else "ok"
+
+
+@admin.register(Asset)
+class AssetAdmin(admin.ModelAdmin):
+    list_display = ["symbol", "display_name", "enabled", "reference_exchange", "freshness"]
+    list_filter = ["enabled", "exchanges"]
+    list_editable = ["enabled"]
+    search_fields = ["symbol", "display_name"]
+    filter_horizontal = ["exchanges"]
+    readonly_fields = ["coverage"]
+    actions = ["enqueue_backfill", "enqueue_recompute"]
+    fieldsets = [
+        (None, {"fields": ["symbol", "display_name", "base", "quote", "enabled"]}),
+        ("Exchanges", {"fields": ["exchanges", "reference_exchange"]}),
+        ("Model v1 parameters", {"fields": ["tiers", "mmr", "bins", "pad"]}),
+        ("Data coverage", {"fields": ["coverage"]}),
+    ]
+
+    @admin.display(description="last candle")
+    def freshness(self, obj: Asset) -> str:
+        rows = [c for c in data_coverage(assets=[obj]) if c.kind == "candles" and c.last]
+        if not rows:
+            return "no data"
+        last = max(c.last for c in rows if c.last)
+        age = timezone.now() - last
+        return f"{last:%Y-%m-%d %H:%M} UTC ({_age(age.total_seconds())} ago)"
+
+    @admin.display(description="stored market data")
+    def coverage(self, obj: Asset) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = data_coverage(assets=[obj])
+        if not rows:
+            return "no market data stored"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    c.exchange,
+                    c.kind + (" (simulated)" if c.simulated else ""),
+                    f"{c.first:%Y-%m-%d %H:%M} UTC" if c.first else "-",
+                    f"{c.last:%Y-%m-%d %H:%M} UTC" if c.last else "-",
+                    c.rows,
+                    "-" if c.missing_bars is None else c.missing_bars,
+                )
+                for c in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>exchange</th><th>kind</th><th>first</th><th>last</th><th>rows</th>"
+            "<th>missing 5m bars</th></tr>{}</table>",
+            body,
+        )
+
+    @admin.action(description="Backfill market data (last 30 days) for the selected assets")
+    def enqueue_backfill(self, request: HttpRequest, queryset: QuerySet[Asset]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        tasks.enqueue_backfill(asset_ids=ids, days=30)
+        self.message_user(request, f"Backfill queued for {len(ids)} asset(s).", messages.SUCCESS)
+
+    @admin.action(description="Recompute heat maps for the selected assets")
+    def enqueue_recompute(self, request: HttpRequest, queryset: QuerySet[Asset]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        tasks.enqueue_recompute(asset_ids=ids)
+        self.message_user(request, f"Heat-map recompute queued for {len(ids)} asset(s).", messages.SUCCESS)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

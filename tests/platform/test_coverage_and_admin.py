@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from heatmaps.coverage import find_candle_gaps
+from heatmaps.marketdata import upsert_candles, upsert_open_interest
+from heatmaps.models import Asset, Candle, Exchange
+from heatmaps.rows import CandleRow, OpenInterestRow
+
+pytestmark = pytest.mark.django_db
+T0 = 1_767_225_600_000
+
+
+def seed(asset: Asset, exchange: Exchange, n: int = 100) -> None:
+    upsert_candles(
+        asset=asset,
+        exchange=exchange,
+        rows=[CandleRow(T0 + i * 300_000, 100.0, 101.0, 99.0, 100.5, 1.0) for i in range(n)],
+    )
+    upsert_open_interest(
+        asset=asset, exchange=exchange, rows=[OpenInterestRow(T0 + (i + 1) * 300_000, 10.0, 1000.0) for i in range(n)]
+    )
+
+
+def test_data_coverage_counts_missing_bars(btc: Asset, binance: Exchange) -> None:
+    seed(btc, binance)
+    holes = [datetime(2026, 1, 1, 1, 0, tzinfo=UTC) + timedelta(minutes=5 * k) for k in (0, 1, 2, 7)]
+    Candle.objects.filter(open_time__in=holes).delete()
+    out = io.StringIO()
+    call_command("data_coverage", "--json", stdout=out)
+    report = {(r["asset"], r["exchange"], r["kind"]): r for r in json.loads(out.getvalue())}
+    candles = report[("BTCUSDT", "binance", "candles")]
+    assert candles["rows"] == 96 and candles["missing_bars"] == 4
+    assert candles["first"] == "2026-01-01T00:00:00+00:00" and candles["last"] == "2026-01-01T08:15:00+00:00"
+    assert report[("BTCUSDT", "binance", "open_interest")]["missing_bars"] == 0
+
+    gaps = find_candle_gaps(asset_id=btc.pk, exchange_id=binance.pk, since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert [(g.after, g.missing_bars) for g in gaps] == [
+        (datetime(2026, 1, 1, 0, 55, tzinfo=UTC), 3),
+        (datetime(2026, 1, 1, 1, 30, tzinfo=UTC), 1),
+    ]
+
+
+def test_data_coverage_table(btc: Asset, binance: Exchange) -> None:
+    seed(btc, binance, 12)
+    out = io.StringIO()
+    call_command("data_coverage", stdout=out)
+    line = next(line for line in out.getvalue().splitlines() if "candles" in line)
+    assert line.split() == ["BTCUSDT", "binance", "candles", "2026-01-01", "00:00", "2026-01-01", "00:55", "12", "0"]
+
+
+def test_admin_pages_for_staff(btc: Asset, binance: Exchange, alice_client: Client) -> None:
+    seed(btc, binance, 20)
+    assert alice_client.get("/admin/heatmaps/asset/").status_code == 200
+    page = alice_client.get(f"/admin/heatmaps/asset/{btc.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "missing 5m bars" in html and "2026-01-01 01:35 UTC" in html
+    assert alice_client.get("/admin/heatmaps/exchange/").status_code == 200
+
+
+@pytest.mark.parametrize("who", ["anonymous", "bob"])
+def test_admin_pages_redirect_non_staff(btc: Asset, who: str, request: pytest.FixtureRequest) -> None:
+    client = Client() if who == "anonymous" else request.getfixturevalue("bob_client")
+    response = client.get(f"/admin/heatmaps/asset/{btc.pk}/change/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, alice_client: Client) -> None:
+    form = {
+        "symbol": "BTCUSDT",
+        "display_name": "Bitcoin",
+        "base": "BTC",
+        "quote": "USDT",
+        "enabled": "on",
+        "exchanges": [binance.pk],
+        "reference_exchange": binance.pk,
+        "tiers": "10:0.5,25:0.4",
+        "mmr": "0.004",
+        "bins": "400",
+        "pad": "0.1",
+    }
+    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    assert response.status_code == 200 and "sum to 1" in response.content.decode()
+    form.update(tiers="10:0.5,25:0.5", bins="5")
+    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    assert response.status_code == 200 and "greater than or equal to 20" in response.content.decode()
+    form.update(bins="300")
+    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    assert response.status_code == 302
+    btc.refresh_from_db()
+    assert (btc.tiers, btc.bins) == ("10:0.5,25:0.5", 300)
