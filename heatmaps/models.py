@@ -140,3 +140,47 @@ class Liquidation(models.Model):
             models.UniqueConstraint(fields=["exchange", "dedupe_key"], name="liquidation_natural_key"),
         ]
         indexes = [models.Index(fields=["asset", "time"], name="liquidation_asset_time")]
+
+
+class Heatmap(models.Model):
+    """One computed map: asset × timeframe × model, replaced whole on every recompute.
+
+    The long/short grids are stored quantised (see heatmaps/gridcodec.py); axes are ordinary columns.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="heatmaps")
+    timeframe = models.CharField(max_length=8)
+    model = models.CharField(max_length=16, default="v1")
+    version = models.PositiveBigIntegerField(default=1, help_text="bumped on every store; part of the cache key")
+    computed_at = models.DateTimeField()
+    compute_ms = models.FloatField(help_text="engine time in milliseconds")
+    # What fed it
+    data_start = models.DateTimeField(help_text="first base bar used (warm-up included)")
+    data_end = models.DateTimeField(help_text="newest base bar used")
+    candle_exchange = models.CharField(max_length=32)
+    oi_exchanges = models.JSONField(default=list)
+    oi_simulated = models.BooleanField(default=False)
+    params = models.JSONField(default=dict)
+    # Axes
+    width = models.PositiveIntegerField()
+    bins = models.PositiveIntegerField()
+    first_bucket = models.DateTimeField()
+    bar_seconds = models.PositiveIntegerField()
+    price_lo = models.FloatField(help_text="lower edge of the first bin")
+    price_hi = models.FloatField(help_text="upper edge of the last bin")
+    # Grids and derived views
+    long_grid = models.BinaryField()
+    short_grid = models.BinaryField()
+    long_scale = models.FloatField()
+    short_scale = models.FloatField()
+    candles = models.JSONField(help_text="[bucket ms, open, high, low, close, volume] per column; null when empty")
+    clusters = models.JSONField(default=list)
+    liquidation_map = models.JSONField(default=dict)
+    colour_scale_usd = models.FloatField(help_text="USD at full intensity (99th percentile of non-zero cells)")
+    current_price = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "timeframe", "model"], name="heatmap_natural_key")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.timeframe} ({self.model})"
