@@ -125,11 +125,14 @@ def _ms(cell: str, name: str, path: str, line: int) -> int:
 
 
 def _utc_text_ms(cell: str, path: str, line: int) -> int:
+    text = cell.strip()
     try:
-        parsed = datetime.strptime(cell.strip(), "%Y-%m-%d %H:%M:%S")
+        if len(text) != 19 or text[10] != " ":
+            raise ValueError
+        parsed = datetime.fromisoformat(text)  # C-speed; the dumps hold hundreds of thousands of these
     except ValueError:
         raise DumpFormatError(path, line, f"create_time {cell!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
-    return int(parsed.replace(tzinfo=UTC).timestamp() * 1000)
+    return int(parsed.replace(tzinfo=UTC).timestamp()) * 1000
 
 
 def _check_candle(row: CandleRow, path: str, line: int) -> None:

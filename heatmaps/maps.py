@@ -1,0 +1,267 @@
+"""Heat maps in and out of the database: load base bars → engine → store quantised; read for pages/API.
+
+These are the only functions that touch both the ORM and numpy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from heatmaps import engine
+from heatmaps.gridcodec import decode_grid, encode_grid
+from heatmaps.marketdata import dt_to_ms, ms_to_dt
+from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
+from heatmaps.rows import BASE_BAR_MS
+
+log = logging.getLogger(__name__)
+MODEL = "v1"
+CACHE_SECONDS = 24 * 3600
+
+
+def asset_params(asset: Asset) -> engine.ModelParams:
+    params = engine.ModelParams(
+        tiers=engine.ModelParams.parse_tiers(asset.tiers), mmr=asset.mmr, n_bins=asset.bins, pad=asset.pad
+    )
+    params.validate()
+    return params
+
+
+@dataclass
+class LoadedBars:
+    bars: engine.BaseBars
+    open: np.ndarray  # first open of each base bar, for drawing candles
+    candle_exchange: str
+    oi_exchanges: list[str]
+    oi_simulated: bool
+
+
+def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None:
+    """Reference-exchange candles joined with open interest summed over the asset's exchanges.
+
+    An OI snapshot stamped T belongs to the bar that closes at T (Binance stamps the bar's close).
+    A bar's OI is the sum over contributing exchanges, or NaN unless every one of them has a value.
+    Bybit reports OI in base units only; its USD value is taken at the bar's close.
+    """
+    ref = asset.reference_exchange
+    candle_table = Candle._meta.db_table
+    params: list[Any] = [asset.pk, ref.pk]
+    where = ""
+    if since is not None:
+        where = " AND open_time >= %s"
+        params.append(since)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT open_time, open, high, low, close, volume, taker_buy_volume FROM {candle_table} "
+            f"WHERE asset_id = %s AND exchange_id = %s{where} ORDER BY open_time",
+            params,
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    n = len(rows)
+    open_time = np.fromiter((dt_to_ms(_aware(r[0])) for r in rows), dtype=np.int64, count=n)
+    cols = np.array([[np.nan if v is None else v for v in r[1:]] for r in rows], dtype=np.float64).reshape(n, 6)
+    first_ms, last_ms = int(open_time[0]), int(open_time[-1])
+
+    exchange_ids = list(asset.exchanges.values_list("pk", flat=True)) or [ref.pk]
+    oi = OpenInterest.objects.filter(
+        asset=asset,
+        exchange_id__in=exchange_ids,
+        time__gte=ms_to_dt(first_ms + BASE_BAR_MS),
+        time__lte=ms_to_dt(last_ms + BASE_BAR_MS),
+    ).values_list("exchange_id", "time", "oi_base", "oi_value", "simulated")
+    index = {int(t): i for i, t in enumerate(open_time)}
+    per_exchange: dict[int, np.ndarray] = {}
+    simulated = False
+    for exchange_id, t, oi_base, oi_value, sim in oi.iterator(chunk_size=20_000):
+        i = index.get(dt_to_ms(t) - BASE_BAR_MS)
+        if i is None:
+            continue
+        series = per_exchange.setdefault(exchange_id, np.full(n, np.nan))
+        if oi_value is None and oi_base is not None:
+            oi_value = oi_base * cols[i, 3]
+        series[i] = np.nan if oi_value is None else oi_value
+        simulated = simulated or sim
+    if per_exchange:
+        oi_value = np.sum(np.vstack(list(per_exchange.values())), axis=0)  # NaN where any exchange lacks a value
+    else:
+        oi_value = np.full(n, np.nan)
+    codes = dict(Exchange.objects.filter(pk__in=per_exchange.keys()).values_list("pk", "code"))
+    bars = engine.BaseBars(
+        open_time=open_time,
+        high=cols[:, 1].copy(),
+        low=cols[:, 2].copy(),
+        close=cols[:, 3].copy(),
+        volume=cols[:, 4].copy(),
+        taker_buy=cols[:, 5].copy(),
+        oi_value=oi_value,
+    )
+    return LoadedBars(
+        bars=bars,
+        open=cols[:, 0].copy(),
+        candle_exchange=ref.code,
+        oi_exchanges=sorted(codes.values()),
+        oi_simulated=simulated,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else timezone.make_aware(value, timezone.UTC)  # type: ignore[attr-defined]
+
+
+def _bucket_candles(loaded: LoadedBars, times: np.ndarray, bar_ms: int) -> list[list[float | None] | None]:
+    """OHLCV per output column from the base bars; None for a bucket with no base bar."""
+    t = loaded.bars.open_time
+    bucket = (t // bar_ms) * bar_ms
+    out: list[list[float | None] | None] = []
+    starts = np.searchsorted(bucket, times, side="left")
+    ends = np.searchsorted(bucket, times, side="right")
+    for b, s, e in zip(times, starts, ends, strict=True):
+        if s == e:
+            out.append(None)
+            continue
+        vol = loaded.bars.volume[s:e]
+        out.append(
+            [
+                int(b),
+                float(loaded.open[s]),
+                float(loaded.bars.high[s:e].max()),
+                float(loaded.bars.low[s:e].min()),
+                float(loaded.bars.close[e - 1]),
+                None if np.isnan(vol).all() else float(np.nansum(vol)),
+            ]
+        )
+    return out
+
+
+def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> list[Heatmap]:
+    """Compute and store the requested timeframes of one asset from one load of its base bars.
+
+    Each map is written in its own transaction that replaces the previous one whole; if computing
+    fails nothing is written and the previous map stays.
+    """
+    keys = timeframes or list(engine.TIMEFRAMES)
+    unknown = [k for k in keys if k not in engine.TIMEFRAMES]
+    if unknown:
+        raise ValueError(f"unknown timeframe(s) {', '.join(unknown)}; choose from {', '.join(engine.TIMEFRAMES)}")
+    params = asset_params(asset)
+    newest = (
+        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange).order_by("-open_time").values_list("open_time", flat=True).first()
+    )
+    if newest is None:
+        return []
+    # warm-up + window of the longest timeframe requested, plus one bucket of slack for alignment
+    reach = max(2 * engine.TIMEFRAMES[k].window_ms + engine.TIMEFRAMES[k].bar_ms for k in keys)
+    loaded = load_base_bars(asset=asset, since=newest - timedelta(milliseconds=reach))
+    if loaded is None:
+        return []
+    started = time.perf_counter()
+    grids = engine.compute_all_timeframes(bars=loaded.bars, params=params, timeframes=keys)
+    engine_ms = (time.perf_counter() - started) * 1000
+    stored = []
+    for key in keys:
+        stored.append(_store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys)))
+    return stored
+
+
+def _store(
+    *, asset: Asset, key: str, grid: engine.HeatmapGrid, loaded: LoadedBars, params: engine.ModelParams, engine_ms: float
+) -> Heatmap:
+    tf = engine.TIMEFRAMES[key]
+    long_blob, long_scale = encode_grid(grid.long)
+    short_blob, short_scale = encode_grid(grid.short)
+    lmap = engine.liquidation_map(grid)
+    clusters = engine.find_clusters(grid, limit=20)
+    warm_start = int(grid.times[0]) - tf.window_ms
+    first_used = max(int(loaded.bars.open_time[0]), warm_start)
+    values: dict[str, Any] = {
+        "computed_at": timezone.now(),
+        "compute_ms": engine_ms,
+        "data_start": ms_to_dt(first_used),
+        "data_end": ms_to_dt(int(loaded.bars.open_time[-1])),
+        "candle_exchange": loaded.candle_exchange,
+        "oi_exchanges": loaded.oi_exchanges,
+        "oi_simulated": loaded.oi_simulated,
+        "params": {"tiers": asset.tiers, "mmr": params.mmr, "bins": params.n_bins, "pad": params.pad},
+        "width": int(grid.long.shape[0]),
+        "bins": int(grid.long.shape[1]),
+        "first_bucket": ms_to_dt(int(grid.times[0])),
+        "bar_seconds": tf.bar_ms // 1000,
+        "price_lo": float(grid.edges[0]),
+        "price_hi": float(grid.edges[-1]),
+        "long_grid": long_blob,
+        "short_grid": short_blob,
+        "long_scale": long_scale,
+        "short_scale": short_scale,
+        "candles": _bucket_candles(loaded, grid.times, tf.bar_ms),
+        "clusters": [_jsonable(c) for c in clusters],
+        "liquidation_map": _jsonable(lmap),
+        "colour_scale_usd": float(engine.colour_scale(grid)),
+        "current_price": float(lmap.current_price) if np.isfinite(lmap.current_price) else None,
+    }
+    with transaction.atomic():
+        heatmap, created = Heatmap.objects.select_for_update().get_or_create(
+            asset=asset, timeframe=key, model=MODEL, defaults=values
+        )
+        if not created:
+            for name, value in values.items():
+                setattr(heatmap, name, value)
+            heatmap.version = F("version") + 1
+            heatmap.save()
+            heatmap.refresh_from_db(fields=["version"])
+    return heatmap
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if np.isfinite(value) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+@dataclass
+class StoredMap:
+    heatmap: Heatmap
+    times: np.ndarray
+    prices: np.ndarray
+    long: np.ndarray
+    short: np.ndarray
+
+
+def read_heatmap(*, asset: Asset, timeframe: str, model: str = MODEL) -> StoredMap | None:
+    """One indexed query for the row; the decoded grids are cached in Redis by the map's version."""
+    heatmap = Heatmap.objects.filter(asset=asset, timeframe=timeframe, model=model).first()
+    if heatmap is None:
+        return None
+    key = f"heatmap:{heatmap.pk}:v{heatmap.version}"
+    grids = cache.get(key)
+    if grids is None:
+        shape = (heatmap.width, heatmap.bins)
+        grids = (
+            decode_grid(bytes(heatmap.long_grid), heatmap.long_scale, shape),
+            decode_grid(bytes(heatmap.short_grid), heatmap.short_scale, shape),
+        )
+        cache.set(key, grids, CACHE_SECONDS)
+    edges = np.linspace(heatmap.price_lo, heatmap.price_hi, heatmap.bins + 1)
+    times = dt_to_ms(heatmap.first_bucket) + np.arange(heatmap.width, dtype=np.int64) * heatmap.bar_seconds * 1000
+    return StoredMap(heatmap=heatmap, times=times, prices=(edges[:-1] + edges[1:]) / 2, long=grids[0], short=grids[1])
