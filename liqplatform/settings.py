@@ -210,6 +210,35 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "compute"
+CELERY_TASK_ROUTES = {
+    "heatmaps.ingest_*": {"queue": "ingest"},
+    "heatmaps.backfill_*": {"queue": "ingest"},
+    "heatmaps.repair_*": {"queue": "ingest"},
+    "heatmaps.recompute_*": {"queue": "compute"},
+    "heatmaps.refresh_*": {"queue": "compute"},
+    "accounts.*": {"queue": "notify"},
+}
+# One beat, a small static schedule; each tick fans out per asset and re-derives its work from the
+# newest stored timestamp, so a lost message costs nothing.
+CELERY_BEAT_SCHEDULE = {
+    "ingest-candles": {"task": "heatmaps.ingest_tick", "schedule": 60.0, "args": ["candles"]},
+    "ingest-open-interest": {"task": "heatmaps.ingest_tick", "schedule": 300.0, "args": ["open_interest"]},
+    "ingest-funding": {"task": "heatmaps.ingest_tick", "schedule": 3600.0, "args": ["funding"]},
+    "refresh-short-maps": {"task": "heatmaps.refresh_short_maps", "schedule": 60.0},
+    "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
+}
+
+# Exchange endpoints (override to point at a mirror, a proxy or a test server).
+LIQ_BINANCE_FAPI_URL = env_url("LIQ_BINANCE_FAPI_URL", "https://fapi.binance.com", schemes=("http", "https"))
+LIQ_BINANCE_WS_URL = env_url("LIQ_BINANCE_WS_URL", "wss://fstream.binance.com/market/ws/!forceOrder@arr", schemes=("ws", "wss"))
+LIQ_BYBIT_URL = env_url("LIQ_BYBIT_URL", "https://api.bybit.com", schemes=("http", "https"))
+LIQ_BYBIT_WS_URL = env_url("LIQ_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear", schemes=("ws", "wss"))
+LIQ_OKX_URL = env_url("LIQ_OKX_URL", "https://www.okx.com", schemes=("http", "https"))
+LIQ_OKX_WS_URL = env_url("LIQ_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public", schemes=("ws", "wss"))
+LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
+# Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
+LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
+LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
