@@ -1,0 +1,115 @@
+"""Exchange connectors: Binance USDⓈ-M, Bybit v5 linear and OKX v5 swaps (pure Python, no Django).
+
+from heatmaps.exchanges import get_connector
+with get_connector("binance", base_url=settings.LIQ_BINANCE_FAPI_URL, limiter=limiter) as conn:
+    rows = conn.fetch_candles(conn.instrument("BTC", "USDT"), start_ms, end_ms, progress=print)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from heatmaps.exchanges import binance, bybit, okx
+from heatmaps.exchanges.base import (
+    BaseConnector,
+    Connector,
+    DataKind,
+    ExchangeError,
+    MalformedPayload,
+    MarkPrice,
+    Page,
+    PageProgress,
+    PermanentExchangeError,
+    ProgressCallback,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownSymbolError,
+    wall_clock_ms,
+)
+from heatmaps.exchanges.binance import BinanceConnector
+from heatmaps.exchanges.bybit import BybitConnector
+from heatmaps.exchanges.http import Health, HttpClient
+from heatmaps.exchanges.okx import OkxConnector
+from heatmaps.exchanges.ratelimit import (
+    DEFAULT_BUDGETS,
+    Budget,
+    InMemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
+
+EXCHANGE_CODES = ("binance", "bybit", "okx")
+
+DEFAULT_REST_URLS = {
+    "binance": binance.DEFAULT_REST_URL,
+    "bybit": bybit.DEFAULT_REST_URL,
+    "okx": okx.DEFAULT_REST_URL,
+}
+DEFAULT_WS_URLS = {
+    "binance": binance.DEFAULT_WS_URL,
+    "bybit": bybit.DEFAULT_WS_URL,
+    "okx": okx.DEFAULT_WS_URL,
+}
+
+_MODULES = {"binance": binance, "bybit": bybit, "okx": okx}
+_CLASSES: dict[str, type[BaseConnector]] = {"binance": BinanceConnector, "bybit": BybitConnector, "okx": OkxConnector}
+
+
+def make_http(code: str, *, base_url: str, limiter: RateLimiter | None = None, **http_kwargs: Any) -> HttpClient:
+    """An ``HttpClient`` set up for ``code`` (weight header, error mapping, ban statuses)."""
+    if code not in _MODULES:
+        raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
+    module: Any = _MODULES[code]
+    return module.make_http(base_url, limiter=limiter, **http_kwargs)  # type: ignore[no-any-return]
+
+
+def get_connector(
+    code: str,
+    *,
+    base_url: str,
+    http: HttpClient | None = None,
+    limiter: RateLimiter | None = None,
+    now_ms: Callable[[], int] = wall_clock_ms,
+    **http_kwargs: Any,
+) -> BaseConnector:
+    """The connector for ``code``. Without ``http`` a new client is built on ``base_url`` (the extra keyword
+    arguments go to ``HttpClient``: timeout, max_retries, sleep, clock, …). Use ``limiter`` to share a
+    budget (``RedisRateLimiter``) between workers; without one, requests are not throttled locally."""
+    if code not in _CLASSES:
+        raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
+    if http is None:
+        http = make_http(code, base_url=base_url, limiter=limiter, **http_kwargs)
+    return _CLASSES[code](http, now_ms=now_ms)
+
+
+__all__ = [
+    "DEFAULT_BUDGETS",
+    "DEFAULT_REST_URLS",
+    "DEFAULT_WS_URLS",
+    "EXCHANGE_CODES",
+    "BaseConnector",
+    "BinanceConnector",
+    "Budget",
+    "BybitConnector",
+    "Connector",
+    "DataKind",
+    "ExchangeError",
+    "Health",
+    "HttpClient",
+    "InMemoryRateLimiter",
+    "MalformedPayload",
+    "MarkPrice",
+    "OkxConnector",
+    "Page",
+    "PageProgress",
+    "PermanentExchangeError",
+    "ProgressCallback",
+    "RateLimitedError",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "TransientExchangeError",
+    "UnknownSymbolError",
+    "get_connector",
+    "make_http",
+]

@@ -1,0 +1,233 @@
+"""OKX v5 perpetual-swap REST connector (``https://www.okx.com``, public endpoints).
+
+OKX lists are newest first and page with ``after`` (records older than the cursor) / ``before`` (newer).
+Formats per ccxt 4.5.90 and SDK docstrings (the official pages were not retrievable; see the format doc).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from heatmaps.exchanges.base import (
+    BaseConnector,
+    ExchangeError,
+    Fields,
+    Page,
+    PermanentExchangeError,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownSymbolError,
+    wall_clock_ms,
+)
+from heatmaps.exchanges.http import HttpClient
+from heatmaps.exchanges.ratelimit import RateLimiter
+from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
+
+CODE = "okx"
+DEFAULT_REST_URL = "https://www.okx.com"
+DEFAULT_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+
+HISTORY_CANDLES = "/api/v5/market/history-candles"
+OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
+FUNDING = "/api/v5/public/funding-rate-history"
+
+CANDLES_LIMIT = 100  # history-candles maximum
+OI_LIMIT = 100
+FUNDING_LIMIT = 100  # ccxt paginates at 100 (docs have said 400; unverified)
+MAX_PAGES = 100_000
+
+_RATE_CODES = {"50011", "50061"}
+_TRANSIENT_CODES = {"50001", "50004", "50013", "50026"}
+_UNKNOWN_SYMBOL_CODES = {"51001"}
+
+
+def _error_for(code: str, msg: str, endpoint: str, status: int = 200) -> ExchangeError:
+    text = f"okx {endpoint}: code {code}: {msg}"
+    if code in _RATE_CODES:
+        return RateLimitedError(text, exchange=CODE, endpoint=endpoint, status=status)
+    if code in _TRANSIENT_CODES or status >= 500:
+        return TransientExchangeError(text, exchange=CODE, endpoint=endpoint, status=status)
+    if code in _UNKNOWN_SYMBOL_CODES:
+        return UnknownSymbolError(text, exchange=CODE, endpoint=endpoint, status=status, code=code)
+    return PermanentExchangeError(text, exchange=CODE, endpoint=endpoint, status=status, code=code)
+
+
+def classify_error(status: int, body: Any, endpoint: str) -> ExchangeError | None:
+    if isinstance(body, dict) and "code" in body:
+        return _error_for(str(body["code"]), str(body.get("msg", "")), endpoint, status)
+    return None
+
+
+def make_http(base_url: str = DEFAULT_REST_URL, *, limiter: RateLimiter | None = None, **kwargs: Any) -> HttpClient:
+    return HttpClient(CODE, base_url, limiter=limiter, classify_error=classify_error, **kwargs)
+
+
+# --------------------------------------------------------------------------- payload parsers (pure)
+
+
+def unwrap(payload: Any, endpoint: str) -> tuple[Fields, list[Any]]:
+    """Check ``{"code": "0", "msg": "", "data": [...]}`` and return ``data``."""
+    f = Fields(CODE, endpoint)
+    env = f.dict_(payload, "response")
+    code = str(f.key(env, "code", "envelope"))
+    if code != "0":
+        raise _error_for(code, str(env.get("msg", "")), endpoint)
+    return f, f.list_(env.get("data"), "data")
+
+
+def parse_candles(payload: Any, *, now_ms: int, endpoint: str = HISTORY_CANDLES) -> list[CandleRow]:
+    """Rows ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``, newest first → closed candles, oldest
+    first. ``confirm`` "0" (still forming) is dropped, and so is any bar not closed at ``now_ms``."""
+    f, data = unwrap(payload, endpoint)
+    out = []
+    for i, row in enumerate(data):
+        row = f.list_(row, f"row {i}")
+        if len(row) < 7:
+            raise f.bad(f"row {i} has {len(row)} elements, expected 9: {row!r}")
+        ts = f.ms(row[0], f"row {i} ts")
+        o, h, lo, c = (f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "o"), (2, "h"), (3, "l"), (4, "c")))
+        if h < lo:
+            raise f.bad(f"row {i} high {h} < low {lo}")
+        confirm = str(row[8]) if len(row) > 8 else None
+        if confirm == "0" or ts + BASE_BAR_MS > now_ms:
+            continue
+        out.append(
+            CandleRow(
+                open_time_ms=ts,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=f.num(row[6], f"row {i} volCcy", allow_empty=True),
+                taker_buy_volume=None,
+                quote_volume=f.num(row[7], f"row {i} volCcyQuote", allow_empty=True) if len(row) > 7 else None,
+            )
+        )
+    out.sort(key=lambda r: r.open_time_ms)
+    return out
+
+
+def parse_open_interest_history(payload: Any, *, endpoint: str = OI_HISTORY) -> list[OpenInterestRow]:
+    """Rows ``[ts, oi(contracts), oiCcy(base), oiUsd]``, newest first → oldest first."""
+    f, data = unwrap(payload, endpoint)
+    out = []
+    for i, row in enumerate(data):
+        row = f.list_(row, f"row {i}")
+        if len(row) < 4:
+            raise f.bad(f"row {i} has {len(row)} elements, expected 4: {row!r}")
+        out.append(
+            OpenInterestRow(
+                time_ms=f.ms(row[0], f"row {i} ts"),
+                oi_base=f.num(row[2], f"row {i} oiCcy", allow_empty=True),
+                oi_value=f.num(row[3], f"row {i} oiUsd", allow_empty=True),
+            )
+        )
+    out.sort(key=lambda r: r.time_ms)
+    return out
+
+
+def parse_funding(payload: Any, *, endpoint: str = FUNDING) -> list[FundingRow]:
+    """Rows ``{instId, fundingRate, realizedRate, fundingTime, …}`` → oldest first (``fundingRate``)."""
+    f, data = unwrap(payload, endpoint)
+    out = []
+    for i, item in enumerate(data):
+        item = f.dict_(item, f"row {i}")
+        out.append(
+            FundingRow(
+                time_ms=f.ms(f.key(item, "fundingTime", f"row {i}"), f"row {i} fundingTime"),
+                rate=f.req_num(f.key(item, "fundingRate", f"row {i}"), f"row {i} fundingRate"),
+                mark_price=None,
+            )
+        )
+    out.sort(key=lambda r: r.time_ms)
+    return out
+
+
+# --------------------------------------------------------------------------- connector
+
+
+class OkxConnector(BaseConnector):
+    code = CODE
+    # The rubik OI-history depth is not documented in our references: None = unknown.
+    history_limits_ms = {"candles": None, "open_interest": None, "funding": None}
+
+    def __init__(self, http: HttpClient, *, now_ms: Callable[[], int] = wall_clock_ms) -> None:
+        super().__init__(http, now_ms=now_ms)
+
+    def instrument(self, base: str, quote: str) -> str:
+        return f"{base}-{quote}-SWAP".upper()
+
+    def iter_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
+        """Backward paging with ``after`` (exclusive: ts < after), starting at ``end_ms``."""
+        after = self._clamp_end(end_ms)
+        for _ in range(MAX_PAGES):
+            now = self.now_ms()
+            params = {"instId": symbol, "bar": "5m", "after": after, "limit": CANDLES_LIMIT}
+            # Raw rows: the oldest ts is the next cursor even when a forming candle was dropped.
+            (raw, count), rows = self.http.get(
+                HISTORY_CANDLES,
+                params,
+                parse=lambda p, now=now: (_oldest_ts(p, HISTORY_CANDLES), parse_candles(p, now_ms=now)),
+                costs={"history-candles": 1},
+            )
+            kept = [r for r in rows if start_ms <= r.open_time_ms < end_ms and r.open_time_ms < after]
+            if raw is None or raw >= after:
+                yield Page(kept, end_ms - start_ms)
+                return
+            done = raw <= start_ms or count < CANDLES_LIMIT
+            yield Page(kept, end_ms - start_ms if done else end_ms - raw)
+            if done:
+                return
+            after = raw
+
+    def iter_open_interest(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[OpenInterestRow]]:
+        """Backward paging with ``end`` = the oldest ts seen (bounds documented as exclusive; rows at the
+        bound are filtered and deduped either way)."""
+        end = self._clamp_end(end_ms)
+        for _ in range(MAX_PAGES):
+            params = {
+                "instId": symbol,
+                "period": "5m",
+                "begin": start_ms - 1,
+                "end": end,
+                "limit": OI_LIMIT,
+            }
+            rows = self.http.get(
+                OI_HISTORY, params, parse=parse_open_interest_history, costs={"open-interest-history": 1}
+            )
+            kept = [r for r in rows if start_ms <= r.time_ms < end_ms and r.time_ms < end]
+            if not kept:
+                yield Page([], end_ms - start_ms)
+                return
+            oldest = kept[0].time_ms
+            done = oldest <= start_ms or len(rows) < OI_LIMIT
+            yield Page(kept, end_ms - start_ms if done else end_ms - oldest)
+            if done:
+                return
+            end = oldest
+
+    def iter_funding(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[FundingRow]]:
+        """Backward paging with ``after`` (fundingTime < after)."""
+        after = end_ms
+        for _ in range(MAX_PAGES):
+            params = {"instId": symbol, "after": after, "limit": FUNDING_LIMIT}
+            rows = self.http.get(FUNDING, params, parse=parse_funding, costs={"funding-rate-history": 1})
+            fresh = [r for r in rows if r.time_ms < after]
+            kept = [r for r in fresh if start_ms <= r.time_ms < end_ms]
+            if not fresh:
+                yield Page([], end_ms - start_ms)
+                return
+            oldest = fresh[0].time_ms
+            done = oldest <= start_ms or len(rows) < FUNDING_LIMIT
+            yield Page(kept, end_ms - start_ms if done else end_ms - oldest)
+            if done:
+                return
+            after = oldest
+
+
+def _oldest_ts(payload: Any, endpoint: str) -> tuple[int | None, int]:
+    """(oldest row ts, forming or not — None for an empty page; number of rows) of a candles payload."""
+    f, data = unwrap(payload, endpoint)
+    times = [f.ms(f.list_(row, f"row {i}")[0], f"row {i} ts") for i, row in enumerate(data) if row]
+    return min(times, default=None), len(data)
