@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from heatmaps import engine
+from heatmaps import engine, engine_views
 from heatmaps.gridcodec import decode_grid, encode_grid
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
@@ -180,8 +180,8 @@ def _store(
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)
     short_blob, short_scale = encode_grid(grid.short)
-    lmap = engine.liquidation_map(grid)
-    clusters = engine.find_clusters(grid, limit=20)
+    lmap = engine_views.liquidation_map(grid)
+    clusters = engine_views.find_clusters(grid, limit=20)
     warm_start = int(grid.times[0]) - tf.window_ms
     first_used = max(int(loaded.bars.open_time[0]), warm_start)
     values: dict[str, Any] = {
@@ -205,9 +205,20 @@ def _store(
         "short_scale": short_scale,
         "candles": _bucket_candles(loaded, grid.times, tf.bar_ms),
         "clusters": [_jsonable(c) for c in clusters],
-        "liquidation_map": _jsonable(lmap),
-        "colour_scale_usd": float(engine.colour_scale(grid)),
-        "current_price": float(lmap.current_price) if np.isfinite(lmap.current_price) else None,
+        "liquidation_map": _jsonable(
+            {
+                "price": lmap.price,
+                "leverages": lmap.leverages,
+                "cum_long": lmap.cum_long,
+                "cum_short": lmap.cum_short,
+                "tier_long": lmap.tier_long,
+                "tier_short": lmap.tier_short,
+                "total_long": lmap.total_long,
+                "total_short": lmap.total_short,
+            }
+        ),
+        "colour_scale_usd": engine_views.colour_scale(grid).full_usd,
+        "current_price": float(lmap.price) if np.isfinite(lmap.price) else None,
     }
     with transaction.atomic():
         heatmap, created = Heatmap.objects.select_for_update().get_or_create(

@@ -9,9 +9,12 @@ import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from heatmaps import ingest
+from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.maps import heatmap_compute
-from heatmaps.models import Asset
+from heatmaps.models import Asset, Exchange
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,92 @@ def refresh_short_maps() -> None:
         recompute_asset.delay(asset_id, SHORT_TIMEFRAMES)
 
 
-@shared_task(name="heatmaps.backfill_asset", **IDEMPOTENT)
-def backfill_asset(asset_id: int, days: int) -> None:
-    log.info("backfill requested for asset %s (%s days)", asset_id, days)
+MAX_BACKOFF_SECONDS = 15 * 60  # below the broker's visibility_timeout, so a retry is never redelivered twice
+
+
+def _backoff(retries: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(MAX_BACKOFF_SECONDS, retry_after)
+    return min(MAX_BACKOFF_SECONDS, 10 * 2**retries)
+
+
+@shared_task(name="heatmaps.ingest_tick")
+def ingest_tick(kind: str) -> int:
+    """Beat fans out one task per enabled asset × enabled exchange; each derives its own start."""
+    if kind not in ingest.KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    count = 0
+    for asset in Asset.objects.filter(enabled=True).prefetch_related("exchanges"):
+        for exchange in asset.exchanges.all():
+            if exchange.enabled:
+                ingest_asset_exchange.delay(asset.pk, exchange.pk, kind)
+                count += 1
+    return count
+
+
+@shared_task(bind=True, name="heatmaps.ingest_asset_exchange", max_retries=6, **IDEMPOTENT)
+def ingest_asset_exchange(self: Any, asset_id: int, exchange_id: int, kind: str) -> int:
+    asset = Asset.objects.filter(pk=asset_id).first()
+    exchange = Exchange.objects.filter(pk=exchange_id).first()
+    if asset is None or exchange is None:
+        log.warning("ingest: asset %s or exchange %s no longer exists", asset_id, exchange_id)
+        return 0
+    try:
+        result = ingest.ingest_since_last(asset=asset, exchange=exchange, kind=kind)  # type: ignore[arg-type]
+    except TransientExchangeError as exc:
+        countdown = _backoff(self.request.retries, exc.retry_after)
+        log.warning("ingest %s %s@%s: %s; retry in %.0f s", kind, asset.symbol, exchange.code, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from None
+    except PermanentExchangeError as exc:
+        log.error("ingest %s %s@%s failed and will not be retried: %s", kind, asset.symbol, exchange.code, exc)
+        return 0
+    if result.rows_written:
+        schedule_recompute(asset.pk)
+    return result.rows_written
+
+
+@shared_task(name="heatmaps.repair_gaps_tick")
+def repair_gaps_tick() -> None:
+    for asset in Asset.objects.filter(enabled=True).prefetch_related("exchanges"):
+        for exchange in asset.exchanges.all():
+            if exchange.enabled:
+                repair_asset_gaps.delay(asset.pk, exchange.pk)
+
+
+@shared_task(bind=True, name="heatmaps.repair_asset_gaps", max_retries=3, **IDEMPOTENT)
+def repair_asset_gaps(self: Any, asset_id: int, exchange_id: int) -> int:
+    asset = Asset.objects.get(pk=asset_id)
+    exchange = Exchange.objects.get(pk=exchange_id)
+    try:
+        written = ingest.repair_gaps(asset=asset, exchange=exchange, days=settings.LIQ_GAP_REPAIR_DAYS)
+    except TransientExchangeError as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
+    if written:
+        schedule_recompute(asset.pk)
+    return written
+
+
+@shared_task(bind=True, name="heatmaps.backfill_asset", max_retries=3, **IDEMPOTENT)
+def backfill_asset(self: Any, asset_id: int, days: int) -> int:
+    """Admin action: the last `days` of every kind from every exchange of the asset."""
+    asset = Asset.objects.get(pk=asset_id)
+    end_ms = ingest.dt_to_ms(timezone.now())
+    start_ms = end_ms - days * 86_400_000
+    written = 0
+    for exchange in asset.exchanges.filter(enabled=True):
+        try:
+            results = ingest.backfill(
+                asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start_ms, end_ms=end_ms
+            )
+        except TransientExchangeError as exc:
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
+        except PermanentExchangeError as exc:
+            log.error("backfill %s@%s failed: %s", asset.symbol, exchange.code, exc)
+            continue
+        for result in results:
+            written += result.rows_written
+            for note in result.notes:
+                log.warning("backfill %s@%s: %s", asset.symbol, exchange.code, note)
+    if written:
+        schedule_recompute(asset.pk)
+    return written

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
+
+from liqplatform.celery import app as celery_app
 
 from accounts.models import User
 from heatmaps.models import Asset, Exchange
@@ -47,3 +59,59 @@ def bob_client(bob: User) -> Client:
     client = Client()
     client.force_login(bob)
     return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process consuming every queue, against the test database and test Redis.
+
+    Tests using it must be transactional (`django_db(transaction=True)`) so the worker sees their rows.
+    """
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "LIQ_TESTING": "1",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    log_path = Path(settings.BASE_DIR) / "var" / "test-worker.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "liqplatform", "worker", "--pool=solo", "--loglevel=INFO",
+         "-Q", "ingest,compute,notify", "-n", f"test-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Celery worker exited with {proc.returncode}; see {log_path}")
+            if celery_app.control.ping(timeout=0.5):
+                break
+        else:
+            raise RuntimeError(f"Celery worker did not answer a ping within 60 s; see {log_path}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll until predicate() is truthy; return its value, or fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"{asset.symbol}: {exc}") from None
             if not maps:
-                tqdm.write(f"{asset.symbol}: no candles stored, nothing to compute", file=self.stdout)
+                tqdm.write(f"{asset.symbol}: no candles stored, nothing to compute", file=self.stdout, end="")
             for m in maps:
                 tqdm.write(
                     f"{asset.symbol} {m.timeframe}: {m.width}×{m.bins}, data {m.data_start:%Y-%m-%d %H:%M} → "
@@ -39,4 +39,5 @@ class Command(BaseCommand):
                     f"{' (simulated)' if m.oi_simulated else ''}, full intensity ${m.colour_scale_usd:,.0f}, "
                     f"stored {(len(m.long_grid) + len(m.short_grid)) / 1024:.1f} KiB",
                     file=self.stdout,
+                    end="",
                 )

@@ -1,0 +1,242 @@
+"""Market-data ingestion: fetch since the last stored row, backfill a range, repair gaps.
+
+Plain functions; Celery tasks and management commands call them. PostgreSQL is the source of truth:
+every call re-derives its work from what is stored, so running one twice (or after a lost message)
+adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from heatmaps.coverage import find_candle_gaps
+from heatmaps.exchanges import (
+    BaseConnector,
+    ExchangeError,
+    InMemoryRateLimiter,
+    PageProgress,
+    RateLimiter,
+    RedisRateLimiter,
+    get_connector,
+)
+from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest
+from heatmaps.rows import BASE_BAR_MS
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["candles", "open_interest", "funding"]
+KINDS: tuple[Kind, ...] = ("candles", "open_interest", "funding")
+KIND_ALIASES = {"candles": "candles", "oi": "open_interest", "open_interest": "open_interest", "funding": "funding"}
+_MODEL_TIME = {"candles": (Candle, "open_time"), "open_interest": (OpenInterest, "time"), "funding": (FundingRate, "funding_time")}
+_IN_MEMORY_LIMITERS: dict[str, InMemoryRateLimiter] = {}
+
+
+def rest_url(code: str) -> str:
+    urls = {"binance": settings.LIQ_BINANCE_FAPI_URL, "bybit": settings.LIQ_BYBIT_URL, "okx": settings.LIQ_OKX_URL}
+    if code not in urls:
+        raise ValueError(f"no connector for exchange {code!r}")
+    return urls[code]
+
+
+def shared_limiter(code: str) -> RateLimiter:
+    """The one rate-limit budget per exchange that every worker process draws from (kept in Redis)."""
+    if settings.EMBEDDED:
+        return _IN_MEMORY_LIMITERS.setdefault(code, InMemoryRateLimiter(code))
+    return RedisRateLimiter(redis.Redis.from_url(settings.REDIS_URL), code)
+
+
+def connector_for(exchange: Exchange, **http_kwargs: Any) -> BaseConnector:
+    http_kwargs.setdefault("timeout", settings.LIQ_HTTP_TIMEOUT)
+    return get_connector(exchange.code, base_url=rest_url(exchange.code), limiter=shared_limiter(exchange.code), **http_kwargs)
+
+
+def _fetch_pages(connector: BaseConnector, kind: Kind, symbol: str, start_ms: int, end_ms: int) -> Iterator[Any]:
+    if kind == "candles":
+        return connector.iter_candles(symbol, start_ms, end_ms)
+    if kind == "open_interest":
+        return connector.iter_open_interest(symbol, start_ms, end_ms)
+    return connector.iter_funding(symbol, start_ms, end_ms)
+
+
+def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int:
+    if kind == "candles":
+        return upsert_candles(asset=asset, exchange=exchange, rows=rows)
+    if kind == "open_interest":
+        return upsert_open_interest(asset=asset, exchange=exchange, rows=rows)
+    return upsert_funding(asset=asset, exchange=exchange, rows=rows)
+
+
+def last_stored_ms(*, asset: Asset, exchange: Exchange, kind: Kind) -> int | None:
+    model, time_field = _MODEL_TIME[kind]
+    newest = model.objects.filter(asset=asset, exchange=exchange).aggregate(newest=Max(time_field))["newest"]
+    return None if newest is None else dt_to_ms(newest)
+
+
+def mark_exchange_ok(exchange: Exchange) -> None:
+    Exchange.objects.filter(pk=exchange.pk).update(degraded_since=None, last_error="", last_success_at=timezone.now())
+
+
+def mark_exchange_degraded(exchange: Exchange, error: Exception) -> None:
+    now = timezone.now()
+    Exchange.objects.filter(pk=exchange.pk, degraded_since__isnull=True).update(degraded_since=now)
+    Exchange.objects.filter(pk=exchange.pk).update(last_error=f"{now:%Y-%m-%d %H:%M:%S} UTC: {error}"[:2000])
+
+
+@dataclass
+class FetchResult:
+    kind: Kind
+    start_ms: int
+    end_ms: int
+    rows_fetched: int = 0
+    rows_written: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _run(
+    *,
+    asset: Asset,
+    exchange: Exchange,
+    kind: Kind,
+    start_ms: int,
+    end_ms: int,
+    connector: BaseConnector,
+    progress: Callable[[PageProgress], None] | None = None,
+) -> FetchResult:
+    """Walk the exchange's pages over [start_ms, end_ms) and upsert each page in its own transaction,
+    so an interrupted run keeps what it fetched and a rerun continues where the data stops."""
+    result = FetchResult(kind=kind, start_ms=start_ms, end_ms=end_ms)
+    if end_ms <= start_ms:
+        return result
+    symbol = connector.instrument(asset.base, asset.quote)
+    pages = 0
+    for page in _fetch_pages(connector, kind, symbol, start_ms, end_ms):
+        pages += 1
+        result.rows_fetched += len(page.rows)
+        with transaction.atomic():
+            result.rows_written += _store(kind, asset, exchange, page.rows)
+        if progress:
+            progress(
+                PageProgress(
+                    exchange=exchange.code,
+                    kind=kind,
+                    symbol=symbol,
+                    pages=pages,
+                    rows=result.rows_fetched,
+                    start_ms=start_ms,
+                    end_ms=end_ms,
+                    covered_ms=page.covered_ms,
+                )
+            )
+    return result
+
+
+def ingest_since_last(
+    *, asset: Asset, exchange: Exchange, kind: Kind, now_ms: int | None = None, connector: BaseConnector | None = None
+) -> FetchResult:
+    """Fetch what is new since the newest stored row (or the look-back window when nothing is stored)."""
+    now_ms = now_ms if now_ms is not None else dt_to_ms(timezone.now())
+    last = last_stored_ms(asset=asset, exchange=exchange, kind=kind)
+    if last is None:
+        start = now_ms - settings.LIQ_INGEST_LOOKBACK_DAYS * 86_400_000
+        start -= start % BASE_BAR_MS
+    else:
+        start = last + (BASE_BAR_MS if kind != "funding" else 1)
+    owned = connector is None
+    conn = connector or connector_for(exchange)
+    try:
+        result = _run(asset=asset, exchange=exchange, kind=kind, start_ms=start, end_ms=now_ms, connector=conn)
+    except ExchangeError as exc:
+        mark_exchange_degraded(exchange, exc)
+        raise
+    finally:
+        if owned:
+            conn.close()
+    mark_exchange_ok(exchange)
+    log.info(
+        "ingest %s %s@%s: %d fetched, %d written (%s → %s UTC)",
+        kind, asset.symbol, exchange.code, result.rows_fetched, result.rows_written,
+        f"{ms_to_dt(start):%Y-%m-%d %H:%M}", f"{ms_to_dt(now_ms):%Y-%m-%d %H:%M}",
+    )  # fmt: skip
+    return result
+
+
+def backfill(
+    *,
+    asset: Asset,
+    exchange: Exchange,
+    kinds: list[Kind],
+    start_ms: int,
+    end_ms: int,
+    now_ms: int | None = None,
+    connector: BaseConnector | None = None,
+    progress: Callable[[PageProgress], None] | None = None,
+) -> list[FetchResult]:
+    """History over [start_ms, end_ms). Where the API cannot reach back that far, fetch what it serves
+    and say so (Binance keeps ~30 days of 5m open interest: older history is in the metrics dump)."""
+    now_ms = now_ms if now_ms is not None else dt_to_ms(timezone.now())
+    owned = connector is None
+    conn = connector or connector_for(exchange)
+    results = []
+    try:
+        for kind in kinds:
+            start = start_ms
+            notes = []
+            reach = conn.max_history_ms(kind)
+            if reach is not None and start < now_ms - reach:
+                oldest = now_ms - reach
+                oldest += -oldest % BASE_BAR_MS
+                notes.append(
+                    f"{exchange.code} serves {kind.replace('_', ' ')} only back to {ms_to_dt(oldest):%Y-%m-%d %H:%M} UTC "
+                    f"(about {reach // 86_400_000} days); for older history import the public dump files with "
+                    f"`python manage.py import_market_data` (Binance: daily `metrics` files for open interest)"
+                )
+                start = oldest
+            try:
+                result = _run(
+                    asset=asset, exchange=exchange, kind=kind, start_ms=start, end_ms=end_ms, connector=conn, progress=progress
+                )
+            except ExchangeError as exc:
+                mark_exchange_degraded(exchange, exc)
+                raise
+            result.notes.extend(notes)
+            results.append(result)
+        mark_exchange_ok(exchange)
+    finally:
+        if owned:
+            conn.close()
+    return results
+
+
+def repair_gaps(
+    *, asset: Asset, exchange: Exchange, days: int, now_ms: int | None = None, connector: BaseConnector | None = None
+) -> int:
+    """Find holes in the last `days` of 5m candles (lag() over stored bars) and refetch each one."""
+    now_ms = now_ms if now_ms is not None else dt_to_ms(timezone.now())
+    since = ms_to_dt(now_ms) - timedelta(days=days)
+    gaps = find_candle_gaps(asset_id=asset.pk, exchange_id=exchange.pk, since=since)
+    if not gaps:
+        return 0
+    owned = connector is None
+    conn = connector or connector_for(exchange)
+    written = 0
+    try:
+        for gap in gaps:
+            start = dt_to_ms(gap.after) + BASE_BAR_MS
+            result = _run(asset=asset, exchange=exchange, kind="candles", start_ms=start, end_ms=dt_to_ms(gap.before), connector=conn)
+            written += result.rows_written
+            log.info("gap %s@%s after %s UTC: %d of %d bars refetched", asset.symbol, exchange.code, gap.after, result.rows_written, gap.missing_bars)
+    finally:
+        if owned:
+            conn.close()
+    return written

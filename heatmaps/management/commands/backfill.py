@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from tqdm import tqdm
+
+from heatmaps import ingest
+from heatmaps.exchanges import ExchangeError, PageProgress
+from heatmaps.marketdata import dt_to_ms
+from heatmaps.models import Asset, Exchange
+from heatmaps.tasks import schedule_recompute
+
+
+def parse_utc(text: str, option: str) -> datetime:
+    value = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{option} {text!r} is not an ISO time such as 2026-01-01T00:00Z") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class Command(BaseCommand):
+    help = (
+        "Fetch history from an exchange's REST API: --start inclusive, --end exclusive (UTC, default now). "
+        "Each page is stored as it arrives, so the command is safe to interrupt and run again."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--exchange", required=True, choices=["binance", "bybit", "okx"])
+        parser.add_argument("--symbol", required=True, help="asset symbol, e.g. BTCUSDT")
+        parser.add_argument("--start", required=True, help="e.g. 2026-01-01T00:00Z (inclusive)")
+        parser.add_argument("--end", help="exclusive; default now")
+        parser.add_argument("--kinds", default="candles,oi,funding", help="comma-separated: candles, oi, funding")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asset = Asset.objects.filter(symbol=options["symbol"].upper()).first()
+        if asset is None:
+            known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
+            raise CommandError(f"unknown asset {options['symbol']!r} (known: {known}); add it in the admin first")
+        exchange = Exchange.objects.get(code=options["exchange"])
+        start = parse_utc(options["start"], "--start")
+        end = parse_utc(options["end"], "--end") if options["end"] else timezone.now()
+        if end <= start:
+            raise CommandError("--end must be after --start")
+        kinds: list[ingest.Kind] = []
+        for name in options["kinds"].split(","):
+            kind = ingest.KIND_ALIASES.get(name.strip())
+            if kind is None:
+                raise CommandError(f"unknown kind {name!r}; use candles, oi or funding")
+            kinds.append(kind)  # type: ignore[arg-type]
+
+        bars: dict[str, tqdm[Any]] = {}
+
+        def progress(p: PageProgress) -> None:
+            bar = bars.get(p.kind)
+            if bar is None:
+                bar = bars[p.kind] = tqdm(total=1000, desc=f"{p.kind} {p.symbol}@{p.exchange}", file=self.stderr, unit="‰")
+            bar.n = int(p.fraction * 1000)
+            bar.set_postfix(rows=p.rows, pages=p.pages)
+
+        try:
+            results = ingest.backfill(
+                asset=asset, exchange=exchange, kinds=kinds, start_ms=dt_to_ms(start), end_ms=dt_to_ms(end), progress=progress
+            )
+        except ExchangeError as exc:
+            raise CommandError(f"{exchange.code}: {exc} (what was fetched before this is stored; run again to resume)") from None
+        finally:
+            for bar in bars.values():
+                bar.close()
+        written = 0
+        for result in results:
+            written += result.rows_written
+            self.stdout.write(
+                f"{result.kind}: {result.rows_fetched} rows fetched, {result.rows_written} new or changed "
+                f"({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
+            )
+            for note in result.notes:
+                self.stdout.write(self.style.WARNING(f"note: {note}"))
+        if written:
+            schedule_recompute(asset.pk)
