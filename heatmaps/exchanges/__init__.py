@@ -61,7 +61,7 @@ def make_http(code: str, *, base_url: str, limiter: RateLimiter | None = None, *
     if code not in _MODULES:
         raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
     module: Any = _MODULES[code]
-    return module.make_http(base_url, limiter=limiter, **http_kwargs)  # type: ignore[no-any-return]
+    return module.make_http(base_url, limiter=limiter, **http_kwargs)
 
 
 def get_connector(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from heatmaps.exchanges.base import (
@@ -226,7 +227,7 @@ class BinanceConnector(BaseConnector):
             rows = self.http.get(
                 KLINES,
                 params,
-                parse=lambda p, now=now: parse_klines(p, now_ms=now),
+                parse=partial(parse_klines, now_ms=now),
                 costs={DEFAULT_BUCKET: klines_weight(self.klines_limit)},
             )
             yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from heatmaps.exchanges.base import (
@@ -184,9 +185,7 @@ class BybitConnector(BaseConnector):
                 "end": we - 1,
                 "limit": KLINE_LIMIT,
             }
-            rows = self.http.get(
-                KLINE, params, parse=lambda p, now=now: parse_kline(p, now_ms=now), costs={DEFAULT_BUCKET: 1}
-            )
+            rows = self.http.get(KLINE, params, parse=partial(parse_kline, now_ms=now), costs={DEFAULT_BUCKET: 1})
             yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)
 
     def iter_open_interest(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[OpenInterestRow]]:

@@ -65,7 +65,7 @@ def _fmt(x: float) -> str:
 def parse_binance_force_order(frame: Frame, *, um_only: bool = True) -> list[LiquidationRow]:
     """``!forceOrder@arr`` / ``<symbol>@forceOrder`` events (also combined-stream ``{"stream", "data"}`` and
     lists). Quantity is ``z`` (accumulated filled; falls back to ``l`` then ``q``), price ``ap`` (falls back
-    to ``p``), value = price × quantity. With ``um_only``, events with ``st`` ≠ 1 (COIN-M) are skipped."""
+    to ``p``), value = price * quantity. With ``um_only``, events with ``st`` ≠ 1 (COIN-M) are skipped."""
     msg = _decode(frame)
     if isinstance(msg, dict) and "data" in msg and "stream" in msg:
         msg = msg["data"]
@@ -159,7 +159,7 @@ def parse_okx_liquidation_orders(
     default_contract_size: float | None = None,
 ) -> list[LiquidationRow]:
     """``liquidation-orders`` pushes: ``data[]`` of ``{instId, …, details:[{side, posSide, bkPx, sz, ts}]}``.
-    ``sz`` is in contracts: quantity = sz × ctVal (``contract_sizes[instId]``). Instruments without a known
+    ``sz`` is in contracts: quantity = sz * ctVal (``contract_sizes[instId]``). Instruments without a known
     contract size (and no ``default_contract_size``) are skipped, which also filters to the tracked ones."""
     msg = _decode(frame)
     if not isinstance(msg, dict) or "event" in msg or "data" not in msg:

@@ -7,6 +7,7 @@ Formats per ccxt 4.5.90 and SDK docstrings (the official pages were not retrieva
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from heatmaps.exchanges.base import (
@@ -168,7 +169,7 @@ class OkxConnector(BaseConnector):
             (raw, count), rows = self.http.get(
                 HISTORY_CANDLES,
                 params,
-                parse=lambda p, now=now: (_oldest_ts(p, HISTORY_CANDLES), parse_candles(p, now_ms=now)),
+                parse=partial(_parse_candle_page, now_ms=now),
                 costs={"history-candles": 1},
             )
             kept = [r for r in rows if start_ms <= r.open_time_ms < end_ms and r.open_time_ms < after]
@@ -231,3 +232,7 @@ def _oldest_ts(payload: Any, endpoint: str) -> tuple[int | None, int]:
     f, data = unwrap(payload, endpoint)
     times = [f.ms(f.list_(row, f"row {i}")[0], f"row {i} ts") for i, row in enumerate(data) if row]
     return min(times, default=None), len(data)
+
+
+def _parse_candle_page(payload: Any, *, now_ms: int) -> tuple[tuple[int | None, int], list[CandleRow]]:
+    return _oldest_ts(payload, HISTORY_CANDLES), parse_candles(payload, now_ms=now_ms)
