@@ -116,9 +116,10 @@ def import_market_file(
     if asset is None:
         known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
         raise ImportProblem(f"{path}: unknown asset {symbol!r} (known: {known}); add it in the admin first")
-    exchange = Exchange.objects.filter(code=exchange_code).first()
-    if exchange is None:
-        raise ImportProblem(f"{path}: unknown exchange {exchange_code!r}")
+    try:
+        exchange = Exchange.get_supported(exchange_code)
+    except ValueError as exc:
+        raise ImportProblem(f"{path}: {exc}") from None
     with transaction.atomic():
         if parsed.kind in ("klines", "ohlcv"):
             written = upsert_candles(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]

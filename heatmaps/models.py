@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 DEFAULT_TIERS = "5:0.10,10:0.25,25:0.30,50:0.20,100:0.15"
+EXCHANGE_NAMES = {"binance": "Binance USDⓈ-M", "bybit": "Bybit linear", "okx": "OKX swap"}
 
 
 class Exchange(models.Model):
@@ -22,6 +23,14 @@ class Exchange(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def get_supported(cls, code: str) -> Exchange:
+        """The row for a supported exchange, created if a flush removed the seeded one."""
+        if code not in EXCHANGE_NAMES:
+            raise ValueError(f"unsupported exchange {code!r}; choose from {', '.join(EXCHANGE_NAMES)}")
+        exchange, _ = cls.objects.get_or_create(code=code, defaults={"name": EXCHANGE_NAMES[code]})
+        return exchange
 
 
 def validate_tiers(value: str) -> None:

@@ -15,7 +15,7 @@ SAMPLE_ASSETS = [("BTCUSDT", "Bitcoin perpetual", "BTC"), ("ETHUSDT", "Ether per
 
 
 def ensure_sample_assets() -> list[Asset]:
-    binance = Exchange.objects.get(code="binance")
+    binance = Exchange.get_supported("binance")
     assets = []
     for symbol, name, base in SAMPLE_ASSETS:
         asset, _ = Asset.objects.get_or_create(

@@ -23,7 +23,7 @@ from heatmaps.models import Asset, Exchange
 
 @pytest.fixture
 def binance(db: None) -> Exchange:
-    return Exchange.objects.get(code="binance")
+    return Exchange.get_supported("binance")
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if asset is None:
             known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
             raise CommandError(f"unknown asset {options['symbol']!r} (known: {known}); add it in the admin first")
-        exchange = Exchange.objects.get(code=options["exchange"])
+        exchange = Exchange.get_supported(options["exchange"])
         start = parse_utc(options["start"], "--start")
         end = parse_utc(options["end"], "--end") if options["end"] else timezone.now()
         if end <= start:

@@ -1,0 +1,121 @@
+"""Stored heat maps on real PostgreSQL and Redis, and the recompute task on a real Celery worker."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+
+from heatmaps import engine
+from heatmaps.gridcodec import FLOOR_RATIO
+from heatmaps.maps import asset_params, heatmap_compute, load_base_bars, read_heatmap
+from heatmaps.models import Asset, Heatmap
+from heatmaps.sample import load_sample_data
+from heatmaps.tasks import recompute_asset, schedule_recompute
+
+
+@pytest.fixture
+def sample(db: None) -> Asset:
+    load_sample_data()
+    return Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+
+
+@pytest.mark.django_db
+def test_stored_map_matches_engine_within_half_a_percent(sample: Asset) -> None:
+    heatmap_compute(asset=sample, timeframes=["1w", "1m"])
+    loaded = load_base_bars(asset=sample, since=None)
+    assert loaded is not None
+    for key in ("1w", "1m"):
+        exact = engine.compute_heatmap(bars=loaded.bars, timeframe=key, params=asset_params(sample))
+        stored = read_heatmap(asset=sample, timeframe=key)
+        assert stored is not None
+        np.testing.assert_array_equal(stored.times, exact.times)
+        np.testing.assert_allclose(stored.prices, exact.prices, rtol=1e-12)
+        for got, want in ((stored.long, exact.long), (stored.short, exact.short)):
+            floor = want.max() * FLOOR_RATIO
+            live = want >= floor
+            assert np.all(np.abs(got[live] - want[live]) <= 0.005 * want[live])
+            assert np.all(got[~live] == 0)
+        m = stored.heatmap
+        assert (len(m.long_grid) + len(m.short_grid)) <= 300 * 1024
+        assert m.data_end == datetime(2026, 1, 29, 17, 5, tzinfo=UTC)
+        assert m.candle_exchange == "binance" and m.oi_exchanges == ["binance"] and m.oi_simulated
+        assert m.width == engine.TIMEFRAMES[key].columns and m.bins == 400
+        assert len(m.candles) == m.width and m.candles[-1][4] == pytest.approx(float(exact.close[-1]))
+        assert m.clusters and {c["side"] for c in m.clusters} <= {"long", "short"}
+        assert m.clusters == sorted(m.clusters, key=lambda c: -c["usd"])
+
+
+@pytest.mark.django_db
+def test_read_is_cached_by_version(sample: Asset) -> None:
+    heatmap_compute(asset=sample, timeframes=["12h"])
+    first = read_heatmap(asset=sample, timeframe="12h")
+    assert first is not None
+    key = f"heatmap:{first.heatmap.pk}:v{first.heatmap.version}"
+    assert cache.get(key) is not None
+    heatmap_compute(asset=sample, timeframes=["12h"])
+    second = read_heatmap(asset=sample, timeframe="12h")
+    assert second is not None and second.heatmap.version == first.heatmap.version + 1
+    np.testing.assert_array_equal(second.long, first.long)
+
+
+@pytest.mark.django_db
+def test_compute_heatmaps_command_reports_sources(sample: Asset) -> None:
+    out = io.StringIO()
+    call_command("compute_heatmaps", "--asset", "btcusdt", "--timeframe", "24h", stdout=out, stderr=io.StringIO())
+    assert "BTCUSDT 24h: 288×400, data 2026-01-27 17:10 → 2026-01-29 17:05 UTC" in out.getvalue()
+    assert "OI binance (simulated)" in out.getvalue()
+    assert list(Heatmap.objects.values_list("timeframe", flat=True)) == ["24h"]
+
+
+@pytest.mark.django_db
+def test_unknown_timeframe_is_refused(sample: Asset) -> None:
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        heatmap_compute(asset=sample, timeframes=["5y"])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_recompute_task_on_a_real_worker_is_idempotent_and_keeps_old_map_on_failure(
+    celery_worker_process: Any,
+) -> None:
+    load_sample_data()
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    assert recompute_asset.delay(btc.pk, ["12h", "1w"]).get(timeout=90) == 2
+    before = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
+    assert set(before) == {"12h", "1w"}
+
+    assert recompute_asset.delay(btc.pk, ["12h", "1w"]).get(timeout=90) == 2
+    after = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
+    for key in before:
+        assert after[key].version == before[key].version + 1
+        assert bytes(after[key].long_grid) == bytes(before[key].long_grid)
+        assert after[key].clusters == before[key].clusters
+    assert Heatmap.objects.count() == 2
+
+    Asset.objects.filter(pk=btc.pk).update(tiers="10:0.7,25:0.7")  # bypasses validation, as a bad edit could
+    with pytest.raises(ValueError, match="sum to 1"):
+        recompute_asset.delay(btc.pk, ["12h", "1w"]).get(timeout=90)
+    kept = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
+    assert {k: (m.version, bytes(m.long_grid)) for k, m in kept.items()} == {
+        k: (m.version, bytes(m.long_grid)) for k, m in after.items()
+    }
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_recompute_is_debounced(celery_worker_process: Any) -> None:
+    load_sample_data()
+    eth = Asset.objects.get(symbol="ETHUSDT")
+    assert schedule_recompute(eth.pk) is True
+    assert schedule_recompute(eth.pk) is False
+    assert schedule_recompute(eth.pk) is False
+    from tests.conftest import wait_for
+
+    wait_for(lambda: Heatmap.objects.filter(asset=eth).count() == len(engine.TIMEFRAMES), timeout=90)
+    assert set(Heatmap.objects.filter(asset=eth).values_list("version", flat=True)) == {1}
