@@ -126,6 +126,11 @@ class ModelParams:
             raise ValueError(f"tier weights must sum to 1 (they sum to {total:.12g})")
         if not (math.isfinite(self.mmr) and 0 <= self.mmr < 0.5):
             raise ValueError(f"maintenance margin rate {self.mmr!r} must be in [0, 0.5)")
+        worst = max(lev for lev, _ in self.tiers)
+        if self.mmr * worst >= 1:
+            # Initial margin 1/lev at or below maintenance: the position would be liquidated on
+            # opening, and its "long liquidation price" would sit above the entry.
+            raise ValueError(f"{worst:g}x is not possible with a maintenance margin rate of {self.mmr:g}")
         if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, int | np.integer):
             raise ValueError(f"n_bins {self.n_bins!r} must be an integer")
         if not 10 <= self.n_bins <= 2000:
