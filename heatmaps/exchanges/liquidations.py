@@ -462,7 +462,8 @@ async def stream_liquidations(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
     finally:
-        flush_task.cancel()
+        async with flush_lock:  # never cancel the flusher while its sink call is in flight
+            flush_task.cancel()
         with contextlib.suppress(BaseException):
             await flush_task
         await flush()
