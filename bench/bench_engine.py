@@ -174,6 +174,14 @@ def main() -> int:
         tf = TIMEFRAMES[key]
         slow = best_ms(partial(slow_heatmap, bars, tf, params), 1)
         fast = next(r[3] for r in rows if r[0] == key)
+        # Sanity: the two implementations agree (to round-off) on what was timed.
+        want_l, want_s = slow_heatmap(bars, tf, params)
+        grid = compute_heatmap(bars=bars, timeframe=tf, params=params)
+        scale = max(float(want_l.max()), float(want_s.max()), 1.0)
+        diff = max(float(np.abs(grid.long - want_l).max()), float(np.abs(grid.short - want_s).max())) / scale
+        if diff > 1e-9:
+            print(f"  {key}: engine and slow loop DISAGREE (max diff {diff:.2e} of the grid max)")
+            return 2
         per_step_slow.append(slow / (2 * tf.columns))
         per_step_fast.append(fast / (2 * tf.columns))
         print(f"{key:<10}{2 * tf.columns:>8}{slow:>11.1f}{fast:>11.2f}{slow / fast:>8.0f}x")

@@ -446,11 +446,13 @@ def run_model(
     per_tier = np.bincount(tier_flat[alive], weights=(amt * later[:, None])[alive], minlength=2 * n_tiers * n_bins)
     per_tier = per_tier.reshape(2, n_tiers, n_bins)[:, np.argsort(order)]
 
-    # The loop keeps one vector per side with a scratch slot at index n_bins. Tiers hitting the
-    # same bin in one bar would collide in a fancy-indexed += (only one add survives), so their
-    # amounts are merged into the first of the neighbours and the others sent to the scratch slot.
-    flat_idx = bins.copy()
-    flat_idx[:, n_tiers:] += n_bins + 1
+    # The loop keeps both sides in one flat vector, longs then shorts, plus a scratch slot at the
+    # end where zero amounts (off-grid prices) are sent. Tiers hitting the same bin in one bar
+    # would collide in a fancy-indexed += (only one add survives), so their amounts are merged
+    # into the first of the neighbours and the others sent to the scratch slot too.
+    scratch = 2 * n_bins
+    flat_idx = np.where(bins == n_bins, scratch, bins)
+    flat_idx[:, n_tiers:] += np.where(bins[:, n_tiers:] == n_bins, 0, n_bins)
     flat_amt = amt.copy()
     for side in (0, n_tiers):
         for k in range(side + n_tiers - 1, side, -1):
@@ -458,7 +460,7 @@ def run_model(
             if dup.any():
                 flat_amt[dup, k - 1] += flat_amt[dup, k]
                 flat_amt[dup, k] = 0.0
-                flat_idx[dup, k] = side // n_tiers * (n_bins + 1) + n_bins
+                flat_idx[dup, k] = scratch
     has_gain = (gain > 0).tolist()
     top_add = np.where(ok[:, :n_tiers], bins[:, :n_tiers] + 1, 0).max(axis=1, initial=0).tolist()
     bot_add = bins[:, n_tiers:].min(axis=1, initial=n_bins).tolist()
@@ -469,13 +471,13 @@ def run_model(
     cols = ((buckets.open_time - start_ms) // bar_ms).tolist()
     amt_long = amt[:, :n_tiers]
     amt_short = amt[:, n_tiers:]
-    state = np.zeros((2, n_bins + 1))
-    flat = state.reshape(-1)
-    lng = state[0]
-    sht = state[1]
-    # Columns are stored as whole state rows (one contiguous copy per bar); the scratch slot is
-    # cut off at the end.
-    out = np.zeros((columns, 2, n_bins + 1))
+    flat = np.zeros(2 * n_bins + 1)
+    lng = flat[:n_bins]
+    sht = flat[n_bins:scratch]
+    # Written column by column straight into the returned arrays: a staging buffer would double
+    # the fresh memory, and first-touch page faults are a visible part of the run time.
+    out_long = np.empty((columns, n_bins))
+    out_short = np.empty((columns, n_bins))
     swept_long = swept_short = closed_long = closed_short = 0.0
     # Running side totals give the USD a close removes without summing the state every bar;
     # they drift only by round-off, which is all the bookkeeping promises.
@@ -491,7 +493,8 @@ def run_model(
         col = cols[j]
         if col > next_col:
             # Slots with no bucket repeat the state after the previous bucket.
-            out[next_col:col] = state
+            out_long[next_col:col] = lng
+            out_short[next_col:col] = sht
         i = sweep_long[j]
         if i < top:
             part = lng[i:top]
@@ -514,23 +517,25 @@ def run_model(
             closed_short += total_short * (1.0 - g)
             total_long *= g
             total_short *= g
-            np.multiply(state, g, out=state)
+            np.multiply(flat, g, out=flat)
         elif has_gain[j]:
             flat[flat_idx[j]] += flat_amt[j]
-            state[:, n_bins] = 0.0
+            flat[scratch] = 0.0
             total_long += add_long[j]
             total_short += add_short[j]
             top = max(top, top_add[j])
             bot = min(bot, bot_add[j])
         if col >= 0:
-            out[col] = state
+            out_long[col] = lng
+            out_short[col] = sht
             next_col = col + 1
     if next_col < columns:
-        out[next_col:] = state
+        out_long[next_col:] = lng
+        out_short[next_col:] = sht
 
     return ModelRun(
-        long=np.ascontiguousarray(out[:, 0, :n_bins]),
-        short=np.ascontiguousarray(out[:, 1, :n_bins]),
+        long=out_long,
+        short=out_short,
         tier_long=per_tier[0],
         tier_short=per_tier[1],
         balance=MassBalance(

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ DAY = 24 * HOUR
 # ---------------------------------------------------------------------------------------------
 # Worked example (spec §7)
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "high": [101, 102, 103, 101, 100, 104],
     "low": [99, 100, 101, 96, 97, 99],
     "close": [100, 101, 102, 97, 99, 103],
@@ -259,7 +260,7 @@ def test_tier_parse_errors(text):
 
 
 def test_base_bars_validation():
-    ok = {"high": [2.0, 2.0], "low": [1.0, 1.0], "close": [1.5, 1.5]}
+    ok: dict[str, Any] = {"high": [2.0, 2.0], "low": [1.0, 1.0], "close": [1.5, 1.5]}
     BaseBars.from_arrays(open_time=[0, M5], **ok)
     with pytest.raises(ValueError, match="multiples"):
         BaseBars.from_arrays(open_time=[0, M5 + 1], **ok)
@@ -327,7 +328,13 @@ def test_sweep_includes_a_centre_exactly_at_the_low_or_high():
 
 
 def test_unknown_oi_before_the_first_known_value_means_no_flow():
-    lead = {"high": [101, 101], "low": [99, 99], "close": [100, 100], "volume": [10, 10], "taker_buy": [5, 5]}
+    lead: dict[str, Any] = {
+        "high": [101, 101],
+        "low": [99, 99],
+        "close": [100, 100],
+        "volume": [10, 10],
+        "taker_buy": [5, 5],
+    }
     fields = {k: lead.get(k, [0, 0]) + v for k, v in EXAMPLE.items()}
     fields["oi_value"] = [np.nan, np.nan, *EXAMPLE["oi_value"]]
     bars = BaseBars.from_arrays(open_time=M5 * np.arange(8), **fields)
@@ -452,13 +459,13 @@ def reference_heatmap(base: list[RefBar], tf: Timeframe, params: ModelParams) ->
                         s = 0.5
                     e = (bar.high + bar.low + bar.close) / 3
                     for lev, wt in params.tiers:
-                        k = bin_of(e * (1 - 1 / lev) / (1 - params.mmr))
-                        if k is not None:
-                            L[k] += d * s * wt
+                        kl = bin_of(e * (1 - 1 / lev) / (1 - params.mmr))
+                        if kl is not None:
+                            L[kl] += d * s * wt
                             added[0] += d * s * wt
-                        k = bin_of(e * (1 + 1 / lev) / (1 + params.mmr))
-                        if k is not None:
-                            S[k] += d * (1 - s) * wt
+                        ks = bin_of(e * (1 + 1 / lev) / (1 + params.mmr))
+                        if ks is not None:
+                            S[ks] += d * (1 - s) * wt
                             added[1] += d * (1 - s) * wt
             prev = bar
         if slot >= window[0]:
@@ -644,7 +651,7 @@ def _ms(text: str) -> int:
     return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() * 1000)
 
 
-def load_candles(name: str) -> dict[str, np.ndarray]:
+def load_candles(name: str) -> dict[str, Any]:
     with (DATA / name).open() as fh:
         rows = list(csv.DictReader(fh))
     return {
