@@ -8,6 +8,7 @@ import pytest
 
 from heatmaps.exchanges import (
     BinanceConnector,
+    Connector,
     PageProgress,
     UnknownSymbolError,
     get_connector,
@@ -37,11 +38,11 @@ def fake() -> Iterator[FakeExchange]:
         yield fx
 
 
-def connector(fake: FakeExchange, code: str):  # type: ignore[no-untyped-def]
+def connector(fake: FakeExchange, code: str):
     return get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
 
 
-def expected(fake: FakeExchange, code: str, kind: str, start: int, end: int) -> list:  # type: ignore[type-arg]
+def expected(fake: FakeExchange, code: str, kind: str, start: int, end: int) -> list:
     s = fake.series
     if kind == "candles":
         return s.candle_rows(code, start, end, now_ms=fake.now_ms)
@@ -50,7 +51,7 @@ def expected(fake: FakeExchange, code: str, kind: str, start: int, end: int) -> 
     return s.funding_rows(code, start, end)
 
 
-def fetch(conn, kind: str, start: int, end: int, progress=None) -> list:  # type: ignore[no-untyped-def,type-arg]
+def fetch(conn, kind: str, start: int, end: int, progress=None) -> list:
     return {"candles": conn.fetch_candles, "open_interest": conn.fetch_open_interest, "funding": conn.fetch_funding}[
         kind
     ](SYMBOLS[conn.code], start, end, progress=progress)
@@ -160,5 +161,6 @@ def test_instrument_names_and_registry() -> None:
         "BTCUSDT",
         "BTC-USDT-SWAP",
     ]
+    assert all(isinstance(get_connector(c, base_url="http://127.0.0.1:9"), Connector) for c in SYMBOLS)
     with pytest.raises(ValueError):
         get_connector("kraken", base_url="http://127.0.0.1:9")

@@ -56,7 +56,7 @@ def _no_leftover_faults(fake: FakeExchange) -> Iterator[None]:
     fake.used_weight_override = None
 
 
-def binance(fake: FakeExchange, ft: FakeTime, limiter=None, **kw):  # type: ignore[no-untyped-def]
+def binance(fake: FakeExchange, ft: FakeTime, limiter=None, **kw):
     kw.setdefault("rand", lambda: 0.5)
     return get_connector(
         "binance",
