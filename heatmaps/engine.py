@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 MODEL_VERSION = "v1"
-BASE_BAR_MS = 300_000  # must equal heatmaps.rows.BASE_BAR_MS (not imported: rows is app code)
+BASE_BAR_MS = 300_000  # same as heatmaps.rows.BASE_BAR_MS; repeated so the engine imports nothing of the project
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -368,6 +368,7 @@ def run_model(
     ``start_ms + i * bar_ms`` (zeros if none): buckets before ``start_ms`` are warm-up, and an
     empty slot repeats the previous state. Defaults: start at the first bucket, end at the last.
     """
+    params.validate()
     n = len(buckets)
     bar_ms = buckets.bar_ms
     n_bins = edges.shape[0] - 1
@@ -570,7 +571,11 @@ def _bin_of(edges: FloatArray, prices: FloatArray) -> IntArray:
 
 
 def _suffix(values: FloatArray, op: np.ufunc) -> FloatArray:
-    """``out[j] = op`` over ``values[j+1:]`` (the identity-free end is +/-inf: nothing later)."""
+    """``out[j]`` = min (``np.minimum``) or max (``np.maximum``) of ``values[j+1:]``.
+
+    The last entry, with nothing after it, is +inf for min and -inf for max, so nothing later
+    ever sweeps what the last bar left.
+    """
     out = np.empty_like(values)
     if values.size:
         out[-1] = np.inf if op is np.minimum else -np.inf
