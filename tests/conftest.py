@@ -16,6 +16,7 @@ from django.conf import settings
 from django.test import Client
 
 from liqplatform.celery import app as celery_app
+from tests.exchanges.fake_exchange import FakeExchange, Series
 
 from accounts.models import User
 from heatmaps.models import Asset, Exchange
@@ -62,8 +63,26 @@ def bob_client(bob: User) -> Client:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process consuming every queue, against the test database and test Redis.
+def fake_exchange() -> Iterator[FakeExchange]:
+    """One fake Binance/Bybit/OKX REST server for the session (7 days of 5m data from 2024-01-01)."""
+    with FakeExchange(Series()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_exchange: FakeExchange) -> Iterator[FakeExchange]:
+    fake_exchange.clear_faults()
+    fake_exchange.requests.clear()
+    yield fake_exchange
+    fake_exchange.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, django_db_blocker: Any, fake_exchange: FakeExchange
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process consuming every queue, against the test database, the test Redis
+    and the fake exchange server.
 
     Tests using it must be transactional (`django_db(transaction=True)`) so the worker sees their rows.
     """
@@ -73,6 +92,9 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iter
         "LIQ_TESTING": "1",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        "LIQ_BINANCE_FAPI_URL": fake_exchange.base_url,
+        "LIQ_BYBIT_URL": fake_exchange.base_url,
+        "LIQ_OKX_URL": fake_exchange.base_url,
     }
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     log_path = Path(settings.BASE_DIR) / "var" / "test-worker.log"

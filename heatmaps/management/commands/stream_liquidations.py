@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from heatmaps.exchanges.liquidations import stream_liquidations
+from heatmaps.recorder import make_sink, recorders
+
+log = logging.getLogger("heatmaps.recorder")
+
+
+class Command(BaseCommand):
+    help = (
+        "Record liquidation events from Binance !forceOrder@arr, Bybit allLiquidation and OKX liquidation-orders "
+        "until stopped (Ctrl-C). Reconnects with backoff; logs its health every minute."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--exchange", action="append", choices=["binance", "bybit", "okx"], help="repeatable")
+        parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: run until stopped)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        chosen = [r for r in recorders() if not options["exchange"] or r.exchange.code in options["exchange"]]
+        if not chosen:
+            self.stdout.write("no enabled asset on an enabled exchange: nothing to record")
+            return
+        for r in chosen:
+            self.stdout.write(f"recording {r.exchange.code} liquidations for {', '.join(sorted(r.assets))} from {r.url}")
+        asyncio.run(self._run(chosen, options["seconds"]))
+
+    async def _run(self, chosen: list[Any], seconds: float | None) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if seconds is not None:
+            loop.call_later(seconds, stop.set)
+        runs = [
+            stream_liquidations(
+                r.url,
+                r.spec.subscribe_message,
+                r.spec.parse,
+                make_sink(r),
+                stop_event=stop,
+                logger=log,
+                ping_message=r.spec.ping_message,
+                ping_interval=r.spec.ping_interval,
+            )
+            for r in chosen
+        ]
+        results = await asyncio.gather(*runs)
+        for r, stats in zip(chosen, results, strict=True):
+            self.stdout.write(f"{r.exchange.code}: {stats.summary()}")

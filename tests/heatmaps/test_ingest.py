@@ -1,0 +1,132 @@
+"""Ingestion against the fake exchange server: a real Celery worker, faults, idempotency, gap repair."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from heatmaps import ingest
+from heatmaps.exchanges import get_connector
+from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest
+from heatmaps.rows import BASE_BAR_MS, CandleRow
+from heatmaps.tasks import ingest_asset_exchange
+from tests.exchanges.fake_exchange import FakeExchange
+
+
+def stored_candles(asset: Asset, exchange: Exchange) -> list[CandleRow]:
+    return [
+        CandleRow(dt_to_ms(c.open_time), c.open, c.high, c.low, c.close, c.volume, c.taker_buy_volume, c.quote_volume)
+        for c in Candle.objects.filter(asset=asset, exchange=exchange).order_by("open_time")
+    ]
+
+
+def make_asset(code: str = "binance") -> tuple[Asset, Exchange]:
+    exchange = Exchange.get_supported(code)
+    asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=exchange)
+    asset.exchanges.add(exchange)
+    return asset, exchange
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_ingest_task_on_real_worker_survives_429_500_and_malformed_row(
+    celery_worker_process: Any, fake: FakeExchange
+) -> None:
+    asset, binance = make_asset()
+    series = fake.series
+    first = series.candle_rows("binance", series.start_ms, series.start_ms + BASE_BAR_MS, now_ms=fake.now_ms)
+    upsert_candles(asset=asset, exchange=binance, rows=first)  # the newest stored bar is where ingest resumes
+    # The worker runs on the wall clock (2026), so every bar of the 2024 series is closed for it.
+    expected = series.candle_rows("binance", series.start_ms, series.end_ms, now_ms=series.end_ms + BASE_BAR_MS)
+
+    fake.rate_limit_next(retry_after=1, path="/fapi/v1/klines")
+    fake.fail_next(500, path="/fapi/v1/klines")
+    assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == len(expected) - 1
+    assert stored_candles(asset, binance) == expected
+    statuses = [r for r in fake.requests_to("/fapi/v1/klines")]
+    assert len(statuses) >= 3  # 429, 500, then the successful pages
+    binance.refresh_from_db()
+    assert binance.degraded_since is None and binance.last_success_at is not None
+
+    # A malformed row fails the run without writing its page; the next run completes the data.
+    Candle.objects.filter(open_time__gte=ms_to_dt(series.start_ms + 1000 * BASE_BAR_MS)).delete()
+    fake.malform_next(path="/fapi/v1/klines")
+    assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == 0
+    assert len(stored_candles(asset, binance)) == 1000
+    binance.refresh_from_db()
+    assert "malformed" in binance.last_error and binance.degraded_since is not None
+    assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == len(expected) - 1000
+    assert stored_candles(asset, binance) == expected
+
+    # Running again adds nothing.
+    assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == 0
+    assert Candle.objects.count() == len(expected)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", ["binance", "bybit", "okx"])
+def test_backfill_every_kind_is_exact_and_rerunnable(fake: FakeExchange, code: str) -> None:
+    asset, exchange = make_asset(code)
+    series = fake.series
+    conn = get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
+    start, end = series.start_ms + 288 * BASE_BAR_MS, series.start_ms + 3 * 288 * BASE_BAR_MS
+    results = ingest.backfill(
+        asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end, now_ms=fake.now_ms, connector=conn
+    )
+    assert [r.kind for r in results] == ["candles", "open_interest", "funding"]
+    assert stored_candles(asset, exchange) == series.candle_rows(code, start, end, now_ms=fake.now_ms)
+    oi = series.oi_rows(code, start, end, now_ms=fake.now_ms)
+    assert list(OpenInterest.objects.filter(asset=asset).order_by("time").values_list("oi_base", "oi_value")) == [
+        (r.oi_base, r.oi_value) for r in oi
+    ]
+    assert FundingRate.objects.filter(asset=asset).count() == len(series.funding_rows(code, start, end))
+    again = ingest.backfill(
+        asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end, now_ms=fake.now_ms, connector=conn
+    )
+    assert sum(r.rows_written for r in again) == 0
+    conn.close()
+
+
+@pytest.mark.django_db
+def test_gap_repair_fills_a_punched_hole(fake: FakeExchange) -> None:
+    asset, binance = make_asset()
+    series = fake.series
+    conn = get_connector("binance", base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
+    ingest.backfill(
+        asset=asset, exchange=binance, kinds=["candles"], start_ms=series.start_ms, end_ms=series.end_ms,
+        now_ms=fake.now_ms, connector=conn,
+    )  # fmt: skip
+    complete = stored_candles(asset, binance)
+    hole = [ms_to_dt(series.start_ms + k * BASE_BAR_MS) for k in (500, 501, 502, 900)]
+    assert Candle.objects.filter(open_time__in=hole).delete()[0] == 4
+    fake.requests.clear()
+    written = ingest.repair_gaps(asset=asset, exchange=binance, days=30, now_ms=fake.now_ms, connector=conn)
+    assert written == 4
+    assert stored_candles(asset, binance) == complete
+    assert len(fake.requests_to("/fapi/v1/klines")) == 2  # one request per hole, nothing else refetched
+    assert ingest.repair_gaps(asset=asset, exchange=binance, days=30, now_ms=fake.now_ms, connector=conn) == 0
+    conn.close()
+
+
+@pytest.mark.django_db
+def test_backfill_command(fake: FakeExchange, settings: Any) -> None:
+    settings.LIQ_BINANCE_FAPI_URL = fake.base_url
+    make_asset()
+    start = ms_to_dt(fake.series.start_ms)
+    out = io.StringIO()
+    call_command(
+        "backfill", "--exchange", "binance", "--symbol", "btcusdt", "--start", f"{start:%Y-%m-%dT%H:%MZ}",
+        "--end", f"{start + timedelta(days=1):%Y-%m-%dT%H:%MZ}", "--kinds", "candles,oi", stdout=out, stderr=io.StringIO(),
+    )  # fmt: skip
+    text = out.getvalue()
+    assert "candles: 288 rows fetched, 288 new or changed" in text
+    assert "serves open interest only back to" in text and "import_market_data" in text
+    with pytest.raises(CommandError, match="unknown asset 'DOGEUSDT'"):
+        call_command("backfill", "--exchange", "binance", "--symbol", "DOGEUSDT", "--start", "2024-01-01T00:00Z")
+    with pytest.raises(CommandError, match="not an ISO time"):
+        call_command("backfill", "--exchange", "binance", "--symbol", "BTCUSDT", "--start", "yesterday")
