@@ -11,14 +11,17 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liqplatform.settings")
-os.environ["DATABASE_URL"] = os.environ.get("LIQ_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liqplatform_bench")
+os.environ["DATABASE_URL"] = os.environ.get(
+    "LIQ_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liqplatform_bench"
+)
 os.environ.setdefault("LIQ_TESTING", "1")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -39,7 +42,8 @@ def populate() -> None:
     binance = Exchange.objects.get(code="binance")
     for i in range(ASSETS):
         asset, _ = Asset.objects.get_or_create(
-            symbol=f"BENCH{i}USDT", defaults={"display_name": f"bench {i}", "base": f"B{i}", "reference_exchange": binance}
+            symbol=f"BENCH{i}USDT",
+            defaults={"display_name": f"bench {i}", "base": f"B{i}", "reference_exchange": binance},
         )
         asset.exchanges.add(binance)
     if Candle.objects.exists():
@@ -68,7 +72,7 @@ def size(name: str) -> str:
         return str(cursor.fetchone()[0])
 
 
-def timed(fn, repeat: int = 15) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], None], repeat: int = 15) -> tuple[float, float]:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -115,7 +119,9 @@ def main() -> None:
 
     print(f"\ncandles table: {rows:,} rows ({size('heatmaps_candle')})")
     print(f"plan: {plan}")
-    print(f"30 days of 5m candles for one asset (8 640 rows), SQL only:      min {q_min:6.1f} ms  median {q_med:6.1f} ms")
+    print(
+        f"30 days of 5m candles for one asset (8 640 rows), SQL only:      min {q_min:6.1f} ms  median {q_med:6.1f} ms"
+    )
     print(f"same, loaded into numpy arrays with OI join (load_base_bars):  min {l_min:6.1f} ms  median {l_med:6.1f} ms")
     print("index sizes:")
     print(f"  natural key btree (asset, exchange, open_time): {size('candle_natural_key')}")

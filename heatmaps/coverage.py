@@ -97,7 +97,10 @@ def find_candle_gaps(*, asset_id: int, exchange_id: int, since: datetime) -> lis
     gaps: list[Gap] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(sql + " AND open_time - prev_time > interval '5 minutes' ORDER BY open_time", [asset_id, exchange_id, since])
+            cursor.execute(
+                sql + " AND open_time - prev_time > interval '5 minutes' ORDER BY open_time",
+                [asset_id, exchange_id, since],
+            )
             rows = cursor.fetchall()
         else:
             cursor.execute(sql + " ORDER BY open_time", [asset_id, exchange_id, since])

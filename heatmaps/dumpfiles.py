@@ -24,10 +24,20 @@ from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
 Kind = Literal["klines", "ohlcv", "metrics", "funding"]
 Row = CandleRow | OpenInterestRow | FundingRow
 
-KLINE_COLUMNS = (
-    "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-    "taker_buy_volume,taker_buy_quote_volume,ignore"
-).split(",")
+KLINE_COLUMNS = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+]
 METRICS_PREFIX = ["create_time", "symbol", "sum_open_interest", "sum_open_interest_value"]
 FUNDING_DUMP_COLUMNS = ["calc_time", "funding_interval_hours", "last_funding_rate"]
 OHLCV_COLUMNS = ["open_time_ms", "open_time_utc", "open", "high", "low", "close", "volume"]
@@ -199,13 +209,17 @@ def _parse_metrics(cells: list[str], path: str, line: int) -> OpenInterestRow:
 def _parse_funding_dump(cells: list[str], path: str, line: int) -> FundingRow:
     if len(cells) != 3:
         raise DumpFormatError(path, line, f"expected 3 fundingRate columns, found {len(cells)}")
-    return FundingRow(time_ms=_ms(cells[0], "calc_time", path, line), rate=_required(cells[2], "last_funding_rate", path, line))
+    return FundingRow(
+        time_ms=_ms(cells[0], "calc_time", path, line), rate=_required(cells[2], "last_funding_rate", path, line)
+    )
 
 
 def _parse_funding_plain(cells: list[str], path: str, line: int) -> FundingRow:
     if len(cells) != 3:
         raise DumpFormatError(path, line, f"expected 3 funding columns, found {len(cells)}")
-    return FundingRow(time_ms=_ms(cells[0], "open_time_ms", path, line), rate=_required(cells[2], "funding_rate", path, line))
+    return FundingRow(
+        time_ms=_ms(cells[0], "open_time_ms", path, line), rate=_required(cells[2], "funding_rate", path, line)
+    )
 
 
 Parser = Callable[[list[str], str, int], Row]
@@ -228,7 +242,9 @@ def _detect(first: list[str], path: str) -> tuple[Kind, Parser, bool]:
     if len(first) == 12 and first[0].strip().isdigit():
         return "klines", _parse_kline, False  # old and spot dumps ship without a header
     raise DumpFormatError(
-        path, 1, f"unrecognised format (first line {','.join(first)[:120]!r}); expected Binance klines, metrics or fundingRate, or the plain OHLCV CSV"
+        path,
+        1,
+        f"unrecognised format (first line {','.join(first)[:120]!r}); expected Binance klines, metrics or fundingRate, or the plain OHLCV CSV",
     )
 
 

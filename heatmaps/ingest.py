@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 Kind = Literal["candles", "open_interest", "funding"]
 KINDS: tuple[Kind, ...] = ("candles", "open_interest", "funding")
 KIND_ALIASES = {"candles": "candles", "oi": "open_interest", "open_interest": "open_interest", "funding": "funding"}
-_MODEL_TIME = {"candles": (Candle, "open_time"), "open_interest": (OpenInterest, "time"), "funding": (FundingRate, "funding_time")}
+_MODEL_TIME = {
+    "candles": (Candle, "open_time"),
+    "open_interest": (OpenInterest, "time"),
+    "funding": (FundingRate, "funding_time"),
+}
 _IN_MEMORY_LIMITERS: dict[str, InMemoryRateLimiter] = {}
 
 
@@ -58,7 +62,9 @@ def shared_limiter(code: str) -> RateLimiter:
 
 def connector_for(exchange: Exchange, **http_kwargs: Any) -> BaseConnector:
     http_kwargs.setdefault("timeout", settings.LIQ_HTTP_TIMEOUT)
-    return get_connector(exchange.code, base_url=rest_url(exchange.code), limiter=shared_limiter(exchange.code), **http_kwargs)
+    return get_connector(
+        exchange.code, base_url=rest_url(exchange.code), limiter=shared_limiter(exchange.code), **http_kwargs
+    )
 
 
 def _fetch_pages(connector: BaseConnector, kind: Kind, symbol: str, start_ms: int, end_ms: int) -> Iterator[Any]:
@@ -79,7 +85,7 @@ def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int
 
 def last_stored_ms(*, asset: Asset, exchange: Exchange, kind: Kind) -> int | None:
     model, time_field = _MODEL_TIME[kind]
-    newest = model.objects.filter(asset=asset, exchange=exchange).aggregate(newest=Max(time_field))["newest"]
+    newest = model._default_manager.filter(asset=asset, exchange=exchange).aggregate(newest=Max(time_field))["newest"]
     return None if newest is None else dt_to_ms(newest)
 
 
@@ -119,9 +125,7 @@ def _run(
     if end_ms <= start_ms:
         return result
     symbol = connector.instrument(asset.base, asset.quote)
-    pages = 0
-    for page in _fetch_pages(connector, kind, symbol, start_ms, end_ms):
-        pages += 1
+    for pages, page in enumerate(_fetch_pages(connector, kind, symbol, start_ms, end_ms), start=1):
         result.rows_fetched += len(page.rows)
         with transaction.atomic():
             result.rows_written += _store(kind, asset, exchange, page.rows)
@@ -204,7 +208,13 @@ def backfill(
                 start = oldest
             try:
                 result = _run(
-                    asset=asset, exchange=exchange, kind=kind, start_ms=start, end_ms=end_ms, connector=conn, progress=progress
+                    asset=asset,
+                    exchange=exchange,
+                    kind=kind,
+                    start_ms=start,
+                    end_ms=end_ms,
+                    connector=conn,
+                    progress=progress,
                 )
             except ExchangeError as exc:
                 mark_exchange_degraded(exchange, exc)
@@ -233,9 +243,23 @@ def repair_gaps(
     try:
         for gap in gaps:
             start = dt_to_ms(gap.after) + BASE_BAR_MS
-            result = _run(asset=asset, exchange=exchange, kind="candles", start_ms=start, end_ms=dt_to_ms(gap.before), connector=conn)
+            result = _run(
+                asset=asset,
+                exchange=exchange,
+                kind="candles",
+                start_ms=start,
+                end_ms=dt_to_ms(gap.before),
+                connector=conn,
+            )
             written += result.rows_written
-            log.info("gap %s@%s after %s UTC: %d of %d bars refetched", asset.symbol, exchange.code, gap.after, result.rows_written, gap.missing_bars)
+            log.info(
+                "gap %s@%s after %s UTC: %d of %d bars refetched",
+                asset.symbol,
+                exchange.code,
+                gap.after,
+                result.rows_written,
+                gap.missing_bars,
+            )
     finally:
         if owned:
             conn.close()

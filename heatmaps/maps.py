@@ -83,19 +83,17 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     index = {int(t): i for i, t in enumerate(open_time)}
     per_exchange: dict[int, np.ndarray] = {}
     simulated = False
-    for exchange_id, t, oi_base, oi_value, sim in oi.iterator(chunk_size=20_000):
+    for exchange_id, t, oi_base, value, sim in oi.iterator(chunk_size=20_000):
         i = index.get(dt_to_ms(t) - BASE_BAR_MS)
         if i is None:
             continue
         series = per_exchange.setdefault(exchange_id, np.full(n, np.nan))
-        if oi_value is None and oi_base is not None:
-            oi_value = oi_base * cols[i, 3]
-        series[i] = np.nan if oi_value is None else oi_value
+        if value is None and oi_base is not None:
+            value = oi_base * cols[i, 3]
+        series[i] = np.nan if value is None else value
         simulated = simulated or sim
-    if per_exchange:
-        oi_value = np.sum(np.vstack(list(per_exchange.values())), axis=0)  # NaN where any exchange lacks a value
-    else:
-        oi_value = np.full(n, np.nan)
+    # NaN where any contributing exchange lacks a value
+    oi_value = np.sum(np.vstack(list(per_exchange.values())), axis=0) if per_exchange else np.full(n, np.nan)
     codes = dict(Exchange.objects.filter(pk__in=per_exchange.keys()).values_list("pk", "code"))
     bars = engine.BaseBars(
         open_time=open_time,
@@ -156,7 +154,10 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
         raise ValueError(f"unknown timeframe(s) {', '.join(unknown)}; choose from {', '.join(engine.TIMEFRAMES)}")
     params = asset_params(asset)
     newest = (
-        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange).order_by("-open_time").values_list("open_time", flat=True).first()
+        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
+        .order_by("-open_time")
+        .values_list("open_time", flat=True)
+        .first()
     )
     if newest is None:
         return []
@@ -170,12 +171,20 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
     engine_ms = (time.perf_counter() - started) * 1000
     stored = []
     for key in keys:
-        stored.append(_store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys)))
+        stored.append(
+            _store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys))
+        )
     return stored
 
 
 def _store(
-    *, asset: Asset, key: str, grid: engine.HeatmapGrid, loaded: LoadedBars, params: engine.ModelParams, engine_ms: float
+    *,
+    asset: Asset,
+    key: str,
+    grid: engine.HeatmapGrid,
+    loaded: LoadedBars,
+    params: engine.ModelParams,
+    engine_ms: float,
 ) -> Heatmap:
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)

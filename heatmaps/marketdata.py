@@ -30,7 +30,18 @@ def upsert_candles(*, asset: Asset, exchange: Exchange, rows: Sequence[CandleRow
         key_fields=("asset", "exchange", "open_time"),
         value_fields=("open", "high", "low", "close", "volume", "taker_buy_volume", "quote_volume"),
         records=[
-            (asset.pk, exchange.pk, ms_to_dt(r.open_time_ms), r.open, r.high, r.low, r.close, r.volume, r.taker_buy_volume, r.quote_volume)
+            (
+                asset.pk,
+                exchange.pk,
+                ms_to_dt(r.open_time_ms),
+                r.open,
+                r.high,
+                r.low,
+                r.close,
+                r.volume,
+                r.taker_buy_volume,
+                r.quote_volume,
+            )
             for r in rows
         ],
     )

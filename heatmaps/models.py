@@ -100,6 +100,9 @@ class Candle(models.Model):
             models.UniqueConstraint(fields=["asset", "exchange", "open_time"], name="candle_natural_key"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} {self.open_time:%Y-%m-%d %H:%M} UTC"
+
 
 class OpenInterest(models.Model):
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
@@ -116,6 +119,9 @@ class OpenInterest(models.Model):
             models.UniqueConstraint(fields=["asset", "exchange", "time"], name="oi_natural_key"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} OI {self.time:%Y-%m-%d %H:%M} UTC"
+
 
 class FundingRate(models.Model):
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
@@ -128,6 +134,9 @@ class FundingRate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["asset", "exchange", "funding_time"], name="funding_natural_key"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} funding {self.funding_time:%Y-%m-%d %H:%M} UTC"
 
 
 class Liquidation(models.Model):
@@ -149,6 +158,9 @@ class Liquidation(models.Model):
             models.UniqueConstraint(fields=["exchange", "dedupe_key"], name="liquidation_natural_key"),
         ]
         indexes = [models.Index(fields=["asset", "time"], name="liquidation_asset_time")]
+
+    def __str__(self) -> str:
+        return f"{self.side} liquidation {self.value:,.0f} USD at {self.price} ({self.time:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 class Heatmap(models.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import redis
@@ -29,7 +30,7 @@ def _redis() -> redis.Redis:
 
 def enqueue_recompute(*, asset_ids: list[int], timeframes: list[str] | None = None) -> None:
     for asset_id in asset_ids:
-        transaction.on_commit(lambda a=asset_id: recompute_asset.delay(a, timeframes))
+        transaction.on_commit(partial(recompute_asset.delay, asset_id, timeframes))
 
 
 def schedule_recompute(asset_id: int) -> bool:
@@ -50,7 +51,7 @@ def schedule_recompute(asset_id: int) -> bool:
 
 def enqueue_backfill(*, asset_ids: list[int], days: int) -> None:
     for asset_id in asset_ids:
-        transaction.on_commit(lambda a=asset_id: backfill_asset.delay(a, days))
+        transaction.on_commit(partial(backfill_asset.delay, asset_id, days))
 
 
 @shared_task(name="heatmaps.recompute_asset", **IDEMPOTENT)

@@ -16,6 +16,13 @@ from django.db import connection, models, transaction
 CHUNK = 20_000
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise ValueError(f"{model.__name__}.{name} is not a concrete column")
+    return field.column
+
+
 def upsert_rows(
     model: type[models.Model],
     *,
@@ -33,9 +40,9 @@ def upsert_rows(
         return 0
     meta = model._meta
     table = connection.ops.quote_name(meta.db_table)
-    columns = [meta.get_field(name).column for name in (*key_fields, *value_fields, *insert_only_fields)]
-    keys = [meta.get_field(name).column for name in key_fields]
-    values = [meta.get_field(name).column for name in value_fields]
+    columns = [_column(model, name) for name in (*key_fields, *value_fields, *insert_only_fields)]
+    keys = [_column(model, name) for name in key_fields]
+    values = [_column(model, name) for name in value_fields]
     q = connection.ops.quote_name
     col_sql = ", ".join(q(c) for c in columns)
     conflict = ", ".join(q(c) for c in keys)

@@ -136,9 +136,7 @@ TEMPLATES = [
 ]
 
 _default_db = (
-    f"sqlite:///{VAR_DIR / 'liqplatform.sqlite3'}"
-    if EMBEDDED
-    else "postgres://postgres@127.0.0.1:5432/liqplatform"
+    f"sqlite:///{VAR_DIR / 'liqplatform.sqlite3'}" if EMBEDDED else "postgres://postgres@127.0.0.1:5432/liqplatform"
 )
 DATABASE_URL = env_str("DATABASE_URL", _default_db)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
@@ -164,7 +162,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 TESTING = env_bool("LIQ_TESTING", False)
 # The test suite uses its own Redis database so it never touches a running platform's queues.
 REDIS_URL = env_url(
-    "REDIS_URL", "redis://127.0.0.1:6379/1" if TESTING else "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+    "REDIS_URL",
+    "redis://127.0.0.1:6379/1" if TESTING else "redis://127.0.0.1:6379/0",
+    schemes=("redis", "rediss", "unix"),
 )
 
 if EMBEDDED:
@@ -180,7 +180,9 @@ else:
 
 _email_backend = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG or EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG or EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 _email_options: dict[str, Any] = {}
 if _email_backend.endswith("smtp.EmailBackend"):
@@ -230,7 +232,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).
 LIQ_BINANCE_FAPI_URL = env_url("LIQ_BINANCE_FAPI_URL", "https://fapi.binance.com", schemes=("http", "https"))
-LIQ_BINANCE_WS_URL = env_url("LIQ_BINANCE_WS_URL", "wss://fstream.binance.com/market/ws/!forceOrder@arr", schemes=("ws", "wss"))
+LIQ_BINANCE_WS_URL = env_url(
+    "LIQ_BINANCE_WS_URL", "wss://fstream.binance.com/market/ws/!forceOrder@arr", schemes=("ws", "wss")
+)
 LIQ_BYBIT_URL = env_url("LIQ_BYBIT_URL", "https://api.bybit.com", schemes=("http", "https"))
 LIQ_BYBIT_WS_URL = env_url("LIQ_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear", schemes=("ws", "wss"))
 LIQ_OKX_URL = env_url("LIQ_OKX_URL", "https://www.okx.com", schemes=("http", "https"))

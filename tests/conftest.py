@@ -15,11 +15,10 @@ import redis
 from django.conf import settings
 from django.test import Client
 
-from liqplatform.celery import app as celery_app
-from tests.exchanges.fake_exchange import FakeExchange, Series
-
 from accounts.models import User
 from heatmaps.models import Asset, Exchange
+from liqplatform.celery import app as celery_app
+from tests.exchanges.fake_exchange import FakeExchange, Series
 
 
 @pytest.fixture
@@ -101,9 +100,23 @@ def celery_worker_process(
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "liqplatform", "worker", "--pool=solo", "--loglevel=INFO",
-         "-Q", "ingest,compute,notify", "-n", f"test-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip",
-         "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "liqplatform",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            "ingest,compute,notify",
+            "-n",
+            f"test-{os.getpid()}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=log,

@@ -2,119 +2,224 @@
 
 import django.core.validators
 import django.db.models.deletion
-import heatmaps.models
 from django.db import migrations, models
+
+import heatmaps.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Exchange',
+            name="Exchange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(help_text='binance, bybit or okx', max_length=32, unique=True)),
-                ('name', models.CharField(max_length=64)),
-                ('enabled', models.BooleanField(default=True)),
-                ('degraded_since', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.SlugField(help_text="binance, bybit or okx", max_length=32, unique=True)),
+                ("name", models.CharField(max_length=64)),
+                ("enabled", models.BooleanField(default=True)),
+                ("degraded_since", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Asset',
+            name="Asset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=32, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{2,32}$', "Use the instrument's symbol in capitals, e.g. BTCUSDT.")])),
-                ('display_name', models.CharField(max_length=64)),
-                ('base', models.CharField(help_text='Base asset, e.g. BTC', max_length=16)),
-                ('quote', models.CharField(default='USDT', help_text='Quote asset, e.g. USDT', max_length=16)),
-                ('enabled', models.BooleanField(default=True)),
-                ('tiers', models.CharField(default='5:0.10,10:0.25,25:0.30,50:0.20,100:0.15', help_text='Leverage tiers and weights, e.g. 5:0.10,10:0.25 (weights sum to 1)', max_length=200, validators=[heatmaps.models.validate_tiers])),
-                ('mmr', models.FloatField(default=0.004, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.2)], verbose_name='maintenance margin rate')),
-                ('bins', models.PositiveIntegerField(default=400, validators=[django.core.validators.MinValueValidator(20), django.core.validators.MaxValueValidator(2000)])),
-                ('pad', models.FloatField(default=0.1, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.9)])),
-                ('exchanges', models.ManyToManyField(blank=True, related_name='assets', to='heatmaps.exchange')),
-                ('reference_exchange', models.ForeignKey(help_text='Exchange whose candles are drawn and fed to the model', on_delete=django.db.models.deletion.PROTECT, related_name='reference_for', to='heatmaps.exchange')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "symbol",
+                    models.CharField(
+                        max_length=32,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{2,32}$", "Use the instrument's symbol in capitals, e.g. BTCUSDT."
+                            )
+                        ],
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=64)),
+                ("base", models.CharField(help_text="Base asset, e.g. BTC", max_length=16)),
+                ("quote", models.CharField(default="USDT", help_text="Quote asset, e.g. USDT", max_length=16)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "tiers",
+                    models.CharField(
+                        default="5:0.10,10:0.25,25:0.30,50:0.20,100:0.15",
+                        help_text="Leverage tiers and weights, e.g. 5:0.10,10:0.25 (weights sum to 1)",
+                        max_length=200,
+                        validators=[heatmaps.models.validate_tiers],
+                    ),
+                ),
+                (
+                    "mmr",
+                    models.FloatField(
+                        default=0.004,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(0.2),
+                        ],
+                        verbose_name="maintenance margin rate",
+                    ),
+                ),
+                (
+                    "bins",
+                    models.PositiveIntegerField(
+                        default=400,
+                        validators=[
+                            django.core.validators.MinValueValidator(20),
+                            django.core.validators.MaxValueValidator(2000),
+                        ],
+                    ),
+                ),
+                (
+                    "pad",
+                    models.FloatField(
+                        default=0.1,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(0.9),
+                        ],
+                    ),
+                ),
+                ("exchanges", models.ManyToManyField(blank=True, related_name="assets", to="heatmaps.exchange")),
+                (
+                    "reference_exchange",
+                    models.ForeignKey(
+                        help_text="Exchange whose candles are drawn and fed to the model",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reference_for",
+                        to="heatmaps.exchange",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['symbol'],
+                "ordering": ["symbol"],
             },
         ),
         migrations.CreateModel(
-            name='Candle',
+            name="Candle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('open_time', models.DateTimeField()),
-                ('open', models.FloatField()),
-                ('high', models.FloatField()),
-                ('low', models.FloatField()),
-                ('close', models.FloatField()),
-                ('volume', models.FloatField(help_text='base asset', null=True)),
-                ('taker_buy_volume', models.FloatField(help_text='base asset', null=True)),
-                ('quote_volume', models.FloatField(help_text='quote asset', null=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.asset')),
-                ('exchange', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.exchange')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("open_time", models.DateTimeField()),
+                ("open", models.FloatField()),
+                ("high", models.FloatField()),
+                ("low", models.FloatField()),
+                ("close", models.FloatField()),
+                ("volume", models.FloatField(help_text="base asset", null=True)),
+                ("taker_buy_volume", models.FloatField(help_text="base asset", null=True)),
+                ("quote_volume", models.FloatField(help_text="quote asset", null=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.asset"
+                    ),
+                ),
+                (
+                    "exchange",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.exchange"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('asset', 'exchange', 'open_time'), name='candle_natural_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("asset", "exchange", "open_time"), name="candle_natural_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FundingRate',
+            name="FundingRate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('funding_time', models.DateTimeField()),
-                ('rate', models.FloatField(help_text='fraction per funding interval (0.0001 = 0.01 %)')),
-                ('mark_price', models.FloatField(null=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.asset')),
-                ('exchange', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.exchange')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("funding_time", models.DateTimeField()),
+                ("rate", models.FloatField(help_text="fraction per funding interval (0.0001 = 0.01 %)")),
+                ("mark_price", models.FloatField(null=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.asset"
+                    ),
+                ),
+                (
+                    "exchange",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.exchange"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('asset', 'exchange', 'funding_time'), name='funding_natural_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("asset", "exchange", "funding_time"), name="funding_natural_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Liquidation',
+            name="Liquidation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time', models.DateTimeField()),
-                ('side', models.CharField(choices=[('long', 'long liquidated'), ('short', 'short liquidated')], max_length=5)),
-                ('price', models.FloatField()),
-                ('quantity', models.FloatField(help_text='base asset')),
-                ('value', models.FloatField(help_text='quote currency (USD)')),
-                ('dedupe_key', models.CharField(max_length=160)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.asset')),
-                ('exchange', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.exchange')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("time", models.DateTimeField()),
+                (
+                    "side",
+                    models.CharField(
+                        choices=[("long", "long liquidated"), ("short", "short liquidated")], max_length=5
+                    ),
+                ),
+                ("price", models.FloatField()),
+                ("quantity", models.FloatField(help_text="base asset")),
+                ("value", models.FloatField(help_text="quote currency (USD)")),
+                ("dedupe_key", models.CharField(max_length=160)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.asset"
+                    ),
+                ),
+                (
+                    "exchange",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.exchange"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['asset', 'time'], name='liquidation_asset_time')],
-                'constraints': [models.UniqueConstraint(fields=('exchange', 'dedupe_key'), name='liquidation_natural_key')],
+                "indexes": [models.Index(fields=["asset", "time"], name="liquidation_asset_time")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("exchange", "dedupe_key"), name="liquidation_natural_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OpenInterest',
+            name="OpenInterest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time', models.DateTimeField(help_text='as the exchange stamps it (Binance: close of the 5m bar)')),
-                ('oi_base', models.FloatField(help_text='base asset', null=True)),
-                ('oi_value', models.FloatField(help_text='quote currency (USD)', null=True)),
-                ('simulated', models.BooleanField(default=False, help_text='synthetic series, not market data')),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.asset')),
-                ('exchange', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.exchange')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("time", models.DateTimeField(help_text="as the exchange stamps it (Binance: close of the 5m bar)")),
+                ("oi_base", models.FloatField(help_text="base asset", null=True)),
+                ("oi_value", models.FloatField(help_text="quote currency (USD)", null=True)),
+                ("simulated", models.BooleanField(default=False, help_text="synthetic series, not market data")),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.asset"
+                    ),
+                ),
+                (
+                    "exchange",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.exchange"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'open interest',
-                'verbose_name_plural': 'open interest',
-                'constraints': [models.UniqueConstraint(fields=('asset', 'exchange', 'time'), name='oi_natural_key')],
+                "verbose_name": "open interest",
+                "verbose_name_plural": "open interest",
+                "constraints": [models.UniqueConstraint(fields=("asset", "exchange", "time"), name="oi_natural_key")],
             },
         ),
     ]

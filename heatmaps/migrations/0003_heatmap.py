@@ -5,46 +5,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('heatmaps', '0002_brin_and_exchanges'),
+        ("heatmaps", "0002_brin_and_exchanges"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Heatmap',
+            name="Heatmap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timeframe', models.CharField(max_length=8)),
-                ('model', models.CharField(default='v1', max_length=16)),
-                ('version', models.PositiveBigIntegerField(default=1, help_text='bumped on every store; part of the cache key')),
-                ('computed_at', models.DateTimeField()),
-                ('compute_ms', models.FloatField(help_text='engine time in milliseconds')),
-                ('data_start', models.DateTimeField(help_text='first base bar used (warm-up included)')),
-                ('data_end', models.DateTimeField(help_text='newest base bar used')),
-                ('candle_exchange', models.CharField(max_length=32)),
-                ('oi_exchanges', models.JSONField(default=list)),
-                ('oi_simulated', models.BooleanField(default=False)),
-                ('params', models.JSONField(default=dict)),
-                ('width', models.PositiveIntegerField()),
-                ('bins', models.PositiveIntegerField()),
-                ('first_bucket', models.DateTimeField()),
-                ('bar_seconds', models.PositiveIntegerField()),
-                ('price_lo', models.FloatField(help_text='lower edge of the first bin')),
-                ('price_hi', models.FloatField(help_text='upper edge of the last bin')),
-                ('long_grid', models.BinaryField()),
-                ('short_grid', models.BinaryField()),
-                ('long_scale', models.FloatField()),
-                ('short_scale', models.FloatField()),
-                ('candles', models.JSONField(help_text='[bucket ms, open, high, low, close, volume] per column; null when empty')),
-                ('clusters', models.JSONField(default=list)),
-                ('liquidation_map', models.JSONField(default=dict)),
-                ('colour_scale_usd', models.FloatField(help_text='USD at full intensity (99th percentile of non-zero cells)')),
-                ('current_price', models.FloatField(null=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='heatmaps', to='heatmaps.asset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("timeframe", models.CharField(max_length=8)),
+                ("model", models.CharField(default="v1", max_length=16)),
+                (
+                    "version",
+                    models.PositiveBigIntegerField(default=1, help_text="bumped on every store; part of the cache key"),
+                ),
+                ("computed_at", models.DateTimeField()),
+                ("compute_ms", models.FloatField(help_text="engine time in milliseconds")),
+                ("data_start", models.DateTimeField(help_text="first base bar used (warm-up included)")),
+                ("data_end", models.DateTimeField(help_text="newest base bar used")),
+                ("candle_exchange", models.CharField(max_length=32)),
+                ("oi_exchanges", models.JSONField(default=list)),
+                ("oi_simulated", models.BooleanField(default=False)),
+                ("params", models.JSONField(default=dict)),
+                ("width", models.PositiveIntegerField()),
+                ("bins", models.PositiveIntegerField()),
+                ("first_bucket", models.DateTimeField()),
+                ("bar_seconds", models.PositiveIntegerField()),
+                ("price_lo", models.FloatField(help_text="lower edge of the first bin")),
+                ("price_hi", models.FloatField(help_text="upper edge of the last bin")),
+                ("long_grid", models.BinaryField()),
+                ("short_grid", models.BinaryField()),
+                ("long_scale", models.FloatField()),
+                ("short_scale", models.FloatField()),
+                (
+                    "candles",
+                    models.JSONField(
+                        help_text="[bucket ms, open, high, low, close, volume] per column; null when empty"
+                    ),
+                ),
+                ("clusters", models.JSONField(default=list)),
+                ("liquidation_map", models.JSONField(default=dict)),
+                (
+                    "colour_scale_usd",
+                    models.FloatField(help_text="USD at full intensity (99th percentile of non-zero cells)"),
+                ),
+                ("current_price", models.FloatField(null=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="heatmaps", to="heatmaps.asset"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('asset', 'timeframe', 'model'), name='heatmap_natural_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("asset", "timeframe", "model"), name="heatmap_natural_key")
+                ],
             },
         ),
     ]

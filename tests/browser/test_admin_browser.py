@@ -26,7 +26,7 @@ def test_operator_logs_in_and_reads_coverage(live_server: Any, page: Any, alice:
 
     # Disable the asset from the change list and see it stick.
     page.goto(f"{live_server.url}/admin/heatmaps/asset/")
-    page.uncheck(f"#id_form-0-enabled")
+    page.uncheck("#id_form-0-enabled")
     page.click("input[name=_save]")
     assert not Asset.objects.get(symbol="BTCUSDT").enabled
     assert Exchange.objects.filter(code="binance").exists()

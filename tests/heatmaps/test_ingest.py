@@ -76,7 +76,13 @@ def test_backfill_every_kind_is_exact_and_rerunnable(fake: FakeExchange, code: s
     conn = get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
     start, end = series.start_ms + 288 * BASE_BAR_MS, series.start_ms + 3 * 288 * BASE_BAR_MS
     results = ingest.backfill(
-        asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end, now_ms=fake.now_ms, connector=conn
+        asset=asset,
+        exchange=exchange,
+        kinds=list(ingest.KINDS),
+        start_ms=start,
+        end_ms=end,
+        now_ms=fake.now_ms,
+        connector=conn,
     )
     assert [r.kind for r in results] == ["candles", "open_interest", "funding"]
     assert stored_candles(asset, exchange) == series.candle_rows(code, start, end, now_ms=fake.now_ms)
@@ -86,7 +92,13 @@ def test_backfill_every_kind_is_exact_and_rerunnable(fake: FakeExchange, code: s
     ]
     assert FundingRate.objects.filter(asset=asset).count() == len(series.funding_rows(code, start, end))
     again = ingest.backfill(
-        asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end, now_ms=fake.now_ms, connector=conn
+        asset=asset,
+        exchange=exchange,
+        kinds=list(ingest.KINDS),
+        start_ms=start,
+        end_ms=end,
+        now_ms=fake.now_ms,
+        connector=conn,
     )
     assert sum(r.rows_written for r in again) == 0
     conn.close()

@@ -16,7 +16,9 @@ from heatmaps.models import Asset, Candle, FundingRate, OpenInterest
 pytestmark = pytest.mark.django_db
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-KLINE_HEADER = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"
+KLINE_HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"
+)
 
 
 def kline_lines(n: int, start: int = T0) -> list[str]:
@@ -82,7 +84,11 @@ def test_metrics_unsorted_with_repeats(btc: Asset, tmp_path: Path) -> None:
 def test_funding_rate_dump(btc: Asset, tmp_path: Path) -> None:
     path = write(
         tmp_path / "BTCUSDT-fundingRate-2026-01.csv",
-        ["calc_time,funding_interval_hours,last_funding_rate", f"{T0},8,0.00010000", f"{T0 + 8 * 3_600_000},8,-0.00002500"],
+        [
+            "calc_time,funding_interval_hours,last_funding_rate",
+            f"{T0},8,0.00010000",
+            f"{T0 + 8 * 3_600_000},8,-0.00002500",
+        ],
     )
     call_import(path)
     assert list(FundingRate.objects.filter(asset=btc).order_by("funding_time").values_list("rate", flat=True)) == [

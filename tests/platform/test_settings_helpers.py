@@ -42,7 +42,12 @@ def test_env_url_requires_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_database_url_postgres_and_sqlite() -> None:
     pg = database_from_url("postgres://u:p@db.example:5433/liq")
-    assert (pg["ENGINE"], pg["NAME"], pg["HOST"], pg["PORT"]) == ("django.db.backends.postgresql", "liq", "db.example", 5433)
+    assert (pg["ENGINE"], pg["NAME"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql",
+        "liq",
+        "db.example",
+        5433,
+    )
     lite = database_from_url("sqlite:////tmp/liq.sqlite3")
     assert lite["ENGINE"] == "django.db.backends.sqlite3" and lite["NAME"] == "/tmp/liq.sqlite3"
 

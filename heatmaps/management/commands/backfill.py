@@ -58,16 +58,25 @@ class Command(BaseCommand):
         def progress(p: PageProgress) -> None:
             bar = bars.get(p.kind)
             if bar is None:
-                bar = bars[p.kind] = tqdm(total=1000, desc=f"{p.kind} {p.symbol}@{p.exchange}", file=self.stderr, unit="‰")
+                bar = bars[p.kind] = tqdm(
+                    total=1000, desc=f"{p.kind} {p.symbol}@{p.exchange}", file=self.stderr, unit="‰"
+                )
             bar.n = int(p.fraction * 1000)
             bar.set_postfix(rows=p.rows, pages=p.pages)
 
         try:
             results = ingest.backfill(
-                asset=asset, exchange=exchange, kinds=kinds, start_ms=dt_to_ms(start), end_ms=dt_to_ms(end), progress=progress
+                asset=asset,
+                exchange=exchange,
+                kinds=kinds,
+                start_ms=dt_to_ms(start),
+                end_ms=dt_to_ms(end),
+                progress=progress,
             )
         except ExchangeError as exc:
-            raise CommandError(f"{exchange.code}: {exc} (what was fetched before this is stored; run again to resume)") from None
+            raise CommandError(
+                f"{exchange.code}: {exc} (what was fetched before this is stored; run again to resume)"
+            ) from None
         finally:
             for bar in bars.values():
                 bar.close()

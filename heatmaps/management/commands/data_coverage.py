@@ -33,6 +33,8 @@ class Command(BaseCommand):
             last = f"{c.last:%Y-%m-%d %H:%M}" if c.last else "-"
             missing = "-" if c.missing_bars is None else str(c.missing_bars)
             note = "  (simulated)" if c.simulated else ""
-            self.stdout.write(f"{c.asset:<10} {c.exchange:<8} {c.kind:<14} {first:<17} {last:<17} {c.rows:>9} {missing:>10}{note}")
+            self.stdout.write(
+                f"{c.asset:<10} {c.exchange:<8} {c.kind:<14} {first:<17} {last:<17} {c.rows:>9} {missing:>10}{note}"
+            )
         if not rows:
             self.stdout.write("no market data stored")

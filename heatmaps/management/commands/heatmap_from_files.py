@@ -36,7 +36,9 @@ def base_bars_from_files(klines: list[str], metrics: list[str]) -> engine.BaseBa
         if parsed.kind != "metrics":
             raise CommandError(f"{path}: --metrics needs a Binance metrics dump, this is a {parsed.kind} file")
         oi.update(
-            (r.time_ms, np.nan if r.oi_value is None else r.oi_value) for r in parsed.rows if isinstance(r, OpenInterestRow)
+            (r.time_ms, np.nan if r.oi_value is None else r.oi_value)
+            for r in parsed.rows
+            if isinstance(r, OpenInterestRow)
         )
     times = sorted(candles)
     rows = [candles[t] for t in times]
@@ -57,8 +59,12 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--klines", action="append", required=True, help="5m kline dump (CSV or ZIP); repeat or glob")
-        parser.add_argument("--metrics", action="append", required=True, help="metrics dump (CSV or ZIP); repeat or glob")
+        parser.add_argument(
+            "--klines", action="append", required=True, help="5m kline dump (CSV or ZIP); repeat or glob"
+        )
+        parser.add_argument(
+            "--metrics", action="append", required=True, help="metrics dump (CSV or ZIP); repeat or glob"
+        )
         parser.add_argument("--timeframe", required=True, choices=list(engine.TIMEFRAMES))
         parser.add_argument("--out", required=True, help="output .npz")
         parser.add_argument("--bins", type=int, default=400)

@@ -49,9 +49,15 @@ class Command(BaseCommand):
                 )
             except (DumpFormatError, ImportProblem) as exc:
                 failures += 1
-                tqdm.write(self.style.ERROR(f"error: {exc} (nothing from this file was written)"), file=self.stderr, end="")
+                tqdm.write(
+                    self.style.ERROR(f"error: {exc} (nothing from this file was written)"), file=self.stderr, end=""
+                )
                 continue
-            span = f"{result.first:%Y-%m-%d %H:%M} → {result.last:%Y-%m-%d %H:%M} UTC" if result.first and result.last else ""
+            span = (
+                f"{result.first:%Y-%m-%d %H:%M} → {result.last:%Y-%m-%d %H:%M} UTC"
+                if result.first and result.last
+                else ""
+            )
             tqdm.write(
                 f"{result.path}: {result.kind} {result.symbol}@{result.exchange}, {result.rows_read} rows read, "
                 f"{result.rows_written} new or changed, {span}",

@@ -29,7 +29,9 @@ class Command(BaseCommand):
             self.stdout.write("no enabled asset on an enabled exchange: nothing to record")
             return
         for r in chosen:
-            self.stdout.write(f"recording {r.exchange.code} liquidations for {', '.join(sorted(r.assets))} from {r.url}")
+            self.stdout.write(
+                f"recording {r.exchange.code} liquidations for {', '.join(sorted(r.assets))} from {r.url}"
+            )
         asyncio.run(self._run(chosen, options["seconds"]))
 
     async def _run(self, chosen: list[Any], seconds: float | None) -> None:
