@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
 from heatmaps.marketdata import insert_liquidations
@@ -55,14 +55,17 @@ def make_sink(recorder: Recorder) -> Callable[[list[LiquidationRow]], None]:
     """Store a batch: events for untracked instruments are dropped; duplicates are ignored by key."""
 
     def sink(rows: list[LiquidationRow]) -> None:
-        close_old_connections()  # the sink runs in a worker thread that may hold a stale connection
         by_asset: dict[str, list[LiquidationRow]] = defaultdict(list)
         for row in rows:
             if row.symbol in recorder.assets:
                 by_asset[row.symbol].append(row)
         written = 0
-        for symbol, batch in by_asset.items():
-            written += insert_liquidations(asset=recorder.assets[symbol], exchange=recorder.exchange, rows=batch)
+        try:
+            for symbol, batch in by_asset.items():
+                written += insert_liquidations(asset=recorder.assets[symbol], exchange=recorder.exchange, rows=batch)
+        finally:
+            # The sink runs in a pool thread: release its connection rather than leave one per thread.
+            connections.close_all()
         log.debug("%s: %d liquidation events, %d new", recorder.exchange.code, len(rows), written)
 
     return sink

@@ -63,8 +63,11 @@ def bob_client(bob: User) -> Client:
 
 @pytest.fixture(scope="session")
 def fake_exchange() -> Iterator[FakeExchange]:
-    """One fake Binance/Bybit/OKX REST server for the session (7 days of 5m data from 2024-01-01)."""
-    with FakeExchange(Series()) as fake:
+    """One fake Binance/Bybit/OKX REST server for the session: 7 days of 5m data ending at the current
+    5-minute boundary, so a worker running on the wall clock sees every bar closed and nothing after."""
+    now_ms = int(time.time() * 1000)
+    end_ms = now_ms - now_ms % 300_000
+    with FakeExchange(Series(start_ms=end_ms - 2016 * 300_000, bars=2016)) as fake:
         yield fake
 
 

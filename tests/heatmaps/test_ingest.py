@@ -132,9 +132,20 @@ def test_backfill_command(fake: FakeExchange, settings: Any) -> None:
     start = ms_to_dt(fake.series.start_ms)
     out = io.StringIO()
     call_command(
-        "backfill", "--exchange", "binance", "--symbol", "btcusdt", "--start", f"{start:%Y-%m-%dT%H:%MZ}",
-        "--end", f"{start + timedelta(days=1):%Y-%m-%dT%H:%MZ}", "--kinds", "candles,oi", stdout=out, stderr=io.StringIO(),
-    )  # fmt: skip
+        "backfill",
+        "--exchange",
+        "binance",
+        "--symbol",
+        "btcusdt",
+        "--start",
+        f"{start - timedelta(days=40):%Y-%m-%dT%H:%MZ}",
+        "--end",
+        f"{start + timedelta(days=1):%Y-%m-%dT%H:%MZ}",
+        "--kinds",
+        "candles,oi",
+        stdout=out,
+        stderr=io.StringIO(),
+    )  # fmt: skip  (a start 40 days back is beyond Binance's 30 days of open interest)
     text = out.getvalue()
     assert "candles: 288 rows fetched, 288 new or changed" in text
     assert "serves open interest only back to" in text and "import_market_data" in text
