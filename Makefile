@@ -36,8 +36,10 @@ pytest: venv services
 test: venv services lint typecheck pytest
 
 bench: venv services
-	LIQ_TESTING=1 $(PY) bench/bench_engine.py
+	taskset -c 0 $(PY) bench/bench_engine.py
+	$(PY) bench/bench_from_files.py
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py
+	LIQ_TESTING=1 $(PY) bench/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

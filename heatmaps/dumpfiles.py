@@ -78,8 +78,8 @@ def symbol_from_filename(path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _open_text(path: str) -> tuple[str, Iterator[str]]:
-    """Return a display name and the lines of the CSV, unpacking a ZIP with one CSV inside."""
+def read_text(path: str) -> tuple[str, str]:
+    """Return a display name and the CSV's text, unpacking a ZIP with one CSV inside."""
     p = Path(path)
     try:
         if zipfile.is_zipfile(p):
@@ -95,9 +95,13 @@ def _open_text(path: str) -> tuple[str, Iterator[str]]:
     except (OSError, zipfile.BadZipFile) as exc:
         raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return name, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DumpFormatError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _open_text(path: str) -> tuple[str, Iterator[str]]:
+    name, text = read_text(path)
     return name, iter(io.StringIO(text))
 
 

@@ -29,10 +29,7 @@ else
 fi
 
 python manage.py migrate --no-input -v 0
-python manage.py load_sample_data
-if python manage.py help compute_heatmaps >/dev/null 2>&1; then
-  python manage.py compute_heatmaps
-fi
+python manage.py load_sample_data   # also computes the sample assets' heat maps
 python manage.py ensure_demo_admin
 echo "Open http://127.0.0.1:${LIQ_PORT:-8000}/  (admin: http://127.0.0.1:${LIQ_PORT:-8000}/admin/)"
 exec honcho -f "$procfile" start

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from heatmaps.dumpfiles import DumpFormatError, read_market_file
-from heatmaps.models import Asset, Candle, FundingRate, OpenInterest
+from heatmaps.models import Asset, Candle, FundingRate, Heatmap, OpenInterest
 
 pytestmark = pytest.mark.django_db
 
@@ -206,6 +206,7 @@ def test_load_sample_data_twice() -> None:
     counts = (Candle.objects.count(), OpenInterest.objects.count(), FundingRate.objects.count())
     assert counts == (2 * 9727, 2 * 9727, 2 * 102)
     assert OpenInterest.objects.filter(simulated=False).count() == 0
+    assert Heatmap.objects.count() == 2 * 9 and all(m.oi_simulated for m in Heatmap.objects.all())
     out2 = io.StringIO()
     call_command("load_sample_data", stdout=out2)
     assert "new or changed" in out2.getvalue() and ", 0 new or changed" in out2.getvalue()

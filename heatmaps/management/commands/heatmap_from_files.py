@@ -8,8 +8,9 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from heatmaps import engine
-from heatmaps.dumpfiles import DumpFormatError, read_market_file
-from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
+from heatmaps.dumpcolumns import read_kline_columns, read_metrics_columns
+from heatmaps.dumpfiles import DumpFormatError
+from heatmaps.rows import BASE_BAR_MS
 
 
 def _expand(patterns: list[str]) -> list[str]:
@@ -24,33 +25,36 @@ def _expand(patterns: list[str]) -> list[str]:
 
 def base_bars_from_files(klines: list[str], metrics: list[str]) -> engine.BaseBars:
     """Binance 5m klines joined with the metrics dump: a bar's OI is the snapshot stamped at its close."""
-    candles: dict[int, CandleRow] = {}
-    for path in klines:
-        parsed = read_market_file(path)
-        if parsed.kind != "klines":
-            raise CommandError(f"{path}: --klines needs a Binance kline dump, this is a {parsed.kind} file")
-        candles.update((r.open_time_ms, r) for r in parsed.rows if isinstance(r, CandleRow))
-    oi: dict[int, float] = {}
-    for path in metrics:
-        parsed = read_market_file(path)
-        if parsed.kind != "metrics":
-            raise CommandError(f"{path}: --metrics needs a Binance metrics dump, this is a {parsed.kind} file")
-        oi.update(
-            (r.time_ms, np.nan if r.oi_value is None else r.oi_value)
-            for r in parsed.rows
-            if isinstance(r, OpenInterestRow)
-        )
-    times = sorted(candles)
-    rows = [candles[t] for t in times]
-    nan = float("nan")
+    k = [read_kline_columns(p) for p in klines]
+    m = [read_metrics_columns(p) for p in metrics]
+    open_time = np.concatenate([c.open_time for c in k])
+    order = np.argsort(open_time, kind="stable")
+    open_time = open_time[order]
+    keep = np.concatenate(([True], open_time[1:] != open_time[:-1]))  # overlapping files: first copy wins
+    pick = order[keep]
+    open_time = open_time[keep]
+
+    def col(name: str) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in k])[pick]
+
+    oi_time = np.concatenate([c.time for c in m]) if m else np.zeros(0, dtype=np.int64)
+    oi_value = np.concatenate([c.oi_value for c in m]) if m else np.zeros(0)
+    oi_order = np.argsort(oi_time, kind="stable")
+    oi_time, oi_value = oi_time[oi_order], oi_value[oi_order]
+    closes = open_time + BASE_BAR_MS
+    at = np.searchsorted(oi_time, closes)
+    found = at < oi_time.size
+    found[found] = oi_time[at[found]] == closes[found]
+    bar_oi = np.full(open_time.size, np.nan)
+    bar_oi[found] = oi_value[at[found]]
     return engine.BaseBars(
-        open_time=np.array(times, dtype=np.int64),
-        high=np.array([r.high for r in rows]),
-        low=np.array([r.low for r in rows]),
-        close=np.array([r.close for r in rows]),
-        volume=np.array([nan if r.volume is None else r.volume for r in rows]),
-        taker_buy=np.array([nan if r.taker_buy_volume is None else r.taker_buy_volume for r in rows]),
-        oi_value=np.array([oi.get(t + BASE_BAR_MS, nan) for t in times]),
+        open_time=open_time,
+        high=col("high"),
+        low=col("low"),
+        close=col("close"),
+        volume=col("volume"),
+        taker_buy=col("taker_buy"),
+        oi_value=bar_oi,
     )
 
 
