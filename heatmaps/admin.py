@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from heatmaps import tasks
+from heatmaps.aggregation import market_snapshot
 from heatmaps.coverage import data_coverage
 from heatmaps.models import Asset, Exchange
 
@@ -30,12 +31,13 @@ class AssetAdmin(admin.ModelAdmin):
     list_editable = ["enabled"]
     search_fields = ["symbol", "display_name"]
     filter_horizontal = ["exchanges"]
-    readonly_fields = ["coverage"]
+    readonly_fields = ["market", "coverage"]
     actions = ["enqueue_backfill", "enqueue_recompute"]
     fieldsets = [
         (None, {"fields": ["symbol", "display_name", "base", "quote", "enabled"]}),
         ("Exchanges", {"fields": ["exchanges", "reference_exchange"]}),
         ("Model v1 parameters", {"fields": ["tiers", "mmr", "bins", "pad"]}),
+        ("Market, per exchange and aggregated", {"fields": ["market"]}),
         ("Data coverage", {"fields": ["coverage"]}),
     ]
 
@@ -47,6 +49,34 @@ class AssetAdmin(admin.ModelAdmin):
         last = max(c.last for c in rows if c.last)
         age = timezone.now() - last
         return f"{last:%Y-%m-%d %H:%M} UTC ({_age(age.total_seconds())} ago)"
+
+    @admin.display(description="latest figures")
+    def market(self, obj: Asset) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = market_snapshot(asset=obj)
+        if not rows:
+            return "no exchanges"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    "aggregated" if r.exchange == "all" else r.exchange,
+                    f"{r.last_bar:%Y-%m-%d %H:%M} UTC" if r.last_bar else "-",
+                    f"{r.close:,.2f} {obj.quote}" if r.close is not None else "-",
+                    f"{r.oi_usd:,.0f} USD" if r.oi_usd is not None else "-",
+                    f"{r.funding_rate * 100:.4f} %" if r.funding_rate is not None else "-",
+                    f"{r.volume_24h:,.2f} {obj.base}" if r.volume_24h is not None else "-",
+                )
+                for r in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>exchange</th><th>last bar</th><th>close</th><th>open interest</th>"
+            "<th>funding (OI-weighted when aggregated)</th><th>volume 24 h</th></tr>{}</table>",
+            body,
+        )
 
     @admin.display(description="stored market data")
     def coverage(self, obj: Asset) -> SafeString | str:

@@ -153,3 +153,30 @@ def test_backfill_command(fake: FakeExchange, settings: Any) -> None:
         call_command("backfill", "--exchange", "binance", "--symbol", "DOGEUSDT", "--start", "2024-01-01T00:00Z")
     with pytest.raises(CommandError, match="not an ISO time"):
         call_command("backfill", "--exchange", "binance", "--symbol", "BTCUSDT", "--start", "yesterday")
+
+
+@pytest.mark.django_db
+def test_interrupted_backfill_keeps_whole_pages_and_resumes(fake: FakeExchange) -> None:
+    asset, binance = make_asset()
+    series = fake.series
+    conn = get_connector("binance", base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
+
+    def interrupt_after_second_page(p: Any) -> None:
+        if p.pages == 2:
+            raise KeyboardInterrupt  # Ctrl-C halfway
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest.backfill(
+            asset=asset, exchange=binance, kinds=["candles"], start_ms=series.start_ms, end_ms=series.end_ms,
+            now_ms=fake.now_ms, connector=conn, progress=interrupt_after_second_page,
+        )  # fmt: skip
+    partial = stored_candles(asset, binance)
+    expected = series.candle_rows("binance", series.start_ms, series.end_ms, now_ms=fake.now_ms)
+    assert 0 < len(partial) < len(expected) and partial == expected[: len(partial)]
+    (result,) = ingest.backfill(
+        asset=asset, exchange=binance, kinds=["candles"], start_ms=series.start_ms, end_ms=series.end_ms,
+        now_ms=fake.now_ms, connector=conn,
+    )  # fmt: skip
+    assert result.rows_written == len(expected) - len(partial)
+    assert stored_candles(asset, binance) == expected
+    conn.close()

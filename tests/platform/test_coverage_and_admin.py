@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -96,3 +97,36 @@ def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, a
     assert response.status_code == 302
     btc.refresh_from_db()
     assert (btc.tiers, btc.bins) == ("10:0.5,25:0.5", 300)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
+    celery_worker_process: Any, fake: Any, alice_client: Client
+) -> None:
+    from heatmaps.models import Heatmap
+    from tests.conftest import wait_for
+
+    binance = Exchange.get_supported("binance")
+    asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=binance)
+    asset.exchanges.add(binance)
+    changelist = "/admin/heatmaps/asset/"
+    response = alice_client.post(
+        changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True
+    )
+    assert "Backfill queued for 1 asset(s)." in response.content.decode()
+    # The worker fetches the fake exchange's last 7 days of 5m candles, then recomputes the maps.
+    wait_for(lambda: Candle.objects.filter(asset=asset).count() == 2016, timeout=90)
+    wait_for(lambda: Heatmap.objects.filter(asset=asset).count() == 9, timeout=90)
+    versions = dict(Heatmap.objects.filter(asset=asset).values_list("timeframe", "version"))
+
+    response = alice_client.post(
+        changelist, {"action": "enqueue_recompute", "_selected_action": [asset.pk]}, follow=True
+    )
+    assert "Heat-map recompute queued for 1 asset(s)." in response.content.decode()
+    wait_for(
+        lambda: all(
+            v == versions[tf] + 1 for tf, v in Heatmap.objects.filter(asset=asset).values_list("timeframe", "version")
+        ),
+        timeout=90,
+    )
