@@ -1,13 +1,173 @@
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+"""Public pages: the asset list and one page per asset with its heat map.
 
-from heatmaps.models import Asset
+The asset page is one view and one template. The swappable region (timeframe tabs, map, side
+panel) is the ``heatmap-panel`` partial; HTMX requests get only that partial, everything else the
+full page. The map itself is drawn in the browser by static/heatmaps/heatmap.js from the JSON API.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django_htmx.middleware import HtmxDetails
+
+from heatmaps.engine import TIMEFRAMES
+from heatmaps.maps import MODEL
+from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap
+
+DEFAULT_TIMEFRAME = "24h"
+TOP_CLUSTERS = 8
+# The grids are not needed to render the page; the browser fetches them from the API.
+_PAGE_DEFERRED = ("long_grid", "short_grid")
+
+
+def format_usd(value: float | None) -> str:
+    """$1.23B, $616.6M, $48.2K, $950: compact, always with the unit."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            scaled = value / threshold
+            return f"{sign}${scaled:,.{2 if scaled < 10 else 1}f}{suffix}"
+    return f"{sign}${value:,.0f}"
+
+
+def price_decimals(value: float) -> int:
+    """Decimals that show about six significant digits: 85,085.7 · 3,012.45 · 0.512345."""
+    if not math.isfinite(value) or value == 0:
+        return 2
+    return max(0, min(8, 5 - math.floor(math.log10(abs(value)))))
+
+
+def format_price(value: float | None, *, decimals: int | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    places = price_decimals(value) if decimals is None else decimals
+    return f"{value:,.{places}f}"
+
+
+def exchange_name(code: str) -> str:
+    return EXCHANGE_NAMES.get(code, code)
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    side: str
+    price_range: str
+    usd: str
+    distance: str
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    active: bool
+    computed: bool
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    assets = Asset.objects.filter(enabled=True).select_related("reference_exchange")
-    return render(request, "heatmaps/index.html", {"assets": assets})
+    newest = Candle.objects.filter(asset=OuterRef("pk"), exchange=OuterRef("reference_exchange")).order_by("-open_time")
+    assets = (
+        Asset.objects.filter(enabled=True)
+        .select_related("reference_exchange")
+        .annotate(
+            last_close=Subquery(newest.values("close")[:1]),
+            last_time=Subquery(newest.values("open_time")[:1]),
+        )
+    )
+    rows = [
+        {
+            "asset": asset,
+            "price": format_price(asset.last_close),
+            "time": asset.last_time,
+        }
+        for asset in assets
+    ]
+    return render(request, "heatmaps/index.html", {"rows": rows, "default_timeframe": DEFAULT_TIMEFRAME})
+
+
+def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
+    """The heat map of one asset; ?tf= picks the timeframe (24h when absent)."""
+    asset = get_object_or_404(Asset.objects.select_related("reference_exchange"), symbol=symbol.upper(), enabled=True)
+    if asset.symbol != symbol:
+        query = request.META.get("QUERY_STRING", "")
+        url = reverse("heatmaps:asset", args=[asset.symbol])
+        return HttpResponseRedirect(f"{url}?{query}" if query else url)
+
+    timeframe = request.GET.get("tf", DEFAULT_TIMEFRAME)
+    computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
+    ctx: dict[str, object] = {
+        "asset": asset,
+        "timeframe": timeframe,
+        "tabs": [Tab(key=key, active=key == timeframe, computed=key in computed) for key in TIMEFRAMES],
+        "known_timeframes": ", ".join(TIMEFRAMES),
+        "heatmap": None,
+    }
+    status = 200
+    if timeframe not in TIMEFRAMES:
+        # A hand-edited or stale link: say what went wrong on the page itself, with the tabs to recover.
+        ctx["unknown_timeframe"] = True
+        status = 404
+    elif timeframe in computed:
+        heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
+        if heatmap is not None:
+            ctx.update(_panel_context(asset, heatmap))
+
+    # History restores must get the whole page: htmx swaps the response into <body>.
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    template = "heatmaps/asset.html#heatmap-panel" if partial else "heatmaps/asset.html"
+    response = render(request, template, ctx, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _panel_context(asset: Asset, heatmap: Heatmap) -> dict[str, object]:
+    price = heatmap.current_price
+    decimals = price_decimals(price) if price else None
+    clusters = [
+        ClusterRow(
+            side="longs" if c["side"] == "long" else "shorts",
+            price_range=f"{format_price(c['price_low'], decimals=decimals)} – "
+            f"{format_price(c['price_high'], decimals=decimals)}",
+            usd=format_usd(c["usd"]),
+            distance=f"{c['distance_pct']:+.2f} %" if c.get("distance_pct") is not None else "–",
+        )
+        for c in heatmap.clusters[:TOP_CLUSTERS]
+    ]
+    lmap = heatmap.liquidation_map or {}
+    oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
+    return {
+        "heatmap": heatmap,
+        "current_price": format_price(price),
+        "clusters": clusters,
+        "total_long": format_usd(lmap.get("total_long")),
+        "total_short": format_usd(lmap.get("total_short")),
+        "colour_scale": format_usd(heatmap.colour_scale_usd),
+        "candle_source": exchange_name(heatmap.candle_exchange),
+        "oi_source": ", ".join(oi_names) if oi_names else "no",
+        "column": _duration(heatmap.bar_seconds),
+        "api_url": reverse("heatmaps:api-heatmap", args=[asset.symbol, heatmap.timeframe]),
+    }
+
+
+def _duration(seconds: int) -> str:
+    for unit, label in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % unit == 0:
+            return f"{seconds // unit}-{label}"
+    return f"{seconds}-second"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -1,0 +1,231 @@
+"""The public pages and the JSON API against real PostgreSQL and Redis, with maps computed from the sample data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from heatmaps.maps import heatmap_compute, read_heatmap
+from heatmaps.models import Asset, Candle, Heatmap
+from heatmaps.sample import load_sample_data
+from heatmaps.views import format_price, format_usd
+
+pytestmark = pytest.mark.django_db
+
+COMPUTED = ["24h", "1w"]
+
+
+@pytest.fixture(scope="module")
+def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Sample data and the BTCUSDT 24h and 1w maps, loaded once for the module (loading takes ~2 s).
+
+    Committed outside the per-test transactions, so each test still rolls back its own changes;
+    removed again at the end so later modules start from an empty database.
+    """
+    with django_db_blocker.unblock():
+        load_sample_data()
+        heatmap_compute(asset=Asset.objects.get(symbol="BTCUSDT"), timeframes=COMPUTED)
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def btc(sample_maps: None) -> Asset:
+    return Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+
+
+def htmx(client: Client, url: str, **extra: Any) -> Any:
+    return client.get(url, HTTP_HX_REQUEST="true", **extra)
+
+
+def utc(dt: Any) -> str:
+    return f"{dt:%Y-%m-%d %H:%M}"
+
+
+# ---- formatting -----------------------------------------------------------------------------
+
+
+def test_usd_and_price_formatting() -> None:
+    assert format_usd(616_636_473.2) == "$616.6M"
+    assert format_usd(1_202_432_514) == "$1.20B"
+    assert format_usd(48_200) == "$48.2K"
+    assert format_usd(950.4) == "$950"
+    assert format_usd(None) == "–"
+    assert format_price(85085.7) == "85,085.7"
+    assert format_price(3012.456) == "3,012.46"
+    assert format_price(0.5123456) == "0.512346"
+
+
+# ---- pages ----------------------------------------------------------------------------------
+
+
+def test_index_lists_enabled_assets_with_latest_price(client: Client, btc: Asset) -> None:
+    Asset.objects.filter(symbol="ETHUSDT").update(enabled=False)
+    newest = Candle.objects.filter(asset=btc, exchange=btc.reference_exchange).order_by("-open_time").first()
+    assert newest is not None
+    response = client.get("/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'href="/assets/BTCUSDT/"' in body
+    assert format_price(newest.close) in body and "USDT" in body
+    assert f"{utc(newest.open_time)} UTC" in body
+    assert "ETHUSDT" not in body
+
+
+def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Asset) -> None:
+    response = client.get("/assets/BTCUSDT/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in body and 'id="heatmap-panel"' in body and 'data-timeframe="24h"' in body
+    m = Heatmap.objects.get(asset=btc, timeframe="24h")
+    provenance = (
+        f"computed {utc(m.computed_at)} UTC from Binance USDⓈ-M candles\n        and Binance USDⓈ-M open interest, "
+        f"data {utc(m.data_start)} →\n        {utc(m.data_end)} UTC"
+    )
+    assert provenance in body
+    assert "2026-01-29 17:05 UTC" in body
+    assert "SIMULATED open interest" in body
+    assert 'data-heatmap-src="/api/assets/BTCUSDT/heatmaps/24h/"' in body
+    assert f"full intensity = {format_usd(m.colour_scale_usd)}" in body
+    assert f"{format_price(m.current_price)} <span" in body
+    assert format_usd(m.liquidation_map["total_long"]) in body
+    assert format_usd(m.liquidation_map["total_short"]) in body
+    top = m.clusters[0]
+    assert format_usd(top["usd"]) in body and f"{top['distance_pct']:+.2f} %" in body
+    # Tabs are real links with htmx attributes; the current one is marked.
+    assert 'href="?tf=1w"' in body and 'hx-get="/assets/BTCUSDT/?tf=1w"' in body and 'hx-push-url="true"' in body
+    assert 'aria-current="page">24h</a>' in body
+    assert "static/vendor/htmx.min.js" in body and "static/heatmaps/heatmap.js" in body
+
+
+def test_htmx_request_gets_only_the_panel(client: Client, btc: Asset) -> None:
+    response = htmx(client, "/assets/BTCUSDT/?tf=1w")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body and "<header" not in body
+    assert body.lstrip().startswith("<title>BTCUSDT 1w liquidation heat map")
+    assert 'id="heatmap-panel"' in body and 'data-timeframe="1w"' in body
+    assert 'data-heatmap-src="/api/assets/BTCUSDT/heatmaps/1w/"' in body
+    assert 'aria-current="page">1w</a>' in body
+    assert "SIMULATED open interest" in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_history_restore_request_gets_the_full_page(client: Client, btc: Asset) -> None:
+    response = htmx(client, "/assets/BTCUSDT/?tf=1w", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert response.status_code == 200
+    assert "<html" in response.content.decode()
+
+
+def test_badge_only_for_simulated_open_interest(client: Client, btc: Asset) -> None:
+    Heatmap.objects.filter(asset=btc).update(oi_simulated=False)
+    body = client.get("/assets/BTCUSDT/").content.decode()
+    assert "SIMULATED" not in body
+    assert "open interest, data" in body
+
+
+def test_timeframe_not_computed_yet_is_said_clearly(client: Client, btc: Asset) -> None:
+    response = client.get("/assets/BTCUSDT/?tf=3m")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "The 3m map of BTCUSDT has not been computed yet." in body
+    assert "<canvas" not in body
+    assert 'class="tab not-computed"' in body
+    eth = client.get("/assets/ETHUSDT/").content.decode()
+    assert "The 24h map of ETHUSDT has not been computed yet." in eth
+
+
+def test_unknown_timeframe_is_a_404_with_a_message(client: Client, btc: Asset) -> None:
+    response = client.get("/assets/BTCUSDT/?tf=5y")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "Unknown timeframe “5y”. Choose one of 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y." in body
+    assert 'href="?tf=24h"' in body  # the tabs are there to recover
+    assert "<canvas" not in body
+
+
+def test_unknown_or_disabled_symbol_is_a_404(client: Client, btc: Asset) -> None:
+    assert client.get("/assets/DOGEUSDT/").status_code == 404
+    Asset.objects.filter(symbol="ETHUSDT").update(enabled=False)
+    assert client.get("/assets/ETHUSDT/").status_code == 404
+
+
+def test_lower_case_symbol_redirects_to_the_canonical_url(client: Client, btc: Asset) -> None:
+    response = client.get("/assets/btcusdt/?tf=1w")
+    assert response.status_code == 302 and response["Location"] == "/assets/BTCUSDT/?tf=1w"
+
+
+# ---- API ------------------------------------------------------------------------------------
+
+
+def test_api_lists_assets_and_their_computed_timeframes(client: Client, btc: Asset) -> None:
+    response = client.get("/api/assets/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert "max-age=30" in response["Cache-Control"] and "public" in response["Cache-Control"]
+    data = response.json()
+    assert data["timeframes"] == ["12h", "24h", "3d", "1w", "2w", "1m", "3m", "6m", "1y"]
+    assert data["assets"] == [
+        {"symbol": "BTCUSDT", "name": "Bitcoin perpetual", "base": "BTC", "quote": "USDT", "timeframes": COMPUTED},
+        {"symbol": "ETHUSDT", "name": "Ether perpetual", "base": "ETH", "quote": "USDT", "timeframes": []},
+    ]
+
+
+def test_api_heatmap_matches_the_stored_map(client: Client, btc: Asset) -> None:
+    response = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "max-age=30" in response["Cache-Control"]
+    data = response.json()
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    m = stored.heatmap
+    assert data["symbol"] == "BTCUSDT" and data["timeframe"] == "1w"
+    assert data["computed_at"].endswith("Z") and data["data_end"] == "2026-01-29T17:05:00Z"
+    assert data["data_start"] == m.data_start.isoformat().replace("+00:00", "Z")
+    assert data["candle_exchange"] == "binance" and data["oi_exchanges"] == ["binance"] and data["oi_simulated"]
+    assert data["bar_seconds"] == 1800
+    assert data["units"] == {"price": "USDT", "value": "USD", "time": "ms since epoch, UTC"}
+    assert data["times"] == stored.times.tolist()
+    np.testing.assert_allclose(data["prices"], stored.prices, rtol=1e-12)
+    long, short = np.array(data["long"]), np.array(data["short"])
+    assert long.shape == short.shape == (336, 400) and long.dtype.kind == "i"
+    assert np.abs(long - stored.long).max() <= 0.5 and np.abs(short - stored.short).max() <= 0.5
+    assert data["candles"] == m.candles
+    assert len(data["clusters"]) == len(m.clusters)
+    assert data["clusters"][0]["usd"] == round(m.clusters[0]["usd"])
+    assert data["clusters"][0]["price_low"] == m.clusters[0]["price_low"]
+    lmap = data["liquidation_map"]
+    assert lmap["total_long"] == round(m.liquidation_map["total_long"]) and len(lmap["cum_long"]) == 400
+    assert data["colour_scale_usd"] == m.colour_scale_usd and data["current_price"] == m.current_price
+
+
+def test_api_heatmap_is_gzipped_when_asked(client: Client, btc: Asset) -> None:
+    plain = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
+    zipped = client.get("/api/assets/BTCUSDT/heatmaps/1w/", HTTP_ACCEPT_ENCODING="gzip")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.content)) == plain.json()
+    assert len(zipped.content) < len(plain.content) / 3
+
+
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("/api/assets/DOGEUSDT/heatmaps/24h/", "unknown asset 'DOGEUSDT'"),
+        (
+            "/api/assets/BTCUSDT/heatmaps/5y/",
+            "unknown timeframe '5y'; choose from 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y",
+        ),
+        ("/api/assets/BTCUSDT/heatmaps/3m/", "the 3m map of BTCUSDT has not been computed yet"),
+        ("/api/assets/ETHUSDT/heatmaps/24h/", "the 24h map of ETHUSDT has not been computed yet"),
+    ],
+)
+def test_api_heatmap_404s(client: Client, btc: Asset, url: str, detail: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.json() == {"detail": detail}
