@@ -19,7 +19,7 @@
   var BACKGROUND = "#0d1117";
   var AXIS_RIGHT = 74; // px for the price axis
   var AXIS_BOTTOM = 26; // px for the time axis
-  var TOP = 6;
+  var TOP = 16; // px above the plot for the price unit
   var UP = "#3fb950";
   var DOWN = "#f85149";
   var MINUTE = 60000;
@@ -129,6 +129,7 @@
         });
       })
       .catch(function (error) {
+        console.error("heat map", canvas.dataset.heatmapSrc, error);
         if (state.status) state.status.textContent = "Could not load the map data (" + error.message + ").";
       });
   }
@@ -205,7 +206,7 @@
     ctx.restore();
 
     drawPriceAxis(ctx, data, layout, cssW);
-    drawTimeAxis(ctx, data, layout, cssH);
+    drawTimeAxis(ctx, data, layout);
     state.drawn = true;
   }
 
@@ -287,7 +288,7 @@
     ctx.fillStyle = "#6e7681";
     ctx.font = "10px system-ui, sans-serif";
     ctx.textBaseline = "top";
-    ctx.fillText((data.units && data.units.price) || "", left + 6, plot.y + plot.h + 8);
+    ctx.fillText((data.units && data.units.price) || "", left + 6, 2);
   }
 
   function timeLabel(ms, step) {
@@ -297,7 +298,7 @@
     return pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes());
   }
 
-  function drawTimeAxis(ctx, data, layout, cssH) {
+  function drawTimeAxis(ctx, data, layout) {
     var plot = layout.plot;
     var start = data.times[0];
     var end = start + data.times.length * data.bar_seconds * 1000;
@@ -342,7 +343,7 @@
     ctx.textAlign = "left";
     ctx.fillStyle = "#6e7681";
     ctx.font = "10px system-ui, sans-serif";
-    ctx.fillText("UTC", plot.x + plot.w + 6, y + 18 > cssH - 10 ? y + 7 : y + 18);
+    ctx.fillText("UTC", plot.x + plot.w + 6, y + 7);
   }
 
   // ---- tooltip ------------------------------------------------------------------------------

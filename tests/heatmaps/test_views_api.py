@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from heatmaps.maps import heatmap_compute, read_heatmap
@@ -17,6 +18,14 @@ from heatmaps.sample import load_sample_data
 from heatmaps.views import format_price, format_usd
 
 pytestmark = pytest.mark.django_db
+
+
+def compute(asset: Asset, timeframes: list[str]) -> None:
+    """Compute and store maps, dropping any cached grids under the same key: primary keys restart
+    with every test database, while Redis keeps grids cached by an earlier run."""
+    for heatmap in heatmap_compute(asset=asset, timeframes=timeframes):
+        cache.delete(f"heatmap:{heatmap.pk}:v{heatmap.version}")
+
 
 COMPUTED = ["24h", "1w"]
 
@@ -30,7 +39,7 @@ def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]
     """
     with django_db_blocker.unblock():
         load_sample_data()
-        heatmap_compute(asset=Asset.objects.get(symbol="BTCUSDT"), timeframes=COMPUTED)
+        compute(Asset.objects.get(symbol="BTCUSDT"), COMPUTED)
         yield
         Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
 
