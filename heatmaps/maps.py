@@ -259,6 +259,11 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def heatmap_cache_key(heatmap: Heatmap) -> str:
+    # computed_at as well as the version: a restored or recreated database reuses ids and versions.
+    return f"heatmap:{heatmap.pk}:v{heatmap.version}:{heatmap.computed_at.timestamp():.6f}"
+
+
 @dataclass
 class StoredMap:
     heatmap: Heatmap
@@ -273,7 +278,7 @@ def read_heatmap(*, asset: Asset, timeframe: str, model: str = MODEL) -> StoredM
     heatmap = Heatmap.objects.filter(asset=asset, timeframe=timeframe, model=model).first()
     if heatmap is None:
         return None
-    key = f"heatmap:{heatmap.pk}:v{heatmap.version}"
+    key = heatmap_cache_key(heatmap)
     grids = cache.get(key)
     if grids is None:
         shape = (heatmap.width, heatmap.bins)

@@ -16,6 +16,7 @@ if [ "${LIQ_EMBEDDED:-0}" != 1 ]; then
     export LIQ_EMBEDDED=1
   fi
   if [ "${LIQ_EMBEDDED:-0}" = 1 ]; then
+    unset DATABASE_URL
     echo "*** PostgreSQL or Redis is not reachable ($(tail -n 1 var/ensure_database.log 2>/dev/null || true))."
     echo "*** Falling back to the embedded default: SQLite in var/liqplatform.sqlite3, Celery tasks run in-process."
   fi

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from heatmaps.maps import heatmap_compute
 from heatmaps.models import Asset
@@ -18,10 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def compute(asset: Asset, timeframes: list[str]) -> None:
-    """Compute and store maps, dropping any cached grids under the same key: primary keys restart
-    with every test database, while Redis keeps grids cached by an earlier run."""
-    for heatmap in heatmap_compute(asset=asset, timeframes=timeframes):
-        cache.delete(f"heatmap:{heatmap.pk}:v{heatmap.version}")
+    heatmap_compute(asset=asset, timeframes=timeframes)
 
 
 # Pixels clearly brighter than the page background (13, 17, 23): heat, candles and axis labels.

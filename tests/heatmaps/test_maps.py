@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from heatmaps import engine
 from heatmaps.gridcodec import FLOOR_RATIO
-from heatmaps.maps import asset_params, heatmap_compute, load_base_bars, read_heatmap
+from heatmaps.maps import asset_params, heatmap_cache_key, heatmap_compute, load_base_bars, read_heatmap
 from heatmaps.models import Asset, Heatmap
 from heatmaps.sample import load_sample_data
 from heatmaps.tasks import recompute_asset, schedule_recompute
@@ -56,7 +56,7 @@ def test_read_is_cached_by_version(sample: Asset) -> None:
     heatmap_compute(asset=sample, timeframes=["12h"])
     first = read_heatmap(asset=sample, timeframe="12h")
     assert first is not None
-    key = f"heatmap:{first.heatmap.pk}:v{first.heatmap.version}"
+    key = heatmap_cache_key(first.heatmap)
     assert cache.get(key) is not None
     heatmap_compute(asset=sample, timeframes=["12h"])
     second = read_heatmap(asset=sample, timeframe="12h")

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from heatmaps.maps import heatmap_compute, read_heatmap
@@ -21,10 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def compute(asset: Asset, timeframes: list[str]) -> None:
-    """Compute and store maps, dropping any cached grids under the same key: primary keys restart
-    with every test database, while Redis keeps grids cached by an earlier run."""
-    for heatmap in heatmap_compute(asset=asset, timeframes=timeframes):
-        cache.delete(f"heatmap:{heatmap.pk}:v{heatmap.version}")
+    heatmap_compute(asset=asset, timeframes=timeframes)
 
 
 COMPUTED = ["24h", "1w"]

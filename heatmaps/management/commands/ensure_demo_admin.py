@@ -20,4 +20,7 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             self.stdout.write(f"Demo admin created: user {username!r}, password {password!r}")
         else:
-            self.stdout.write(f"Demo admin: user {username!r} (existing; password unchanged)")
+            self.stdout.write(
+                f"Demo admin: user {username!r} (already existed; its password was left as it was — "
+                f"{password!r} unless changed since)"
+            )
