@@ -7,24 +7,15 @@ Run: make bench  (or .venv/bin/python bench/bench_ingest.py)
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liqplatform.settings")
-os.environ["DATABASE_URL"] = os.environ.get(
-    "LIQ_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liqplatform_bench"
-)
-os.environ.setdefault("LIQ_TESTING", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import setup
 
-import django
+setup()
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from heatmaps import ingest  # noqa: E402
 from heatmaps.exchanges import get_connector  # noqa: E402
@@ -38,9 +29,6 @@ BARS = 30 * 288
 
 
 def main() -> None:
-    call_command("ensure_database")
-    connection.close()
-    call_command("migrate", verbosity=0)
     binance = Exchange.get_supported("binance")
     asset, _ = Asset.objects.get_or_create(
         symbol="INGESTUSDT", defaults={"display_name": "ingest bench", "base": "INGEST", "reference_exchange": binance}

@@ -7,27 +7,19 @@ Run: make bench  (or LIQ_TESTING=1 .venv/bin/python bench/bench_queries.py)
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liqplatform.settings")
-os.environ["DATABASE_URL"] = os.environ.get(
-    "LIQ_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liqplatform_bench"
-)
-os.environ.setdefault("LIQ_TESTING", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import setup
 
-import django
-
-django.setup()
+setup()
 
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from heatmaps.maps import load_base_bars  # noqa: E402
@@ -82,9 +74,6 @@ def timed(fn: Callable[[], None], repeat: int = 15) -> tuple[float, float]:
 
 
 def main() -> None:
-    call_command("ensure_database")
-    connection.close()
-    call_command("migrate", verbosity=0)
     populate()
     rows = Candle.objects.count()
     asset = Asset.objects.get(symbol="BENCH3USDT")

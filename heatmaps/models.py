@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 DEFAULT_TIERS = "5:0.10,10:0.25,25:0.30,50:0.20,100:0.15"
-EXCHANGE_NAMES = {"binance": "Binance USDⓈ-M", "bybit": "Bybit linear", "okx": "OKX swap"}
+EXCHANGE_NAMES = {"binance": "Binance USDS-M", "bybit": "Bybit linear", "okx": "OKX swap"}
 
 
 class Exchange(models.Model):

@@ -13,7 +13,7 @@ BRIN = [
     ("heatmaps_liquidation", "time"),
 ]
 
-EXCHANGES = [("binance", "Binance USDⓈ-M"), ("bybit", "Bybit linear"), ("okx", "OKX swap")]
+EXCHANGES = [("binance", "Binance USDS-M"), ("bybit", "Bybit linear"), ("okx", "OKX swap")]
 
 
 def create_brin(apps, schema_editor):

@@ -90,7 +90,7 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert "<html" in body and 'id="heatmap-panel"' in body and 'data-timeframe="24h"' in body
     m = Heatmap.objects.get(asset=btc, timeframe="24h")
     provenance = (
-        f"computed {utc(m.computed_at)} UTC from Binance USDⓈ-M candles\n        and Binance USDⓈ-M open interest, "
+        f"computed {utc(m.computed_at)} UTC from Binance USDS-M candles\n        and Binance USDS-M open interest, "
         f"data {utc(m.data_start)} →\n        {utc(m.data_end)} UTC"
     )
     assert provenance in body
