@@ -115,6 +115,8 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
         "tabs": [Tab(key=key, active=key == timeframe, computed=key in computed) for key in TIMEFRAMES],
         "known_timeframes": ", ".join(TIMEFRAMES),
         "heatmap": None,
+        # Feeds that keep failing: the map may be behind, and the trader should know why.
+        "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
     }
     status = 200
     if timeframe not in TIMEFRAMES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from django.test import Client
 
 from heatmaps.maps import heatmap_compute, read_heatmap
-from heatmaps.models import Asset, Candle, Heatmap
+from heatmaps.models import Asset, Candle, Exchange, Heatmap
 from heatmaps.sample import load_sample_data
 from heatmaps.views import format_price, format_usd
 
@@ -133,6 +134,13 @@ def test_badge_only_for_simulated_open_interest(client: Client, btc: Asset) -> N
     body = client.get("/assets/BTCUSDT/").content.decode()
     assert "SIMULATED" not in body
     assert "open interest, data" in body
+
+
+def test_degraded_feed_is_announced_on_the_page(client: Client, btc: Asset) -> None:
+    assert "data feed degraded" not in client.get("/assets/BTCUSDT/?tf=24h").content.decode()
+    Exchange.objects.filter(code="binance").update(degraded_since=datetime(2026, 1, 29, 17, 30, tzinfo=UTC))
+    html = htmx(client, "/assets/BTCUSDT/?tf=1w").content.decode()
+    assert "Binance USDS-M data feed degraded" in html and "failing since 2026-01-29 17:30 UTC" in html
 
 
 def test_timeframe_not_computed_yet_is_said_clearly(client: Client, btc: Asset) -> None:
