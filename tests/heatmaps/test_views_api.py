@@ -89,6 +89,7 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" in body and 'id="heatmap-panel"' in body and 'data-timeframe="24h"' in body
+    assert "script-src 'self'" in response["Content-Security-Policy"]  # the browser test runs under it
     m = Heatmap.objects.get(asset=btc, timeframe="24h")
     provenance = (
         f"computed {utc(m.computed_at)} UTC from Binance USDS-M candles\n        and Binance USDS-M open interest, "
