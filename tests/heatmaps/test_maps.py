@@ -119,3 +119,19 @@ def test_recompute_is_debounced(celery_worker_process: Any) -> None:
 
     wait_for(lambda: Heatmap.objects.filter(asset=eth).count() == len(engine.TIMEFRAMES), timeout=90)
     assert set(Heatmap.objects.filter(asset=eth).values_list("version", flat=True)) == {1}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_minutely_refresh_recomputes_only_the_short_maps(celery_worker_process: Any) -> None:
+    from heatmaps.tasks import refresh_short_maps
+    from tests.conftest import wait_for
+
+    load_sample_data()
+    Asset.objects.filter(symbol="ETHUSDT").update(enabled=False)
+    refresh_short_maps.delay().get(timeout=60)
+    wait_for(lambda: Heatmap.objects.count() == 2, timeout=90)
+    m = Heatmap.objects.get(timeframe="24h")
+    assert set(Heatmap.objects.values_list("asset__symbol", "timeframe")) == {("BTCUSDT", "12h"), ("BTCUSDT", "24h")}
+    # The map records the span that fed it: the 24h window and its 24h warm-up.
+    assert m.data_start == datetime(2026, 1, 27, 17, 10, tzinfo=UTC)
