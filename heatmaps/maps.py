@@ -156,6 +156,33 @@ def _bucket_candles(loaded: LoadedBars, times: np.ndarray, bar_ms: int) -> list[
     return out
 
 
+def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
+    """Timeframes worth recomputing after new data: those never computed, and those whose data is
+    behind the newest bar and whose last computation is older than a twelfth of their bar (one minute
+    at least). So the 12h/24h maps follow every new bar while the 1y map refreshes every two hours,
+    instead of re-reading two years of bars every minute."""
+    now = now or timezone.now()
+    newest = (
+        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
+        .order_by("-open_time")
+        .values_list("open_time", flat=True)
+        .first()
+    )
+    if newest is None:
+        return []
+    stored = {
+        m.timeframe: m
+        for m in Heatmap.objects.filter(asset=asset, model=MODEL).only("timeframe", "data_end", "computed_at")
+    }
+    stale = []
+    for key, tf in engine.TIMEFRAMES.items():
+        m = stored.get(key)
+        refresh_every = timedelta(milliseconds=max(60_000, tf.bar_ms // 12))
+        if m is None or (m.data_end < newest and now - m.computed_at >= refresh_every):
+            stale.append(key)
+    return stale
+
+
 def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> list[Heatmap]:
     """Compute and store the requested timeframes of one asset from one load of its base bars.
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from heatmaps import ingest
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
-from heatmaps.maps import heatmap_compute
+from heatmaps.maps import heatmap_compute, stale_timeframes
 from heatmaps.models import Asset, Exchange
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ def recompute_asset(asset_id: int, timeframes: list[str] | None = None, debounce
     if asset is None:
         log.warning("recompute: asset %s no longer exists", asset_id)
         return 0
+    if debounced and timeframes is None:
+        timeframes = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
+        if not timeframes:
+            return 0
     try:
         maps = heatmap_compute(asset=asset, timeframes=timeframes)
     except Exception:

@@ -135,3 +135,32 @@ def test_minutely_refresh_recomputes_only_the_short_maps(celery_worker_process: 
     assert set(Heatmap.objects.values_list("asset__symbol", "timeframe")) == {("BTCUSDT", "12h"), ("BTCUSDT", "24h")}
     # The map records the span that fed it: the 24h window and its 24h warm-up.
     assert m.data_start == datetime(2026, 1, 27, 17, 10, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_after_new_data_only_maps_due_for_a_refresh_are_stale(sample: Asset) -> None:
+    from datetime import timedelta
+
+    from heatmaps.maps import stale_timeframes
+    from heatmaps.marketdata import upsert_candles
+    from heatmaps.rows import CandleRow
+
+    assert stale_timeframes(asset=sample) == list(engine.TIMEFRAMES)  # nothing computed yet
+    heatmap_compute(asset=sample)
+    computed = Heatmap.objects.filter(asset=sample).latest("computed_at").computed_at
+    assert stale_timeframes(asset=sample, now=computed + timedelta(hours=5)) == []  # no new data
+    new_bar = 1_769_706_600_000  # 2026-01-29 17:10 UTC, just after the sample's last bar
+    upsert_candles(
+        asset=sample, exchange=sample.reference_exchange, rows=[CandleRow(new_bar, 84_000, 84_100, 83_900, 84_050, 5.0)]
+    )
+    assert stale_timeframes(asset=sample, now=computed + timedelta(seconds=30)) == []
+    assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=2)) == ["12h", "24h", "3d"]
+    assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=11)) == [
+        "12h",
+        "24h",
+        "3d",
+        "1w",
+        "2w",
+        "1m",
+    ]
+    assert stale_timeframes(asset=sample, now=computed + timedelta(hours=2)) == list(engine.TIMEFRAMES)
