@@ -10,14 +10,8 @@ from collections import Counter
 
 import pytest
 
-from heatmaps.exchanges.liquidations import (
-    StreamSpec,
-    StreamStats,
-    binance_stream_spec,
-    bybit_stream_spec,
-    okx_stream_spec,
-    stream_liquidations,
-)
+from heatmaps.exchanges.liquidation_stream import StreamStats, stream_liquidations
+from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
 from heatmaps.rows import LiquidationRow
 from tests.exchanges.fake_ws import BYBIT_ACK, OKX_ACK, FakeWsServer, binance_frames, bybit_frames, okx_frames
 
