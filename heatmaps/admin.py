@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 from heatmaps import tasks
 from heatmaps.aggregation import market_snapshot
 from heatmaps.coverage import data_coverage
-from heatmaps.models import Asset, Exchange
+from heatmaps.models import Asset, Exchange, Heatmap
 
 
 @admin.register(Exchange)
@@ -125,3 +125,32 @@ def _age(seconds: float) -> str:
     if seconds < 86400 * 2:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+@admin.register(Heatmap)
+class HeatmapAdmin(admin.ModelAdmin):
+    """Read-only: maps are written by the recompute task only."""
+
+    list_display = ["asset", "timeframe", "model", "computed_at", "data_span", "sources", "stored_kib", "version"]
+    list_filter = ["timeframe", "asset", "oi_simulated"]
+    ordering = ["asset__symbol", "computed_at"]
+    exclude = ["long_grid", "short_grid"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Heatmap | None = None) -> bool:
+        return False
+
+    @admin.display(description="data (UTC)")
+    def data_span(self, obj: Heatmap) -> str:
+        return f"{obj.data_start:%Y-%m-%d %H:%M} → {obj.data_end:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="from")
+    def sources(self, obj: Heatmap) -> str:
+        oi = "+".join(obj.oi_exchanges) or "no"
+        return f"{obj.candle_exchange} candles, {oi} OI" + (" (simulated)" if obj.oi_simulated else "")
+
+    @admin.display(description="stored KiB")
+    def stored_kib(self, obj: Heatmap) -> str:
+        return f"{(len(obj.long_grid) + len(obj.short_grid)) / 1024:.1f}"

@@ -180,3 +180,30 @@ def test_interrupted_backfill_keeps_whole_pages_and_resumes(fake: FakeExchange) 
     assert result.rows_written == len(expected) - len(partial)
     assert stored_candles(asset, binance) == expected
     conn.close()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_beat_tick_fans_out_to_enabled_exchanges_only(celery_worker_process: Any, fake: FakeExchange) -> None:
+    from heatmaps.tasks import ingest_tick
+    from tests.conftest import wait_for
+
+    asset, binance = make_asset()
+    bybit, okx = Exchange.get_supported("bybit"), Exchange.get_supported("okx")
+    asset.exchanges.add(bybit, okx)
+    Exchange.objects.filter(pk=okx.pk).update(enabled=False)
+    Asset.objects.create(symbol="ETHUSDT", display_name="Ether", base="ETH", reference_exchange=binance, enabled=False)
+    series = fake.series
+    for exchange in (binance, bybit):  # resume points, so the tick fetches the fake's 7 days only
+        upsert_candles(
+            asset=asset,
+            exchange=exchange,
+            rows=series.candle_rows(exchange.code, series.start_ms, series.start_ms + BASE_BAR_MS, now_ms=fake.now_ms),
+        )
+    assert ingest_tick.delay("candles").get(timeout=30) == 2  # BTCUSDT × (binance, bybit)
+    wait_for(
+        lambda: all(Candle.objects.filter(asset=asset, exchange=e).count() == 2016 for e in (binance, bybit)),
+        timeout=90,
+    )
+    assert not Candle.objects.filter(exchange=okx).exists()
+    assert not fake.requests_to("/api/v5/market/history-candles") and not fake.requests_to("/api/v5/market/candles")

@@ -66,6 +66,22 @@ def test_admin_pages_for_staff(btc: Asset, binance: Exchange, alice_client: Clie
     assert alice_client.get("/admin/heatmaps/exchange/").status_code == 200
 
 
+@pytest.mark.django_db
+def test_heatmap_admin_is_read_only_and_shows_sources(alice_client: Client) -> None:
+    from heatmaps.models import Heatmap
+    from heatmaps.sample import load_sample_data
+
+    load_sample_data()
+    from heatmaps.maps import heatmap_compute
+
+    (m,) = heatmap_compute(asset=Asset.objects.get(symbol="ETHUSDT"), timeframes=["1w"])
+    html = alice_client.get("/admin/heatmaps/heatmap/").content.decode()
+    assert "binance candles, binance OI (simulated)" in html and "2026-01-15 17:30 → 2026-01-29 17:05" in html
+    assert alice_client.get(f"/admin/heatmaps/heatmap/{m.pk}/change/").status_code == 200  # view only
+    response = alice_client.post(f"/admin/heatmaps/heatmap/{m.pk}/change/", {"timeframe": "1y"})
+    assert response.status_code == 403 and Heatmap.objects.get(pk=m.pk).timeframe == "1w"
+
+
 @pytest.mark.parametrize("who", ["anonymous", "bob"])
 def test_admin_pages_redirect_non_staff(btc: Asset, who: str, request: pytest.FixtureRequest) -> None:
     client = Client() if who == "anonymous" else request.getfixturevalue("bob_client")
