@@ -10,14 +10,16 @@ mkdir -p var
 
 if [ "${LIQ_EMBEDDED:-0}" != 1 ]; then
   scripts/services.sh ensure >/dev/null 2>&1 || true
+  reason=""
   if ! python manage.py ensure_database 2>var/ensure_database.log; then
-    export LIQ_EMBEDDED=1
+    reason="PostgreSQL: $(tail -n 1 var/ensure_database.log)"
   elif ! python -c "import os, redis; redis.Redis.from_url(os.environ.get('REDIS_URL', 'redis://127.0.0.1:6379/0'), socket_timeout=2).ping()" 2>/dev/null; then
-    export LIQ_EMBEDDED=1
+    reason="Redis at ${REDIS_URL:-redis://127.0.0.1:6379/0} does not answer"
   fi
-  if [ "${LIQ_EMBEDDED:-0}" = 1 ]; then
+  if [ -n "$reason" ]; then
+    export LIQ_EMBEDDED=1
     unset DATABASE_URL
-    echo "*** PostgreSQL or Redis is not reachable ($(tail -n 1 var/ensure_database.log 2>/dev/null || true))."
+    echo "*** Not reachable: $reason."
     echo "*** Falling back to the embedded default: SQLite in var/liqplatform.sqlite3, Celery tasks run in-process."
   fi
 fi
