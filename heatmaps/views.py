@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.models import OuterRef, Subquery
@@ -108,6 +109,7 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
         return HttpResponseRedirect(f"{url}?{query}" if query else url)
 
     timeframe = request.GET.get("tf", DEFAULT_TIMEFRAME)
+    pinned_usd, pin_error = _pinned_full_usd(request.GET.get("full", ""))
     computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
     ctx: dict[str, object] = {
         "asset": asset,
@@ -116,6 +118,9 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
         "known_timeframes": ", ".join(TIMEFRAMES),
         "heatmap": None,
         # Feeds that keep failing: the map may be behind, and the trader should know why.
+        "pinned_usd": pinned_usd,
+        "pin_error": pin_error,
+        "pin_query": "&" + urlencode({"full": f"{pinned_usd:.2f}".rstrip("0").rstrip(".")}) if pinned_usd else "",
         "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
     }
     status = 200
@@ -127,6 +132,8 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
         heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap))
+            if pinned_usd:
+                ctx["colour_scale"] = format_usd(pinned_usd)
 
     # History restores must get the whole page: htmx swaps the response into <body>.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
@@ -134,6 +141,23 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     response = render(request, template, ctx, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+MAX_PINNED_USD = 1e13
+
+
+def _pinned_full_usd(raw: str) -> tuple[float | None, str]:
+    """?full= pins the USD at full intensity so maps are comparable; anything else is ignored, saying so."""
+    text = raw.strip().replace(",", "").replace("_", "").lstrip("$")
+    if not text:
+        return None, ""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= MAX_PINNED_USD):  # also rejects NaN and infinity
+        return None, f"Ignored full={raw[:40]!r}: give a USD amount above 0 and at most $10T, e.g. 25000000."
+    return value, ""
 
 
 def _panel_context(asset: Asset, heatmap: Heatmap) -> dict[str, object]:

@@ -112,6 +112,9 @@
         return response.json();
       })
       .then(function (data) {
+        // A pinned full-intensity USD (same scale across maps) overrides the map's own 99th percentile.
+        var pinned = parseFloat(canvas.dataset.fullUsd);
+        if (pinned > 0) data.colour_scale_usd = pinned;
         state.data = data;
         state.image = buildImage(data);
         if (state.status) state.status.textContent = "";

@@ -79,3 +79,19 @@ def test_map_tabs_tooltip_and_back_button(live_server: Any, page: Any) -> None:
     wait_drawn(page, "24h")
     assert page.locator("nav.tabs a[aria-current='page']").inner_text() == "24h"
     assert page.evaluate("window.__marker") == "same page"
+
+    # Pinning the colour scale keeps it across timeframes, so two maps compare cell for cell.
+    lit_auto = page.evaluate(LIT_PIXELS)
+    page.fill(".pin-scale input[name=full]", "1000000000")
+    page.click(".pin-scale button")
+    page.wait_for_url(re.compile(r"full=1000000000"))
+    page.wait_for_selector("canvas.heatmap[data-full-usd]")
+    wait_drawn_pinned = (
+        "() => { const c = document.querySelector('canvas.heatmap'); return c.__heatmap && c.__heatmap.drawn; }"
+    )
+    page.wait_for_function(wait_drawn_pinned)
+    assert "(pinned)" in page.locator(".legend").inner_text()
+    assert page.evaluate(LIT_PIXELS) < lit_auto  # $1B at full intensity: a much darker map
+    page.locator("nav.tabs a", has_text=re.compile(r"^1w$")).click()
+    page.wait_for_url(re.compile(r"tf=1w&full=1000000000"))
+    page.wait_for_selector("#heatmap-panel[data-timeframe='1w'] canvas.heatmap[data-full-usd]")

@@ -144,6 +144,21 @@ def test_degraded_feed_is_announced_on_the_page(client: Client, btc: Asset) -> N
     assert "Binance USDS-M data feed degraded" in html and "failing since 2026-01-29 17:30 UTC" in html
 
 
+def test_colour_scale_can_be_pinned_so_maps_compare(client: Client, btc: Asset) -> None:
+    html = client.get("/assets/BTCUSDT/?tf=1w&full=25,000,000").content.decode()
+    assert 'data-full-usd="25000000.0"' in html and "full intensity = $25.0M (pinned)" in html
+    assert 'href="?tf=24h&amp;full=25000000"' in html  # switching timeframe keeps the pin
+    assert "(99th percentile)" in client.get("/assets/BTCUSDT/?tf=1w").content.decode()
+
+
+@pytest.mark.parametrize("raw", ["abc", "-5", "0", "1e400", "nan", "<script>"])
+def test_bad_pin_is_ignored_with_a_message(client: Client, btc: Asset, raw: str) -> None:
+    response = client.get("/assets/BTCUSDT/", {"tf": "1w", "full": raw})
+    html = response.content.decode()
+    assert response.status_code == 200 and "data-full-usd" not in html
+    assert "give a USD amount above 0" in html and "<script>" not in html.split("<main")[1].split("</main>")[0]
+
+
 def test_timeframe_not_computed_yet_is_said_clearly(client: Client, btc: Asset) -> None:
     response = client.get("/assets/BTCUSDT/?tf=3m")
     body = response.content.decode()
