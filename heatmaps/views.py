@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
+from heatmaps.aggregation import market_snapshot
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
 from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap
@@ -174,9 +175,18 @@ def _panel_context(asset: Asset, heatmap: Heatmap) -> dict[str, object]:
         for c in heatmap.clusters[:TOP_CLUSTERS]
     ]
     lmap = heatmap.liquidation_map or {}
+    agg = next((r for r in market_snapshot(asset=asset) if r.exchange == "all"), None)
+    market = None
+    if agg is not None:
+        market = {
+            "oi": format_usd(agg.oi_usd) if agg.oi_usd is not None else "–",
+            "funding": f"{agg.funding_rate * 100:.4f} %" if agg.funding_rate is not None else "–",
+            "volume": f"{agg.volume_24h:,.0f} {asset.base}" if agg.volume_24h is not None else "–",
+        }
     oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
     return {
         "heatmap": heatmap,
+        "market": market,
         "current_price": format_price(price),
         "clusters": clusters,
         "total_long": format_usd(lmap.get("total_long")),

@@ -90,6 +90,9 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert response.status_code == 200
     assert "<html" in body and 'id="heatmap-panel"' in body and 'data-timeframe="24h"' in body
     assert "script-src 'self'" in response["Content-Security-Policy"]  # the browser test runs under it
+    # Next to the map: open interest, funding and volume over the asset's exchanges.
+    assert "Open interest (simulated)" in body and "Funding, OI-weighted" in body
+    assert "0.0040 %" in body  # the last real funding settlement of the sample: 4.023e-05 at 2026-01-29 16:00 UTC
     m = Heatmap.objects.get(asset=btc, timeframe="24h")
     provenance = (
         f"computed {utc(m.computed_at)} UTC from Binance USDS-M candles\n        and Binance USDS-M open interest, "
