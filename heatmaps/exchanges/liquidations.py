@@ -88,18 +88,31 @@ def parse_binance_force_order(frame: Frame, *, um_only: bool = True) -> list[Liq
         if not qty or not price:
             raise f.bad(f"no quantity/price in {o!r}")
         t = f.ms(o.get("T", ev.get("E")), "o.T")
-        out.append(
-            LiquidationRow(
-                symbol=symbol,
-                time_ms=t,
-                side=side,
-                price=price,
-                quantity=qty,
-                value=price * qty,
-                dedupe_key=f"binance:{symbol}:{t}:{side_raw}:{_fmt(qty)}:{_fmt(price)}",
-            )
-        )
+        out.append(_row("binance", symbol, t, side, side_raw, qty, price))
     return out
+
+
+def _row(
+    exchange: str,
+    symbol: str,
+    t: int,
+    side: Side,
+    side_raw: str,
+    qty: float,
+    price: float,
+    *,
+    key_qty: float | None = None,
+) -> LiquidationRow:
+    """One event; the dedupe key is built from the exchange's own fields so a replay maps to the same key."""
+    return LiquidationRow(
+        symbol=symbol,
+        time_ms=t,
+        side=side,
+        price=price,
+        quantity=qty,
+        value=price * qty,
+        dedupe_key=f"{exchange}:{symbol}:{t}:{side_raw}:{_fmt(qty if key_qty is None else key_qty)}:{_fmt(price)}",
+    )
 
 
 # --------------------------------------------------------------------------- Bybit
@@ -125,17 +138,7 @@ def parse_bybit_all_liquidation(frame: Frame) -> list[LiquidationRow]:
         qty = f.req_num(f.key(item, "v", f"data[{i}]"), f"data[{i}].v")
         price = f.req_num(f.key(item, "p", f"data[{i}]"), f"data[{i}].p")
         t = f.ms(item.get("T", msg.get("ts")), f"data[{i}].T")
-        out.append(
-            LiquidationRow(
-                symbol=symbol,
-                time_ms=t,
-                side=side,
-                price=price,
-                quantity=qty,
-                value=price * qty,
-                dedupe_key=f"bybit:{symbol}:{t}:{side_raw}:{_fmt(qty)}:{_fmt(price)}",
-            )
-        )
+        out.append(_row("bybit", symbol, t, side, side_raw, qty, price))
     return out
 
 
@@ -187,17 +190,7 @@ def parse_okx_liquidation_orders(
             price = f.req_num(f.key(d, "bkPx", where), f"{where}.bkPx")
             t = f.ms(f.key(d, "ts", where), f"{where}.ts")
             qty = contracts * ct_val
-            out.append(
-                LiquidationRow(
-                    symbol=inst,
-                    time_ms=t,
-                    side=side,
-                    price=price,
-                    quantity=qty,
-                    value=price * qty,
-                    dedupe_key=f"okx:{inst}:{t}:{order_side or pos_side}:{_fmt(contracts)}:{_fmt(price)}",
-                )
-            )
+            out.append(_row("okx", inst, t, side, order_side or pos_side, qty, price, key_qty=contracts))
     return out
 
 
