@@ -7,7 +7,7 @@ the epoch, UTC; datetimes are ISO 8601 with a Z suffix.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL, read_heatmap
+from heatmaps.marketdata import liquidation_prints
 from heatmaps.models import Asset, Heatmap
 
 CACHE_SECONDS = 30
@@ -130,6 +131,12 @@ def heatmap_detail(request: Request, symbol: str, timeframe: str) -> Response:
                 "liquidation_map": _round_usd_fields(m.liquidation_map),
                 "colour_scale_usd": m.colour_scale_usd,
                 "current_price": m.current_price,
+                # Recorded liquidation events in the map's window (largest 500): time, price, USD, side, exchange.
+                "liquidations": liquidation_prints(
+                    asset=asset,
+                    start=m.first_bucket,
+                    end=m.first_bucket + timedelta(seconds=m.bar_seconds * m.width),
+                ),
                 "units": {"price": asset.quote, "value": "USD", "time": "ms since epoch, UTC"},
             }
         )

@@ -148,3 +148,19 @@ def import_market_file(
         first=ms_to_dt(parsed.first_ms) if parsed.first_ms is not None else None,
         last=ms_to_dt(parsed.last_ms) if parsed.last_ms is not None else None,
     )
+
+
+def liquidation_prints(
+    *, asset: Asset, start: datetime, end: datetime, limit: int = 500
+) -> list[list[float | int | str]]:
+    """The largest recorded liquidation events in [start, end): [time ms, price, USD, side, exchange], by time."""
+    rows = (
+        Liquidation.objects.filter(asset=asset, time__gte=start, time__lt=end)
+        .order_by("-value")
+        .values_list("time", "price", "value", "side", "exchange__code")[:limit]
+    )
+    prints: list[list[float | int | str]] = [
+        [dt_to_ms(t), price, round(value, 2), side, code] for t, price, value, side, code in rows
+    ]
+    prints.sort(key=lambda p: p[0])
+    return prints

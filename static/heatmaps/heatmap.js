@@ -205,6 +205,7 @@
     ctx.rect(plot.x, plot.y, plot.w, plot.h);
     ctx.clip();
     drawCandles(ctx, data, layout);
+    drawLiquidations(ctx, data, layout);
     drawCurrentPrice(ctx, data, layout);
     ctx.restore();
 
@@ -236,6 +237,25 @@
         ctx.strokeStyle = "rgba(0,0,0,.55)";
         ctx.strokeRect(x - body / 2, top, body, height);
       }
+    }
+  }
+
+  // Recorded liquidation events: circle area proportional to USD; red = longs, green = shorts liquidated.
+  function drawLiquidations(ctx, data, layout) {
+    var prints = data.liquidations || [];
+    if (!prints.length) return;
+    var biggest = 0;
+    for (var i = 0; i < prints.length; i++) biggest = Math.max(biggest, prints[i][2]);
+    for (var j = 0; j < prints.length; j++) {
+      var p = prints[j];
+      var r = 2 + 8 * Math.sqrt(p[2] / biggest);
+      ctx.beginPath();
+      ctx.arc(layout.x(p[0]), layout.y(p[1]), r, 0, 2 * Math.PI);
+      ctx.fillStyle = p[3] === "long" ? "rgba(248,81,73,.55)" : "rgba(63,185,80,.55)";
+      ctx.fill();
+      ctx.strokeStyle = "rgba(230,237,243,.8)";
+      ctx.lineWidth = 0.75;
+      ctx.stroke();
     }
   }
 

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import insert_liquidations
 from heatmaps.models import Asset
+from heatmaps.rows import LiquidationRow
 from heatmaps.sample import load_sample_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,7 +47,17 @@ def screenshot(page: Any, name: str) -> None:
 
 def test_map_tabs_tooltip_and_back_button(live_server: Any, page: Any) -> None:
     load_sample_data()
-    compute(Asset.objects.get(symbol="BTCUSDT"), ["24h", "1w"])
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    compute(btc, ["24h", "1w"])
+    # Two recorded liquidations inside the 24h window: drawn as circles over the map.
+    insert_liquidations(
+        asset=btc,
+        exchange=btc.reference_exchange,
+        rows=[
+            LiquidationRow("BTCUSDT", 1_769_700_000_000, "long", 84_900.0, 3.0, 254_700.0, "a"),
+            LiquidationRow("BTCUSDT", 1_769_690_000_000, "short", 86_100.0, 1.0, 86_100.0, "b"),
+        ],
+    )
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(f"{live_server.url}/assets/BTCUSDT/")
     wait_drawn(page, "24h")

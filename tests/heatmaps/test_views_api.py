@@ -237,6 +237,28 @@ def test_api_heatmap_matches_the_stored_map(client: Client, btc: Asset) -> None:
     assert data["colour_scale_usd"] == m.colour_scale_usd and data["current_price"] == m.current_price
 
 
+def test_api_heatmap_includes_recorded_liquidations_in_its_window(client: Client, btc: Asset) -> None:
+    from heatmaps.marketdata import insert_liquidations
+    from heatmaps.rows import LiquidationRow
+
+    binance = Exchange.objects.get(code="binance")
+    t_in, t_old = 1_769_700_000_000, 1_769_000_000_000  # 2026-01-29 15:20 UTC; 2026-01-21 (outside 24h)
+    insert_liquidations(
+        asset=btc,
+        exchange=binance,
+        rows=[
+            LiquidationRow("BTCUSDT", t_in + 1000, "short", 85_500.0, 2.0, 171_000.0, "a"),
+            LiquidationRow("BTCUSDT", t_in, "long", 84_900.0, 1.0, 84_900.0, "b"),
+            LiquidationRow("BTCUSDT", t_old, "long", 90_000.0, 1.0, 90_000.0, "c"),
+        ],
+    )
+    data = client.get("/api/assets/BTCUSDT/heatmaps/24h/").json()
+    assert data["liquidations"] == [
+        [t_in, 84_900.0, 84_900.0, "long", "binance"],
+        [t_in + 1000, 85_500.0, 171_000.0, "short", "binance"],
+    ]
+
+
 def test_api_heatmap_is_gzipped_when_asked(client: Client, btc: Asset) -> None:
     plain = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
     zipped = client.get("/api/assets/BTCUSDT/heatmaps/1w/", HTTP_ACCEPT_ENCODING="gzip")
