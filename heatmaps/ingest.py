@@ -30,7 +30,7 @@ from heatmaps.exchanges import (
     get_connector,
 )
 from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
-from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest, Ticker
 from heatmaps.rows import BASE_BAR_MS
 
 log = logging.getLogger(__name__)
@@ -264,3 +264,36 @@ def repair_gaps(
         if owned:
             conn.close()
     return written
+
+
+def ingest_ticker(*, asset: Asset, exchange: Exchange, connector: BaseConnector | None = None) -> Ticker | None:
+    """Mark price and the next funding estimate, where the exchange publishes them (Binance premiumIndex).
+
+    Returns None for an exchange without such an endpoint. Storing is an upsert: running it twice is harmless.
+    """
+    owned = connector is None
+    conn = connector or connector_for(exchange)
+    try:
+        fetch = getattr(conn, "fetch_mark_price", None)
+        if fetch is None:
+            return None
+        try:
+            mark = fetch(conn.instrument(asset.base, asset.quote))
+        except ExchangeError as exc:
+            mark_exchange_degraded(exchange, exc)
+            raise
+    finally:
+        if owned:
+            conn.close()
+    ticker, _ = Ticker.objects.update_or_create(
+        asset=asset,
+        exchange=exchange,
+        defaults={
+            "time": ms_to_dt(mark.time_ms),
+            "mark_price": mark.mark_price,
+            "index_price": mark.index_price,
+            "funding_rate": mark.last_funding_rate,
+            "next_funding_time": ms_to_dt(mark.next_funding_time_ms) if mark.next_funding_time_ms else None,
+        },
+    )
+    return ticker

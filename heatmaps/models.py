@@ -205,3 +205,21 @@ class Heatmap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset} {self.timeframe} ({self.model})"
+
+
+class Ticker(models.Model):
+    """The latest mark price and funding estimate of an asset on one exchange (Binance premiumIndex)."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    time = models.DateTimeField(help_text="as the exchange stamps it")
+    mark_price = models.FloatField(help_text="quote currency")
+    index_price = models.FloatField(null=True, help_text="quote currency")
+    funding_rate = models.FloatField(null=True, help_text="current funding estimate, fraction per interval")
+    next_funding_time = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "exchange"], name="ticker_one_per_asset_exchange")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} mark {self.mark_price} ({self.time:%Y-%m-%d %H:%M:%S} UTC)"

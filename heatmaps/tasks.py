@@ -127,6 +127,31 @@ def ingest_asset_exchange(self: Any, asset_id: int, exchange_id: int, kind: str)
     return result.rows_written
 
 
+@shared_task(name="heatmaps.ingest_ticker_tick")
+def ingest_ticker_tick() -> int:
+    """Mark price and funding estimate for every enabled asset on Binance (the exchange that publishes them)."""
+    count = 0
+    for asset in Asset.objects.filter(enabled=True, exchanges__code="binance", exchanges__enabled=True).distinct():
+        ingest_ticker.delay(asset.pk, Exchange.get_supported("binance").pk)
+        count += 1
+    return count
+
+
+@shared_task(bind=True, name="heatmaps.ingest_ticker", max_retries=2, **IDEMPOTENT)
+def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
+    asset = Asset.objects.filter(pk=asset_id).first()
+    exchange = Exchange.objects.filter(pk=exchange_id).first()
+    if asset is None or exchange is None:
+        return False
+    try:
+        return ingest.ingest_ticker(asset=asset, exchange=exchange) is not None
+    except TransientExchangeError as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
+    except PermanentExchangeError as exc:
+        log.error("ticker %s@%s failed and will not be retried: %s", asset.symbol, exchange.code, exc)
+        return False
+
+
 @shared_task(name="heatmaps.repair_gaps_tick")
 def repair_gaps_tick() -> None:
     for asset in Asset.objects.filter(enabled=True).prefetch_related("exchanges"):

@@ -22,7 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from heatmaps.aggregation import market_snapshot
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
-from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap
+from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap, Ticker
 
 DEFAULT_TIMEFRAME = "24h"
 TOP_CLUSTERS = 8
@@ -178,7 +178,12 @@ def _panel_context(asset: Asset, heatmap: Heatmap) -> dict[str, object]:
     agg = next((r for r in market_snapshot(asset=asset) if r.exchange == "all"), None)
     market = None
     if agg is not None:
+        ticker = Ticker.objects.filter(asset=asset).select_related("exchange").order_by("-time").first()
         market = {
+            "ticker": ticker,
+            "funding_estimate": f"{ticker.funding_rate * 100:.4f} %"
+            if ticker and ticker.funding_rate is not None
+            else "",
             "oi": format_usd(agg.oi_usd) if agg.oi_usd is not None else "–",
             "funding": f"{agg.funding_rate * 100:.4f} %" if agg.funding_rate is not None else "–",
             "volume": f"{agg.volume_24h:,.0f} {asset.base}" if agg.volume_24h is not None else "–",

@@ -242,6 +242,7 @@ CELERY_BEAT_SCHEDULE = {
     "ingest-candles": {"task": "heatmaps.ingest_tick", "schedule": 60.0, "args": ["candles"]},
     "ingest-open-interest": {"task": "heatmaps.ingest_tick", "schedule": 300.0, "args": ["open_interest"]},
     "ingest-funding": {"task": "heatmaps.ingest_tick", "schedule": 3600.0, "args": ["funding"]},
+    "ingest-ticker": {"task": "heatmaps.ingest_ticker_tick", "schedule": 60.0},
     "refresh-short-maps": {"task": "heatmaps.refresh_short_maps", "schedule": 60.0},
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
 }

@@ -207,3 +207,38 @@ def test_beat_tick_fans_out_to_enabled_exchanges_only(celery_worker_process: Any
     )
     assert not Candle.objects.filter(exchange=okx).exists()
     assert not fake.requests_to("/api/v5/market/history-candles") and not fake.requests_to("/api/v5/market/candles")
+
+
+@pytest.mark.django_db
+def test_ticker_stores_mark_price_and_next_funding_and_shows_on_the_page(fake: FakeExchange, client: Any) -> None:
+    from heatmaps.maps import heatmap_compute
+    from heatmaps.models import Ticker
+
+    asset, binance = make_asset()
+    series = fake.series
+    conn = get_connector("binance", base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
+    ingest.backfill(
+        asset=asset, exchange=binance, kinds=["candles"], start_ms=series.end_ms - 288 * BASE_BAR_MS,
+        end_ms=series.end_ms, now_ms=fake.now_ms, connector=conn,
+    )  # fmt: skip
+    first = ingest.ingest_ticker(asset=asset, exchange=binance, connector=conn)
+    again = ingest.ingest_ticker(asset=asset, exchange=binance, connector=conn)
+    assert first is not None and again is not None and Ticker.objects.count() == 1  # an upsert, not a new row
+    expected_next = (fake.now_ms // series.funding_every_ms + 1) * series.funding_every_ms
+    assert again.funding_rate == 0.0001 and again.next_funding_time == ms_to_dt(expected_next)
+    assert again.mark_price == pytest.approx(fake.series.bar((fake.now_ms - series.start_ms) // BASE_BAR_MS).close)
+    # Bybit and OKX publish no premiumIndex: nothing to store, nothing raised.
+    assert (
+        ingest.ingest_ticker(
+            asset=asset,
+            exchange=Exchange.get_supported("bybit"),
+            connector=get_connector("bybit", base_url=fake.base_url),
+        )
+        is None
+    )
+    conn.close()
+
+    heatmap_compute(asset=asset, timeframes=["24h"])
+    html = client.get("/assets/BTCUSDT/?tf=24h").content.decode()
+    assert "Next funding (binance)" in html and "0.0100 %" in html
+    assert f"at {ms_to_dt(expected_next):%H:%M} UTC" in html
