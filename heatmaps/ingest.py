@@ -27,6 +27,7 @@ from heatmaps.exchanges import (
     PageProgress,
     RateLimiter,
     RedisRateLimiter,
+    TransientExchangeError,
     get_connector,
 )
 from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
@@ -93,9 +94,12 @@ def mark_exchange_ok(exchange: Exchange) -> None:
     Exchange.objects.filter(pk=exchange.pk).update(degraded_since=None, last_error="", last_success_at=timezone.now())
 
 
-def mark_exchange_degraded(exchange: Exchange, error: Exception) -> None:
+def note_exchange_error(exchange: Exchange, error: ExchangeError) -> None:
+    """Record the error for the admin; mark the exchange degraded only for transient failures (timeouts,
+    5xx, rate limits, bans): a bad symbol or payload for one asset says nothing about its health."""
     now = timezone.now()
-    Exchange.objects.filter(pk=exchange.pk, degraded_since__isnull=True).update(degraded_since=now)
+    if isinstance(error, TransientExchangeError):
+        Exchange.objects.filter(pk=exchange.pk, degraded_since__isnull=True).update(degraded_since=now)
     Exchange.objects.filter(pk=exchange.pk).update(last_error=f"{now:%Y-%m-%d %H:%M:%S} UTC: {error}"[:2000])
 
 
@@ -118,17 +122,28 @@ def _run(
     end_ms: int,
     connector: BaseConnector,
     progress: Callable[[PageProgress], None] | None = None,
+    all_or_nothing: bool = False,
 ) -> FetchResult:
-    """Walk the exchange's pages over [start_ms, end_ms) and upsert each page in its own transaction,
-    so an interrupted run keeps what it fetched and a rerun continues where the data stops."""
+    """Walk the exchange's pages over [start_ms, end_ms) and upsert them.
+
+    By default each page is written in its own transaction, so an interrupted backfill keeps what it
+    fetched and a rerun over the same range fills in the rest. With `all_or_nothing` the pages are
+    buffered and written once at the end: resuming "after the newest stored row" is only safe that way,
+    because OKX (and Bybit funding) page backwards, newest first, and a run that stopped halfway would
+    otherwise leave a hole behind its newest row that no later run would look into.
+    """
     result = FetchResult(kind=kind, start_ms=start_ms, end_ms=end_ms)
     if end_ms <= start_ms:
         return result
     symbol = connector.instrument(asset.base, asset.quote)
+    buffered: list[Any] = []
     for pages, page in enumerate(_fetch_pages(connector, kind, symbol, start_ms, end_ms), start=1):
         result.rows_fetched += len(page.rows)
-        with transaction.atomic():
-            result.rows_written += _store(kind, asset, exchange, page.rows)
+        if all_or_nothing:
+            buffered.extend(page.rows)
+        else:
+            with transaction.atomic():
+                result.rows_written += _store(kind, asset, exchange, page.rows)
         if progress:
             progress(
                 PageProgress(
@@ -142,6 +157,9 @@ def _run(
                     covered_ms=page.covered_ms,
                 )
             )
+    if buffered:
+        with transaction.atomic():
+            result.rows_written += _store(kind, asset, exchange, buffered)
     return result
 
 
@@ -159,9 +177,17 @@ def ingest_since_last(
     owned = connector is None
     conn = connector or connector_for(exchange)
     try:
-        result = _run(asset=asset, exchange=exchange, kind=kind, start_ms=start, end_ms=now_ms, connector=conn)
+        result = _run(
+            asset=asset,
+            exchange=exchange,
+            kind=kind,
+            start_ms=start,
+            end_ms=now_ms,
+            connector=conn,
+            all_or_nothing=True,
+        )
     except ExchangeError as exc:
-        mark_exchange_degraded(exchange, exc)
+        note_exchange_error(exchange, exc)
         raise
     finally:
         if owned:
@@ -217,7 +243,7 @@ def backfill(
                     progress=progress,
                 )
             except ExchangeError as exc:
-                mark_exchange_degraded(exchange, exc)
+                note_exchange_error(exchange, exc)
                 raise
             result.notes.extend(notes)
             results.append(result)
@@ -280,7 +306,7 @@ def ingest_ticker(*, asset: Asset, exchange: Exchange, connector: BaseConnector 
         try:
             mark = fetch(conn.instrument(asset.base, asset.quote))
         except ExchangeError as exc:
-            mark_exchange_degraded(exchange, exc)
+            note_exchange_error(exchange, exc)
             raise
     finally:
         if owned:

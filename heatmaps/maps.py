@@ -25,7 +25,10 @@ from heatmaps.rows import BASE_BAR_MS
 
 log = logging.getLogger(__name__)
 MODEL = "v1"
-CACHE_SECONDS = 24 * 3600
+OI_STALE_MS = 3_600_000  # an exchange without an OI snapshot in the last hour of data is left out
+# Short-lived: the 12h/24h maps get a new version every minute, and old versions must not pile up in
+# the Redis that is also the Celery broker. float32 halves the size (display precision is ample).
+CACHE_SECONDS = 10 * 60
 
 
 def asset_params(asset: Asset) -> engine.ModelParams:
@@ -43,6 +46,7 @@ class LoadedBars:
     candle_exchange: str
     oi_exchanges: list[str]
     oi_simulated: bool
+    oi_end_ms: int | None = None  # newest open-interest snapshot used
 
 
 def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None:
@@ -73,7 +77,7 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     cols = table[:, 1:]
     first_ms, last_ms = int(open_time[0]), int(open_time[-1])
 
-    exchange_ids = list(asset.exchanges.values_list("pk", flat=True)) or [ref.pk]
+    exchange_ids = list(asset.exchanges.filter(enabled=True).values_list("pk", flat=True)) or [ref.pk]
     placeholders = ", ".join(["%s"] * len(exchange_ids))
     oi_rows = _fetch(
         f"SELECT exchange_id, {_epoch_ms('time')}, oi_base, oi_value, simulated FROM {OpenInterest._meta.db_table} "
@@ -82,22 +86,30 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     )
     per_exchange: dict[int, np.ndarray] = {}
     simulated = False
+    oi_end_ms: int | None = None
     if oi_rows:
         ex = np.array([r[0] for r in oi_rows], dtype=np.int64)
         bar_open = np.array([r[1] for r in oi_rows], dtype=np.int64) - BASE_BAR_MS
         base = np.array([r[2] for r in oi_rows], dtype=np.float64)
         value = np.array([r[3] for r in oi_rows], dtype=np.float64)
-        simulated = any(bool(r[4]) for r in oi_rows)
+        sim = np.array([bool(r[4]) for r in oi_rows])
         at = np.searchsorted(open_time, bar_open)
         hit = at < n
         hit[hit] = open_time[at[hit]] == bar_open[hit]
         # Bybit reports base units only: value them at the reference close of that bar.
         value = np.where(np.isnan(value) & hit, base * cols[np.minimum(at, n - 1), 3], value)
         for exchange_id in np.unique(ex).tolist():
-            series = np.full(n, np.nan)
             mine = hit & (ex == exchange_id)
+            # Only exchanges still reporting at the end of the data contribute: one that stopped must not
+            # turn every later bar's sum into "unknown", whatever span this call happened to load.
+            if not mine.any() or int(bar_open[mine].max()) < last_ms - OI_STALE_MS:
+                continue
+            series = np.full(n, np.nan)
             series[at[mine]] = value[mine]
             per_exchange[exchange_id] = series
+            simulated = simulated or bool(sim[mine].any())
+            newest_oi = int(bar_open[mine].max()) + BASE_BAR_MS
+            oi_end_ms = newest_oi if oi_end_ms is None else max(oi_end_ms, newest_oi)
     # NaN where any contributing exchange lacks a value
     oi_value = np.sum(np.vstack(list(per_exchange.values())), axis=0) if per_exchange else np.full(n, np.nan)
     codes = dict(Exchange.objects.filter(pk__in=per_exchange.keys()).values_list("pk", "code"))
@@ -116,6 +128,7 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
         candle_exchange=ref.code,
         oi_exchanges=sorted(codes.values()),
         oi_simulated=simulated,
+        oi_end_ms=oi_end_ms,
     )
 
 
@@ -157,10 +170,10 @@ def _bucket_candles(loaded: LoadedBars, times: np.ndarray, bar_ms: int) -> list[
 
 
 def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
-    """Timeframes worth recomputing after new data: those never computed, and those whose data is
-    behind the newest bar and whose last computation is older than a twelfth of their bar (one minute
-    at least). So the 12h/24h maps follow every new bar while the 1y map refreshes every two hours,
-    instead of re-reading two years of bars every minute."""
+    """Timeframes worth recomputing after new data: those never computed, and those whose data (candles
+    or open interest) is behind what is stored and whose last computation is older than a twelfth of
+    their bar (one minute at least). So the 12h/24h maps follow every new bar while the 1y map refreshes
+    every two hours, instead of re-reading two years of bars every minute."""
     now = now or timezone.now()
     newest = (
         Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
@@ -170,15 +183,27 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     )
     if newest is None:
         return []
+    newest_oi = (
+        OpenInterest.objects.filter(asset=asset, exchange__in=asset.exchanges.filter(enabled=True))
+        .order_by("-time")
+        .values_list("time", flat=True)
+        .first()
+    )
     stored = {
         m.timeframe: m
-        for m in Heatmap.objects.filter(asset=asset, model=MODEL).only("timeframe", "data_end", "computed_at")
+        for m in Heatmap.objects.filter(asset=asset, model=MODEL).only("timeframe", "data_end", "oi_end", "computed_at")
     }
     stale = []
     for key, tf in engine.TIMEFRAMES.items():
         m = stored.get(key)
         refresh_every = timedelta(milliseconds=max(60_000, tf.bar_ms // 12))
-        if m is None or (m.data_end < newest and now - m.computed_at >= refresh_every):
+        if m is None:
+            stale.append(key)
+            continue
+        # OI is stamped at a bar's close, so only snapshots up to the newest bar's close can be used.
+        usable_oi = min(newest_oi, newest + timedelta(milliseconds=BASE_BAR_MS)) if newest_oi else None
+        behind = m.data_end < newest or (usable_oi is not None and (m.oi_end is None or m.oi_end < usable_oi))
+        if behind and now - m.computed_at >= refresh_every:
             stale.append(key)
     return stale
 
@@ -239,6 +264,7 @@ def _store(
         "compute_ms": engine_ms,
         "data_start": ms_to_dt(first_used),
         "data_end": ms_to_dt(int(loaded.bars.open_time[-1])),
+        "oi_end": ms_to_dt(loaded.oi_end_ms) if loaded.oi_end_ms is not None else None,
         "candle_exchange": loaded.candle_exchange,
         "oi_exchanges": loaded.oi_exchanges,
         "oi_simulated": loaded.oi_simulated,
@@ -275,6 +301,21 @@ def _store(
             asset=asset, timeframe=key, model=MODEL, defaults=values
         )
         if not created:
+            if heatmap.data_end > values["data_end"]:
+                # Two computations overlapped and a newer one already stored its map: keep it.
+                log.info("%s %s: kept the newer stored map (data to %s)", asset.symbol, key, heatmap.data_end)
+                return heatmap
+            unchanged = (
+                heatmap.data_end == values["data_end"]
+                and heatmap.oi_end == values["oi_end"]
+                and heatmap.params == values["params"]
+                and bytes(heatmap.long_grid) == long_blob
+                and bytes(heatmap.short_grid) == short_blob
+                and heatmap.candles == values["candles"]
+            )
+            if unchanged:
+                # Same data, same result: the stored map (its version, computed_at, caches) stands.
+                return heatmap
             for name, value in values.items():
                 setattr(heatmap, name, value)
             heatmap.version = F("version") + 1
@@ -324,8 +365,8 @@ def read_heatmap(*, asset: Asset, timeframe: str, model: str = MODEL) -> StoredM
     if grids is None:
         shape = (heatmap.width, heatmap.bins)
         grids = (
-            decode_grid(bytes(heatmap.long_grid), heatmap.long_scale, shape),
-            decode_grid(bytes(heatmap.short_grid), heatmap.short_scale, shape),
+            decode_grid(bytes(heatmap.long_grid), heatmap.long_scale, shape).astype(np.float32),
+            decode_grid(bytes(heatmap.short_grid), heatmap.short_scale, shape).astype(np.float32),
         )
         cache.set(key, grids, CACHE_SECONDS)
     edges = np.linspace(heatmap.price_lo, heatmap.price_hi, heatmap.bins + 1)

@@ -178,6 +178,7 @@ class Heatmap(models.Model):
     # What fed it
     data_start = models.DateTimeField(help_text="first base bar used (warm-up included)")
     data_end = models.DateTimeField(help_text="newest base bar used")
+    oi_end = models.DateTimeField(null=True, help_text="newest open-interest snapshot used")
     candle_exchange = models.CharField(max_length=32)
     oi_exchanges = models.JSONField(default=list)
     oi_simulated = models.BooleanField(default=False)

@@ -92,14 +92,21 @@ def _backoff(retries: int, retry_after: float | None) -> float:
     return min(MAX_BACKOFF_SECONDS, 10 * 2**retries)
 
 
+def _feeds(asset: Asset) -> list[Exchange]:
+    """The enabled exchanges feeding an asset, its reference exchange always among them."""
+    exchanges = {e.pk: e for e in asset.exchanges.all()}
+    exchanges.setdefault(asset.reference_exchange_id, asset.reference_exchange)
+    return [e for e in exchanges.values() if e.enabled]
+
+
 @shared_task(name="heatmaps.ingest_tick")
 def ingest_tick(kind: str) -> int:
     """Beat fans out one task per enabled asset × enabled exchange; each derives its own start."""
     if kind not in ingest.KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     count = 0
-    for asset in Asset.objects.filter(enabled=True).prefetch_related("exchanges"):
-        for exchange in asset.exchanges.all():
+    for asset in Asset.objects.filter(enabled=True).select_related("reference_exchange").prefetch_related("exchanges"):
+        for exchange in _feeds(asset):
             if exchange.enabled:
                 ingest_asset_exchange.delay(asset.pk, exchange.pk, kind)
                 count += 1
@@ -154,10 +161,9 @@ def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
 
 @shared_task(name="heatmaps.repair_gaps_tick")
 def repair_gaps_tick() -> None:
-    for asset in Asset.objects.filter(enabled=True).prefetch_related("exchanges"):
-        for exchange in asset.exchanges.all():
-            if exchange.enabled:
-                repair_asset_gaps.delay(asset.pk, exchange.pk)
+    for asset in Asset.objects.filter(enabled=True).select_related("reference_exchange").prefetch_related("exchanges"):
+        for exchange in _feeds(asset):
+            repair_asset_gaps.delay(asset.pk, exchange.pk)
 
 
 @shared_task(bind=True, name="heatmaps.repair_asset_gaps", max_retries=3, **IDEMPOTENT)
@@ -169,7 +175,7 @@ def repair_asset_gaps(self: Any, asset_id: int, exchange_id: int) -> int:
     except TransientExchangeError as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
     if written:
-        schedule_recompute(asset.pk)
+        enqueue_recompute(asset_ids=[asset.pk])  # older bars changed: every timeframe, not only the due ones
     return written
 
 
@@ -195,5 +201,5 @@ def backfill_asset(self: Any, asset_id: int, days: int) -> int:
             for note in result.notes:
                 log.warning("backfill %s@%s: %s", asset.symbol, exchange.code, note)
     if written:
-        schedule_recompute(asset.pk)
+        enqueue_recompute(asset_ids=[asset.pk])  # history changed: every timeframe, not only the due ones
     return written

@@ -85,12 +85,22 @@ VAR_DIR = Path(env_str("LIQ_VAR_DIR", str(BASE_DIR / "var")))
 SECRET_KEY = env_str("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 if not SECRET_KEY:
-    if not DEBUG and not EMBEDDED and not env_bool("LIQ_TESTING", False):
+    # The fixed fallback key would let anyone forge sessions: only for development and the test suite.
+    if not DEBUG and not env_bool("LIQ_TESTING", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+# Served over https (SITE_URL says so): secure cookies, redirect to https, HSTS.
+HTTPS = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 30 * 24 * 3600 if HTTPS else 0, minimum=0)
+if env_bool("LIQ_BEHIND_PROXY", False):  # a TLS-terminating proxy that sets X-Forwarded-Proto
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -92,7 +97,7 @@ def celery_worker_process(
     env = {
         **os.environ,
         "LIQ_TESTING": "1",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": _database_url(db),
         "REDIS_URL": settings.REDIS_URL,
         "LIQ_BINANCE_FAPI_URL": fake_exchange.base_url,
         "LIQ_BYBIT_URL": fake_exchange.base_url,
@@ -102,6 +107,7 @@ def celery_worker_process(
     log_path = Path(settings.BASE_DIR) / "var" / "test-worker.log"
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
+    node = f"test-{os.getpid()}@{socket.gethostname()}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -115,7 +121,7 @@ def celery_worker_process(
             "-Q",
             "ingest,compute,notify",
             "-n",
-            f"test-{os.getpid()}@%h",
+            node,
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
@@ -124,13 +130,14 @@ def celery_worker_process(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"Celery worker exited with {proc.returncode}; see {log_path}")
-            if celery_app.control.ping(timeout=0.5):
+            if celery_app.control.ping(destination=[node], timeout=0.5):  # this worker, not any other
                 break
         else:
             raise RuntimeError(f"Celery worker did not answer a ping within 60 s; see {log_path}")
@@ -142,6 +149,19 @@ def celery_worker_process(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _database_url(db: dict[str, Any]) -> str:
+    """The test database as a URL for the worker process, credentials included."""
+    user = quote(str(db.get("USER") or ""))
+    password = f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when pytest dies, so no stale worker keeps consuming the test queues."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1) -> Any:

@@ -59,7 +59,8 @@ def test_ingest_task_on_real_worker_survives_429_500_and_malformed_row(
     assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == 0
     assert len(stored_candles(asset, binance)) == 1000
     binance.refresh_from_db()
-    assert "malformed" in binance.last_error and binance.degraded_since is not None
+    # Recorded for the operator, but a bad payload is not an outage: the exchange is not marked degraded.
+    assert "malformed" in binance.last_error and binance.degraded_since is None
     assert ingest_asset_exchange.delay(asset.pk, binance.pk, "candles").get(timeout=90) == len(expected) - 1000
     assert stored_candles(asset, binance) == expected
 
@@ -242,3 +243,29 @@ def test_ticker_stores_mark_price_and_next_funding_and_shows_on_the_page(fake: F
     html = client.get("/assets/BTCUSDT/?tf=24h").content.decode()
     assert "Next funding (binance)" in html and "0.0100 %" in html
     assert f"at {ms_to_dt(expected_next):%H:%M} UTC" in html
+
+
+@pytest.mark.django_db
+def test_outage_marks_the_exchange_degraded_until_it_recovers(fake: FakeExchange) -> None:
+    from heatmaps.exchanges import TransientExchangeError
+
+    asset, binance = make_asset()
+    series = fake.series
+    conn = get_connector(
+        "binance", base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None, max_retries=1
+    )
+    upsert_candles(
+        asset=asset,
+        exchange=binance,
+        rows=series.candle_rows("binance", series.start_ms, series.start_ms + BASE_BAR_MS, now_ms=fake.now_ms),
+    )
+    fake.fail_next(503, path="/fapi/v1/klines", times=2)
+    with pytest.raises(TransientExchangeError):
+        ingest.ingest_since_last(asset=asset, exchange=binance, kind="candles", now_ms=fake.now_ms, connector=conn)
+    binance.refresh_from_db()
+    assert binance.degraded_since is not None and "503" in binance.last_error
+    assert Candle.objects.count() == 1  # nothing half-written
+    result = ingest.ingest_since_last(asset=asset, exchange=binance, kind="candles", now_ms=fake.now_ms, connector=conn)
+    binance.refresh_from_db()
+    assert result.rows_written == 2014 and binance.degraded_since is None and binance.last_error == ""
+    conn.close()

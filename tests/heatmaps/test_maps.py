@@ -14,7 +14,9 @@ from django.core.management import call_command
 from heatmaps import engine
 from heatmaps.gridcodec import FLOOR_RATIO
 from heatmaps.maps import asset_params, heatmap_cache_key, heatmap_compute, load_base_bars, read_heatmap
+from heatmaps.marketdata import upsert_candles
 from heatmaps.models import Asset, Heatmap
+from heatmaps.rows import CandleRow
 from heatmaps.sample import load_sample_data
 from heatmaps.tasks import recompute_asset, schedule_recompute
 
@@ -58,10 +60,19 @@ def test_read_is_cached_by_version(sample: Asset) -> None:
     assert first is not None
     key = heatmap_cache_key(first.heatmap)
     assert cache.get(key) is not None
+    heatmap_compute(asset=sample, timeframes=["12h"])  # no new data: the same version is served
+    same = read_heatmap(asset=sample, timeframe="12h")
+    assert same is not None and same.heatmap.version == first.heatmap.version
+    np.testing.assert_array_equal(same.long, first.long)
+    upsert_candles(
+        asset=sample,
+        exchange=sample.reference_exchange,
+        rows=[CandleRow(1_769_706_600_000, 84_000, 84_100, 83_900, 84_050, 5.0)],  # 2026-01-29 17:10 UTC
+    )
     heatmap_compute(asset=sample, timeframes=["12h"])
     second = read_heatmap(asset=sample, timeframe="12h")
     assert second is not None and second.heatmap.version == first.heatmap.version + 1
-    np.testing.assert_array_equal(second.long, first.long)
+    assert heatmap_cache_key(second.heatmap) != key and second.times[-1] == 1_769_706_600_000
 
 
 @pytest.mark.django_db
@@ -92,8 +103,8 @@ def test_recompute_task_on_a_real_worker_is_idempotent_and_keeps_old_map_on_fail
 
     assert recompute_asset.delay(btc.pk, ["12h", "1w"]).get(timeout=90) == 2
     after = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
-    for key in before:
-        assert after[key].version == before[key].version + 1
+    for key in before:  # same data, same map: nothing rewritten, no new version
+        assert (after[key].version, after[key].computed_at) == (before[key].version, before[key].computed_at)
         assert bytes(after[key].long_grid) == bytes(before[key].long_grid)
         assert after[key].clusters == before[key].clusters
     assert Heatmap.objects.count() == 2
@@ -164,3 +175,24 @@ def test_after_new_data_only_maps_due_for_a_refresh_are_stale(sample: Asset) -> 
         "1m",
     ]
     assert stale_timeframes(asset=sample, now=computed + timedelta(hours=2)) == list(engine.TIMEFRAMES)
+
+
+@pytest.mark.django_db
+def test_open_interest_arriving_after_its_bar_makes_the_short_maps_stale(sample: Asset) -> None:
+    from datetime import timedelta
+
+    from heatmaps.maps import stale_timeframes
+    from heatmaps.models import OpenInterest
+
+    last = OpenInterest.objects.filter(asset=sample).latest("time")  # stamped 17:10, the last bar's close
+    snapshot = (last.time, last.oi_base, last.oi_value)
+    last.delete()  # as when the map is computed before the 5-minute OI tick has run
+    heatmap_compute(asset=sample)
+    computed = Heatmap.objects.filter(asset=sample).latest("computed_at").computed_at
+    assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=2)) == []
+    OpenInterest.objects.create(
+        asset=sample, exchange=sample.reference_exchange, time=snapshot[0], oi_base=snapshot[1], oi_value=snapshot[2]
+    )
+    assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=2)) == ["12h", "24h", "3d"]
+    (m,) = heatmap_compute(asset=sample, timeframes=["24h"])
+    assert m.oi_end == snapshot[0] and m.version == 2

@@ -136,6 +136,8 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     wait_for(lambda: Heatmap.objects.filter(asset=asset).count() == 9, timeout=90)
     versions = dict(Heatmap.objects.filter(asset=asset).values_list("timeframe", "version"))
 
+    # The operator changes the model's resolution, then recomputes: every map is redrawn with it.
+    Asset.objects.filter(pk=asset.pk).update(bins=200)
     response = alice_client.post(
         changelist, {"action": "enqueue_recompute", "_selected_action": [asset.pk]}, follow=True
     )
@@ -146,3 +148,4 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
         ),
         timeout=90,
     )
+    assert set(Heatmap.objects.filter(asset=asset).values_list("bins", flat=True)) == {200}

@@ -24,7 +24,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 def test_sample_data_and_maps_on_sqlite_with_in_process_tasks(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "LIQ_TESTING")}
     # Redis and PostgreSQL URLs point nowhere: embedded mode must not need them.
-    env.update(LIQ_EMBEDDED="1", LIQ_VAR_DIR=str(tmp_path), REDIS_URL="redis://127.0.0.1:1/0")
+    env.update(LIQ_EMBEDDED="1", DEBUG="1", LIQ_VAR_DIR=str(tmp_path), REDIS_URL="redis://127.0.0.1:1/0")
     assert run(["migrate", "-v", "0"], env).returncode == 0
     loaded = run(["load_sample_data"], env)
     assert loaded.returncode == 0, loaded.stderr
@@ -38,14 +38,15 @@ def test_sample_data_and_maps_on_sqlite_with_in_process_tasks(tmp_path: Path) ->
         "from django.db import transaction;"
         "from heatmaps.models import Asset, Heatmap; from heatmaps.tasks import enqueue_recompute;"
         "a = Asset.objects.get(symbol='ETHUSDT'); before = Heatmap.objects.get(asset=a, timeframe='1w').version;"
+        "Asset.objects.filter(pk=a.pk).update(bins=200);"
         "\nwith transaction.atomic(): enqueue_recompute(asset_ids=[a.pk], timeframes=['1w'])\n"
-        "print('version', before, Heatmap.objects.get(asset=a, timeframe='1w').version)"
+        "m = Heatmap.objects.get(asset=a, timeframe='1w'); print('version', before, m.version, 'bins', m.bins)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=settings.BASE_DIR, env={**env, "DJANGO_SETTINGS_MODULE": "liqplatform.settings"},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "version 1 2" in result.stdout
+    assert "version 1 2 bins 200" in result.stdout  # recomputed in-process with the new parameters
     coverage = run(["data_coverage"], env)
     assert "ETHUSDT    binance  candles" in coverage.stdout and "(simulated)" in coverage.stdout

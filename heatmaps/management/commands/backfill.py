@@ -11,7 +11,7 @@ from heatmaps import ingest
 from heatmaps.exchanges import ExchangeError, PageProgress
 from heatmaps.marketdata import dt_to_ms
 from heatmaps.models import Asset, Exchange
-from heatmaps.tasks import schedule_recompute
+from heatmaps.tasks import enqueue_recompute
 
 
 def parse_utc(text: str, option: str) -> datetime:
@@ -90,4 +90,4 @@ class Command(BaseCommand):
             for note in result.notes:
                 self.stdout.write(self.style.WARNING(f"note: {note}"))
         if written:
-            schedule_recompute(asset.pk)
+            enqueue_recompute(asset_ids=[asset.pk])  # history changed: every timeframe
