@@ -84,34 +84,41 @@ class Gap:
     missing_bars: int
 
 
-def find_candle_gaps(*, asset_id: int, exchange_id: int, since: datetime) -> list[Gap]:
-    """Holes in the 5-minute candle series since `since`, found with lag() over the stored bars."""
-    table = Candle._meta.db_table
+def find_gaps(*, asset_id: int, exchange_id: int, since: datetime, kind: str = "candles") -> list[Gap]:
+    """Holes in a 5-minute series (candles or open interest) since `since`, found with lag() over the
+    stored rows rather than against a generated time spine."""
+    model, column, gridded = KINDS[kind]
+    if not gridded:
+        raise ValueError(f"{kind} is not on the 5-minute grid")
+    table = model._meta.db_table
     sql = f"""
-        SELECT prev_time, open_time FROM (
-            SELECT open_time, LAG(open_time) OVER (ORDER BY open_time) AS prev_time
-            FROM {table} WHERE asset_id = %s AND exchange_id = %s AND open_time >= %s
+        SELECT prev_time, {column} FROM (
+            SELECT {column}, LAG({column}) OVER (ORDER BY {column}) AS prev_time
+            FROM {table} WHERE asset_id = %s AND exchange_id = %s AND {column} >= %s
         ) AS t
-        WHERE prev_time IS NOT NULL AND open_time > prev_time
+        WHERE prev_time IS NOT NULL AND {column} > prev_time
     """
     gaps: list[Gap] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                sql + " AND open_time - prev_time > interval '5 minutes' ORDER BY open_time",
+                sql + f" AND {column} - prev_time > interval '5 minutes' ORDER BY {column}",
                 [asset_id, exchange_id, since],
             )
-            rows = cursor.fetchall()
         else:
-            cursor.execute(sql + " ORDER BY open_time", [asset_id, exchange_id, since])
-            rows = [(p, t) for p, t in cursor.fetchall()]
-    for prev_time, open_time in rows:
+            cursor.execute(sql + f" ORDER BY {column}", [asset_id, exchange_id, since])
+        rows = cursor.fetchall()
+    for prev_time, time in rows:
         prev_dt = _as_dt(prev_time)
-        next_dt = _as_dt(open_time)
+        next_dt = _as_dt(time)
         step = int((next_dt - prev_dt).total_seconds() * 1000) // BASE_BAR_MS
         if step > 1:
             gaps.append(Gap(after=prev_dt, before=next_dt, missing_bars=step - 1))
     return gaps
+
+
+def find_candle_gaps(*, asset_id: int, exchange_id: int, since: datetime) -> list[Gap]:
+    return find_gaps(asset_id=asset_id, exchange_id=exchange_id, since=since, kind="candles")
 
 
 def _as_dt(value: Any) -> datetime:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from heatmaps.coverage import find_candle_gaps
+from heatmaps.coverage import find_gaps
 from heatmaps.exchanges import (
     BaseConnector,
     ExchangeError,
@@ -257,35 +257,35 @@ def backfill(
 def repair_gaps(
     *, asset: Asset, exchange: Exchange, days: int, now_ms: int | None = None, connector: BaseConnector | None = None
 ) -> int:
-    """Find holes in the last `days` of 5m candles (lag() over stored bars) and refetch each one."""
+    """Find holes in the last `days` of 5m candles and open interest (lag() over stored rows) and refetch
+    each one. Returns the rows written."""
     now_ms = now_ms if now_ms is not None else dt_to_ms(timezone.now())
     since = ms_to_dt(now_ms) - timedelta(days=days)
-    gaps = find_candle_gaps(asset_id=asset.pk, exchange_id=exchange.pk, since=since)
-    if not gaps:
+    holes = [
+        (kind, gap)
+        for kind in ("candles", "open_interest")
+        for gap in find_gaps(asset_id=asset.pk, exchange_id=exchange.pk, since=since, kind=kind)
+    ]
+    if not holes:
         return 0
     owned = connector is None
     conn = connector or connector_for(exchange)
     written = 0
     try:
-        for gap in gaps:
-            start = dt_to_ms(gap.after) + BASE_BAR_MS
+        for kind, gap in holes:
             result = _run(
                 asset=asset,
                 exchange=exchange,
-                kind="candles",
-                start_ms=start,
+                kind=kind,  # type: ignore[arg-type]
+                start_ms=dt_to_ms(gap.after) + BASE_BAR_MS,
                 end_ms=dt_to_ms(gap.before),
                 connector=conn,
             )
             written += result.rows_written
             log.info(
-                "gap %s@%s after %s UTC: %d of %d bars refetched",
-                asset.symbol,
-                exchange.code,
-                gap.after,
-                result.rows_written,
-                gap.missing_bars,
-            )
+                "%s gap %s@%s after %s UTC: %d of %d rows refetched",
+                kind, asset.symbol, exchange.code, gap.after, result.rows_written, gap.missing_bars,
+            )  # fmt: skip
     finally:
         if owned:
             conn.close()

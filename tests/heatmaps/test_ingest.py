@@ -106,22 +106,27 @@ def test_backfill_every_kind_is_exact_and_rerunnable(fake: FakeExchange, code: s
 
 
 @pytest.mark.django_db
-def test_gap_repair_fills_a_punched_hole(fake: FakeExchange) -> None:
+def test_gap_repair_fills_punched_holes_in_candles_and_open_interest(fake: FakeExchange) -> None:
     asset, binance = make_asset()
     series = fake.series
     conn = get_connector("binance", base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
     ingest.backfill(
-        asset=asset, exchange=binance, kinds=["candles"], start_ms=series.start_ms, end_ms=series.end_ms,
-        now_ms=fake.now_ms, connector=conn,
+        asset=asset, exchange=binance, kinds=["candles", "open_interest"], start_ms=series.start_ms,
+        end_ms=series.end_ms, now_ms=fake.now_ms, connector=conn,
     )  # fmt: skip
     complete = stored_candles(asset, binance)
+    complete_oi = list(OpenInterest.objects.order_by("time").values_list("time", "oi_value"))
     hole = [ms_to_dt(series.start_ms + k * BASE_BAR_MS) for k in (500, 501, 502, 900)]
     assert Candle.objects.filter(open_time__in=hole).delete()[0] == 4
+    assert OpenInterest.objects.filter(time__in=hole[:2]).delete()[0] == 2
     fake.requests.clear()
     written = ingest.repair_gaps(asset=asset, exchange=binance, days=30, now_ms=fake.now_ms, connector=conn)
-    assert written == 4
+    assert written == 4 + 2
     assert stored_candles(asset, binance) == complete
-    assert len(fake.requests_to("/fapi/v1/klines")) == 2  # one request per hole, nothing else refetched
+    assert list(OpenInterest.objects.order_by("time").values_list("time", "oi_value")) == complete_oi
+    # One request per hole, nothing else refetched.
+    assert len(fake.requests_to("/fapi/v1/klines")) == 2
+    assert len(fake.requests_to("/futures/data/openInterestHist")) == 1
     assert ingest.repair_gaps(asset=asset, exchange=binance, days=30, now_ms=fake.now_ms, connector=conn) == 0
     conn.close()
 
