@@ -99,14 +99,12 @@ def find_gaps(*, asset_id: int, exchange_id: int, since: datetime, kind: str = "
         WHERE prev_time IS NOT NULL AND {column} > prev_time
     """
     gaps: list[Gap] = []
+    params = [asset_id, exchange_id, connection.ops.adapt_datetimefield_value(since)]  # SQLite compares text
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                sql + f" AND {column} - prev_time > interval '5 minutes' ORDER BY {column}",
-                [asset_id, exchange_id, since],
-            )
+            cursor.execute(sql + f" AND {column} - prev_time > interval '5 minutes' ORDER BY {column}", params)
         else:
-            cursor.execute(sql + f" ORDER BY {column}", [asset_id, exchange_id, since])
+            cursor.execute(sql + f" ORDER BY {column}", params)
         rows = cursor.fetchall()
     for prev_time, time in rows:
         prev_dt = _as_dt(prev_time)

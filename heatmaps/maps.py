@@ -61,7 +61,7 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     where = ""
     if since is not None:
         where = " AND open_time >= %s"
-        params.append(since)
+        params.append(_db_time(since))
     # Times come back as epoch milliseconds from the database: converting 200 000 datetimes in
     # Python would cost more than the whole engine run.
     rows = _fetch(
@@ -82,7 +82,12 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     oi_rows = _fetch(
         f"SELECT exchange_id, {_epoch_ms('time')}, oi_base, oi_value, simulated FROM {OpenInterest._meta.db_table} "
         f"WHERE asset_id = %s AND exchange_id IN ({placeholders}) AND time >= %s AND time <= %s",
-        [asset.pk, *exchange_ids, ms_to_dt(first_ms + BASE_BAR_MS), ms_to_dt(last_ms + BASE_BAR_MS)],
+        [
+            asset.pk,
+            *exchange_ids,
+            _db_time(ms_to_dt(first_ms + BASE_BAR_MS)),
+            _db_time(ms_to_dt(last_ms + BASE_BAR_MS)),
+        ],
     )
     per_exchange: dict[int, np.ndarray] = {}
     simulated = False
@@ -136,6 +141,12 @@ def _epoch_ms(column: str) -> str:
     if connection.vendor == "postgresql":
         return f"(EXTRACT(EPOCH FROM {column}) * 1000)::bigint"
     return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)"
+
+
+def _db_time(value: datetime) -> Any:
+    """A datetime as the backend stores it: raw SQL on SQLite compares text, and an aware value's
+    "+00:00" suffix would make an equal stored time compare as smaller."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
