@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -103,6 +104,21 @@ def note_exchange_error(exchange: Exchange, error: ExchangeError) -> None:
     Exchange.objects.filter(pk=exchange.pk).update(last_error=f"{now:%Y-%m-%d %H:%M:%S} UTC: {error}"[:2000])
 
 
+@contextmanager
+def _session(exchange: Exchange, connector: BaseConnector | None) -> Iterator[BaseConnector]:
+    """The connector to use (a new one, closed afterwards, unless the caller passed its own); exchange
+    errors on the way out are recorded on the exchange before they propagate."""
+    conn = connector or connector_for(exchange)
+    try:
+        yield conn
+    except ExchangeError as exc:
+        note_exchange_error(exchange, exc)
+        raise
+    finally:
+        if connector is None:
+            conn.close()
+
+
 @dataclass
 class FetchResult:
     kind: Kind
@@ -174,9 +190,7 @@ def ingest_since_last(
         start -= start % BASE_BAR_MS
     else:
         start = last + (BASE_BAR_MS if kind != "funding" else 1)
-    owned = connector is None
-    conn = connector or connector_for(exchange)
-    try:
+    with _session(exchange, connector) as conn:
         result = _run(
             asset=asset,
             exchange=exchange,
@@ -186,12 +200,6 @@ def ingest_since_last(
             connector=conn,
             all_or_nothing=True,
         )
-    except ExchangeError as exc:
-        note_exchange_error(exchange, exc)
-        raise
-    finally:
-        if owned:
-            conn.close()
     mark_exchange_ok(exchange)
     log.info(
         "ingest %s %s@%s: %d fetched, %d written (%s → %s UTC)",
@@ -215,10 +223,8 @@ def backfill(
     """History over [start_ms, end_ms). Where the API cannot reach back that far, fetch what it serves
     and say so (Binance keeps ~30 days of 5m open interest: older history is in the metrics dump)."""
     now_ms = now_ms if now_ms is not None else dt_to_ms(timezone.now())
-    owned = connector is None
-    conn = connector or connector_for(exchange)
     results = []
-    try:
+    with _session(exchange, connector) as conn:
         for kind in kinds:
             start = start_ms
             notes = []
@@ -232,25 +238,18 @@ def backfill(
                     f"`python manage.py import_market_data` (Binance: daily `metrics` files for open interest)"
                 )
                 start = oldest
-            try:
-                result = _run(
-                    asset=asset,
-                    exchange=exchange,
-                    kind=kind,
-                    start_ms=start,
-                    end_ms=end_ms,
-                    connector=conn,
-                    progress=progress,
-                )
-            except ExchangeError as exc:
-                note_exchange_error(exchange, exc)
-                raise
+            result = _run(
+                asset=asset,
+                exchange=exchange,
+                kind=kind,
+                start_ms=start,
+                end_ms=end_ms,
+                connector=conn,
+                progress=progress,
+            )
             result.notes.extend(notes)
             results.append(result)
-        mark_exchange_ok(exchange)
-    finally:
-        if owned:
-            conn.close()
+    mark_exchange_ok(exchange)
     return results
 
 
@@ -268,10 +267,8 @@ def repair_gaps(
     ]
     if not holes:
         return 0
-    owned = connector is None
-    conn = connector or connector_for(exchange)
     written = 0
-    try:
+    with _session(exchange, connector) as conn:
         for kind, gap in holes:
             result = _run(
                 asset=asset,
@@ -286,9 +283,6 @@ def repair_gaps(
                 "%s gap %s@%s after %s UTC: %d of %d rows refetched",
                 kind, asset.symbol, exchange.code, gap.after, result.rows_written, gap.missing_bars,
             )  # fmt: skip
-    finally:
-        if owned:
-            conn.close()
     return written
 
 
@@ -297,20 +291,11 @@ def ingest_ticker(*, asset: Asset, exchange: Exchange, connector: BaseConnector 
 
     Returns None for an exchange without such an endpoint. Storing is an upsert: running it twice is harmless.
     """
-    owned = connector is None
-    conn = connector or connector_for(exchange)
-    try:
+    with _session(exchange, connector) as conn:
         fetch = getattr(conn, "fetch_mark_price", None)
         if fetch is None:
             return None
-        try:
-            mark = fetch(conn.instrument(asset.base, asset.quote))
-        except ExchangeError as exc:
-            note_exchange_error(exchange, exc)
-            raise
-    finally:
-        if owned:
-            conn.close()
+        mark = fetch(conn.instrument(asset.base, asset.quote))
     ticker, _ = Ticker.objects.update_or_create(
         asset=asset,
         exchange=exchange,
