@@ -115,10 +115,6 @@ def find_gaps(*, asset_id: int, exchange_id: int, since: datetime, kind: str = "
     return gaps
 
 
-def find_candle_gaps(*, asset_id: int, exchange_id: int, since: datetime) -> list[Gap]:
-    return find_gaps(asset_id=asset_id, exchange_id=exchange_id, since=since, kind="candles")
-
-
 def _as_dt(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value

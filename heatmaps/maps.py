@@ -204,6 +204,8 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
         m.timeframe: m
         for m in Heatmap.objects.filter(asset=asset, model=MODEL).only("timeframe", "data_end", "oi_end", "computed_at")
     }
+    # OI is stamped at a bar's close, so only snapshots up to the newest bar's close can be used.
+    usable_oi = min(newest_oi, newest + timedelta(milliseconds=BASE_BAR_MS)) if newest_oi else None
     stale = []
     for key, tf in engine.TIMEFRAMES.items():
         m = stored.get(key)
@@ -211,8 +213,6 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
         if m is None:
             stale.append(key)
             continue
-        # OI is stamped at a bar's close, so only snapshots up to the newest bar's close can be used.
-        usable_oi = min(newest_oi, newest + timedelta(milliseconds=BASE_BAR_MS)) if newest_oi else None
         behind = m.data_end < newest or (usable_oi is not None and (m.oi_end is None or m.oi_end < usable_oi))
         if behind and now - m.computed_at >= refresh_every:
             stale.append(key)

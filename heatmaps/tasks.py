@@ -107,9 +107,8 @@ def ingest_tick(kind: str) -> int:
     count = 0
     for asset in Asset.objects.filter(enabled=True).select_related("reference_exchange").prefetch_related("exchanges"):
         for exchange in _feeds(asset):
-            if exchange.enabled:
-                ingest_asset_exchange.delay(asset.pk, exchange.pk, kind)
-                count += 1
+            ingest_asset_exchange.delay(asset.pk, exchange.pk, kind)
+            count += 1
     return count
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from heatmaps.coverage import find_candle_gaps
+from heatmaps.coverage import find_gaps
 from heatmaps.marketdata import upsert_candles, upsert_open_interest
 from heatmaps.models import Asset, Candle, Exchange
 from heatmaps.rows import CandleRow, OpenInterestRow
@@ -41,7 +41,7 @@ def test_data_coverage_counts_missing_bars(btc: Asset, binance: Exchange) -> Non
     assert candles["first"] == "2026-01-01T00:00:00+00:00" and candles["last"] == "2026-01-01T08:15:00+00:00"
     assert report[("BTCUSDT", "binance", "open_interest")]["missing_bars"] == 0
 
-    gaps = find_candle_gaps(asset_id=btc.pk, exchange_id=binance.pk, since=datetime(2026, 1, 1, tzinfo=UTC))
+    gaps = find_gaps(asset_id=btc.pk, exchange_id=binance.pk, since=datetime(2026, 1, 1, tzinfo=UTC), kind="candles")
     assert [(g.after, g.missing_bars) for g in gaps] == [
         (datetime(2026, 1, 1, 0, 55, tzinfo=UTC), 3),
         (datetime(2026, 1, 1, 1, 30, tzinfo=UTC), 1),
