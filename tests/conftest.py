@@ -42,14 +42,20 @@ def btc(binance: Exchange) -> Asset:
 
 @pytest.fixture
 def alice(db: None) -> User:
-    """Alice runs the platform: a staff superuser."""
-    return User.objects.create_superuser("alice", "alice@example.org", "alice-password-1")
+    """Alice is a trader with an ordinary account: watchlists, levels, alerts of her own."""
+    return User.objects.create_user("alice", "alice@example.org", "alice-password-1")
 
 
 @pytest.fixture
 def bob(db: None) -> User:
-    """Bob is a trader with an ordinary account."""
+    """Bob is another trader; he must never see or change anything of Alice's."""
     return User.objects.create_user("bob", "bob@example.org", "bob-password-1")
+
+
+@pytest.fixture
+def olga(db: None) -> User:
+    """Olga operates the platform: a staff superuser who manages assets and users in the admin."""
+    return User.objects.create_superuser("olga", "olga@example.org", "olga-password-1")
 
 
 @pytest.fixture
@@ -63,6 +69,13 @@ def alice_client(alice: User) -> Client:
 def bob_client(bob: User) -> Client:
     client = Client()
     client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def olga_client(olga: User) -> Client:
+    client = Client()
+    client.force_login(olga)
     return client
 
 

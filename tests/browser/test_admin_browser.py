@@ -10,12 +10,12 @@ from heatmaps.sample import load_sample_data
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_operator_logs_in_and_reads_coverage(live_server: Any, page: Any, alice: Any) -> None:
+def test_operator_logs_in_and_reads_coverage(live_server: Any, page: Any, olga: Any) -> None:
     load_sample_data()
     btc = Asset.objects.get(symbol="BTCUSDT")
     page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "alice-password-1")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", "olga-password-1")
     page.click("input[type=submit]")
     page.goto(f"{live_server.url}/admin/heatmaps/asset/")
     assert page.locator("#result_list").inner_text().count("USDT") >= 2

@@ -56,18 +56,18 @@ def test_data_coverage_table(btc: Asset, binance: Exchange) -> None:
     assert line.split() == ["BTCUSDT", "binance", "candles", "2026-01-01", "00:00", "2026-01-01", "00:55", "12", "0"]
 
 
-def test_admin_pages_for_staff(btc: Asset, binance: Exchange, alice_client: Client) -> None:
+def test_admin_pages_for_staff(btc: Asset, binance: Exchange, olga_client: Client) -> None:
     seed(btc, binance, 20)
-    assert alice_client.get("/admin/heatmaps/asset/").status_code == 200
-    page = alice_client.get(f"/admin/heatmaps/asset/{btc.pk}/change/")
+    assert olga_client.get("/admin/heatmaps/asset/").status_code == 200
+    page = olga_client.get(f"/admin/heatmaps/asset/{btc.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "missing 5m bars" in html and "2026-01-01 01:35 UTC" in html
-    assert alice_client.get("/admin/heatmaps/exchange/").status_code == 200
+    assert olga_client.get("/admin/heatmaps/exchange/").status_code == 200
 
 
 @pytest.mark.django_db
-def test_heatmap_admin_is_read_only_and_shows_sources(alice_client: Client) -> None:
+def test_heatmap_admin_is_read_only_and_shows_sources(olga_client: Client) -> None:
     from heatmaps.models import Heatmap
     from heatmaps.sample import load_sample_data
 
@@ -75,10 +75,10 @@ def test_heatmap_admin_is_read_only_and_shows_sources(alice_client: Client) -> N
     from heatmaps.maps import heatmap_compute
 
     (m,) = heatmap_compute(asset=Asset.objects.get(symbol="ETHUSDT"), timeframes=["1w"])
-    html = alice_client.get("/admin/heatmaps/heatmap/").content.decode()
+    html = olga_client.get("/admin/heatmaps/heatmap/").content.decode()
     assert "binance candles, binance OI (simulated)" in html and "2026-01-15 17:30 → 2026-01-29 17:05" in html
-    assert alice_client.get(f"/admin/heatmaps/heatmap/{m.pk}/change/").status_code == 200  # view only
-    response = alice_client.post(f"/admin/heatmaps/heatmap/{m.pk}/change/", {"timeframe": "1y"})
+    assert olga_client.get(f"/admin/heatmaps/heatmap/{m.pk}/change/").status_code == 200  # view only
+    response = olga_client.post(f"/admin/heatmaps/heatmap/{m.pk}/change/", {"timeframe": "1y"})
     assert response.status_code == 403 and Heatmap.objects.get(pk=m.pk).timeframe == "1w"
 
 
@@ -89,7 +89,7 @@ def test_admin_pages_redirect_non_staff(btc: Asset, who: str, request: pytest.Fi
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, alice_client: Client) -> None:
+def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, olga_client: Client) -> None:
     form = {
         "symbol": "BTCUSDT",
         "display_name": "Bitcoin",
@@ -103,13 +103,13 @@ def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, a
         "bins": "400",
         "pad": "0.1",
     }
-    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    response = olga_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
     assert response.status_code == 200 and "sum to 1" in response.content.decode()
     form.update(tiers="10:0.5,25:0.5", bins="5")
-    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    response = olga_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
     assert response.status_code == 200 and "greater than or equal to 20" in response.content.decode()
     form.update(bins="300")
-    response = alice_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
+    response = olga_client.post(f"/admin/heatmaps/asset/{btc.pk}/change/", form)
     assert response.status_code == 302
     btc.refresh_from_db()
     assert (btc.tiers, btc.bins) == ("10:0.5,25:0.5", 300)
@@ -118,7 +118,7 @@ def test_admin_rejects_invalid_model_parameters(btc: Asset, binance: Exchange, a
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
-    celery_worker_process: Any, fake: Any, alice_client: Client
+    celery_worker_process: Any, fake: Any, olga_client: Client
 ) -> None:
     from heatmaps.models import Heatmap
     from tests.conftest import wait_for
@@ -127,7 +127,7 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=binance)
     asset.exchanges.add(binance)
     changelist = "/admin/heatmaps/asset/"
-    response = alice_client.post(
+    response = olga_client.post(
         changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True
     )
     assert "Backfill queued for 1 asset(s)." in response.content.decode()
@@ -138,7 +138,7 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
 
     # The operator changes the model's resolution, then recomputes: every map is redrawn with it.
     Asset.objects.filter(pk=asset.pk).update(bins=200)
-    response = alice_client.post(
+    response = olga_client.post(
         changelist, {"action": "enqueue_recompute", "_selected_action": [asset.pk]}, follow=True
     )
     assert "Heat-map recompute queued for 1 asset(s)." in response.content.decode()
