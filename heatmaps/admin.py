@@ -8,8 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from heatmaps import tasks
-from heatmaps.aggregation import market_snapshot
-from heatmaps.coverage import data_coverage
+from heatmaps.marketdata import data_coverage, market_snapshot
 from heatmaps.models import Asset, Exchange, Heatmap
 
 

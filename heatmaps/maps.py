@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from heatmaps import engine, engine_views
-from heatmaps.gridcodec import decode_grid, encode_grid
+from heatmaps import engine
+from heatmaps.engine import decode_grid, encode_grid
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
@@ -266,8 +266,8 @@ def _store(
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)
     short_blob, short_scale = encode_grid(grid.short)
-    lmap = engine_views.liquidation_map(grid)
-    clusters = engine_views.find_clusters(grid, limit=20)
+    lmap = engine.liquidation_map(grid)
+    clusters = engine.find_clusters(grid, limit=20)
     warm_start = int(grid.times[0]) - tf.window_ms
     first_used = max(int(loaded.bars.open_time[0]), warm_start)
     values: dict[str, Any] = {
@@ -304,7 +304,7 @@ def _store(
                 "total_short": lmap.total_short,
             }
         ),
-        "colour_scale_usd": engine_views.colour_scale(grid).full_usd,
+        "colour_scale_usd": engine.colour_scale(grid).full_usd,
         "current_price": float(lmap.price) if np.isfinite(lmap.price) else None,
     }
     with transaction.atomic():

@@ -166,7 +166,7 @@ class Liquidation(models.Model):
 class Heatmap(models.Model):
     """One computed map: asset × timeframe × model, replaced whole on every recompute.
 
-    The long/short grids are stored quantised (see heatmaps/gridcodec.py); axes are ordinary columns.
+    The long/short grids are stored quantised (see heatmaps/engine/gridcodec.py); axes are ordinary columns.
     """
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="heatmaps")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from heatmaps import ingest
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.maps import heatmap_compute, stale_timeframes
+from heatmaps.marketdata import dt_to_ms
 from heatmaps.models import Asset, Exchange
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ def repair_asset_gaps(self: Any, asset_id: int, exchange_id: int) -> int:
 def backfill_asset(self: Any, asset_id: int, days: int) -> int:
     """Admin action: the last `days` of every kind from every exchange of the asset."""
     asset = Asset.objects.get(pk=asset_id)
-    end_ms = ingest.dt_to_ms(timezone.now())
+    end_ms = dt_to_ms(timezone.now())
     start_ms = end_ms - days * 86_400_000
     written = 0
     for exchange in asset.exchanges.filter(enabled=True):

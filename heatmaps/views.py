@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
-from heatmaps.aggregation import market_snapshot
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
+from heatmaps.marketdata import market_snapshot
 from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap, Ticker
 
 DEFAULT_TIMEFRAME = "24h"

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset, Exchange
-from heatmaps.sample import load_sample_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import insert_liquidations
+from heatmaps.marketdata import insert_liquidations, load_sample_data
 from heatmaps.models import Asset
 from heatmaps.rows import LiquidationRow
-from heatmaps.sample import load_sample_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -30,12 +30,14 @@ from heatmaps.engine import (
     Timeframe,
     aggregate,
     carry_open_interest,
+    colour_scale,
     compute_all_timeframes,
     compute_heatmap,
+    find_clusters,
+    liquidation_map,
     price_edges,
     run_model,
 )
-from heatmaps.engine_views import colour_scale, find_clusters, liquidation_map
 
 DATA = Path(__file__).resolve().parent / "data"
 M5 = BASE_BAR_MS

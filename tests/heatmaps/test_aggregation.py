@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heatmaps.aggregation import market_snapshot
 from heatmaps.maps import heatmap_compute, load_base_bars
-from heatmaps.marketdata import ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
+from heatmaps.marketdata import market_snapshot, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
 from heatmaps.models import Asset, Exchange, OpenInterest
 from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
 

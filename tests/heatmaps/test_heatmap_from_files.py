@@ -151,8 +151,7 @@ def test_bad_file_names_file_and_line(dump_files: tuple[list[str], list[str]], t
 def test_fast_reader_agrees_with_row_reader_and_falls_back(
     dump_files: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:
-    from heatmaps.dumpcolumns import read_kline_columns, read_metrics_columns
-    from heatmaps.dumpfiles import read_market_file
+    from heatmaps.marketdata import read_kline_columns, read_market_file, read_metrics_columns
 
     klines, metrics = dump_files
     fast = read_kline_columns(klines[0])

@@ -12,12 +12,11 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from heatmaps import engine
-from heatmaps.gridcodec import FLOOR_RATIO
+from heatmaps.engine import FLOOR_RATIO
 from heatmaps.maps import asset_params, heatmap_cache_key, heatmap_compute, load_base_bars, read_heatmap
-from heatmaps.marketdata import upsert_candles
+from heatmaps.marketdata import load_sample_data, upsert_candles
 from heatmaps.models import Asset, Heatmap
 from heatmaps.rows import CandleRow
-from heatmaps.sample import load_sample_data
 from heatmaps.tasks import recompute_asset, schedule_recompute
 
 

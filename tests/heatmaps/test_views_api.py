@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 
 from heatmaps.maps import heatmap_compute, read_heatmap
+from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset, Candle, Exchange, Heatmap
-from heatmaps.sample import load_sample_data
 from heatmaps.views import format_price, format_usd
 
 pytestmark = pytest.mark.django_db

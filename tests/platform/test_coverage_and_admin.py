@@ -9,8 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from heatmaps.coverage import find_gaps
-from heatmaps.marketdata import upsert_candles, upsert_open_interest
+from heatmaps.marketdata import find_gaps, upsert_candles, upsert_open_interest
 from heatmaps.models import Asset, Candle, Exchange
 from heatmaps.rows import CandleRow, OpenInterestRow
 
@@ -68,8 +67,8 @@ def test_admin_pages_for_staff(btc: Asset, binance: Exchange, olga_client: Clien
 
 @pytest.mark.django_db
 def test_heatmap_admin_is_read_only_and_shows_sources(olga_client: Client) -> None:
+    from heatmaps.marketdata import load_sample_data
     from heatmaps.models import Heatmap
-    from heatmaps.sample import load_sample_data
 
     load_sample_data()
     from heatmaps.maps import heatmap_compute
@@ -127,9 +126,7 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=binance)
     asset.exchanges.add(binance)
     changelist = "/admin/heatmaps/asset/"
-    response = olga_client.post(
-        changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True
-    )
+    response = olga_client.post(changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True)
     assert "Backfill queued for 1 asset(s)." in response.content.decode()
     # The worker fetches the fake exchange's last 7 days of 5m candles, then recomputes the maps.
     wait_for(lambda: Candle.objects.filter(asset=asset).count() == 2016, timeout=90)

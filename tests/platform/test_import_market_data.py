@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from heatmaps.dumpfiles import DumpFormatError, read_market_file
+from heatmaps.marketdata import DumpFormatError, read_market_file
 from heatmaps.models import Asset, Candle, FundingRate, Heatmap, OpenInterest
 
 pytestmark = pytest.mark.django_db

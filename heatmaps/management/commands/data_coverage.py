@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from heatmaps.coverage import data_coverage
+from heatmaps.marketdata import data_coverage
 from heatmaps.models import Asset
 
 

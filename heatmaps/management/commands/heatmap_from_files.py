@@ -8,8 +8,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from heatmaps import engine
-from heatmaps.dumpcolumns import read_kline_columns, read_metrics_columns
-from heatmaps.dumpfiles import DumpFormatError
+from heatmaps.marketdata import DumpFormatError, read_kline_columns, read_metrics_columns
 from heatmaps.rows import BASE_BAR_MS
 
 

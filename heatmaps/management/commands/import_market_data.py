@@ -7,8 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from heatmaps.dumpfiles import DumpFormatError
-from heatmaps.marketdata import ImportProblem, import_market_file
+from heatmaps.marketdata import DumpFormatError, ImportProblem, import_market_file
 
 
 class Command(BaseCommand):

@@ -5,9 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import ImportResult
+from heatmaps.marketdata import SAMPLE_ASSETS, ImportResult, load_sample_data
 from heatmaps.models import Asset
-from heatmaps.sample import SAMPLE_ASSETS, load_sample_data
 
 
 class Command(BaseCommand):

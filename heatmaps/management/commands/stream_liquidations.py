@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from heatmaps.exchanges.liquidation_stream import stream_liquidations
-from heatmaps.recorder import make_sink, recorders
+from heatmaps.ingest import make_sink, recorders
 
 log = logging.getLogger("heatmaps.recorder")
 

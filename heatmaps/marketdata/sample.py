@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from heatmaps.marketdata import ImportResult, import_market_file
+from heatmaps.marketdata.store import ImportResult, import_market_file
 from heatmaps.models import Asset, Exchange
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"

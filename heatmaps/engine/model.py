@@ -6,13 +6,13 @@ model grows parameters.
 
 Layout of the work:
 
-* ``heatmaps.engine_inputs``: timeframes, model parameters, ``Buckets`` (aligned bars; an empty
+* ``heatmaps.engine.inputs``: timeframes, model parameters, ``Buckets`` (aligned bars; an empty
   bucket is simply a missing ``open_time``) and ``aggregate`` (epoch-aligned roll-up with ``reduceat``),
   re-exported here.
 * ``run_model`` steps the state over a run of buckets and writes the output columns.
 * ``compute_heatmap`` / ``compute_all_timeframes`` pick the window and warm-up and build the grid.
 
-Derived views (liquidation map, clusters, colour scale) live in ``heatmaps.engine_views``.
+Derived views (liquidation map, clusters, colour scale) live in ``heatmaps.engine.derived``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from heatmaps.engine_inputs import (  # noqa: F401  (re-exported: the engine's public API)
+from heatmaps.engine.inputs import (  # noqa: F401  (re-exported: the engine's public API)
     BASE_BAR_MS,
     DEFAULT_TIERS,
     MODEL_VERSION,

@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from heatmaps.coverage import find_gaps
 from heatmaps.exchanges import (
     BaseConnector,
     ExchangeError,
@@ -31,7 +30,7 @@ from heatmaps.exchanges import (
     TransientExchangeError,
     get_connector,
 )
-from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
+from heatmaps.marketdata import dt_to_ms, find_gaps, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest, Ticker
 from heatmaps.rows import BASE_BAR_MS
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from heatmaps.dumpfiles import KLINE_COLUMNS, METRICS_PREFIX, DumpFormatError, read_market_file, read_text
+from heatmaps.marketdata.dumpfiles import KLINE_COLUMNS, METRICS_PREFIX, DumpFormatError, read_market_file, read_text
 from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
 FloatArray = npt.NDArray[np.float64]

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
-from heatmaps.dumpfiles import ParsedFile, read_market_file
+from heatmaps.marketdata.dumpfiles import ParsedFile, read_market_file
+from heatmaps.marketdata.upserts import upsert_rows
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
 from heatmaps.rows import CandleRow, FundingRow, LiquidationRow, OpenInterestRow
-from heatmaps.upserts import upsert_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from heatmaps.engine import FloatArray, HeatmapGrid
+from heatmaps.engine.inputs import FloatArray
+from heatmaps.engine.model import HeatmapGrid
 
 View = Literal["both", "long", "short"]
 

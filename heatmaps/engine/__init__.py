@@ -1,0 +1,73 @@
+"""The heat-map engine, model v1: pure numpy, no Django and nothing else of the project.
+
+Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
+``model`` the run over buckets and the grids, ``derived`` what is read off a grid (liquidation map,
+clusters, colour scale) and ``gridcodec`` the compact storage form of a grid.
+"""
+
+from heatmaps.engine.derived import (
+    Cluster,
+    ColourScale,
+    LiquidationMap,
+    View,
+    colour_scale,
+    find_clusters,
+    liquidation_map,
+)
+from heatmaps.engine.gridcodec import FLOOR_RATIO, MAX_RELATIVE_ERROR, decode_grid, encode_grid
+from heatmaps.engine.inputs import (
+    BASE_BAR_MS,
+    DEFAULT_TIERS,
+    MODEL_VERSION,
+    TIMEFRAMES,
+    BaseBars,
+    Buckets,
+    FloatArray,
+    IntArray,
+    ModelParams,
+    Timeframe,
+    aggregate,
+    carry_open_interest,
+)
+from heatmaps.engine.model import (
+    HeatmapGrid,
+    MassBalance,
+    ModelRun,
+    compute_all_timeframes,
+    compute_heatmap,
+    price_edges,
+    run_model,
+)
+
+__all__ = [
+    "BASE_BAR_MS",
+    "DEFAULT_TIERS",
+    "FLOOR_RATIO",
+    "MAX_RELATIVE_ERROR",
+    "MODEL_VERSION",
+    "TIMEFRAMES",
+    "BaseBars",
+    "Buckets",
+    "Cluster",
+    "ColourScale",
+    "FloatArray",
+    "HeatmapGrid",
+    "IntArray",
+    "LiquidationMap",
+    "MassBalance",
+    "ModelParams",
+    "ModelRun",
+    "Timeframe",
+    "View",
+    "aggregate",
+    "carry_open_interest",
+    "colour_scale",
+    "compute_all_timeframes",
+    "compute_heatmap",
+    "decode_grid",
+    "encode_grid",
+    "find_clusters",
+    "liquidation_map",
+    "price_edges",
+    "run_model",
+]

@@ -1,0 +1,54 @@
+"""Market data at rest: the normalised rows' tables, how rows get in and what is read back out.
+
+``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``dumpfiles`` and
+``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
+``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges and
+``sample`` loads the bundled sample set.
+"""
+
+from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
+from heatmaps.marketdata.coverage import Coverage, Gap, data_coverage, find_gaps
+from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
+from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
+from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
+from heatmaps.marketdata.store import (
+    ImportProblem,
+    ImportResult,
+    dt_to_ms,
+    import_market_file,
+    insert_liquidations,
+    liquidation_prints,
+    ms_to_dt,
+    upsert_candles,
+    upsert_funding,
+    upsert_open_interest,
+)
+
+__all__ = [
+    "SAMPLE_ASSETS",
+    "Coverage",
+    "DumpFormatError",
+    "Gap",
+    "ImportProblem",
+    "ImportResult",
+    "KlineColumns",
+    "MetricsColumns",
+    "ParsedFile",
+    "Snapshot",
+    "data_coverage",
+    "dt_to_ms",
+    "ensure_sample_assets",
+    "find_gaps",
+    "import_market_file",
+    "insert_liquidations",
+    "liquidation_prints",
+    "load_sample_data",
+    "market_snapshot",
+    "ms_to_dt",
+    "read_kline_columns",
+    "read_market_file",
+    "read_metrics_columns",
+    "upsert_candles",
+    "upsert_funding",
+    "upsert_open_interest",
+]
