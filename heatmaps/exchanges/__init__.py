@@ -15,20 +15,22 @@ from heatmaps.exchanges.base import (
     BaseConnector,
     Connector,
     DataKind,
-    ExchangeError,
-    MalformedPayload,
     MarkPrice,
     Page,
     PageProgress,
-    PermanentExchangeError,
     ProgressCallback,
-    RateLimitedError,
-    TransientExchangeError,
-    UnknownSymbolError,
     wall_clock_ms,
 )
 from heatmaps.exchanges.binance import BinanceConnector
 from heatmaps.exchanges.bybit import BybitConnector
+from heatmaps.exchanges.errors import (
+    ExchangeError,
+    MalformedPayload,
+    PermanentExchangeError,
+    RateLimitedError,
+    TransientExchangeError,
+    UnknownSymbolError,
+)
 from heatmaps.exchanges.http import Health, HttpClient
 from heatmaps.exchanges.okx import OkxConnector
 from heatmaps.exchanges.ratelimit import (

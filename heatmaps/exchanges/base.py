@@ -1,4 +1,4 @@
-"""The connector interface, its errors and small shared helpers.
+"""The connector interface and small shared helpers (the errors are in ``errors``).
 
 Pure Python: no Django imports. Every time is integer milliseconds since the epoch, UTC.
 Ranges are half-open: ``start_ms`` inclusive, ``end_ms`` exclusive.
@@ -10,82 +10,14 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from heatmaps.exchanges.errors import MalformedPayload
+from heatmaps.exchanges.http import Health, HttpClient
 from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
-
-if TYPE_CHECKING:
-    from heatmaps.exchanges.http import Health, HttpClient
 
 DataKind = Literal["candles", "open_interest", "funding"]
 DAY_MS = 86_400_000
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ExchangeError(Exception):
-    """Base class for everything a connector raises about the exchange."""
-
-    def __init__(self, message: str, *, exchange: str | None = None, endpoint: str | None = None) -> None:
-        super().__init__(message)
-        self.exchange = exchange
-        self.endpoint = endpoint
-
-
-class TransientExchangeError(ExchangeError):
-    """Worth retrying later: 429/418/5xx, timeouts, connection errors, exchange 'busy' codes.
-
-    ``retry_after`` is in seconds when the exchange (or our own shared limiter) said how long to wait.
-    ``status`` is the HTTP status when there was one.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        exchange: str | None = None,
-        endpoint: str | None = None,
-        retry_after: float | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message, exchange=exchange, endpoint=endpoint)
-        self.retry_after = retry_after
-        self.status = status
-
-
-class RateLimitedError(TransientExchangeError):
-    """429/418/ban, or our shared limiter is blocked for longer than the caller wants to wait."""
-
-
-class PermanentExchangeError(ExchangeError):
-    """Retrying will not help: bad parameters, unknown symbol, unexpected 4xx, malformed payloads."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        exchange: str | None = None,
-        endpoint: str | None = None,
-        status: int | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message, exchange=exchange, endpoint=endpoint)
-        self.status = status
-        self.code = code
-
-
-class UnknownSymbolError(PermanentExchangeError):
-    """The exchange does not list this instrument (Binance -1121, Bybit 10001 symbol, OKX 51001)."""
-
-
-class MalformedPayload(PermanentExchangeError):
-    """The response did not have the documented shape. The message names the endpoint and the problem."""
-
-    def __init__(self, endpoint: str, problem: str, *, exchange: str | None = None) -> None:
-        prefix = f"{exchange} " if exchange else ""
-        super().__init__(f"{prefix}{endpoint}: malformed payload: {problem}", exchange=exchange, endpoint=endpoint)
-        self.problem = problem
 
 
 # --------------------------------------------------------------------------- progress

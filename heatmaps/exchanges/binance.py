@@ -7,19 +7,13 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import (
-    DAY_MS,
-    BaseConnector,
+from heatmaps.exchanges.base import DAY_MS, BaseConnector, Fields, MarkPrice, Page, bar_windows, wall_clock_ms
+from heatmaps.exchanges.errors import (
     ExchangeError,
-    Fields,
-    MarkPrice,
-    Page,
     PermanentExchangeError,
     RateLimitedError,
     TransientExchangeError,
     UnknownSymbolError,
-    bar_windows,
-    wall_clock_ms,
 )
 from heatmaps.exchanges.http import HttpClient
 from heatmaps.exchanges.ratelimit import DEFAULT_BUCKET, RateLimiter

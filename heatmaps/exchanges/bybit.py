@@ -6,17 +6,13 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import (
-    BaseConnector,
+from heatmaps.exchanges.base import BaseConnector, Fields, Page, bar_windows, wall_clock_ms
+from heatmaps.exchanges.errors import (
     ExchangeError,
-    Fields,
-    Page,
     PermanentExchangeError,
     RateLimitedError,
     TransientExchangeError,
     UnknownSymbolError,
-    bar_windows,
-    wall_clock_ms,
 )
 from heatmaps.exchanges.http import HttpClient
 from heatmaps.exchanges.ratelimit import DEFAULT_BUCKET, RateLimiter

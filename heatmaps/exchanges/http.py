@@ -1,7 +1,7 @@
 """HTTP client for one exchange: one ``httpx.Client`` (connection reuse, timeouts), a shared rate limiter,
 bounded retries with exponential backoff + jitter, exact ``Retry-After`` handling, and a health record.
 
-Errors it raises (from ``base``): ``TransientExchangeError`` (``RateLimitedError`` for 429/418/bans) after
+Errors it raises (from ``errors``): ``TransientExchangeError`` (``RateLimitedError`` for 429/418/bans) after
 the retries are spent or when the wait would exceed ``max_wait_s``; ``PermanentExchangeError`` (and
 ``UnknownSymbolError``, ``MalformedPayload``) at once, never retried.
 """
@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from heatmaps.exchanges.base import (
+from heatmaps.exchanges.errors import (
     ExchangeError,
     MalformedPayload,
     PermanentExchangeError,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from heatmaps.exchanges.base import MalformedPayload
+from heatmaps.exchanges.errors import MalformedPayload
 from heatmaps.exchanges.liquidations import Parser, Sink
 from heatmaps.rows import LiquidationRow
 

@@ -10,16 +10,13 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import (
-    BaseConnector,
+from heatmaps.exchanges.base import BaseConnector, Fields, Page, wall_clock_ms
+from heatmaps.exchanges.errors import (
     ExchangeError,
-    Fields,
-    Page,
     PermanentExchangeError,
     RateLimitedError,
     TransientExchangeError,
     UnknownSymbolError,
-    wall_clock_ms,
 )
 from heatmaps.exchanges.http import HttpClient
 from heatmaps.exchanges.ratelimit import RateLimiter
