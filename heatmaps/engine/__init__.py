@@ -1,7 +1,7 @@
 """The heat-map engine, model v1: pure numpy, no Django and nothing else of the project.
 
 Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
-``model`` the run over buckets and the grids, ``derived`` what is read off a grid (liquidation map,
+``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``derived`` what is read off a grid (liquidation map,
 clusters, colour scale) and ``gridcodec`` the compact storage form of a grid.
 """
 
@@ -29,15 +29,8 @@ from heatmaps.engine.inputs import (
     aggregate,
     carry_open_interest,
 )
-from heatmaps.engine.model import (
-    HeatmapGrid,
-    MassBalance,
-    ModelRun,
-    compute_all_timeframes,
-    compute_heatmap,
-    price_edges,
-    run_model,
-)
+from heatmaps.engine.model import HeatmapGrid, compute_all_timeframes, compute_heatmap, price_edges
+from heatmaps.engine.run import MassBalance, ModelRun, run_model
 
 __all__ = [
     "BASE_BAR_MS",
