@@ -25,6 +25,7 @@ run: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: venv
 	LIQ_TESTING=1 $(VENV)/bin/mypy .

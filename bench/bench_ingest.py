@@ -23,7 +23,7 @@ from heatmaps.maps import heatmap_compute  # noqa: E402
 from heatmaps.models import Asset, Candle, Exchange, Heatmap  # noqa: E402
 from heatmaps.rows import BASE_BAR_MS  # noqa: E402
 from heatmaps.tasks import RECOMPUTE_DEBOUNCE_SECONDS, SHORT_TIMEFRAMES  # noqa: E402
-from tests.exchanges.fake_exchange import FakeExchange, Series  # noqa: E402
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series  # noqa: E402
 
 BARS = 30 * 288
 

@@ -23,7 +23,7 @@ from django.test import Client
 from accounts.models import User
 from heatmaps.models import Asset, Exchange
 from liqplatform.celery import app as celery_app
-from tests.exchanges.fake_exchange import FakeExchange, Series
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series
 
 
 @pytest.fixture

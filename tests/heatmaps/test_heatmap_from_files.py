@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from heatmaps import engine
 
-DATA = Path(__file__).resolve().parent.parent / "engine" / "data"
+DATA = Path(__file__).resolve().parent / "engine" / "data"
 KLINE_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"
 )

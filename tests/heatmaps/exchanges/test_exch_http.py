@@ -21,7 +21,7 @@ from heatmaps.exchanges import (
 )
 from heatmaps.exchanges.http import parse_retry_after
 from heatmaps.rows import BASE_BAR_MS as M5
-from tests.exchanges.fake_exchange import FakeExchange, Series
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series
 
 KLINES = "/fapi/v1/klines"
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from heatmaps.models import Asset, Exchange, Liquidation
-from tests.exchanges.fake_ws import FakeWsServer, binance_frames, bybit_frames
+from tests.heatmaps.exchanges.fake_ws import FakeWsServer, binance_frames, bybit_frames
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 from heatmaps.exchanges.liquidation_stream import StreamStats, stream_liquidations
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
 from heatmaps.rows import LiquidationRow
-from tests.exchanges.fake_ws import BYBIT_ACK, OKX_ACK, FakeWsServer, binance_frames, bybit_frames, okx_frames
+from tests.heatmaps.exchanges.fake_ws import BYBIT_ACK, OKX_ACK, FakeWsServer, binance_frames, bybit_frames, okx_frames
 
 N = 15
 

@@ -15,7 +15,7 @@ from heatmaps.exchanges import (
 )
 from heatmaps.exchanges.base import DAY_MS
 from heatmaps.rows import BASE_BAR_MS as M5
-from tests.exchanges.fake_exchange import FakeExchange, Series
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series
 
 SYMBOLS = {"binance": "BTCUSDT", "bybit": "BTCUSDT", "okx": "BTC-USDT-SWAP"}
 PATHS = {

@@ -1,4 +1,4 @@
-"""Payload parsers against recorded responses in the exchanges' exact shapes (tests/exchanges/fixtures)."""
+"""Payload parsers against recorded responses in the exchanges' exact shapes (tests/heatmaps/exchanges/fixtures)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from heatmaps.marketdata import dt_to_ms, ms_to_dt, upsert_candles
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 from heatmaps.tasks import ingest_asset_exchange
-from tests.exchanges.fake_exchange import FakeExchange
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange
 
 
 def stored_candles(asset: Asset, exchange: Exchange) -> list[CandleRow]:
