@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv services check lint typecheck pytest bench clean
+.PHONY: run serve test venv services check lint typecheck pytest bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/find-python
 	@set -e; python=$$(scripts/find-python); \
@@ -21,6 +21,9 @@ services:
 
 run: venv
 	@scripts/run.sh
+
+serve: venv
+	@scripts/serve.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

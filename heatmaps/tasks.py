@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from heatmaps import ingest
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
+from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.maps import heatmap_compute, stale_timeframes
 from heatmaps.marketdata import dt_to_ms
 from heatmaps.models import Asset, Exchange
@@ -53,6 +54,12 @@ def schedule_recompute(asset_id: int) -> bool:
 def enqueue_backfill(*, asset_ids: list[int], days: int) -> None:
     for asset_id in asset_ids:
         transaction.on_commit(partial(backfill_asset.delay, asset_id, days))
+
+
+@shared_task(name="heatmaps.heartbeat", ignore_result=True, expires=120)
+def heartbeat() -> None:
+    """Sent by beat every 30 s; a worker running it proves the queue is being consumed (/readyz)."""
+    record_heartbeat(WORKER_KEY)
 
 
 @shared_task(name="heatmaps.recompute_asset", **IDEMPOTENT)

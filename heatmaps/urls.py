@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/assets/", api.asset_list, name="api-assets"),
     path("api/assets/<str:symbol>/heatmaps/<str:timeframe>/", api.heatmap_detail, name="api-heatmap"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
 ]

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -20,6 +19,7 @@ from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.health import readiness_payload
 from heatmaps.maps import MODEL
 from heatmaps.marketdata import market_snapshot
 from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, Heatmap, Ticker
@@ -212,6 +212,14 @@ def _duration(seconds: int) -> str:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})
+    """Liveness: the process answers. Touches nothing else, so a database outage doesn't get the
+    web processes restarted in a loop; /readyz says whether they can do useful work."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    ready, payload = readiness_payload()
+    response = JsonResponse(payload, status=200 if ready else 503)
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # type: ignore[attr-defined]  # a probe's 503 is an answer, not a server error
+    return response

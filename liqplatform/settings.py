@@ -99,6 +99,10 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 30 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# Preloading is a commitment for the whole domain that only its owner can make (docs/deploy.md).
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env_bool("LIQ_BEHIND_PROXY", False):  # a TLS-terminating proxy that sets X-Forwarded-Proto
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -117,6 +121,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "liqplatform.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,8 +187,19 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served by WhiteNoise. Production serves the collected, hashed and compressed files (`make serve`
+# runs collectstatic); development and the test suite read them straight from static/.
+LIQ_STATIC_MANIFEST = env_bool("LIQ_STATIC_MANIFEST", not DEBUG and not env_bool("LIQ_TESTING", False))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if LIQ_STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 TESTING = env_bool("LIQ_TESTING", False)
 # The test suite uses its own Redis database so it never touches a running platform's queues.
@@ -248,6 +264,12 @@ CELERY_TASK_ROUTES = {
 }
 # One beat, a small static schedule; each tick fans out per asset and re-derives its work from the
 # newest stored timestamp, so a lost message costs nothing.
+# The schedule lives in Redis under a lock (celery-redbeat): a second beat process waits for the
+# lock instead of doubling every tick, and takes over within LIQ_BEAT_LOCK_TIMEOUT if the first dies.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+LIQ_BEAT_KEY_PREFIX = env_str("LIQ_BEAT_KEY_PREFIX", "liq:beat:")
+LIQ_BEAT_LOCK_TIMEOUT = env_int("LIQ_BEAT_LOCK_TIMEOUT", 90, minimum=10)
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 CELERY_BEAT_SCHEDULE = {
     "ingest-candles": {"task": "heatmaps.ingest_tick", "schedule": 60.0, "args": ["candles"]},
     "ingest-open-interest": {"task": "heatmaps.ingest_tick", "schedule": 300.0, "args": ["open_interest"]},
@@ -255,6 +277,7 @@ CELERY_BEAT_SCHEDULE = {
     "ingest-ticker": {"task": "heatmaps.ingest_ticker_tick", "schedule": 60.0},
     "refresh-short-maps": {"task": "heatmaps.refresh_short_maps", "schedule": 60.0},
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
+    "heartbeat": {"task": "heatmaps.heartbeat", "schedule": float(env_int("LIQ_HEARTBEAT_SECONDS", 30, minimum=1))},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).
@@ -278,13 +301,41 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
 }
 
+# Readiness (/readyz): the newest bar of each enabled asset must be younger than this.
+LIQ_READY_MAX_BAR_AGE_MINUTES = env_int("LIQ_READY_MAX_BAR_AGE_MINUTES", 15, minimum=1)
+# Heartbeats older than this mark beat or the workers as down.
+LIQ_HEARTBEAT_MAX_AGE_SECONDS = env_int("LIQ_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=30)
+# /metrics: with a token, only `Authorization: Bearer <token>`; without one, only loopback and
+# private addresses (a scraper inside the network), never the public internet.
+LIQ_METRICS_TOKEN = env_str("LIQ_METRICS_TOKEN", "")
+
+# Plain lines for a terminal; one JSON object per line (with request and task ids) in production.
+LIQ_LOG_FORMAT = env_str("LIQ_LOG_FORMAT", "plain" if DEBUG or TESTING or EMBEDDED else "json")
+if LIQ_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LIQ_LOG_FORMAT={LIQ_LOG_FORMAT!r} must be plain or json")
+_log_level = env_str("LIQ_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "liqplatform.observability.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LIQ_LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "heatmaps": {"handlers": ["console"], "level": env_str("LIQ_LOG_LEVEL", "INFO")},
-        "accounts": {"handlers": ["console"], "level": env_str("LIQ_LOG_LEVEL", "INFO")},
+        "heatmaps": {"handlers": ["console"], "level": _log_level, "propagate": False},
+        "accounts": {"handlers": ["console"], "level": _log_level, "propagate": False},
+        "liqplatform": {"handlers": ["console"], "level": _log_level, "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -11,6 +12,7 @@ from heatmaps.exchanges.liquidation_stream import stream_liquidations
 from heatmaps.ingest import make_sink, recorders
 
 log = logging.getLogger("heatmaps.recorder")
+IDLE_RECHECK_S = 60
 
 
 class Command(BaseCommand):
@@ -24,15 +26,24 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: run until stopped)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        chosen = [r for r in recorders() if not options["exchange"] or r.exchange.code in options["exchange"]]
-        if not chosen:
+        chosen = self._chosen(options["exchange"])
+        if not chosen and options["seconds"] is not None:
             self.stdout.write("no enabled asset on an enabled exchange: nothing to record")
             return
+        if not chosen:
+            # Under a process manager an exit would stop its siblings; wait for an operator to add an asset.
+            self.stdout.write(f"no enabled asset on an enabled exchange yet: checking again every {IDLE_RECHECK_S} s")
+            while not chosen:
+                time.sleep(IDLE_RECHECK_S)
+                chosen = self._chosen(options["exchange"])
         for r in chosen:
             self.stdout.write(
                 f"recording {r.exchange.code} liquidations for {', '.join(sorted(r.assets))} from {r.url}"
             )
         asyncio.run(self._run(chosen, options["seconds"]))
+
+    def _chosen(self, exchanges: list[str] | None) -> list[Any]:
+        return [r for r in recorders() if not exchanges or r.exchange.code in exchanges]
 
     async def _run(self, chosen: list[Any], seconds: float | None) -> None:
         stop = asyncio.Event()
