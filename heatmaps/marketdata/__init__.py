@@ -7,7 +7,8 @@
 """
 
 from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
-from heatmaps.marketdata.coverage import Coverage, Gap, data_coverage, find_gaps
+from heatmaps.marketdata.assets import asset_add, split_symbol
+from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_coverage, find_gaps, span_summary
 from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
 from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
@@ -35,6 +36,8 @@ __all__ = [
     "MetricsColumns",
     "ParsedFile",
     "Snapshot",
+    "SpanSummary",
+    "asset_add",
     "data_coverage",
     "dt_to_ms",
     "ensure_sample_assets",
@@ -48,6 +51,8 @@ __all__ = [
     "read_kline_columns",
     "read_market_file",
     "read_metrics_columns",
+    "span_summary",
+    "split_symbol",
     "upsert_candles",
     "upsert_funding",
     "upsert_open_interest",

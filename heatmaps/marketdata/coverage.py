@@ -119,3 +119,27 @@ def _as_dt(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class SpanSummary:
+    kind: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+    missing_bars: int | None  # None for funding, which is not on the 5-minute grid
+
+
+def span_summary(*, asset_id: int, exchange_id: int, kind: str, start: datetime, end: datetime) -> SpanSummary:
+    """What is stored of one series in [start, end): rows, first and last time, and for 5-minute
+    series the bars missing between the first and the last stored one."""
+    model, column, gridded = KINDS[kind]
+    stats = model.objects.filter(
+        asset_id=asset_id, exchange_id=exchange_id, **{f"{column}__gte": start, f"{column}__lt": end}
+    ).aggregate(rows=Count("pk"), first=Min(column), last=Max(column))
+    first, last, rows = stats["first"], stats["last"], stats["rows"]
+    missing = None
+    if gridded:
+        expected = 0 if first is None else int((last - first).total_seconds() * 1000) // BASE_BAR_MS + 1
+        missing = expected - rows
+    return SpanSummary(kind=kind, rows=rows, first=first, last=last, missing_bars=missing)

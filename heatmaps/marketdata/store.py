@@ -6,8 +6,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from heatmaps.marketdata.assets import asset_add
 from heatmaps.marketdata.dumpfiles import ParsedFile, read_market_file
 from heatmaps.marketdata.upserts import upsert_rows
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
@@ -112,9 +114,13 @@ def import_market_file(
     asset_symbol: str | None = None,
     exchange_code: str = "binance",
     simulated_oi: bool = False,
+    create_asset: bool = False,
     on_parsed: Callable[[ParsedFile], None] | None = None,
 ) -> ImportResult:
-    """Parse one file completely, then write it in one transaction: all of it or nothing."""
+    """Parse one file completely, then write it in one transaction: all of it or nothing.
+
+    An unknown asset is an error naming the command that adds it, unless ``create_asset`` is set.
+    """
     parsed = read_market_file(path)
     if on_parsed:
         on_parsed(parsed)
@@ -123,15 +129,23 @@ def import_market_file(
         raise ImportProblem(f"{path}: cannot tell the asset from the file; pass --asset SYMBOL")
     if asset_symbol and parsed.symbol and parsed.symbol.upper() != asset_symbol.upper() and parsed.kind == "metrics":
         raise ImportProblem(f"{path}: file holds {parsed.symbol}, not {asset_symbol}")
-    asset = Asset.objects.filter(symbol=symbol).first()
-    if asset is None:
-        known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
-        raise ImportProblem(f"{path}: unknown asset {symbol!r} (known: {known}); add it in the admin first")
     try:
         exchange = Exchange.get_supported(exchange_code)
     except ValueError as exc:
         raise ImportProblem(f"{path}: {exc}") from None
+    asset = Asset.objects.filter(symbol=symbol).first()
+    if asset is None and not create_asset:
+        known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
+        raise ImportProblem(
+            f"{path}: unknown asset {symbol!r} (known: {known}); add it first with "
+            f"`python manage.py add_asset {symbol} --exchanges {exchange.code}`, or pass --create-asset"
+        )
     with transaction.atomic():
+        if asset is None:
+            try:
+                asset = asset_add(symbol=symbol, exchanges=[exchange.code])
+            except ValidationError as exc:
+                raise ImportProblem(f"{path}: cannot create asset {symbol!r}: {'; '.join(exc.messages)}") from None
         if parsed.kind in ("klines", "ohlcv"):
             written = upsert_candles(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]
         elif parsed.kind == "metrics":

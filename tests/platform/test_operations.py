@@ -26,7 +26,12 @@ from tests.conftest import wait_for
 
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -68,9 +73,7 @@ def heartbeats() -> Any:
 def _fresh_candle(asset: Asset, exchange: Exchange, *, age: timedelta) -> None:
     open_time = timezone.now() - age - timedelta(minutes=5)
     open_time = open_time.replace(second=0, microsecond=0)
-    Candle.objects.create(
-        asset=asset, exchange=exchange, open_time=open_time, open=1, high=1, low=1, close=1, volume=1
-    )
+    Candle.objects.create(asset=asset, exchange=exchange, open_time=open_time, open=1, high=1, low=1, close=1, volume=1)
 
 
 @pytest.mark.django_db

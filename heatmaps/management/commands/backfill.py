@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from heatmaps import ingest
 from heatmaps.exchanges import ExchangeError, PageProgress
-from heatmaps.marketdata import dt_to_ms
+from heatmaps.management.tables import format_table, utc
+from heatmaps.marketdata import dt_to_ms, span_summary
 from heatmaps.models import Asset, Exchange
 from heatmaps.tasks import enqueue_recompute
 
@@ -40,7 +41,10 @@ class Command(BaseCommand):
         asset = Asset.objects.filter(symbol=options["symbol"].upper()).first()
         if asset is None:
             known = ", ".join(Asset.objects.values_list("symbol", flat=True)) or "none"
-            raise CommandError(f"unknown asset {options['symbol']!r} (known: {known}); add it in the admin first")
+            raise CommandError(
+                f"unknown asset {options['symbol']!r} (known: {known}); add it first with "
+                f"`python manage.py add_asset {options['symbol'].upper()} --exchanges {options['exchange']}`"
+            )
         exchange = Exchange.get_supported(options["exchange"])
         start = parse_utc(options["start"], "--start")
         end = parse_utc(options["end"], "--end") if options["end"] else timezone.now()
@@ -81,12 +85,25 @@ class Command(BaseCommand):
             for bar in bars.values():
                 bar.close()
         written = 0
+        table = []
         for result in results:
             written += result.rows_written
-            self.stdout.write(
-                f"{result.kind}: {result.rows_fetched} rows fetched, {result.rows_written} new or changed "
-                f"({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
+            stored = span_summary(asset_id=asset.pk, exchange_id=exchange.pk, kind=result.kind, start=start, end=end)
+            table.append(
+                [
+                    result.kind,
+                    result.rows_fetched,
+                    result.rows_written,
+                    stored.rows,
+                    utc(stored.first),
+                    utc(stored.last),
+                    "–" if stored.missing_bars is None else stored.missing_bars,
+                ]
             )
+        self.stdout.write(f"{asset.symbol}@{exchange.code}, {utc(start)} → {utc(end)} (end exclusive):")
+        headers = ["kind", "fetched", "new or changed", "stored", "first", "last", "missing 5m bars"]
+        self.stdout.write(format_table(headers, table))
+        for result in results:
             for note in result.notes:
                 self.stdout.write(self.style.WARNING(f"note: {note}"))
         if written:

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import glob
 import os
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from heatmaps.marketdata import DumpFormatError, ImportProblem, import_market_file
+from heatmaps.management.tables import format_table, utc
+from heatmaps.marketdata import DumpFormatError, ImportProblem, ImportResult, import_market_file, span_summary
+from heatmaps.models import Asset, Exchange
 
 
 class Command(BaseCommand):
@@ -21,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", help="files or glob patterns")
         parser.add_argument("--asset", help="asset symbol (default: from the file name or its symbol column)")
         parser.add_argument("--exchange", default="binance", help="exchange code (default: binance)")
+        parser.add_argument(
+            "--create-asset", action="store_true", help="create an unknown asset with default parameters"
+        )
         parser.add_argument(
             "--simulated-oi", action="store_true", help="label imported open interest as simulated (not market data)"
         )
@@ -36,6 +42,7 @@ class Command(BaseCommand):
             if not os.path.isfile(path):
                 raise CommandError(f"{path}: no such file")
         failures = 0
+        imported: list[ImportResult] = []
         bar = tqdm(paths, unit="file", disable=options["verbosity"] == 0, file=self.stderr)
         for path in bar:
             bar.set_postfix_str(os.path.basename(path))
@@ -45,6 +52,7 @@ class Command(BaseCommand):
                     asset_symbol=options["asset"],
                     exchange_code=options["exchange"],
                     simulated_oi=options["simulated_oi"],
+                    create_asset=options["create_asset"],
                 )
             except (DumpFormatError, ImportProblem) as exc:
                 failures += 1
@@ -52,6 +60,7 @@ class Command(BaseCommand):
                     self.style.ERROR(f"error: {exc} (nothing from this file was written)"), file=self.stderr, end=""
                 )
                 continue
+            imported.append(result)
             span = (
                 f"{result.first:%Y-%m-%d %H:%M} → {result.last:%Y-%m-%d %H:%M} UTC"
                 if result.first and result.last
@@ -63,5 +72,45 @@ class Command(BaseCommand):
                 file=self.stdout,
                 end="",
             )
+        if imported:
+            self.stdout.write(self._summary(imported))
         if failures:
             raise CommandError(f"{failures} of {len(paths)} file(s) failed; the others were imported")
+
+    def _summary(self, results: list[ImportResult]) -> str:
+        """One row per asset × exchange × kind: files, rows, the span, and 5m bars missing inside it."""
+        groups: dict[tuple[str, str, str], list[ImportResult]] = {}
+        for r in results:
+            groups.setdefault((r.symbol, r.exchange, r.kind), []).append(r)
+        table = []
+        for (symbol, exchange, kind), rs in sorted(groups.items()):
+            firsts = [r.first for r in rs if r.first]
+            lasts = [r.last for r in rs if r.last]
+            first, last = (min(firsts), max(lasts)) if firsts and lasts else (None, None)
+            missing: object = "–"
+            series = {"klines": "candles", "ohlcv": "candles", "metrics": "open_interest"}.get(kind)
+            if series and first and last:
+                asset = Asset.objects.get(symbol=symbol)
+                stored = span_summary(
+                    asset_id=asset.pk,
+                    exchange_id=Exchange.objects.get(code=exchange).pk,
+                    kind=series,
+                    start=first,
+                    end=last + timedelta(minutes=5),
+                )
+                missing = stored.missing_bars
+            rows_read = sum(r.rows_read for r in rs)
+            written = sum(r.rows_written for r in rs)
+            table.append([symbol, exchange, kind, len(rs), rows_read, written, utc(first), utc(last), missing])
+        headers = [
+            "asset",
+            "exchange",
+            "kind",
+            "files",
+            "rows read",
+            "new or changed",
+            "first",
+            "last",
+            "missing 5m bars",
+        ]
+        return "\n" + format_table(headers, table)

@@ -153,9 +153,14 @@ def test_backfill_command(fake: FakeExchange, settings: Any) -> None:
         stderr=io.StringIO(),
     )  # fmt: skip  (a start 40 days back is beyond Binance's 30 days of open interest)
     text = out.getvalue()
-    assert "candles: 288 rows fetched, 288 new or changed" in text
+    rows = {
+        line.split()[0]: line.split() for line in text.splitlines() if line.startswith(("candles ", "open_interest "))
+    }
+    # kind, fetched, new or changed, stored, first (date time UTC), last (date time UTC), missing 5m bars
+    assert rows["candles"][1:4] == ["288", "288", "288"] and rows["candles"][-1] == "0"
+    assert rows["open_interest"][-1] == "0"
     assert "serves open interest only back to" in text and "import_market_data" in text
-    with pytest.raises(CommandError, match="unknown asset 'DOGEUSDT'"):
+    with pytest.raises(CommandError, match="unknown asset 'DOGEUSDT'.*add_asset DOGEUSDT --exchanges binance"):
         call_command("backfill", "--exchange", "binance", "--symbol", "DOGEUSDT", "--start", "2024-01-01T00:00Z")
     with pytest.raises(CommandError, match="not an ISO time"):
         call_command("backfill", "--exchange", "binance", "--symbol", "BTCUSDT", "--start", "yesterday")
