@@ -160,7 +160,7 @@ def test_backfill_command(fake: FakeExchange, settings: Any) -> None:
     assert rows["candles"][1:4] == ["288", "288", "288"] and rows["candles"][-1] == "0"
     assert rows["open_interest"][-1] == "0"
     assert "serves open interest only back to" in text and "import_market_data" in text
-    with pytest.raises(CommandError, match="unknown asset 'DOGEUSDT'.*add_asset DOGEUSDT --exchanges binance"):
+    with pytest.raises(CommandError, match=r"unknown asset 'DOGEUSDT'.*add_asset DOGEUSDT --exchanges binance"):
         call_command("backfill", "--exchange", "binance", "--symbol", "DOGEUSDT", "--start", "2024-01-01T00:00Z")
     with pytest.raises(CommandError, match="not an ISO time"):
         call_command("backfill", "--exchange", "binance", "--symbol", "BTCUSDT", "--start", "yesterday")
