@@ -49,7 +49,12 @@ def expire_lockouts() -> None:
 def test_sign_up_verify_email_then_sign_in(client: Client) -> None:
     response = client.post(
         reverse("account_signup"),
-        {"email": "carol@example.org", "username": "carol", "password1": "s1gnal-carol-9", "password2": "s1gnal-carol-9"},
+        {
+            "email": "carol@example.org",
+            "username": "carol",
+            "password1": "s1gnal-carol-9",
+            "password2": "s1gnal-carol-9",
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
@@ -108,7 +113,12 @@ def test_sign_up_refuses_weak_passwords(client: Client, password: str, complaint
 def test_sign_up_refuses_an_email_already_registered(client: Client, alice: User) -> None:
     response = client.post(
         reverse("account_signup"),
-        {"email": "alice@example.org", "username": "alice2", "password1": "s1gnal-carol-9", "password2": "s1gnal-carol-9"},
+        {
+            "email": "alice@example.org",
+            "username": "alice2",
+            "password1": "s1gnal-carol-9",
+            "password2": "s1gnal-carol-9",
+        },
     )
     # allauth does not reveal whether the address is taken: the page looks the same as a new sign-up,
     # but no second account appears and the owner is told by email instead.
@@ -151,7 +161,9 @@ def test_site_lockout_after_repeated_wrong_passwords_then_expiry(client: Client,
 
 def test_lockout_counts_every_spelling_of_the_account(client: Client, alice: User) -> None:
     spellings = ["alice", "ALICE", "alice@example.org", "Alice@Example.org", " alice "]
-    responses = [sign_in(client, spellings[i % len(spellings)], "nope-nope-1") for i in range(settings.AXES_FAILURE_LIMIT)]
+    responses = [
+        sign_in(client, spellings[i % len(spellings)], "nope-nope-1") for i in range(settings.AXES_FAILURE_LIMIT)
+    ]
     assert [r.status_code for r in responses][-1] == 429
     assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["alice"]
     assert sign_in(client, "alice@example.org", "alice-password-1").status_code == 429
@@ -180,7 +192,10 @@ def test_a_success_before_the_limit_clears_the_count(client: Client, alice: User
 def test_admin_lockout_after_repeated_wrong_passwords_then_expiry(client: Client, olga: User) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         response = admin_sign_in(client, "olga", "not-olgas-password")
-        assert response.status_code == 200 and "Please enter the correct username and password" in response.content.decode()
+        assert (
+            response.status_code == 200
+            and "Please enter the correct username and password" in response.content.decode()
+        )
     response = admin_sign_in(client, "olga", "not-olgas-password")
     assert response.status_code == 429
     page = response.content.decode()
@@ -245,7 +260,9 @@ def test_password_reset_link_works_once(client: Client, alice: User) -> None:
 
 def test_password_change(alice_client: Client, alice: User) -> None:
     url = reverse("account_change_password")
-    wrong = alice_client.post(url, {"oldpassword": "not-it-at-all", "password1": "new-pass-4242", "password2": "new-pass-4242"})
+    wrong = alice_client.post(
+        url, {"oldpassword": "not-it-at-all", "password1": "new-pass-4242", "password2": "new-pass-4242"}
+    )
     assert wrong.status_code == 200
     alice.refresh_from_db()
     assert alice.check_password("alice-password-1")
