@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -38,7 +39,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.error(request, "Nothing was saved: correct the marked fields.")
     else:
         form = ProfileForm(initial={"time_zone": user.time_zone, "default_timeframe": user.default_timeframe})
-    primary_email = user.emailaddress_set.filter(primary=True).first()  # type: ignore[attr-defined]
+    primary_email = EmailAddress.objects.filter(user=user, primary=True).first()
     ctx = {
         "form": form,
         "primary_email": primary_email,

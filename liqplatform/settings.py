@@ -191,10 +191,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Axes first: it refuses a locked-out client before any backend checks the password. The site login
-# (allauth) and the admin login both pass the request to authenticate(), which axes needs.
+# (allauth) and the admin login both pass the request to authenticate(), which axes needs. allauth's
+# backend is Django's ModelBackend plus email logins; listing ModelBackend as well would hash every
+# wrong password twice.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
