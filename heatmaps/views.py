@@ -102,14 +102,14 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
-    """The heat map of one asset; ?tf= picks the timeframe (24h when absent)."""
+    """The heat map of one asset; ?tf= picks the timeframe (the user's default timeframe, or 24h, when absent)."""
     asset = get_object_or_404(Asset.objects.select_related("reference_exchange"), symbol=symbol.upper(), enabled=True)
     if asset.symbol != symbol:
         query = request.META.get("QUERY_STRING", "")
         url = reverse("heatmaps:asset", args=[asset.symbol])
         return HttpResponseRedirect(f"{url}?{query}" if query else url)
 
-    timeframe = request.GET.get("tf", DEFAULT_TIMEFRAME)
+    timeframe = request.GET.get("tf", _default_timeframe(request))
     pinned_usd, pin_error = _pinned_full_usd(request.GET.get("full", ""))
     computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
     ctx: dict[str, object] = {
@@ -142,6 +142,13 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     response = render(request, template, ctx, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _default_timeframe(request: HttpRequest) -> str:
+    """A signed-in user's preferred timeframe (read off the user object: heatmaps does not import
+    accounts), unless it no longer exists; otherwise the site default."""
+    preferred = getattr(request.user, "default_timeframe", None)
+    return preferred if preferred in TIMEFRAMES else DEFAULT_TIMEFRAME
 
 
 MAX_PINNED_USD = 1e13

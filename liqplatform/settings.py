@@ -7,6 +7,7 @@ than silently falling back to a default.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +98,21 @@ CSRF_TRUSTED_ORIGINS = [SITE_URL]
 HTTPS = SITE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 30 * 24 * 3600 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
 # Preloading is a commitment for the whole domain that only its owner can make (docs/deploy.md).
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
-if env_bool("LIQ_BEHIND_PROXY", False):  # a TLS-terminating proxy that sets X-Forwarded-Proto
+BEHIND_PROXY = env_bool("LIQ_BEHIND_PROXY", False)
+if BEHIND_PROXY:  # a TLS-terminating proxy that sets X-Forwarded-Proto and X-Forwarded-For
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The client is the address the proxy saw, not the proxy itself; login rate limits and
+    # lockouts key on it (accounts.lockout.client_ip reads it the same way).
+    ALLAUTH_TRUSTED_PROXY_COUNT = 1
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -116,6 +124,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "django_htmx",
+    "allauth",
+    "allauth.account",
+    "axes",
     "accounts",
     "heatmaps",
 ]
@@ -128,10 +139,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Last, as axes asks: it turns a login that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Scripts only from our own origin (htmx is vendored, no inline scripts); inline styles are allowed
@@ -176,10 +191,46 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# Axes first: it refuses a locked-out client before any backend checks the password. The site login
+# (allauth) and the admin login both pass the request to authenticate(), which axes needs. allauth's
+# backend is Django's ModelBackend plus email logins; listing ModelBackend as well would hash every
+# wrong password twice.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+
+# Accounts (django-allauth, account app only): sign in by username or email, a verified email before
+# the first sign-in, password reset by email.
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[liqplatform] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# allauth's per-login-name failure limit would let anyone lock a trader out from anywhere; axes
+# locks the name only from the address that failed. allauth keeps its per-address limit against
+# password spraying over many names.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
+
+# Brute-force protection (django-axes) on the site and admin logins: after AXES_FAILURE_LIMIT wrong
+# passwords for one login name from one address, that pair is refused for the cool-off time.
+AXES_FAILURE_LIMIT = env_int("LIQ_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LIQ_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out do not restart the cool-off, so the lockout page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_identifier"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.test import Client
 
@@ -40,22 +42,29 @@ def btc(binance: Exchange) -> Asset:
     return asset
 
 
+def with_verified_email(user: User) -> User:
+    """Like every account that finished signing up: its email is verified and primary, so the
+    site's mandatory verification lets it sign in."""
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     """Alice is a trader with an ordinary account: watchlists, levels, alerts of her own."""
-    return User.objects.create_user("alice", "alice@example.org", "alice-password-1")
+    return with_verified_email(User.objects.create_user("alice", "alice@example.org", "alice-password-1"))
 
 
 @pytest.fixture
 def bob(db: None) -> User:
     """Bob is another trader; he must never see or change anything of Alice's."""
-    return User.objects.create_user("bob", "bob@example.org", "bob-password-1")
+    return with_verified_email(User.objects.create_user("bob", "bob@example.org", "bob-password-1"))
 
 
 @pytest.fixture
 def olga(db: None) -> User:
     """Olga operates the platform: a staff superuser who manages assets and users in the admin."""
-    return User.objects.create_superuser("olga", "olga@example.org", "olga-password-1")
+    return with_verified_email(User.objects.create_superuser("olga", "olga@example.org", "olga-password-1"))
 
 
 @pytest.fixture
@@ -77,6 +86,16 @@ def olga_client(olga: User) -> Client:
     client = Client()
     client.force_login(olga)
     return client
+
+
+@pytest.fixture
+def isolated_cache(settings: Any) -> None:
+    """An empty local-memory cache for this test alone. allauth counts sign-ups, sign-ins and emails
+    sent in the cache; in the shared Redis, counts left by an earlier test or run would leak in."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"},
+    }
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from django.test import Client
 
 from heatmaps.maps import heatmap_compute, read_heatmap
 from heatmaps.marketdata import load_sample_data
-from heatmaps.models import Asset, Candle, Exchange, Heatmap
+from heatmaps.models import Asset, Candle, Exchange, Heatmap, Ticker
 from heatmaps.views import format_price, format_usd
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,21 @@ def test_degraded_feed_is_announced_on_the_page(client: Client, btc: Asset) -> N
     Exchange.objects.filter(code="binance").update(degraded_since=datetime(2026, 1, 29, 17, 30, tzinfo=UTC))
     html = htmx(client, "/assets/BTCUSDT/?tf=1w").content.decode()
     assert "Binance USDS-M data feed degraded" in html and "failing since 2026-01-29 17:30 UTC" in html
+
+
+def test_times_labelled_utc_stay_utc_for_a_user_in_another_zone(alice_client: Client, alice: Any, btc: Asset) -> None:
+    type(alice).objects.filter(pk=alice.pk).update(time_zone="Asia/Tokyo")
+    Exchange.objects.filter(code="binance").update(degraded_since=datetime(2026, 1, 29, 17, 30, tzinfo=UTC))
+    Ticker.objects.create(
+        asset=btc, exchange=btc.reference_exchange, time=datetime(2026, 1, 29, 17, 31, tzinfo=UTC), mark_price=85000.0,
+        funding_rate=0.0001, next_funding_time=datetime(2026, 1, 29, 20, 0, tzinfo=UTC),
+    )  # fmt: skip
+    html = alice_client.get("/assets/BTCUSDT/?tf=1w").content.decode()
+    assert 'data-time-zone="Asia/Tokyo"' in html
+    assert "failing since 2026-01-29 17:30 UTC" in html
+    assert "at 20:00 UTC" in html
+    heatmap = Heatmap.objects.get(asset=btc, timeframe="1w")
+    assert f"computed {utc(heatmap.computed_at.astimezone(UTC))} UTC" in html
 
 
 def test_colour_scale_can_be_pinned_so_maps_compare(client: Client, btc: Asset) -> None:

@@ -50,3 +50,26 @@ def test_sample_data_and_maps_on_sqlite_with_in_process_tasks(tmp_path: Path) ->
     assert "version 1 2 bins 200" in result.stdout  # recomputed in-process with the new parameters
     coverage = run(["data_coverage"], env)
     assert "ETHUSDT    binance  candles" in coverage.stdout and "(simulated)" in coverage.stdout
+
+    # Accounts on SQLite and the local-memory cache: the demo admin signs in to the admin and to the
+    # site, and repeated wrong passwords are locked out (axes keeps its counts in SQLite).
+    env.update(LIQ_ADMIN_USER="demo", LIQ_ADMIN_PASSWORD="demo-password-77")
+    demo = run(["ensure_demo_admin"], env)
+    assert demo.returncode == 0, demo.stderr
+    code = (
+        "import django; django.setup(); from django.test.utils import setup_test_environment; setup_test_environment();"
+        "from django.test import Client; from axes.models import AccessAttempt;"
+        "creds = {'username': 'demo', 'password': 'demo-password-77', 'next': '/admin/'};"
+        "print('admin', Client().post('/admin/login/', creds)['Location']);"
+        "print('site', Client().post('/accounts/login/', {'login': 'demo', 'password': 'demo-password-77'})['Location']);"
+        "c = Client(); codes = [c.post('/accounts/login/', {'login': 'demo', 'password': 'wrong'}).status_code for _ in range(5)];"
+        "print('lockout', codes, AccessAttempt.objects.get().failures_since_start)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env={**env, "DJANGO_SETTINGS_MODULE": "liqplatform.settings"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "admin /admin/\n" in result.stdout
+    assert "site /\n" in result.stdout
+    assert "lockout [200, 200, 200, 200, 429] 5" in result.stdout

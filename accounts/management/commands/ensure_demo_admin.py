@@ -3,22 +3,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from accounts.services import demo_admin_ensure
 
 
 class Command(BaseCommand):
-    help = "Create the demo administrator if missing (LIQ_ADMIN_USER / LIQ_ADMIN_PASSWORD, or defaults)."
+    help = (
+        "Create the demo administrator if missing (LIQ_ADMIN_USER / LIQ_ADMIN_PASSWORD / LIQ_ADMIN_EMAIL, "
+        "or defaults), with a verified email so it can sign in on the site as well as in the admin."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ.get("LIQ_ADMIN_USER", "admin")
         password = os.environ.get("LIQ_ADMIN_PASSWORD", "liqplatform-demo")
-        User = get_user_model()
-        user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        email = os.environ.get("LIQ_ADMIN_EMAIL", "admin@localhost")
+        user, created = demo_admin_ensure(username=username, password=password, email=email)
         if created:
-            user.set_password(password)
-            user.save(update_fields=["password"])
-            self.stdout.write(f"Demo admin created: user {username!r}, password {password!r}")
+            self.stdout.write(f"Demo admin created: user {username!r}, password {password!r}, email {user.email}")
         else:
             self.stdout.write(
                 f"Demo admin: user {username!r} (already existed; its password was left as it was — "
