@@ -120,6 +120,8 @@ def test_a_cluster_already_in_the_previous_map_does_not_form() -> None:
     # Drifted by a bin (ranges touch) and grew: the same cluster.
     drifted = ClusterLevel("long", BIG_LONG.price_high, BIG_LONG.price_high * 1.004, BIG_LONG.price_high * 1.002, 4.5e6)
     assert not fires(rule, state_at(AT, clusters=maps([BIG_LONG], previous=[drifted])))
+    lower = ClusterLevel("long", BIG_LONG.price_low * 0.996, BIG_LONG.price_low, BIG_LONG.price_low * 0.998, 4.5e6)
+    assert not fires(rule, state_at(AT, clusters=maps([BIG_LONG], previous=[lower])))
     # Below the minimum before, at or above it now: it formed.
     small = ClusterLevel("long", drifted.price_low, drifted.price_high, drifted.peak_price, float(np.nextafter(4e6, 0)))
     assert fires(rule, state_at(AT, clusters=maps([BIG_LONG], previous=[small])))

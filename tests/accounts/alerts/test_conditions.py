@@ -215,20 +215,22 @@ def test_funding_batch_equals_per_rule(previous: float, current: float, rates: l
 # --- oi_change ---------------------------------------------------------------------------------------
 
 
-def test_oi_change_over_a_window_on_the_sample() -> None:
+@pytest.mark.parametrize("rising", [True, False])
+def test_oi_change_over_a_window_on_the_sample(rising: bool) -> None:
     oi = btc_open_interest()
-    i, window = 2000, 60
+    window = 60
+    closes = BARS.times_ms + BAR_MS
+    now_oi = np.array([oi.values[oi.times_ms <= t][-1] for t in closes[1000:1100]])
+    then_oi = np.array([oi.values[oi.times_ms <= t - window * 60_000][-1] for t in closes[1000:1100]])
+    changes = (now_oi - then_oi) / then_oi * 100
+    k = int(np.flatnonzero(changes > 0 if rising else changes < 0)[0])
+    i, change = 1000 + k, float(changes[k])
     state = state_at(i, open_interest=oi)
-    now = BARS.times_ms[i] + BAR_MS
-    oi_now = oi.values[oi.times_ms <= now][-1]
-    oi_then = oi.values[oi.times_ms <= now - window * 60_000][-1]
-    change = (oi_now - oi_then) / oi_then * 100
-    assert change != 0
-    sign = 1 if change > 0 else -1
     [firing] = fires(OIChange(percent=change, window_minutes=window), state)  # exactly the change: fires
-    assert firing.values["change_pct"] == change and firing.values["oi_usd"] == oi_now
-    assert firing.values["oi_usd_before"] == oi_then
-    assert not fires(OIChange(percent=change + sign * 1e-6, window_minutes=window), state)
+    assert firing.values["change_pct"] == change and firing.values["oi_usd"] == now_oi[k]
+    assert firing.values["oi_usd_before"] == then_oi[k]
+    further = change * (1 + 1e-9)
+    assert not fires(OIChange(percent=further, window_minutes=window), state)
     assert not fires(OIChange(percent=-change, window_minutes=window), state)  # the other way
     json.dumps(firing.to_json(), allow_nan=False)
 
