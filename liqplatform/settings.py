@@ -288,3 +288,7 @@ LOGGING = {
         "accounts": {"handlers": ["console"], "level": env_str("LIQ_LOG_LEVEL", "INFO")},
     },
 }
+
+# Webhook delivery: plain http only for development, loopback only for tests (refused otherwise).
+LIQ_WEBHOOK_ALLOW_LOCAL = env_bool("LIQ_WEBHOOK_ALLOW_LOCAL", False)
+LIQ_WEBHOOK_ALLOW_HTTP = env_bool("LIQ_WEBHOOK_ALLOW_HTTP", DEBUG)
