@@ -284,7 +284,8 @@ def send_webhook(
         "X-Liq-Timestamp": str(timestamp),
         "X-Liq-Signature": sign(body, secret, timestamp),
     }
-    pinned = httpx.URL(url).copy_with(host=target.address)
+    # Host and port from our own parse, so a parser difference cannot point the request elsewhere.
+    pinned = httpx.URL(url).copy_with(host=target.address, port=target.port)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
         # trust_env off: a proxy from the environment would make its own DNS lookup and connection.

@@ -199,3 +199,60 @@ def test_swept_reports_recorded_liquidations_of_the_swept_side_during_the_bar() 
         ClusterSwept(min_usd=1e6, timeframe="1w"), swept_state([long_cluster], through=AT, liquidations=recorded)
     )
     assert firing.values["liquidated_usd"] == pytest.approx(225_000.0)  # longs inside [bar open, bar close)
+
+
+range_st = st.tuples(st.sampled_from(SIDES), st.floats(0.9, 1.1), st.floats(0.0005, 0.01), st.floats(1e5, 1e7))
+
+
+def ranged(side: ClusterSide, factor: float, width: float, usd: float) -> ClusterLevel:
+    peak = PRICE * factor
+    return ClusterLevel(side, peak * (1 - width), peak * (1 + width), peak, usd)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    current=st.lists(range_st, max_size=10),
+    previous=st.lists(range_st, max_size=10),
+    rules=st.lists(st.tuples(st.floats(1e5, 1e7), st.floats(0.1, 12)), min_size=1, max_size=10),
+)
+def test_cluster_forms_batch_equals_per_rule(
+    current: list[tuple[ClusterSide, float, float, float]],
+    previous: list[tuple[ClusterSide, float, float, float]],
+    rules: list[tuple[float, float]],
+) -> None:
+    now, before = [ranged(*x) for x in current], [ranged(*x) for x in previous]
+    cs = ClusterSet.of(now, through_ms=0)
+    fired, index = c.cluster_forms(
+        PRICE, cs, ClusterSet.of(before, through_ms=0), [r[1] for r in rules], [r[0] for r in rules]
+    )
+    for k, (min_usd, pct) in enumerate(rules):
+        new = [
+            lv for lv in now
+            if lv.usd >= min_usd
+            and abs(lv.peak_price - PRICE) / PRICE * 100 <= pct
+            and not any(
+                p.side == lv.side and p.usd >= min_usd and p.price_low <= lv.price_high and p.price_high >= lv.price_low
+                for p in before
+            )
+        ]  # fmt: skip
+        assert fired[k] == bool(new)
+        if new:
+            assert cs.level(int(index[k])).usd == max(lv.usd for lv in new)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    clusters=st.lists(range_st, max_size=12),
+    move=st.tuples(st.floats(0.9, 1.1), st.floats(0.9, 1.1)),
+    floors=st.lists(st.floats(1e5, 1e7), min_size=1, max_size=10),
+)
+def test_cluster_swept_batch_equals_per_rule(
+    clusters: list[tuple[ClusterSide, float, float, float]], move: tuple[float, float], floors: list[float]
+) -> None:
+    levels = [ranged(*x) for x in clusters]
+    low, high = PRICE * min(move), PRICE * max(move)
+    cs = ClusterSet.of(levels, through_ms=0)
+    fired, swept = c.cluster_swept(low, high, cs, np.ones(len(levels), dtype=bool), floors)
+    for k, floor in enumerate(floors):
+        expected = [low <= lv.peak_price <= high and lv.usd >= floor for lv in levels]
+        assert swept[k].tolist() == expected and fired[k] == any(expected)

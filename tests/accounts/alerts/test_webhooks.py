@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,3 +329,15 @@ def test_path_and_query_are_kept_when_pinning_the_address(receiver: Receiver) ->
     assert deliver(f"http://localhost:{receiver.port}/ok?x=1#fragment", resolver=resolving_to("127.0.0.1")).ok
     assert receiver.requests[0].path == "/ok?x=1"
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
+
+
+def test_the_receiver_snippet_in_the_docs_verifies_a_delivery(receiver: Receiver) -> None:
+    docs = (Path(settings.BASE_DIR) / "docs" / "alerts.md").read_text()
+    snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the documented code, as a reader would paste it
+    assert deliver(f"http://127.0.0.1:{receiver.port}/ok").ok
+    [request] = receiver.requests
+    args = (request.body, SECRET, request.headers["x-liq-timestamp"], request.headers["x-liq-signature"])
+    assert namespace["verify"](*args)
+    assert not namespace["verify"](request.body, "wrong-secret", *args[2:])
