@@ -245,7 +245,9 @@ def _sweepable(state: MarketState, timeframe: str) -> ClusterSet | None:
 def _cluster_swept(group: Sequence[RuleSpec], state: MarketState) -> list[Firing]:
     bars = state.bars
     move_low, move_high = (float(x) for x in c.bar_move(bars.close[-2], bars.low[-1], bars.high[-1]))
-    liquidated = state.liquidations.usd_between(state.bar_ms, state.bar_ms + BAR_MS) if state.liquidations else None
+    liquidated = (
+        state.liquidations.usd_between(state.bar_ms, state.bar_ms + BAR_MS) if state.liquidations is not None else None
+    )
     firings = []
     for timeframe, pairs in _by_timeframe(_typed(group, ClusterSwept)).items():
         clusters = _sweepable(state, timeframe)
