@@ -188,6 +188,8 @@ def params_from_json(condition: str, data: Mapping[str, Any], *, timeframes: Col
     """
     if condition not in PARAMS:
         raise RuleError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+    if not isinstance(data, Mapping):
+        raise RuleError("parameters must be a JSON object")
     cls = PARAMS[condition]
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)

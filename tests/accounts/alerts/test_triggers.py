@@ -145,9 +145,10 @@ def test_params_round_trip_through_json_for_every_condition() -> None:
         ("oi_change", {"percent": 5, "window_minutes": 1}, "between 5 and"),
         ("oi_change", {"percent": 5, "window_minutes": 7.5}, "whole number"),
         ("price_teleports", {}, "unknown condition"),
+        ("price_crosses", [1, 2], "must be a JSON object"),
     ],
 )
-def test_bad_params_are_refused_with_a_message(condition: str, data: dict[str, object], message: str) -> None:
+def test_bad_params_are_refused_with_a_message(condition: str, data: Any, message: str) -> None:
     with pytest.raises(RuleError, match=message):
         params_from_json(condition, data, timeframes=["1w"])
 
