@@ -390,3 +390,7 @@ LOGGING = {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Webhook delivery: plain http only for development, loopback only for tests (refused otherwise).
+LIQ_WEBHOOK_ALLOW_LOCAL = env_bool("LIQ_WEBHOOK_ALLOW_LOCAL", False)
+LIQ_WEBHOOK_ALLOW_HTTP = env_bool("LIQ_WEBHOOK_ALLOW_HTTP", DEBUG)
