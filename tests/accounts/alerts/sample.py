@@ -11,7 +11,7 @@ import numpy as np
 
 from accounts.alerts.market import Bars, Series
 
-SAMPLE = Path(__file__).resolve().parents[3] / "heatmaps" / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[3] / "heatmaps" / "marketdata" / "sample_data"
 
 
 @cache
