@@ -41,6 +41,15 @@ def btc(binance: Exchange) -> Asset:
 
 
 @pytest.fixture
+def eth(binance: Exchange) -> Asset:
+    asset = Asset.objects.create(
+        symbol="ETHUSDT", display_name="Ether perpetual", base="ETH", quote="USDT", reference_exchange=binance
+    )
+    asset.exchanges.add(binance)
+    return asset
+
+
+@pytest.fixture
 def alice(db: None) -> User:
     """Alice is a trader with an ordinary account: watchlists, levels, alerts of her own."""
     return User.objects.create_user("alice", "alice@example.org", "alice-password-1")

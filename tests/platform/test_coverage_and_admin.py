@@ -127,9 +127,7 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=binance)
     asset.exchanges.add(binance)
     changelist = "/admin/heatmaps/asset/"
-    response = olga_client.post(
-        changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True
-    )
+    response = olga_client.post(changelist, {"action": "enqueue_backfill", "_selected_action": [asset.pk]}, follow=True)
     assert "Backfill queued for 1 asset(s)." in response.content.decode()
     # The worker fetches the fake exchange's last 7 days of 5m candles, then recomputes the maps.
     wait_for(lambda: Candle.objects.filter(asset=asset).count() == 2016, timeout=90)
