@@ -59,6 +59,7 @@ def watchlist_list(request: AuthedHttpRequest) -> HttpResponse:
             if not request.htmx:
                 return HttpResponseRedirect(reverse("accounts:watchlists"))
             forget(request)
+            ctx["nav_changed"] = True
     ctx.update(watchlists=list(watchlists_for_user(user=request.user)), max_watchlists=MAX_WATCHLISTS)
     return _render(request, "accounts/watchlists.html", "watchlist-list", ctx)
 
@@ -93,7 +94,7 @@ def watchlist_rename_view(request: AuthedHttpRequest, watchlist_id: int) -> Http
         if not request.htmx:
             return HttpResponseRedirect(reverse("accounts:watchlist", args=[watchlist_id]))
     ctx = _detail_context(request, watchlist_id)
-    ctx.update(errors=errors, rename_value=request.POST.get("name", ""))
+    ctx.update(errors=errors, rename_value=request.POST.get("name", ""), nav_changed=not errors)
     return _render(request, "accounts/watchlist.html", "watchlist-name", ctx)
 
 

@@ -178,6 +178,8 @@ def test_list_page_create_with_htmx_swaps_only_the_list(alice_client: Client, bt
     assert response.status_code == 200
     assert "<html" not in body and body.lstrip().startswith('<section id="watchlist-list">')
     assert ">Majors</a>" in body
+    # The header's links are refreshed out of band.
+    assert 'id="watchlist-nav"' in body and 'hx-swap-oob="true"' in body and "★ Majors</a>" in body
 
 
 @pytest.mark.parametrize(
@@ -230,6 +232,9 @@ def test_rename_and_delete_pages(alice_client: Client, alice: User) -> None:
     watchlist_create(user=alice, name="Alts")
     response = hx_post(alice_client, f"/watchlists/{majors.pk}/rename/", {"name": "ALTS"})
     assert "You already have a watchlist called “ALTS”." in response.content.decode()
+    assert "hx-swap-oob" not in response.content.decode()
+    response = hx_post(alice_client, f"/watchlists/{majors.pk}/rename/", {"name": "Large caps"})
+    assert "<h1>Large caps</h1>" in response.content.decode() and "★ Large caps</a>" in response.content.decode()
     response = alice_client.post(f"/watchlists/{majors.pk}/rename/", {"name": "Big caps"})
     assert response.status_code == 302
     majors.refresh_from_db()

@@ -4,11 +4,13 @@ see it drawn on every timeframe across HTMX tab switches, then delete it."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from accounts.annotations import annotation_create
 from accounts.models import Annotation, User, Watchlist
 from heatmaps.maps import heatmap_compute
 from heatmaps.models import Asset
@@ -115,3 +117,30 @@ def test_star_then_mark_a_level_on_the_map(live_server: Any, page: Any, alice: U
     assert not Annotation.objects.exists()
     assert page.evaluate("window.__marker") == "same page"
     assert not [e for e in errors if "Content Security Policy" in e or "annotations" in e], errors
+
+
+def test_levels_zones_and_notes_are_drawn_for_their_owner_only(
+    live_server: Any, page: Any, alice: User, bob: User
+) -> None:
+    load_sample_data()
+    heatmap_compute(asset=Asset.objects.get(symbol="BTCUSDT"), timeframes=["24h"])
+    annotation_create(user=alice, asset="BTCUSDT", kind="level", price=86_000.0, label="level")
+    annotation_create(user=alice, asset="BTCUSDT", kind="zone", price=82_000.0, price_high=83_000.0, color=ORANGE)
+    # Inside the 24h window of the sample (which ends 2026-01-29 17:05 UTC), and one far before it.
+    annotation_create(
+        user=alice, asset="BTCUSDT", kind="note", price=85_000.0, time=datetime(2026, 1, 29, 12, tzinfo=UTC)
+    )
+    annotation_create(user=alice, asset="BTCUSDT", kind="note", price=85_000.0, time=datetime(2025, 1, 1, tzinfo=UTC))
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    sign_in(page, live_server, alice)
+    page.goto(f"{live_server.url}/assets/BTCUSDT/")
+    wait_drawn(page, "24h")
+    wait_annotations(page, 3)
+    assert page.evaluate(LEVEL_PIXELS, [255, 136, 0]) > 200  # the zone's edges
+
+    page.context.clear_cookies()
+    sign_in(page, live_server, bob)
+    page.goto(f"{live_server.url}/assets/BTCUSDT/")
+    wait_drawn(page, "24h")
+    wait_annotations(page, 0)
