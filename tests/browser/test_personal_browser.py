@@ -74,6 +74,7 @@ def test_star_then_mark_a_level_on_the_map(live_server: Any, page: Any, alice: U
     page.wait_for_url(re.compile(rf"/\?watchlist={watchlist.pk}$"))
     assert page.locator("h1").inner_text() == "Watchlist: Watchlist"
     assert page.locator("table a", has_text="ETHUSDT").count() == 0
+    screenshot(page, "watchlist-overview.png")
 
     # Its map: click inside the plot, fill the small form, add a level.
     page.locator("table a", has_text="BTCUSDT").click()
