@@ -20,11 +20,12 @@ def profile_update(*, user: User, time_zone: str, default_timeframe: str) -> Use
 
 
 @transaction.atomic
-def demo_admin_ensure(*, username: str, password: str, email: str) -> tuple[User, bool]:
-    """The demo superuser, with a verified primary email so the site's mandatory verification lets it
-    sign in. An existing user keeps its password; returns (user, created)."""
+def demo_account_ensure(*, username: str, password: str, email: str, staff: bool) -> tuple[User, bool]:
+    """A demo account (the superuser of `make run`, or the demo trader) with a verified primary email
+    so the site's mandatory verification lets it sign in. An existing user keeps its password;
+    returns (user, created)."""
     user, created = User.objects.get_or_create(
-        username=username, defaults={"is_staff": True, "is_superuser": True, "email": email}
+        username=username, defaults={"is_staff": staff, "is_superuser": staff, "email": email}
     )
     if created:
         user.set_password(password)

@@ -1,9 +1,28 @@
 from django.urls import path
 
-from accounts import views
+from accounts.views import annotations, profile, watchlists
 
 app_name = "accounts"
-
 urlpatterns = [
-    path("profile/", views.profile, name="profile"),
+    path("account/profile/", profile.profile, name="profile"),
+    path("watchlists/", watchlists.watchlist_list, name="watchlists"),
+    path("watchlists/star/", watchlists.star, name="star"),
+    path("watchlists/<int:watchlist_id>/", watchlists.watchlist_detail, name="watchlist"),
+    path("watchlists/<int:watchlist_id>/rename/", watchlists.watchlist_rename_view, name="watchlist-rename"),
+    path("watchlists/<int:watchlist_id>/delete/", watchlists.watchlist_delete_view, name="watchlist-delete"),
+    path("watchlists/<int:watchlist_id>/items/", watchlists.watchlist_item_add, name="watchlist-item-add"),
+    path(
+        "watchlists/<int:watchlist_id>/items/<str:symbol>/move/",
+        watchlists.watchlist_item_move,
+        name="watchlist-item-move",
+    ),
+    path(
+        "watchlists/<int:watchlist_id>/items/<str:symbol>/remove/",
+        watchlists.watchlist_item_remove,
+        name="watchlist-item-remove",
+    ),
+    path("annotations/new/", annotations.annotation_new, name="annotation-new"),
+    path("annotations/panel/", annotations.annotation_panel, name="annotation-panel"),
+    path("annotations/<int:annotation_id>/", annotations.annotation_edit, name="annotation-edit"),
+    path("annotations/<int:annotation_id>/delete/", annotations.annotation_delete_view, name="annotation-delete"),
 ]

@@ -8,7 +8,9 @@ full page. The map itself is drawn in the browser by static/heatmaps/heatmap.js 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
 from django.db.models import OuterRef, Subquery
@@ -80,25 +82,44 @@ class Tab:
     computed: bool
 
 
-def index(request: HttpRequest) -> HttpResponse:
+class AssetScope(Protocol):
+    """A subset of the overview chosen elsewhere (e.g. a user's watchlist): a heading and the symbols
+    to show, in that order."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
+
+
+def index(
+    request: HttpRequest, *, asset_scope: Callable[[HttpRequest], AssetScope | None] | None = None
+) -> HttpResponse:
+    """The enabled assets; `asset_scope` (wired in the root URLconf) may narrow and order them, or raise Http404."""
+    scope = asset_scope(request) if asset_scope is not None else None
     newest = Candle.objects.filter(asset=OuterRef("pk"), exchange=OuterRef("reference_exchange")).order_by("-open_time")
-    assets = (
-        Asset.objects.filter(enabled=True)
-        .select_related("reference_exchange")
-        .annotate(
-            last_close=Subquery(newest.values("close")[:1]),
-            last_time=Subquery(newest.values("open_time")[:1]),
-        )
+    enabled = Asset.objects.filter(enabled=True)
+    if scope is not None:
+        enabled = enabled.filter(symbol__in=list(scope.symbols))
+    assets = enabled.select_related("reference_exchange").annotate(
+        last_close=Subquery(newest.values("close")[:1]),
+        last_time=Subquery(newest.values("open_time")[:1]),
     )
+    listed = list(assets)
+    if scope is not None:
+        order = {symbol: i for i, symbol in enumerate(scope.symbols)}
+        listed.sort(key=lambda a: order[a.symbol])
     rows = [
         {
             "asset": asset,
             "price": format_price(asset.last_close),
             "time": asset.last_time,
         }
-        for asset in assets
+        for asset in listed
     ]
-    return render(request, "heatmaps/index.html", {"rows": rows, "default_timeframe": DEFAULT_TIMEFRAME})
+    ctx = {"rows": rows, "default_timeframe": DEFAULT_TIMEFRAME, "scope": scope}
+    return render(request, "heatmaps/index.html", ctx)
 
 
 def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:

@@ -34,5 +34,6 @@ fi
 python manage.py migrate --no-input -v 0
 python manage.py load_sample_data   # also computes the sample assets' heat maps
 python manage.py ensure_demo_admin
+python manage.py ensure_demo_user
 echo "Open http://127.0.0.1:${LIQ_PORT:-8000}/  (admin: http://127.0.0.1:${LIQ_PORT:-8000}/admin/)"
 exec honcho -f "$procfile" start

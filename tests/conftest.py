@@ -50,6 +50,15 @@ def with_verified_email(user: User) -> User:
 
 
 @pytest.fixture
+def eth(binance: Exchange) -> Asset:
+    asset = Asset.objects.create(
+        symbol="ETHUSDT", display_name="Ether perpetual", base="ETH", quote="USDT", reference_exchange=binance
+    )
+    asset.exchanges.add(binance)
+    return asset
+
+
+@pytest.fixture
 def alice(db: None) -> User:
     """Alice is a trader with an ordinary account: watchlists, levels, alerts of her own."""
     return with_verified_email(User.objects.create_user("alice", "alice@example.org", "alice-password-1"))

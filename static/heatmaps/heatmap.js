@@ -3,6 +3,12 @@
  * Long + short USD per cell as an intensity image (full intensity at colour_scale_usd), candles on
  * top, price axis on the right, UTC time axis at the bottom, and a tooltip with the stored values.
  * Plain browser JavaScript, no dependencies. Re-initialises whenever htmx loads new content.
+ *
+ * Overlays (e.g. a signed-in trader's own levels) hook in through events on the canvas, so this file
+ * needs to know nothing about them: `liq:map-drawn` after every draw (detail: the 2D context in CSS
+ * pixels, the plot box, priceToY/timeToX/yToPrice/xToTime, price and time range), `liq:map-click`
+ * for a click inside the plot (detail: price, time in UTC ms, x/y in CSS pixels), and dispatching
+ * `liq:map-redraw` on the canvas asks for a fresh draw.
  */
 (function () {
   "use strict";
@@ -130,6 +136,12 @@
         canvas.addEventListener("mouseleave", function () {
           if (state.tooltip) state.tooltip.hidden = true;
         });
+        canvas.addEventListener("click", function (event) {
+          click(state, event);
+        });
+        canvas.addEventListener("liq:map-redraw", function () {
+          if (canvas.isConnected) draw(state);
+        });
       })
       .catch(function (error) {
         console.error("heat map", canvas.dataset.heatmapSrc, error);
@@ -212,6 +224,57 @@
     drawPriceAxis(ctx, data, layout, cssW);
     drawTimeAxis(ctx, data, layout);
     state.drawn = true;
+    announceDrawn(state, ctx);
+  }
+
+  // ---- overlay hooks ------------------------------------------------------------------------
+
+  function overlayGeometry(state, ctx) {
+    var data = state.data;
+    var plot = state.layout.plot;
+    var start = data.times[0];
+    var span = data.times.length * data.bar_seconds * 1000;
+    return {
+      ctx: ctx,
+      plot: plot,
+      priceLo: data.price_lo,
+      priceHi: data.price_hi,
+      timeStart: start,
+      timeEnd: start + span,
+      quote: (data.units && data.units.price) || "",
+      priceToY: state.layout.y,
+      timeToX: state.layout.x,
+      yToPrice: function (y) {
+        return data.price_hi - ((y - plot.y) / plot.h) * (data.price_hi - data.price_lo);
+      },
+      xToTime: function (x) {
+        return start + ((x - plot.x) / plot.w) * span;
+      },
+    };
+  }
+
+  function announceDrawn(state, ctx) {
+    state.geometry = overlayGeometry(state, ctx);
+    ctx.save();
+    state.canvas.dispatchEvent(new CustomEvent("liq:map-drawn", { bubbles: true, detail: state.geometry }));
+    ctx.restore();
+  }
+
+  function click(state, event) {
+    var g = state.geometry;
+    if (!g) return;
+    var rect = state.canvas.getBoundingClientRect();
+    var x = event.clientX - rect.left;
+    var y = event.clientY - rect.top;
+    var plot = g.plot;
+    if (x < plot.x || x >= plot.x + plot.w || y < plot.y || y >= plot.y + plot.h) return;
+    if (state.tooltip) state.tooltip.hidden = true;
+    state.canvas.dispatchEvent(
+      new CustomEvent("liq:map-click", {
+        bubbles: true,
+        detail: { price: g.yToPrice(y), time: Math.round(g.xToTime(x)), x: x, y: y, quote: g.quote },
+      })
+    );
   }
 
   function drawCandles(ctx, data, layout) {

@@ -1,8 +1,12 @@
+"""Test helpers: links in sent mail, and HTMX requests as htmx sends them (the HX-Request header)."""
+
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.core import mail
+from django.test import Client
 
 
 def link_in_mail(path_prefix: str, *, to: str) -> str:
@@ -12,3 +16,11 @@ def link_in_mail(path_prefix: str, *, to: str) -> str:
     links = re.findall(rf"https?://[^/\s]+({re.escape(path_prefix)}\S+)", str(sent[-1].body))
     assert len(links) == 1, sent[-1].body
     return links[0]
+
+
+def hx_get(client: Client, url: str, **extra: Any) -> Any:
+    return client.get(url, HTTP_HX_REQUEST="true", **extra)
+
+
+def hx_post(client: Client, url: str, data: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return client.post(url, data or {}, HTTP_HX_REQUEST="true", **extra)

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from accounts.services import demo_admin_ensure
+from accounts.services import demo_account_ensure
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         username = os.environ.get("LIQ_ADMIN_USER", "admin")
         password = os.environ.get("LIQ_ADMIN_PASSWORD", "liqplatform-demo")
         email = os.environ.get("LIQ_ADMIN_EMAIL", "admin@localhost")
-        user, created = demo_admin_ensure(username=username, password=password, email=email)
+        user, created = demo_account_ensure(username=username, password=password, email=email, staff=True)
         if created:
             self.stdout.write(f"Demo admin created: user {username!r}, password {password!r}, email {user.email}")
         else:

@@ -1,0 +1,65 @@
+"""Shapes of the personal JSON API. Parsing and output only: the rules live in the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Annotation, Watchlist
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else (DRF's CharField would turn 12 into "12")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number (not a string, not true/false); NaN and infinities are not prices."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class WatchlistInput(serializers.Serializer):
+    name = StrictCharField(allow_blank=True, trim_whitespace=False)
+    assets = serializers.ListField(child=StrictCharField(), required=False, allow_empty=True)
+
+
+class WatchlistOutput(serializers.ModelSerializer):
+    assets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Watchlist
+        fields = ["id", "name", "assets", "created_at"]
+
+    def get_assets(self, watchlist: Watchlist) -> list[str]:
+        """Symbols in the list's order (items are prefetched in that order)."""
+        return [item.asset.symbol for item in watchlist.items.all()]
+
+
+class AnnotationInput(serializers.Serializer):
+    asset = StrictCharField()
+    kind = serializers.ChoiceField(choices=Annotation.Kind.choices)
+    price = StrictFloatField()
+    price_high = StrictFloatField(required=False, allow_null=True)
+    time = serializers.DateTimeField(required=False, allow_null=True)
+    # A declared field named like Field.label: DRF's metaclass takes it out of the class, mypy cannot tell.
+    label = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)  # type: ignore[assignment]
+    color = StrictCharField(required=False)
+
+
+class AnnotationOutput(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.symbol")
+
+    class Meta:
+        model = Annotation
+        fields = ["id", "asset", "kind", "price", "price_high", "time", "label", "color", "created_at", "updated_at"]

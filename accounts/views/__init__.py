@@ -1,0 +1,1 @@
+"""The user's own pages: watchlists (watchlists.py) and chart annotations (annotations.py)."""

@@ -1,0 +1,13 @@
+"""Everything under /api/v1/. The personal endpoints live here now; market endpoints join them later."""
+
+from django.urls import path
+
+from accounts import api as personal
+
+app_name = "api"
+urlpatterns = [
+    path("watchlists/", personal.watchlist_collection, name="watchlists"),
+    path("watchlists/<int:watchlist_id>/", personal.watchlist_item, name="watchlist"),
+    path("annotations/", personal.annotation_collection, name="annotations"),
+    path("annotations/<int:annotation_id>/", personal.annotation_item, name="annotation"),
+]

@@ -1,0 +1,163 @@
+"""Nobody reaches another trader's lists or annotations, and visitors reach none at all.
+
+One table of every personal page, partial and endpoint: Bob gets a 404 for each of Alice's objects
+(never a 403, which would confirm they exist), and her objects are unchanged afterwards; anonymous
+visitors are sent to log in (pages) or get a JSON 403 (API).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.test import Client
+
+from accounts.annotations import annotation_create
+from accounts.models import Annotation, User, Watchlist
+from accounts.watchlists import watchlist_create, watchlist_symbols
+from heatmaps.models import Asset
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str  # {w} = Alice's watchlist id, {a} = Alice's annotation id
+    data: dict[str, Any] | None = None
+    htmx: bool = False
+    json: bool = False
+
+    def send(self, client: Client, *, w: int, a: int) -> Any:
+        url = self.url.format(w=w, a=a)
+        extra: dict[str, Any] = {"HTTP_HX_REQUEST": "true"} if self.htmx else {}
+        if self.json and self.method != "get":
+            body = json.dumps(self.data or {})
+            return getattr(client, self.method)(url, body, content_type="application/json", **extra)
+        data = {k: str(v).format(w=w, a=a) for k, v in (self.data or {}).items()}
+        return getattr(client, self.method)(url, data, **extra)
+
+    def __str__(self) -> str:
+        return f"{self.method.upper()} {self.url}{' (htmx)' if self.htmx else ''}"
+
+
+EDIT = {"asset": "BTCUSDT", "kind": "level", "price": "1", "label": "bob was here", "color": "#000000"}
+
+# Everything that names one of Alice's objects.
+OWNED_PAGES = [
+    Call("get", "/watchlists/{w}/"),
+    Call("get", "/watchlists/{w}/", htmx=True),
+    Call("post", "/watchlists/{w}/rename/", {"name": "mine now"}),
+    Call("post", "/watchlists/{w}/rename/", {"name": "mine now"}, htmx=True),
+    Call("post", "/watchlists/{w}/delete/"),
+    Call("post", "/watchlists/{w}/delete/", htmx=True),
+    Call("post", "/watchlists/{w}/items/", {"asset": "ETHUSDT"}),
+    Call("post", "/watchlists/{w}/items/", {"asset": "ETHUSDT"}, htmx=True),
+    Call("post", "/watchlists/{w}/items/BTCUSDT/move/", {"direction": "down"}),
+    Call("post", "/watchlists/{w}/items/BTCUSDT/move/", {"direction": "down"}, htmx=True),
+    Call("post", "/watchlists/{w}/items/BTCUSDT/remove/"),
+    Call("post", "/watchlists/{w}/items/BTCUSDT/remove/", htmx=True),
+    Call("post", "/watchlists/star/", {"asset": "ETHUSDT", "watchlist": "{w}"}),
+    Call("post", "/watchlists/star/", {"asset": "ETHUSDT", "watchlist": "{w}"}, htmx=True),
+    Call("get", "/?watchlist={w}"),
+    Call("get", "/annotations/{a}/"),
+    Call("post", "/annotations/{a}/", EDIT),
+    Call("post", "/annotations/{a}/delete/"),
+    Call("post", "/annotations/{a}/delete/", htmx=True),
+]
+OWNED_API = [
+    Call("get", "/api/v1/watchlists/{w}/", json=True),
+    Call("patch", "/api/v1/watchlists/{w}/", {"name": "mine now", "assets": []}, json=True),
+    Call("delete", "/api/v1/watchlists/{w}/", json=True),
+    Call("get", "/api/v1/annotations/{a}/", json=True),
+    Call("patch", "/api/v1/annotations/{a}/", {"label": "bob was here"}, json=True),
+    Call("delete", "/api/v1/annotations/{a}/", json=True),
+]
+# Personal pages that name nobody's object: only the signed-in user's own data behind them.
+OWN_PAGES = [
+    Call("get", "/watchlists/"),
+    Call("post", "/watchlists/", {"name": "x"}),
+    Call("post", "/watchlists/star/", {"asset": "BTCUSDT"}),
+    Call("get", "/annotations/new/?asset=BTCUSDT"),
+    Call("post", "/annotations/new/", EDIT),
+    Call("get", "/annotations/panel/?asset=BTCUSDT"),
+]
+OWN_API = [
+    Call("get", "/api/v1/watchlists/", json=True),
+    Call("post", "/api/v1/watchlists/", {"name": "x"}, json=True),
+    Call("get", "/api/v1/annotations/", json=True),
+    Call("post", "/api/v1/annotations/", {"asset": "BTCUSDT", "kind": "level", "price": 1}, json=True),
+]
+
+
+@pytest.fixture
+def alices(alice: User, btc: Asset, eth: Asset) -> tuple[Watchlist, Annotation]:
+    watchlist = watchlist_create(user=alice, name="Alice's", assets=["BTCUSDT"])
+    annotation = annotation_create(user=alice, asset="BTCUSDT", kind="level", price=85_000.0, label="hers")
+    return watchlist, annotation
+
+
+def assert_untouched(watchlist: Watchlist, annotation: Annotation) -> None:
+    fresh = Watchlist.objects.get(pk=watchlist.pk)
+    assert fresh.name == "Alice's"
+    assert watchlist_symbols(watchlist=fresh) == ["BTCUSDT"]
+    kept = Annotation.objects.get(pk=annotation.pk)
+    assert (kept.user_id, kept.label, kept.price) == (annotation.user_id, "hers", 85_000.0)
+
+
+@pytest.mark.parametrize("call", OWNED_PAGES + OWNED_API, ids=str)
+def test_bob_gets_a_404_for_alices_objects(
+    call: Call, bob_client: Client, alices: tuple[Watchlist, Annotation]
+) -> None:
+    watchlist, annotation = alices
+    response = call.send(bob_client, w=watchlist.pk, a=annotation.pk)
+    assert response.status_code == 404, response.content[:300]
+    assert_untouched(watchlist, annotation)
+    assert not Watchlist.objects.filter(user__username="bob").exists()  # not even a default list
+
+
+@pytest.mark.parametrize("call", OWNED_PAGES + OWNED_API, ids=str)
+def test_alice_reaches_her_own_objects(call: Call, alice_client: Client, alices: tuple[Watchlist, Annotation]) -> None:
+    """The control for the table above: the same calls succeed for their owner."""
+    watchlist, annotation = alices
+    response = call.send(alice_client, w=watchlist.pk, a=annotation.pk)
+    assert response.status_code in (200, 201, 204, 302), response.content[:300]
+
+
+@pytest.mark.parametrize("call", [c for c in OWNED_PAGES + OWN_PAGES if not c.url.startswith("/?")], ids=str)
+def test_visitors_are_sent_to_log_in(call: Call, client: Client, alices: tuple[Watchlist, Annotation]) -> None:
+    watchlist, annotation = alices
+    response = call.send(client, w=watchlist.pk, a=annotation.pk)
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{resolve_url(settings.LOGIN_URL)}?next=")
+    assert_untouched(watchlist, annotation)
+    assert Watchlist.objects.count() == 1 and Annotation.objects.count() == 1
+
+
+@pytest.mark.parametrize("call", OWNED_API + OWN_API, ids=str)
+def test_visitors_get_a_json_403_from_the_api(call: Call, client: Client, alices: tuple[Watchlist, Annotation]) -> None:
+    watchlist, annotation = alices
+    response = call.send(client, w=watchlist.pk, a=annotation.pk)
+    assert response.status_code in (401, 403)
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["detail"] == "Authentication credentials were not provided."
+    assert_untouched(watchlist, annotation)
+
+
+def test_visitors_get_a_404_for_a_watchlist_overview(client: Client, alices: tuple[Watchlist, Annotation]) -> None:
+    watchlist, _ = alices
+    assert client.get(f"/?watchlist={watchlist.pk}").status_code == 404
+    assert client.get("/").status_code == 200
+
+
+def test_listings_hold_only_the_users_own(bob_client: Client, bob: User, alices: tuple[Watchlist, Annotation]) -> None:
+    watchlist_create(user=bob, name="Bob's")
+    assert [w["name"] for w in bob_client.get("/api/v1/watchlists/").json()] == ["Bob's"]
+    assert bob_client.get("/api/v1/annotations/?asset=BTCUSDT").json() == []
+    page = bob_client.get("/watchlists/").content.decode()
+    assert "Bob&#x27;s" in page and "Alice" not in page
+    assert "hers" not in bob_client.get("/annotations/panel/?asset=BTCUSDT").content.decode()
