@@ -12,7 +12,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
-from heatmaps.sample import load_sample_data
 
 from accounts.annotations import (
     MAX_ANNOTATIONS,
@@ -22,6 +21,7 @@ from accounts.annotations import (
 )
 from accounts.models import Annotation, User
 from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset
 from tests.accounts.helpers import hx_get, hx_post
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from heatmaps.sample import load_sample_data
 
 from accounts.annotations import annotation_create
 from accounts.models import Annotation, User, Watchlist
 from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset
 from tests.browser.test_heatmap_page import screenshot, wait_drawn
 
