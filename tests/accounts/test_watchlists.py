@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.http import Http404
+from django.shortcuts import resolve_url
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -301,7 +302,7 @@ def test_with_several_lists_the_widget_offers_each(alice_client: Client, alice: 
 
 def test_anonymous_visitors_get_a_sign_in_link_instead(client: Client, btc: Asset) -> None:
     body = client.get("/").content.decode()
-    assert f'href="{settings.LOGIN_URL}?next=/"' in body and "<form" not in body
+    assert f'href="{resolve_url(settings.LOGIN_URL)}?next=/"' in body and "<form" not in body
 
 
 def test_star_widgets_cost_the_same_queries_for_two_or_ten_assets(
