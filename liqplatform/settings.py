@@ -255,6 +255,7 @@ CELERY_BEAT_SCHEDULE = {
     "ingest-ticker": {"task": "heatmaps.ingest_ticker_tick", "schedule": 60.0},
     "refresh-short-maps": {"task": "heatmaps.refresh_short_maps", "schedule": 60.0},
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
+    "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).

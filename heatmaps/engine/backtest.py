@@ -62,7 +62,7 @@ DEFAULT_STEPS: dict[str, tuple[int, int]] = {
     "1y": (12 * _DAY, 48 * _DAY),
 }
 
-MIN_FIT_STEPS = 10  # below this many resolved steps in a half, no logistic is fitted or scored
+MIN_FIT_STEPS = 20  # below this many resolved steps in a half, no logistic is fitted or scored
 RELIABILITY_BINS = 10
 
 
@@ -340,7 +340,9 @@ def random_walk_upper_first(d_up: FloatArray, d_dn: FloatArray, spread: FloatArr
 
 def _two_tail(z: FloatArray) -> FloatArray:
     """2 x Phi(-z), the chance a driftless walk touches a level z spreads away within the horizon."""
-    return np.asarray([math.erfc(v / math.sqrt(2)) if math.isfinite(v) else math.nan for v in z.tolist()], dtype=np.float64)
+    return np.asarray(
+        [math.erfc(v / math.sqrt(2)) if math.isfinite(v) else math.nan for v in z.tolist()], dtype=np.float64
+    )
 
 
 def _step_counts(steps: Steps) -> dict[str, Any]:
