@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365  # steps cover at most the last year; older data only warms the first maps up
 MIN_STEPS = 20  # fewer steps than this say nothing; such a run is not stored
+NEGLIGIBLE_BRIER = 0.001  # a Brier difference whose whole interval is smaller than this is not worth a verdict
 
 
 def backtest_run(
@@ -201,7 +202,10 @@ def plain_words(report: dict[str, Any]) -> list[str]:
     ci = first.get("difference_ci95")
     if first.get("brier_model") is not None and ci:
         verdict = (
-            "the cluster sizes added to what distance predicts"
+            # An interval hugging zero: the fitted sizes barely moved the probabilities.
+            "no practical difference from distance alone"
+            if max(abs(ci[0]), abs(ci[1])) < NEGLIGIBLE_BRIER
+            else "the cluster sizes added to what distance predicts"
             if ci[1] < 0
             else "worse than distance alone"
             if ci[0] > 0

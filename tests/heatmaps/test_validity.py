@@ -209,3 +209,22 @@ def test_asset_page_has_a_model_accuracy_section(client: Client, sample_btc: Ass
 def test_times_in_the_report_are_utc_milliseconds(sample_btc: Asset) -> None:
     stored = Backtest.objects.get(asset=sample_btc, timeframe="1w")
     assert dt_to_ms(stored.data_end) == stored.report["data"]["end_ms"]
+
+
+@pytest.mark.parametrize(
+    ("ci", "verdict"),
+    [
+        ([-0.03, -0.01], "the cluster sizes added to what distance predicts"),
+        ([-0.01, 0.02], "not distinguishable from distance alone"),
+        ([0.004, 0.02], "worse than distance alone"),
+        ([-0.0004, -0.0001], "no practical difference from distance alone"),
+    ],
+)
+def test_plain_words_verdict_follows_the_interval(sample_btc: Asset, ci: list[float], verdict: str) -> None:
+    from heatmaps.validity import plain_words
+
+    report = json.loads(json.dumps(Backtest.objects.get(asset=sample_btc, timeframe="24h").report))
+    report["first_reach"]["difference_ci95"] = ci
+    text = " ".join(plain_words(report))
+    assert verdict in text
+    assert f"{ci[0]:+.4f} to {ci[1]:+.4f}" in text
