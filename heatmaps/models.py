@@ -224,3 +224,31 @@ class Ticker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id}@{self.exchange_id} mark {self.mark_price} ({self.time:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+class Backtest(models.Model):
+    """The latest walk-forward backtest of one asset × timeframe's clusters (docs/model.md, "Does the
+    magnet work?"), replaced whole on every run. ``report`` is the backtest_magnets command's JSON."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="backtests")
+    timeframe = models.CharField(max_length=8)
+    model = models.CharField(max_length=16, default="v1")
+    computed_at = models.DateTimeField()
+    compute_ms = models.FloatField(help_text="load and backtest, milliseconds")
+    every_seconds = models.PositiveIntegerField(help_text="time between steps")
+    horizon_seconds = models.PositiveIntegerField(help_text="how long after a step price is followed")
+    steps = models.PositiveIntegerField()
+    # What it ran on
+    data_start = models.DateTimeField(help_text="first base bar read (warm-up included)")
+    data_end = models.DateTimeField(help_text="newest base bar read")
+    candle_exchange = models.CharField(max_length=32)
+    oi_exchanges = models.JSONField(default=list)
+    oi_simulated = models.BooleanField(default=False)
+    liquidations_recorded = models.BooleanField(default=False, help_text="liquidation events were recorded in the span")
+    report = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "timeframe", "model"], name="backtest_natural_key")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.timeframe} backtest ({self.model})"

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from heatmaps import ingest
+from heatmaps import ingest, validity
+from heatmaps.engine import TIMEFRAMES
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.maps import heatmap_compute, stale_timeframes
@@ -210,3 +211,26 @@ def backfill_asset(self: Any, asset_id: int, days: int) -> int:
     if written:
         enqueue_recompute(asset_ids=[asset.pk])  # history changed: every timeframe, not only the due ones
     return written
+
+
+@shared_task(name="heatmaps.backtest_asset", **IDEMPOTENT)
+def backtest_asset(asset_id: int, timeframe: str) -> int:
+    """Walk-forward backtest of one asset × timeframe; the stored report is replaced whole, so a rerun
+    or a redelivered message only repeats the same work. Returns the number of steps stored."""
+    asset = Asset.objects.select_related("reference_exchange").filter(pk=asset_id).first()
+    if asset is None:
+        log.warning("backtest: asset %s no longer exists", asset_id)
+        return 0
+    stored = validity.backtest_store(asset=asset, timeframe=timeframe)
+    return stored.steps if stored else 0
+
+
+@shared_task(name="heatmaps.backtest_tick")
+def backtest_tick() -> int:
+    """Daily: one backtest per enabled asset × timeframe (those without enough history store nothing)."""
+    count = 0
+    for asset_id in Asset.objects.filter(enabled=True).values_list("pk", flat=True):
+        for timeframe in TIMEFRAMES:
+            backtest_asset.delay(asset_id, timeframe)
+            count += 1
+    return count

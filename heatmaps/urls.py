@@ -6,6 +6,7 @@ app_name = "heatmaps"
 urlpatterns = [
     path("", views.index, name="index"),
     path("assets/<str:symbol>/", views.asset_page, name="asset"),
+    path("model/", views.model_page, name="model"),
     path("api/assets/", api.asset_list, name="api-assets"),
     path("api/assets/<str:symbol>/heatmaps/<str:timeframe>/", api.heatmap_detail, name="api-heatmap"),
     path("healthz", views.healthz, name="healthz"),

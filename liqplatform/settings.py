@@ -330,6 +330,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-short-maps": {"task": "heatmaps.refresh_short_maps", "schedule": 60.0},
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
     "heartbeat": {"task": "heatmaps.heartbeat", "schedule": float(env_int("LIQ_HEARTBEAT_SECONDS", 30, minimum=1))},
+    "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).

@@ -2,9 +2,19 @@
 
 Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
 ``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``derived`` what is read off a grid (liquidation map,
-clusters, colour scale) and ``gridcodec`` the compact storage form of a grid.
+clusters, colour scale), ``gridcodec`` the compact storage form of a grid and ``backtest`` the
+walk-forward test of the clusters against what price did next.
 """
 
+from heatmaps.engine.backtest import (
+    DEFAULT_STEPS,
+    LiquidationEvents,
+    MagnetBacktest,
+    Steps,
+    backtest_magnets,
+    last_column_at,
+    resolve_steps,
+)
 from heatmaps.engine.derived import (
     Cluster,
     ColourScale,
@@ -30,10 +40,11 @@ from heatmaps.engine.inputs import (
     carry_open_interest,
 )
 from heatmaps.engine.model import HeatmapGrid, compute_all_timeframes, compute_heatmap, price_edges
-from heatmaps.engine.run import MassBalance, ModelRun, run_model
+from heatmaps.engine.run import MassBalance, ModelRun, run_end_state, run_model
 
 __all__ = [
     "BASE_BAR_MS",
+    "DEFAULT_STEPS",
     "DEFAULT_TIERS",
     "FLOOR_RATIO",
     "MAX_RELATIVE_ERROR",
@@ -46,13 +57,17 @@ __all__ = [
     "FloatArray",
     "HeatmapGrid",
     "IntArray",
+    "LiquidationEvents",
     "LiquidationMap",
+    "MagnetBacktest",
     "MassBalance",
     "ModelParams",
     "ModelRun",
+    "Steps",
     "Timeframe",
     "View",
     "aggregate",
+    "backtest_magnets",
     "carry_open_interest",
     "colour_scale",
     "compute_all_timeframes",
@@ -60,7 +75,10 @@ __all__ = [
     "decode_grid",
     "encode_grid",
     "find_clusters",
+    "last_column_at",
     "liquidation_map",
     "price_edges",
+    "resolve_steps",
+    "run_end_state",
     "run_model",
 ]

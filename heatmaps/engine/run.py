@@ -87,6 +87,22 @@ def run_model(
     )
 
 
+def run_end_state(*, buckets: Buckets, edges: FloatArray, params: ModelParams) -> tuple[FloatArray, FloatArray]:
+    """The per-tier state after the last bucket of the run ``buckets`` on the grid ``edges``.
+
+    Equal, up to round-off, to ``run_model(...).tier_long`` / ``tier_short``: the same flow and
+    placement, with the end state derived in closed form and no output columns written. A
+    walk-forward backtest needs the end state at thousands of points in time; this costs one
+    vectorised pass over the run instead of the sequential one.
+    """
+    params.validate()
+    if edges.shape[0] - 1 < 1:
+        raise ValueError("edges must hold at least two values")
+    flow = _open_interest_flow(buckets)
+    placed = _place_new_positions(buckets, flow, edges=edges, params=params)
+    return _tier_state_at_end(buckets, flow, placed, edges=edges)
+
+
 def _output_window(
     buckets: Buckets, edges: FloatArray, *, start_ms: int | None, columns: int | None
 ) -> tuple[int, int]:

@@ -1,0 +1,48 @@
+"""How long a one-year walk-forward backtest of the clusters takes (heatmaps/engine/backtest.py).
+
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_backtest.py
+
+Steps over the last 365 days of ~2 years of synthetic 5-minute bars (the engine benchmark's
+series, deterministic seed), per timeframe with its default step and horizon; engine only, no
+database. Target: the 1w backtest (2 190 four-hour steps) in under 10 s on one core.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import synthetic_bars
+
+from heatmaps.engine import TIMEFRAMES, backtest_magnets, resolve_steps
+
+TARGET_1W_S = 10.0
+DAY_MS = 86_400_000
+
+
+def main() -> None:
+    bars = synthetic_bars()
+    start = int(bars.open_time[-1]) - 365 * DAY_MS
+    print(f"{len(bars):,} 5m bars; steps over the last 365 days")
+    for key in ("24h", "1w", "1m"):
+        every, horizon = resolve_steps(TIMEFRAMES[key], None, None)
+        started = time.perf_counter()
+        result = backtest_magnets(bars=bars, timeframe=key, start_ms=start)
+        took = time.perf_counter() - started
+        per_step = took / max(len(result.steps), 1) * 1000
+        note = f"  (target <= {TARGET_1W_S:.0f} s)" if key == "1w" else ""
+        print(
+            f"{key:>4}: {len(result.steps):>5} steps every {every // 3_600_000} h, horizon {horizon // 3_600_000} h: "
+            f"{took:6.2f} s ({per_step:.2f} ms a step){note}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Model validity: load an asset's history → the engine's walk-forward backtest → store the report.
+
+Like ``maps.py`` for the maps, this is the one place where the backtest meets the ORM. The report
+is the ``backtest_magnets`` command's JSON (its shape is documented in docs/model.md) and is stored
+whole per asset × timeframe; pages read it back and say it in words.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from heatmaps import engine
+from heatmaps.maps import MODEL, asset_params, load_base_bars
+from heatmaps.marketdata import dt_to_ms, ms_to_dt
+from heatmaps.models import Asset, Backtest, Candle, Liquidation
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 365  # steps cover at most the last year; older data only warms the first maps up
+MIN_STEPS = 20  # fewer steps than this say nothing; such a run is not stored
+NEGLIGIBLE_BRIER = 0.001  # a Brier difference whose whole interval is smaller than this is not worth a verdict
+
+
+def backtest_run(
+    *,
+    asset: Asset,
+    timeframe: str,
+    every_ms: int | None = None,
+    horizon_ms: int | None = None,
+    days: int = HISTORY_DAYS,
+) -> dict[str, Any] | None:
+    """The report of one walk-forward backtest over the last ``days`` of the stored history, or None
+    when the asset has no candles."""
+    if timeframe not in engine.TIMEFRAMES:
+        raise ValueError(f"unknown timeframe {timeframe!r}; choose from {', '.join(engine.TIMEFRAMES)}")
+    tf = engine.TIMEFRAMES[timeframe]
+    every_ms, horizon_ms = engine.resolve_steps(tf, every_ms, horizon_ms)
+    started = time.perf_counter()
+    newest = (
+        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
+        .order_by("-open_time")
+        .values_list("open_time", flat=True)
+        .first()
+    )
+    if newest is None:
+        return None
+    first_step = newest - timedelta(days=days)
+    # A full warm-up and window before the first step, and a bucket of slack for alignment.
+    loaded = load_base_bars(asset=asset, since=first_step - timedelta(milliseconds=2 * tf.window_ms + tf.bar_ms))
+    if loaded is None:
+        return None
+    bars = loaded.bars
+    events = _liquidations(asset=asset, exchanges=loaded.oi_exchanges or [loaded.candle_exchange], bars=bars)
+    result = engine.backtest_magnets(
+        bars=bars,
+        timeframe=tf,
+        params=asset_params(asset),
+        every_ms=every_ms,
+        horizon_ms=horizon_ms,
+        start_ms=dt_to_ms(first_step),
+        liquidations=events,
+    )
+    return {
+        "asset": asset.symbol,
+        "timeframe": timeframe,
+        "model": MODEL,
+        "every_seconds": every_ms // 1000,
+        "horizon_seconds": horizon_ms // 1000,
+        "computed_at_ms": dt_to_ms(timezone.now()),
+        "compute_ms": round((time.perf_counter() - started) * 1000, 1),
+        "data": {
+            "start_ms": int(bars.open_time[0]),
+            "end_ms": int(bars.open_time[-1]),
+            "bars": len(bars),
+            "candle_exchange": loaded.candle_exchange,
+            "oi_exchanges": loaded.oi_exchanges,
+            "oi_simulated": loaded.oi_simulated,
+            "liquidations": None
+            if events is None
+            else {"events": int(events.time_ms.shape[0]), "start_ms": events.start_ms, "end_ms": events.end_ms},
+        },
+        **result.summary,
+    }
+
+
+def _liquidations(*, asset: Asset, exchanges: list[str], bars: engine.Buckets) -> engine.LiquidationEvents | None:
+    """Recorded liquidations of the exchanges whose open interest fed the map, over the bars' span.
+
+    The recording is taken to cover its first to its last event: a sweep outside that span has no
+    realised figure, and a pause of the recorder inside it reads as no liquidations.
+    """
+    start, end = ms_to_dt(int(bars.open_time[0])), ms_to_dt(int(bars.open_time[-1]) + engine.BASE_BAR_MS)
+    rows = list(
+        Liquidation.objects.filter(asset=asset, exchange__code__in=exchanges, time__gte=start, time__lt=end)
+        .order_by("time")
+        .values_list("time", "side", "value")
+    )
+    if not rows:
+        return None
+    times = np.array([dt_to_ms(r[0]) for r in rows], dtype=np.int64)
+    return engine.LiquidationEvents(
+        time_ms=times,
+        long=np.array([r[1] == Liquidation.Side.LONG for r in rows]),
+        usd=np.array([r[2] for r in rows], dtype=np.float64),
+        start_ms=int(times[0]),
+        end_ms=int(times[-1]),
+    )
+
+
+def backtest_store(
+    *, asset: Asset, timeframe: str, every_ms: int | None = None, horizon_ms: int | None = None
+) -> Backtest | None:
+    """Run and store the backtest of one asset × timeframe, replacing the previous one whole.
+
+    Nothing is stored (and the previous report stays) when the history is too short for
+    ``MIN_STEPS`` steps."""
+    report = backtest_run(asset=asset, timeframe=timeframe, every_ms=every_ms, horizon_ms=horizon_ms)
+    if report is None or report["steps"]["total"] < MIN_STEPS:
+        log.info("%s %s: too little history for a backtest", asset.symbol, timeframe)
+        return None
+    data = report["data"]
+    values: dict[str, Any] = {
+        "computed_at": ms_to_dt(report["computed_at_ms"]),
+        "compute_ms": report["compute_ms"],
+        "every_seconds": report["every_seconds"],
+        "horizon_seconds": report["horizon_seconds"],
+        "steps": report["steps"]["total"],
+        "data_start": ms_to_dt(data["start_ms"]),
+        "data_end": ms_to_dt(data["end_ms"]),
+        "candle_exchange": data["candle_exchange"],
+        "oi_exchanges": data["oi_exchanges"],
+        "oi_simulated": data["oi_simulated"],
+        "liquidations_recorded": data["liquidations"] is not None,
+        "report": report,
+    }
+    with transaction.atomic():
+        backtest, _ = Backtest.objects.update_or_create(asset=asset, timeframe=timeframe, model=MODEL, defaults=values)
+    return backtest
+
+
+def latest_backtests(*, assets: list[Asset]) -> dict[int, list[Backtest]]:
+    """Per asset id, its stored backtests in the order of the timeframes."""
+    order = {key: i for i, key in enumerate(engine.TIMEFRAMES)}
+    out: dict[int, list[Backtest]] = {a.pk: [] for a in assets}
+    for b in Backtest.objects.filter(asset__in=assets, model=MODEL):
+        out[b.asset_id].append(b)
+    for rows in out.values():
+        rows.sort(key=lambda b: order.get(b.timeframe, len(order)))
+    return out
+
+
+def duration_words(seconds: int) -> str:
+    """4-hour, 1-day, 30-minute: the step and horizon as a reader says them."""
+    for unit, label in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % unit == 0:
+            return f"{seconds // unit}-{label}"
+    return f"{seconds}-second"
+
+
+def duration_plain(seconds: int) -> str:
+    """24 hours, 2 days, 30 minutes."""
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour{'s' if seconds != 3600 else ''}"
+    return f"{seconds // 60} minutes"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def plain_words(report: dict[str, Any]) -> list[str]:
+    """The report as a few sentences a trader can read; every figure with its unit."""
+    steps, first, same = report["steps"], report["first_reach"], report["same_distance"]
+    every = duration_words(report["every_seconds"])
+    horizon_plain = duration_plain(report["horizon_seconds"])
+    out = []
+    if first["resolved"]:
+        out.append(
+            f"Over {steps['total']} {every} steps of the {report['timeframe']} map, price reached one of the two "
+            f"largest clusters (above and below) within {horizon_plain} {first['resolved']} times; it reached the "
+            f"bigger one first {_pct(first['share_bigger_first'])} of the time, and distance alone predicts "
+            f"{_pct(first['baseline_share_bigger_first'])}."
+        )
+    else:
+        out.append(
+            f"Over {steps['total']} {every} steps of the {report['timeframe']} map, price never reached either of "
+            f"the two largest clusters within {horizon_plain}."
+        )
+    ci = first.get("difference_ci95")
+    if first.get("brier_model") is not None and ci:
+        verdict = (
+            # An interval hugging zero: the fitted sizes barely moved the probabilities.
+            "no practical difference from distance alone"
+            if max(abs(ci[0]), abs(ci[1])) < NEGLIGIBLE_BRIER
+            else "the cluster sizes added to what distance predicts"
+            if ci[1] < 0
+            else "worse than distance alone"
+            if ci[0] > 0
+            else "not distinguishable from distance alone"
+        )
+        out.append(
+            f"Brier score of “the bigger side first” over the last {first['scored_steps']} of those: "
+            f"{first['brier_model']:.4f} with the cluster sizes, {first['brier_baseline']:.4f} with distance alone "
+            f"(difference {first['brier_difference']:+.4f}, 95 % interval {ci[0]:+.4f} to {ci[1]:+.4f}: {verdict}; "
+            "lower is better)."
+        )
+    elif first["resolved"]:
+        out.append(
+            f"Too few steps reached a cluster to weigh the cluster sizes against distance ({first['resolved']}; "
+            f"at least {2 * engine.backtest.MIN_FIT_STEPS} needed)."
+        )
+    sci = same.get("difference_ci95")
+    if same.get("hit_rate") is not None and sci:
+        out.append(
+            f"The largest cluster was reached within {horizon_plain} at {_pct(same['hit_rate'])} of steps; a level at "
+            f"the same distance on the same side was reached at {_pct(same['baseline_hit_rate'])} of step times "
+            f"(difference {_points(same['difference'])} points, 95 % interval {_points(sci[0])} to {_points(sci[1])})."
+        )
+    mvr = report.get("modelled_vs_realised")
+    if mvr is None or not mvr["sweeps"]:
+        out.append(
+            "No liquidation events were recorded while clusters were reached, so modelled and recorded USD are not compared."
+        )
+    else:
+        ratio = "–" if mvr["ratio"] is None else f"{mvr['ratio']:.2f}"
+        corr = "–" if mvr["correlation"] is None else f"{mvr['correlation']:.2f}"
+        out.append(
+            f"Over {mvr['sweeps']} sweeps with recorded liquidations, the recorded USD was {ratio} × the modelled USD "
+            f"(median per sweep {mvr['median_ratio']:.2f}, correlation {corr})."
+            if mvr["median_ratio"] is not None
+            else f"Over {mvr['sweeps']} sweeps the model had no USD between the price and the cluster."
+        )
+    return out

@@ -1,0 +1,230 @@
+"""Model validity in the product: the backtest over stored history, its command, task and pages."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from heatmaps import engine
+from heatmaps.maps import asset_params, load_base_bars
+from heatmaps.marketdata import dt_to_ms, insert_liquidations, load_sample_data, ms_to_dt
+from heatmaps.models import Asset, Backtest, Exchange
+from heatmaps.rows import LiquidationRow
+from heatmaps.tasks import backtest_asset, backtest_tick
+from heatmaps.validity import backtest_run, backtest_store
+
+pytestmark = pytest.mark.django_db
+
+# The documented shape of the command's JSON (docs/model.md): keys at each level.
+TOP_KEYS = {
+    "asset", "timeframe", "model", "every_seconds", "horizon_seconds", "computed_at_ms", "compute_ms",
+    "data", "steps", "first_reach", "same_distance", "modelled_vs_realised",
+}  # fmt: skip
+DATA_KEYS = {"start_ms", "end_ms", "bars", "candle_exchange", "oi_exchanges", "oi_simulated", "liquidations"}
+STEPS_KEYS = {"total", "first_ms", "last_ms", "two_sided", "upper_first", "lower_first", "neither", "same_bar"}
+FIRST_KEYS = {
+    "resolved", "share_upper_first", "baseline_share_upper_first", "share_bigger_first",
+    "baseline_share_bigger_first", "fit_steps", "scored_steps", "coef", "brier_model", "brier_baseline",
+    "brier_difference", "difference_ci95", "reliability",
+}  # fmt: skip
+SAME_KEYS = {"steps", "hit_rate", "baseline_hit_rate", "difference", "difference_ci95"}
+MVR_KEYS = {"sweeps", "modelled_usd", "realised_usd", "ratio", "median_ratio", "correlation"}
+
+
+@pytest.fixture(scope="module")
+def sample_backtest(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Sample data (simulated OI) and the BTCUSDT 1w backtest, once for the module; removed at the end."""
+    with django_db_blocker.unblock():
+        load_sample_data()
+        backtest_store(asset=Asset.objects.get(symbol="BTCUSDT"), timeframe="1w")
+        backtest_store(asset=Asset.objects.get(symbol="BTCUSDT"), timeframe="24h")
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def sample_btc(sample_backtest: None) -> Asset:
+    return Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("backtest_magnets", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_command_json_has_the_documented_shape(sample_btc: Asset) -> None:
+    report = run_json("--asset", "btcusdt", "--timeframe", "1w", "--every", "4h", "--horizon", "24h", "--no-store")
+    assert set(report) == TOP_KEYS
+    assert set(report["data"]) == DATA_KEYS
+    assert set(report["steps"]) == STEPS_KEYS
+    assert set(report["first_reach"]) == FIRST_KEYS
+    assert set(report["same_distance"]) == SAME_KEYS
+    assert report["modelled_vs_realised"] is None  # the sample set has no recorded liquidations
+    assert (report["asset"], report["timeframe"], report["every_seconds"], report["horizon_seconds"]) == (
+        "BTCUSDT", "1w", 4 * 3600, 24 * 3600,
+    )  # fmt: skip
+    assert report["data"]["oi_simulated"] is True
+    steps = report["steps"]
+    assert steps["total"] >= 100
+    assert steps["upper_first"] + steps["lower_first"] + steps["neither"] + steps["same_bar"] == steps["two_sided"]
+    assert (steps["first_ms"] - report["data"]["start_ms"]) >= 2 * engine.TIMEFRAMES["1w"].window_ms
+    assert steps["last_ms"] + 24 * 3_600_000 <= report["data"]["end_ms"] + engine.BASE_BAR_MS
+    json.dumps(report, allow_nan=False)  # strict JSON: no NaN anywhere
+
+
+def test_report_is_the_engine_backtest_of_the_stored_history(sample_btc: Asset) -> None:
+    report = backtest_run(asset=sample_btc, timeframe="1w")
+    assert report is not None
+    loaded = load_base_bars(asset=sample_btc, since=None)
+    assert loaded is not None
+    direct = engine.backtest_magnets(bars=loaded.bars, timeframe="1w", params=asset_params(sample_btc))
+    assert report["steps"] == direct.summary["steps"]
+    assert report["first_reach"] == direct.summary["first_reach"]
+    assert report["same_distance"] == direct.summary["same_distance"]
+
+
+def test_stored_once_per_asset_and_timeframe_and_replaced_whole(sample_btc: Asset) -> None:
+    first = Backtest.objects.get(asset=sample_btc, timeframe="1w")
+    assert first.oi_simulated and first.steps == first.report["steps"]["total"]
+    again = backtest_asset(sample_btc.pk, "1w")  # the task, called in-process
+    assert again == first.steps
+    assert Backtest.objects.filter(asset=sample_btc, timeframe="1w").count() == 1
+    assert Backtest.objects.get(asset=sample_btc, timeframe="1w").computed_at >= first.computed_at
+    assert backtest_asset(sample_btc.pk, "1m") == 0  # 33 days cannot warm up a 1m map: nothing stored
+    assert not Backtest.objects.filter(asset=sample_btc, timeframe="1m").exists()
+    assert backtest_asset(999_999, "1w") == 0
+
+
+def test_recorded_liquidations_are_compared_with_the_modelled_sweeps(sample_btc: Asset) -> None:
+    loaded = load_base_bars(asset=sample_btc, since=None)
+    assert loaded is not None
+    steps = engine.backtest_magnets(
+        bars=loaded.bars, timeframe="1w", params=asset_params(sample_btc), bootstrap=0
+    ).steps
+    swept = np.flatnonzero(steps.lower_at_ms >= 0)
+    assert swept.size >= 2
+    # One long liquidation half-way through each downward sweep, and one before the span starts.
+    rows, expected = [], 0.0
+    for n, i in enumerate(swept.tolist()):
+        at = (int(steps.time_ms[i]) + int(steps.lower_at_ms[i])) // 2
+        value = 1_000.0 * (n + 1)
+        rows.append(LiquidationRow("BTCUSDT", at, "long", 60_000.0, value / 60_000.0, value, f"t{n}"))
+    binance = Exchange.get_supported("binance")
+    insert_liquidations(asset=sample_btc, exchange=binance, rows=rows)
+    report = backtest_run(asset=sample_btc, timeframe="1w")
+    assert report is not None
+    mvr = report["modelled_vs_realised"]
+    assert set(mvr) == MVR_KEYS
+    # Each event lies in its own sweep's move and maybe in other steps' moves that span it.
+    events = np.array([r.time_ms for r in rows])
+    values = np.array([r.value for r in rows])
+    span = (steps.time_ms >= events.min()) & (steps.lower_at_ms >= 0) & (steps.lower_at_ms <= events.max())
+    span_up = (steps.time_ms >= events.min()) & (steps.upper_at_ms >= 0) & (steps.upper_at_ms <= events.max())
+    for i in np.flatnonzero(span).tolist():
+        inside = (events >= steps.time_ms[i]) & (events < steps.lower_at_ms[i])
+        expected += float(values[inside].sum())
+    assert mvr["sweeps"] == int(span.sum() + span_up.sum())
+    assert mvr["realised_usd"] == pytest.approx(expected)
+    assert report["data"]["liquidations"]["events"] == len(rows)
+
+
+def test_bad_arguments_are_refused_with_a_message(sample_btc: Asset) -> None:
+    with pytest.raises(CommandError, match="not a duration"):
+        call_command("backtest_magnets", "--asset", "BTCUSDT", "--every", "four hours")
+    with pytest.raises(CommandError, match="multiple"):
+        call_command("backtest_magnets", "--asset", "BTCUSDT", "--timeframe", "1w", "--every", "10m")
+    with pytest.raises(CommandError, match="unknown asset"):
+        call_command("backtest_magnets", "--asset", "NOPE")
+
+
+def test_plain_summary_is_labelled_simulated(sample_btc: Asset) -> None:
+    out = io.StringIO()
+    call_command("backtest_magnets", "--asset", "BTCUSDT", "--timeframe", "1w", "--no-store", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("SIMULATED open interest")
+    assert "4-hour steps of the 1w map" in text and "distance alone predicts" in text
+
+
+def test_daily_beat_runs_the_backtests_on_the_compute_queue(sample_btc: Asset, monkeypatch: Any) -> None:
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "heatmaps.backtest_tick")
+    assert entry["schedule"] == 86400.0
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(backtest_asset, "delay", lambda *args: queued.append(args))
+    enabled = Asset.objects.filter(enabled=True).count()
+    assert backtest_tick() == enabled * len(engine.TIMEFRAMES)
+    assert (sample_btc.pk, "1w") in queued
+    assert backtest_asset.name == "heatmaps.backtest_asset"
+    routes = settings.CELERY_TASK_ROUTES
+    assert not any(backtest_asset.name.startswith(k.rstrip("*")) for k in routes if routes[k]["queue"] != "compute")
+    assert settings.CELERY_TASK_DEFAULT_QUEUE == "compute"
+
+
+def test_model_page_says_it_in_words_with_chart_and_simulated_label(client: Client, sample_btc: Asset) -> None:
+    response = client.get("/model/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Model accuracy" in html and "Bitcoin perpetual" in html
+    assert "steps of the 1w map" in html and "distance alone predicts" in html
+    assert "SIMULATED open interest" in html
+    assert "<svg" in html and "Reliability" in html  # the 24h backtest has enough steps for a fit
+    fitted = Backtest.objects.get(asset=sample_btc, timeframe="24h").report["first_reach"]
+    assert fitted["scored_steps"] and html.count("<circle") >= 2
+    assert f"over the last {fitted['scored_steps']} of those" in html
+    assert "No backtest yet" in html  # ETHUSDT has none
+    stored = Backtest.objects.get(asset=sample_btc, timeframe="1w")
+    assert f"{ms_to_dt(stored.report['data']['end_ms']):%Y-%m-%d %H:%M} UTC" in html
+    assert "<script>" not in html and "onclick" not in html
+
+
+def test_model_page_narrows_to_one_asset_and_swaps_only_the_report(client: Client, sample_btc: Asset) -> None:
+    full = client.get("/model/?asset=ETHUSDT").content.decode()
+    assert "ETHUSDT</span></h2>" in full and "BTCUSDT</span></h2>" not in full and "steps of the 1w map" not in full
+    partial = client.get("/model/?asset=BTCUSDT", HTTP_HX_REQUEST="true")
+    body = partial.content.decode()
+    assert partial.status_code == 200 and "<html" not in body and 'id="model-report"' in body
+    assert "steps of the 1w map" in body
+    assert partial["Vary"] and "HX-Request" in partial["Vary"]
+    assert client.get("/model/?asset=NOPE").status_code == 404
+
+
+def test_asset_page_has_a_model_accuracy_section(client: Client, sample_btc: Asset) -> None:
+    html = client.get("/assets/BTCUSDT/?tf=24h").content.decode()
+    assert 'id="model-accuracy"' in html and "steps of the 1w map" in html
+    assert 'href="/model/?asset=BTCUSDT"' in html
+    eth = client.get("/assets/ETHUSDT/").content.decode()
+    assert "No backtest of ETHUSDT yet" in eth
+    # A timeframe tab swap (HTMX) returns the map panel only, not the section again.
+    assert "model-accuracy" not in client.get("/assets/BTCUSDT/?tf=1w", HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_times_in_the_report_are_utc_milliseconds(sample_btc: Asset) -> None:
+    stored = Backtest.objects.get(asset=sample_btc, timeframe="1w")
+    assert dt_to_ms(stored.data_end) == stored.report["data"]["end_ms"]
+
+
+@pytest.mark.parametrize(
+    ("ci", "verdict"),
+    [
+        ([-0.03, -0.01], "the cluster sizes added to what distance predicts"),
+        ([-0.01, 0.02], "not distinguishable from distance alone"),
+        ([0.004, 0.02], "worse than distance alone"),
+        ([-0.0004, -0.0001], "no practical difference from distance alone"),
+    ],
+)
+def test_plain_words_verdict_follows_the_interval(sample_btc: Asset, ci: list[float], verdict: str) -> None:
+    from heatmaps.validity import plain_words
+
+    report = json.loads(json.dumps(Backtest.objects.get(asset=sample_btc, timeframe="24h").report))
+    report["first_reach"]["difference_ci95"] = ci
+    text = " ".join(plain_words(report))
+    assert verdict in text
+    assert f"{ci[0]:+.4f} to {ci[1]:+.4f}" in text
