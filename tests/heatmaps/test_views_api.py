@@ -298,3 +298,28 @@ def test_api_heatmap_404s(client: Client, btc: Asset, url: str, detail: str) -> 
     response = client.get(url)
     assert response.status_code == 404
     assert response.json() == {"detail": detail}
+
+
+# ---- Redis away ------------------------------------------------------------------------------
+
+DEAD_REDIS_CACHE = {
+    "default": {
+        "BACKEND": "liqplatform.cache.TolerantRedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+
+def test_pages_and_maps_keep_serving_from_postgresql_when_redis_is_away(client: Client, btc: Asset) -> None:
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    with override_settings(CACHES=DEAD_REDIS_CACHE):
+        cache.clear()  # a no-op that must not raise either
+        assert client.get("/assets/BTCUSDT/?tf=1w").status_code == 200
+        response = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
+        assert response.status_code == 200
+        stored = read_heatmap(asset=btc, timeframe="1w")
+        assert stored is not None and len(response.json()["prices"]) == stored.long.shape[1]
+        assert client.get("/").status_code == 200
