@@ -40,12 +40,14 @@ pytest: venv services
 test: venv services lint typecheck pytest
 
 bench: venv services
+	@scripts/bench-deps.sh
 	taskset -c 0 $(PY) bench/bench_engine.py
 	taskset -c 0 $(PY) bench/bench_alerts.py
 	taskset -c 0 $(PY) bench/bench_backtest.py
 	$(PY) bench/bench_from_files.py
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py
 	LIQ_TESTING=1 $(PY) bench/bench_ingest.py
+	$(PY) bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
