@@ -261,6 +261,7 @@ REDIS_URL = env_url(
     schemes=("redis", "rediss", "unix"),
 )
 
+CACHES: dict[str, dict[str, Any]]
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:

@@ -5,7 +5,9 @@ import os
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connection
 from tqdm import tqdm
 
 from heatmaps.management.tables import format_table, utc
@@ -54,6 +56,19 @@ class Command(BaseCommand):
                     simulated_oi=options["simulated_oi"],
                     create_asset=options["create_asset"],
                 )
+            except (DatabaseError, psycopg.Error) as exc:  # COPY talks to psycopg directly
+                # The file's transaction was rolled back with the connection: nothing of it is stored.
+                failures += 1
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+                tqdm.write(
+                    self.style.ERROR(f"error: {path}: database error while writing ({first_line}); "
+                                     "nothing from this file was written"),
+                    file=self.stderr,
+                    end="",
+                )  # fmt: skip
+                if not connection.is_usable():
+                    connection.close()  # the next file gets a fresh connection, or fails the same way
+                continue
             except (DumpFormatError, ImportProblem) as exc:
                 failures += 1
                 tqdm.write(
