@@ -71,8 +71,7 @@ def heartbeats() -> Any:
 
 
 def _fresh_candle(asset: Asset, exchange: Exchange, *, age: timedelta) -> None:
-    open_time = timezone.now() - age - timedelta(minutes=5)
-    open_time = open_time.replace(second=0, microsecond=0)
+    open_time = timezone.now() - age - timedelta(minutes=5)  # closed `age` ago (not bar-aligned: exact ages)
     Candle.objects.create(asset=asset, exchange=exchange, open_time=open_time, open=1, high=1, low=1, close=1, volume=1)
 
 
