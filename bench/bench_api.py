@@ -59,7 +59,7 @@ def main() -> None:
         for _ in range(RUNS):
             started = time.perf_counter()
             response = client.get(url)
-            body = b"".join(response.streaming_content) if response.streaming else response.content
+            body = response.getvalue()
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
             size = len(body)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 TOKEN = re.compile(r"liq_[A-Za-z0-9_-]{43}")
 
 
-def bearer(raw: str) -> dict[str, str]:
+def bearer(raw: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

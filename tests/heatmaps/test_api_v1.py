@@ -144,7 +144,7 @@ def test_csv_export_reads_back_to_the_json_cells(client: Client, btc: Asset) -> 
     response = client.get(url + "&format=csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="BTCUSDT-1w-both.csv"' in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
     assert list(rows[0]) == ["time_utc", "price", "long_usd", "short_usd"]
     time_index = {t: i for i, t in enumerate(body["times"])}
     price_index = {p: i for i, p in enumerate(body["prices"])}
