@@ -48,6 +48,7 @@ bench: venv services
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py
 	LIQ_TESTING=1 $(PY) bench/bench_ingest.py
 	$(PY) bench/bench_load.py
+	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

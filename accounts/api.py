@@ -12,6 +12,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -37,6 +39,11 @@ from accounts.watchlists import (
     watchlists_for_user,
 )
 from heatmaps.models import Asset
+from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, ErrorOut
+
+# Anonymous: 401 (no credentials) or 403 (a session write without its CSRF token).
+_ERRORS = {**ERROR_RESPONSES, 403: ErrorOut}
+_DELETED = {204: OpenApiResponse(description="deleted"), **_ERRORS}
 
 
 def _user(request: Request) -> User:
@@ -62,6 +69,13 @@ def _parse(serializer_class: type[Any], data: Any, *, partial: bool = False) -> 
 # ---- watchlists -----------------------------------------------------------------------------------
 
 
+@extend_schema(methods=["GET"], tags=["watchlists"], responses={200: WatchlistOutput(many=True), **_ERRORS})
+@extend_schema(
+    methods=["POST"],
+    tags=["watchlists"],
+    request=WatchlistInput,
+    responses={201: WatchlistOutput, **BAD_REQUEST, **_ERRORS},
+)
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def watchlist_collection(request: Request) -> Response:
@@ -77,6 +91,14 @@ def watchlist_collection(request: Request) -> Response:
     return Response(WatchlistOutput(fresh).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], tags=["watchlists"], responses={200: WatchlistOutput, **_ERRORS})
+@extend_schema(
+    methods=["PATCH"],
+    tags=["watchlists"],
+    request=WatchlistInput(partial=True),
+    responses={200: WatchlistOutput, **BAD_REQUEST, **_ERRORS},
+)
+@extend_schema(methods=["DELETE"], tags=["watchlists"], responses=_DELETED)
 @api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([IsAuthenticated])
 def watchlist_item(request: Request, watchlist_id: int) -> Response:
@@ -107,6 +129,18 @@ def _patch_watchlist(*, watchlist: Watchlist, data: dict[str, Any]) -> None:
 # ---- annotations ----------------------------------------------------------------------------------
 
 
+@extend_schema(
+    methods=["GET"],
+    tags=["annotations"],
+    parameters=[OpenApiParameter("asset", OpenApiTypes.STR, description="only this asset's, e.g. BTCUSDT")],
+    responses={200: AnnotationOutput(many=True), **_ERRORS},
+)
+@extend_schema(
+    methods=["POST"],
+    tags=["annotations"],
+    request=AnnotationInput,
+    responses={201: AnnotationOutput, **BAD_REQUEST, **_ERRORS},
+)
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def annotation_collection(request: Request) -> Response:
@@ -134,6 +168,14 @@ def annotation_collection(request: Request) -> Response:
     return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], tags=["annotations"], responses={200: AnnotationOutput, **_ERRORS})
+@extend_schema(
+    methods=["PATCH"],
+    tags=["annotations"],
+    request=AnnotationInput(partial=True),
+    responses={200: AnnotationOutput, **BAD_REQUEST, **_ERRORS},
+)
+@extend_schema(methods=["DELETE"], tags=["annotations"], responses=_DELETED)
 @api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([IsAuthenticated])
 def annotation_item(request: Request, annotation_id: int) -> Response:

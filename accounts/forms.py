@@ -45,3 +45,22 @@ class ProfileForm(forms.Form):
         choices=timeframe_choices,
         help_text="The heat map an asset page opens with.",
     )
+
+
+TOKEN_LIFETIMES = [("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year")]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Token name",
+        max_length=60,
+        help_text="What will use it, e.g. “grafana” or “alerts bot”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    expires_in = forms.TypedChoiceField(
+        label="Expires",
+        choices=TOKEN_LIFETIMES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )

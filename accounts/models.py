@@ -110,3 +110,24 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.label or self.price}"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 digest is stored: the token itself is shown once, when
+    it is created, and a leaked database reveals no usable token (the tokens are 256 random bits, so a
+    fast hash is enough; there is nothing to brute-force)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=60)
+    prefix = models.CharField(max_length=12, help_text="the token's first characters, to recognise it in a list")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="never expires when empty")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(name=""), name="api_token_name_not_empty")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Annotation, Watchlist
+from accounts.models import Annotation, ApiToken, User, Watchlist
 
 
 class StrictCharField(serializers.CharField):
@@ -63,3 +65,57 @@ class AnnotationOutput(serializers.ModelSerializer):
     class Meta:
         model = Annotation
         fields = ["id", "asset", "kind", "price", "price_high", "time", "label", "color", "created_at", "updated_at"]
+
+
+class ApiTokenInput(serializers.Serializer):
+    name = StrictCharField(max_length=200)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="ISO 8601 with a time zone; omit or null for no expiry"
+    )
+
+
+class ApiTokenOutput(serializers.ModelSerializer):
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "expired"]
+
+    def get_expired(self, token: ApiToken) -> bool:
+        return token.expires_at is not None and token.expires_at <= timezone.now()
+
+
+class ApiTokenCreatedOutput(ApiTokenOutput):
+    token = serializers.SerializerMethodField(help_text="the token itself: shown this once, stored only hashed")
+
+    class Meta(ApiTokenOutput.Meta):
+        fields = [*ApiTokenOutput.Meta.fields, "token"]
+
+    def get_token(self, token: ApiToken) -> str:
+        return str(self.context["raw"])
+
+
+class MeOutput(serializers.ModelSerializer):
+    authenticated_by = serializers.SerializerMethodField(help_text="token or session")
+    token = serializers.SerializerMethodField(help_text="the token this request used, if any")
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "time_zone",
+            "default_timeframe",
+            "date_joined",
+            "authenticated_by",
+            "token",
+        ]
+
+    def get_authenticated_by(self, user: User) -> str:
+        return "token" if isinstance(self.context.get("auth"), ApiToken) else "session"
+
+    @extend_schema_field(ApiTokenOutput(allow_null=True))
+    def get_token(self, user: User) -> dict[str, Any] | None:
+        auth = self.context.get("auth")
+        return ApiTokenOutput(auth).data if isinstance(auth, ApiToken) else None

@@ -5,6 +5,8 @@ from accounts.views import annotations, profile, watchlists
 app_name = "accounts"
 urlpatterns = [
     path("account/profile/", profile.profile, name="profile"),
+    path("account/tokens/", profile.api_token_new, name="api-token-new"),
+    path("account/tokens/<int:token_id>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
     path("watchlists/", watchlists.watchlist_list, name="watchlists"),
     path("watchlists/star/", watchlists.star, name="star"),
     path("watchlists/<int:watchlist_id>/", watchlists.watchlist_detail, name="watchlist"),

@@ -1,11 +1,23 @@
-"""Everything under /api/v1/. The personal endpoints live here now; market endpoints join them later."""
+"""Everything under /api/v1/: the public market endpoints (heatmaps) and the personal ones (accounts)."""
 
 from django.urls import path
 
+from accounts import account_api
 from accounts import api as personal
+from heatmaps import v1 as market
 
 app_name = "api"
 urlpatterns = [
+    path("assets/", market.asset_list, name="assets"),
+    path("assets/<str:symbol>/", market.asset_detail, name="asset"),
+    path("assets/<str:symbol>/heatmap/", market.heatmap, name="heatmap"),
+    path("assets/<str:symbol>/candles/", market.CandleSeries.as_view(), name="candles"),
+    path("assets/<str:symbol>/open-interest/", market.OpenInterestSeries.as_view(), name="open-interest"),
+    path("assets/<str:symbol>/funding/", market.FundingSeries.as_view(), name="funding"),
+    path("assets/<str:symbol>/liquidations/", market.LiquidationSeries.as_view(), name="liquidations"),
+    path("me/", account_api.me, name="me"),
+    path("tokens/", account_api.token_collection, name="tokens"),
+    path("tokens/<int:token_id>/", account_api.token_item, name="token"),
     path("watchlists/", personal.watchlist_collection, name="watchlists"),
     path("watchlists/<int:watchlist_id>/", personal.watchlist_item, name="watchlist"),
     path("annotations/", personal.annotation_collection, name="annotations"),

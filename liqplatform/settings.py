@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -134,6 +136,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "liqplatform.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "liqplatform.api_policy.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -350,11 +353,51 @@ LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
 LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
 
+# The REST API (/api/v1/): personal tokens first, so a request without credentials gets a 401 with
+# `WWW-Authenticate: Bearer`; the pages' own calls authenticate with the session (and CSRF on writes).
+# JSON only: CSV and PNG exports are ordinary query parameters of the heat-map endpoint, not DRF formats.
+LIQ_API_ANON_RATE = env_str("LIQ_API_ANON_RATE", "120/min")
+LIQ_API_USER_RATE = env_str("LIQ_API_USER_RATE", "600/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "liqplatform.api_policy.AnonymousRateThrottle",
+        "liqplatform.api_policy.PerUserRateThrottle",
+    ],
+    # The client address for anonymous limits: REMOTE_ADDR, or the one address the proxy appended.
+    # (DRF's default, None, would trust whatever X-Forwarded-For a client sends.)
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+for _name, _rate in (("LIQ_API_ANON_RATE", LIQ_API_ANON_RATE), ("LIQ_API_USER_RATE", LIQ_API_USER_RATE)):
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or not _period or _period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{_name}={_rate!r} must look like 120/min (a count per s, min, hour or day)")
+
+# OpenAPI 3 at /api/schema/ and Swagger UI at /api/docs/, its files served
+# from our own static files (drf-spectacular-sidecar) so the Content-Security-Policy stays as it is.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "liqplatform API",
+    "DESCRIPTION": (
+        "Liquidation heat maps and the market data behind them (public, throttled), and your own "
+        "watchlists, annotations and API tokens (a personal token or the site session). "
+        "Prices in the quote currency, amounts in USD, times in UTC (ISO 8601 or milliseconds since the epoch)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"TimeframeEnum": "heatmaps.engine.TIMEFRAMES"},
+    # The page-data endpoints under /api/assets/ are the pages' own and not part of the public contract.
+    "PREPROCESSING_HOOKS": ["liqplatform.api_policy.only_v1_endpoints"],
 }
 
 # Readiness (/readyz): the newest bar of each enabled asset must be younger than this.

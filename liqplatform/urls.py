@@ -2,6 +2,7 @@ from collections.abc import Sequence
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views.watchlists import overview_scope
 from heatmaps import urls as heatmaps_urls
@@ -29,6 +30,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, {"collectors": [MarketCollector()]}, name="metrics"),
     path("api/v1/", include("liqplatform.api_urls")),
+    # OpenAPI 3 of /api/v1/ and Swagger UI over it; the UI's start-up script is a separate request
+    # (the "split" view), so the page runs under our script-src 'self' policy.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # allauth: sign-up, sign-in, sign-out, email verification and management, password change and reset.
     path("accounts/", include("allauth.urls")),
     # The user's own pages: profile, watchlists, annotations.

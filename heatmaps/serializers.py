@@ -1,0 +1,354 @@
+"""Shapes of the public market API (/api/v1/assets/…): the query parameters each endpoint accepts and
+the JSON it answers with. Parsing and documentation only; heatmaps/v1.py builds the answers.
+
+Query serializers turn every malformed parameter into a 400 naming it. The response serializers are
+what drf-spectacular publishes; the large heat-map body is assembled as plain data in the view (a
+serializer walking 150 000 cells would cost more than the rest of the request) and this module's
+HeatmapOut describes it field for field.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from heatmaps.engine import TIMEFRAMES
+from heatmaps.models import EXCHANGE_NAMES, Candle, FundingRate, Liquidation, OpenInterest
+
+MAX_PINNED_USD = 1e13
+MAX_SPAN = timedelta(days=400)
+DEFAULT_SPAN = timedelta(days=1)
+# Epoch milliseconds from 2000 to 2100: anything else is a mistake (seconds instead of ms, say).
+EARLIEST_MS = 946_684_800_000
+LATEST_MS = 4_102_444_800_000
+PNG_WIDTH = (100, 4000, 1200)  # min, max, default pixels
+PNG_HEIGHT = (100, 3000, 600)
+
+SIDES = ["both", "long", "short"]
+CELL_ENCODINGS = ["sparse", "dense"]
+FORMATS = ["json", "csv", "png"]
+
+
+# ---- fields ---------------------------------------------------------------------------------------
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a number: NaN and the infinities are refused like any other bad value."""
+
+    default_error_messages = {"invalid": "A finite number is required."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "UTC instant: ISO 8601 (2026-01-29T17:05:00Z, 2026-01-29) or milliseconds since the epoch",
+        "example": "2026-01-29T00:00:00Z",
+    }
+)
+class UtcInstantField(serializers.Field):
+    default_error_messages = {
+        "invalid": "Give an ISO 8601 time (2026-01-29T17:05:00Z) or milliseconds since the epoch.",
+        "range": "Give a time between 2000 and 2100 (milliseconds, not seconds, since the epoch).",
+    }
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        text = data.strip()
+        if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 16:
+            ms = int(text)
+            if not EARLIEST_MS <= ms < LATEST_MS:
+                self.fail("range")
+            return datetime.fromtimestamp(ms / 1000, tz=UTC)
+        try:
+            parsed = parse_datetime(text)
+            if parsed is None and (day := parse_date(text)) is not None:
+                parsed = datetime(day.year, day.month, day.day)
+        except ValueError:  # well formed but impossible, e.g. month 13
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        assert parsed is not None
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if not EARLIEST_MS <= parsed.timestamp() * 1000 < LATEST_MS:
+            self.fail("range")
+        return parsed
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+# ---- query parameters -----------------------------------------------------------------------------
+
+
+class HeatmapQuery(serializers.Serializer):
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), default="24h", help_text="The map's window.")
+    side = serializers.ChoiceField(
+        choices=SIDES, default="both", help_text="Longs (liquidated below the price), shorts (above), or both."
+    )
+    cells = serializers.ChoiceField(
+        choices=CELL_ENCODINGS,
+        default="sparse",
+        help_text="sparse: [time_index, price_index, usd] triples above min_usd; "
+        "dense: the whole grid as little-endian float32, time-major, base64.",
+    )
+    min_usd = FiniteFloatField(
+        default=0.0, min_value=0.0, max_value=MAX_PINNED_USD, help_text="Sparse cells and CSV rows: USD above this."
+    )
+    format = serializers.ChoiceField(
+        choices=FORMATS, default="json", help_text="json, csv (the cells, streamed) or png (the rendered map)."
+    )
+    width = serializers.IntegerField(
+        min_value=PNG_WIDTH[0], max_value=PNG_WIDTH[1], default=PNG_WIDTH[2], help_text="PNG width in pixels."
+    )
+    height = serializers.IntegerField(
+        min_value=PNG_HEIGHT[0], max_value=PNG_HEIGHT[1], default=PNG_HEIGHT[2], help_text="PNG height in pixels."
+    )
+    full = FiniteFloatField(
+        required=False,
+        min_value=0.01,
+        max_value=MAX_PINNED_USD,
+        help_text="USD at full colour intensity, to compare maps cell for cell (default: the map's own 99th percentile).",
+    )
+
+
+class SeriesQuery(serializers.Serializer):
+    start = UtcInstantField(required=False, help_text="From this instant (inclusive); default: a day before end.")
+    end = UtcInstantField(required=False, help_text="Up to this instant (exclusive); default: now.")
+    exchange = serializers.ChoiceField(
+        choices=list(EXCHANGE_NAMES), required=False, help_text="One exchange; default: all of the asset's."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("end") or datetime.now(tz=UTC)
+        start = attrs.get("start") or end - DEFAULT_SPAN
+        if start >= end:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        if end - start > MAX_SPAN:
+            raise serializers.ValidationError(
+                {"end": [f"At most {MAX_SPAN.days} days per request: page through longer spans."]}
+            )
+        return {**attrs, "start": start, "end": end}
+
+
+# ---- the asset ------------------------------------------------------------------------------------
+
+
+class ExchangeFiguresOut(serializers.Serializer):
+    exchange = serializers.CharField(help_text="binance, bybit or okx")
+    name = serializers.CharField()
+    last_bar = serializers.DateTimeField(allow_null=True, help_text="open time of the newest 5m candle, UTC")
+    age_seconds = serializers.IntegerField(allow_null=True, help_text="how old that bar is now")
+    degraded_since = serializers.DateTimeField(allow_null=True, help_text="set while the feed is failing")
+    close = serializers.FloatField(allow_null=True, help_text="quote currency")
+    open_interest_usd = serializers.FloatField(allow_null=True)
+    funding_rate = serializers.FloatField(allow_null=True, help_text="last settled, fraction per interval")
+    volume_24h = serializers.FloatField(allow_null=True, help_text="base asset")
+
+
+class AssetOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    name = serializers.CharField()
+    base = serializers.CharField()
+    quote = serializers.CharField()
+    reference_exchange = serializers.CharField(help_text="the exchange whose candles the maps use")
+    timeframes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(TIMEFRAMES)), help_text="timeframes with a computed map"
+    )
+    price = serializers.FloatField(allow_null=True, help_text="last close on the reference exchange, quote currency")
+    price_time = serializers.DateTimeField(allow_null=True, help_text="open time of that candle, UTC")
+    change_24h_pct = serializers.FloatField(allow_null=True, help_text="close now vs. 24 h earlier, percent")
+    mark_price = serializers.FloatField(allow_null=True)
+    open_interest_usd = serializers.FloatField(allow_null=True, help_text="summed over the exchanges")
+    open_interest_simulated = serializers.BooleanField(help_text="the stored open interest is synthetic")
+    funding_rate = serializers.FloatField(allow_null=True, help_text="last settled, OI-weighted over the exchanges")
+    funding_estimate = serializers.FloatField(allow_null=True, help_text="the current interval's estimate")
+    next_funding_time = serializers.DateTimeField(allow_null=True)
+    volume_24h = serializers.FloatField(allow_null=True, help_text="base asset, summed over the exchanges")
+    exchanges = ExchangeFiguresOut(many=True)
+
+
+class AssetListOut(serializers.Serializer):
+    assets = AssetOut(many=True)
+    timeframes = serializers.ListField(child=serializers.ChoiceField(choices=list(TIMEFRAMES)))
+
+
+# ---- the heat map ---------------------------------------------------------------------------------
+
+_NUMBER_OR_NULL = {"type": "number", "nullable": True}
+_TRIPLE = {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}
+
+
+@extend_schema_field(
+    {
+        "nullable": True,
+        "description": "sparse: [time_index, price_index, usd] triples; dense: base64 float32; null when the side "
+        "was not asked for",
+        "oneOf": [{"type": "array", "items": _TRIPLE}, {"type": "string", "format": "byte"}],
+    }
+)
+class CellsField(serializers.Field):
+    pass
+
+
+class CellsOut(serializers.Serializer):
+    encoding = serializers.ChoiceField(choices=CELL_ENCODINGS)
+    min_usd = serializers.FloatField(help_text="sparse: cells above this USD")
+    dtype = serializers.CharField(allow_null=True, help_text="dense: float32, little-endian")
+    shape = serializers.ListField(child=serializers.IntegerField(), help_text="[times, prices]")
+    long = CellsField()
+    short = CellsField()
+
+
+@extend_schema_field({"type": "array", "items": {"type": "array", "items": _NUMBER_OR_NULL, "nullable": True}})
+class CandlesField(serializers.Field):
+    """[bucket ms, open, high, low, close, volume] per map column; null for a column without trades."""
+
+
+class ClusterOut(serializers.Serializer):
+    side = serializers.ChoiceField(choices=["long", "short"])
+    price_low = serializers.FloatField()
+    price_high = serializers.FloatField()
+    peak_price = serializers.FloatField()
+    usd = serializers.IntegerField()
+    distance_pct = serializers.FloatField(allow_null=True, help_text="peak vs. current price, percent")
+
+
+@extend_schema_field({"type": "array", "items": {"type": "integer", "nullable": True}})
+class UsdListField(serializers.Field):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "array", "items": {"type": "integer", "nullable": True}}})
+class UsdTableField(serializers.Field):
+    pass
+
+
+class LiquidationMapOut(serializers.Serializer):
+    price = serializers.FloatField(allow_null=True)
+    leverages = serializers.ListField(child=serializers.FloatField())
+    cum_long = UsdListField(help_text="USD of longs liquidated if price falls to each price bin")
+    cum_short = UsdListField(help_text="USD of shorts liquidated if price rises to each price bin")
+    tier_long = UsdTableField(help_text="per leverage tier × price bin")
+    tier_short = UsdTableField()
+    total_long = serializers.IntegerField(allow_null=True)
+    total_short = serializers.IntegerField(allow_null=True)
+
+
+class ScaleOut(serializers.Serializer):
+    full_usd = serializers.FloatField(help_text="USD drawn at full intensity")
+    map_full_usd = serializers.FloatField(help_text="the map's own 99th percentile of non-zero cells")
+    pinned = serializers.BooleanField(help_text="full_usd came from ?full=")
+    colour_stops = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()), help_text="[position 0…1, r, g, b]"
+    )
+
+
+class ProvenanceOut(serializers.Serializer):
+    computed_at = serializers.DateTimeField()
+    data_start = serializers.DateTimeField(help_text="first base bar used, warm-up included")
+    data_end = serializers.DateTimeField(help_text="newest base bar used")
+    candle_exchange = serializers.CharField()
+    oi_exchanges = serializers.ListField(child=serializers.CharField())
+    oi_simulated = serializers.BooleanField(help_text="the open interest behind this map was simulated")
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    params = serializers.DictField(help_text="model parameters: tiers, mmr, bins, pad")
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "array", "minItems": 5, "maxItems": 5, "items": {}},
+        "description": "[time ms, price, USD, side (long|short), exchange]",
+    }
+)
+class PrintsField(serializers.Field):
+    pass
+
+
+class HeatmapOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES))
+    side = serializers.ChoiceField(choices=SIDES)
+    bar_seconds = serializers.IntegerField()
+    width = serializers.IntegerField(help_text="time columns")
+    bins = serializers.IntegerField(help_text="price bins")
+    price_lo = serializers.FloatField(help_text="lower edge of the first bin")
+    price_hi = serializers.FloatField(help_text="upper edge of the last bin")
+    times = serializers.ListField(child=serializers.IntegerField(), help_text="column start, ms since epoch, UTC")
+    prices = serializers.ListField(child=serializers.FloatField(), help_text="bin centres, quote currency")
+    cells = CellsOut()
+    candles = CandlesField()
+    clusters = ClusterOut(many=True)
+    liquidation_map = LiquidationMapOut()
+    liquidations = PrintsField(help_text="recorded liquidation events in the window, largest 500")
+    scale = ScaleOut()
+    current_price = serializers.FloatField(allow_null=True)
+    provenance = ProvenanceOut()
+    units = serializers.DictField(child=serializers.CharField())
+
+
+# ---- time series ----------------------------------------------------------------------------------
+
+
+class CandleOut(serializers.ModelSerializer):
+    exchange = serializers.CharField(source="exchange.code")
+    time = serializers.DateTimeField(source="open_time", help_text="open time, UTC")
+
+    class Meta:
+        model = Candle
+        fields = ["time", "exchange", "open", "high", "low", "close", "volume", "quote_volume"]
+
+
+class OpenInterestOut(serializers.ModelSerializer):
+    exchange = serializers.CharField(source="exchange.code")
+    oi_usd = serializers.FloatField(source="oi_value", allow_null=True, help_text="USD; null where only base is known")
+
+    class Meta:
+        model = OpenInterest
+        fields = ["time", "exchange", "oi_base", "oi_usd", "simulated"]
+
+
+class FundingOut(serializers.ModelSerializer):
+    exchange = serializers.CharField(source="exchange.code")
+    time = serializers.DateTimeField(source="funding_time")
+
+    class Meta:
+        model = FundingRate
+        fields = ["time", "exchange", "rate", "mark_price"]
+
+
+class LiquidationOut(serializers.ModelSerializer):
+    exchange = serializers.CharField(source="exchange.code")
+    usd = serializers.FloatField(source="value")
+
+    class Meta:
+        model = Liquidation
+        fields = ["time", "exchange", "side", "price", "quantity", "usd"]
+
+
+class ErrorOut(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+ERROR_RESPONSES: dict[int, Any] = {
+    401: ErrorOut,
+    404: ErrorOut,
+    429: ErrorOut,
+}
+BAD_REQUEST = {400: OpenApiTypes.OBJECT}

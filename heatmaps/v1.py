@@ -1,0 +1,457 @@
+"""The public market endpoints of REST API v1 (/api/v1/assets/…): assets with their latest figures,
+the stored heat map as JSON, CSV or PNG, and the market data behind it, page by page.
+
+Anonymous reads are allowed and throttled per address; a token or session is throttled per user.
+Every malformed parameter is a 400 naming it (heatmaps/serializers.py parses them), an unknown asset
+or a map not computed yet a 404. The heat map answers `If-None-Match` / `If-Modified-Since` from the
+stored map's version with a 304, so a client can poll it cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import Model, QuerySet
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import http_date, quote_etag
+from django.views.decorators.gzip import gzip_page
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer, Serializer
+
+from heatmaps import exports
+from heatmaps.engine import TIMEFRAMES
+from heatmaps.maps import MODEL, read_heatmap
+from heatmaps.marketdata import liquidation_prints, market_snapshot
+from heatmaps.models import (
+    EXCHANGE_NAMES,
+    Asset,
+    Candle,
+    FundingRate,
+    Heatmap,
+    Liquidation,
+    OpenInterest,
+    Ticker,
+)
+from heatmaps.serializers import (
+    BAD_REQUEST,
+    ERROR_RESPONSES,
+    AssetListOut,
+    AssetOut,
+    CandleOut,
+    FundingOut,
+    HeatmapOut,
+    HeatmapQuery,
+    LiquidationOut,
+    OpenInterestOut,
+    SeriesQuery,
+)
+
+CACHE_SECONDS = 30
+SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
+_USD_KEYS = {"usd", "total_long", "total_short", "cum_long", "cum_short", "tier_long", "tier_short"}
+
+SYMBOL_PARAMETER = OpenApiParameter(
+    "symbol",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The instrument's symbol, e.g. BTCUSDT",
+    pattern=r"^[A-Za-z0-9]{2,32}$",
+    examples=[OpenApiExample("BTCUSDT", value="BTCUSDT")],
+)
+
+
+def _get_asset(symbol: str) -> Asset:
+    asset = None
+    if SYMBOL.match(symbol):
+        asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()
+    if asset is None:
+        raise NotFound(f"unknown asset {symbol[:40]!r}")
+    return asset
+
+
+def _query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _public(response: HttpResponseBase) -> HttpResponseBase:
+    patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
+    return response
+
+
+# ---- assets ---------------------------------------------------------------------------------------
+
+
+def _asset_figures(asset: Asset, *, timeframes: set[str], now: datetime) -> dict[str, Any]:
+    snapshot = market_snapshot(asset=asset)
+    total = next((row for row in snapshot if row.exchange == "all"), None)
+    exchanges = {e.code: e for e in asset.exchanges.all()}
+    ref = asset.reference_exchange
+    newest = Candle.objects.filter(asset=asset, exchange=ref).order_by("-open_time").only("open_time", "close").first()
+    change = None
+    if newest is not None:
+        before = (
+            Candle.objects.filter(asset=asset, exchange=ref, open_time__lte=newest.open_time - timedelta(hours=24))
+            .order_by("-open_time")
+            .only("close")
+            .first()
+        )
+        if before is not None and before.close:
+            change = (newest.close / before.close - 1) * 100
+    ticker = Ticker.objects.filter(asset=asset).order_by("-time").first()
+    latest_oi = OpenInterest.objects.filter(asset=asset).order_by("-time").only("simulated").first()
+    return {
+        "symbol": asset.symbol,
+        "name": asset.display_name,
+        "base": asset.base,
+        "quote": asset.quote,
+        "reference_exchange": ref.code,
+        "timeframes": [key for key in TIMEFRAMES if key in timeframes],
+        "price": newest.close if newest else None,
+        "price_time": newest.open_time if newest else None,
+        "change_24h_pct": change,
+        "mark_price": ticker.mark_price if ticker else None,
+        "open_interest_usd": total.oi_usd if total else None,
+        "open_interest_simulated": bool(latest_oi and latest_oi.simulated),
+        "funding_rate": total.funding_rate if total else None,
+        "funding_estimate": ticker.funding_rate if ticker else None,
+        "next_funding_time": ticker.next_funding_time if ticker else None,
+        "volume_24h": total.volume_24h if total else None,
+        "exchanges": [
+            {
+                "exchange": row.exchange,
+                "name": EXCHANGE_NAMES.get(row.exchange, row.exchange),
+                "last_bar": row.last_bar,
+                "age_seconds": int((now - row.last_bar).total_seconds()) if row.last_bar else None,
+                "degraded_since": exchanges[row.exchange].degraded_since if row.exchange in exchanges else None,
+                "close": row.close,
+                "open_interest_usd": row.oi_usd,
+                "funding_rate": row.funding_rate,
+                "volume_24h": row.volume_24h,
+            }
+            for row in snapshot
+            if row.exchange != "all"
+        ],
+    }
+
+
+def _computed_timeframes(assets: list[Asset]) -> dict[int, set[str]]:
+    computed: dict[int, set[str]] = {}
+    rows = Heatmap.objects.filter(asset__in=assets, model=MODEL).values_list("asset_id", "timeframe")
+    for asset_id, timeframe in rows:
+        computed.setdefault(asset_id, set()).add(timeframe)
+    return computed
+
+
+@extend_schema(
+    operation_id="assets_list",
+    tags=["market"],
+    summary="Enabled assets with their latest figures",
+    responses={200: AssetListOut, **ERROR_RESPONSES},
+)
+@api_view(["GET"])
+def asset_list(request: Request) -> HttpResponseBase:
+    assets = list(Asset.objects.filter(enabled=True).select_related("reference_exchange"))
+    computed = _computed_timeframes(assets)
+    now = datetime.now(tz=UTC)
+    body = {
+        "assets": [_asset_figures(a, timeframes=computed.get(a.pk, set()), now=now) for a in assets],
+        "timeframes": list(TIMEFRAMES),
+    }
+    return _public(Response(AssetListOut(body).data))
+
+
+@extend_schema(
+    operation_id="assets_retrieve",
+    tags=["market"],
+    summary="One asset: latest price, 24 h change, open interest, funding, volume, freshness per exchange",
+    parameters=[SYMBOL_PARAMETER],
+    responses={200: AssetOut, **ERROR_RESPONSES},
+)
+@api_view(["GET"])
+def asset_detail(request: Request, symbol: str) -> HttpResponseBase:
+    asset = _get_asset(symbol)
+    computed = _computed_timeframes([asset])
+    body = _asset_figures(asset, timeframes=computed.get(asset.pk, set()), now=datetime.now(tz=UTC))
+    return _public(Response(AssetOut(body).data))
+
+
+# ---- the heat map ---------------------------------------------------------------------------------
+
+
+def _whole_usd(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_whole_usd(v) for v in value]
+    if isinstance(value, float):
+        return round(value)
+    return value
+
+
+def _round_usd_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: _whole_usd(v) if k in _USD_KEYS else v for k, v in obj.items()}
+
+
+def _etag(heatmap: Heatmap, query: dict[str, Any]) -> str:
+    """One tag per stored map version and representation (side, cells, format, size and scale differ)."""
+    shape = "&".join(f"{key}={query[key]}" for key in sorted(query))
+    seed = f"{heatmap.pk}:{heatmap.version}:{heatmap.computed_at.timestamp():.6f}:{shape}"
+    return quote_etag(hashlib.sha256(seed.encode()).hexdigest()[:32])
+
+
+@gzip_page
+@extend_schema(
+    operation_id="assets_heatmap_retrieve",
+    tags=["market"],
+    summary="The stored heat map: cells, candles, clusters, liquidation map, scale and provenance",
+    description=(
+        "JSON by default; `format=csv` streams the cells (time_utc, price, long_usd, short_usd), `format=png` "
+        "renders the map with the page's colour scale and the candles on top. Poll with `If-None-Match` "
+        "(the `ETag` changes with every new version of the map) to get a 304 while nothing changed."
+    ),
+    parameters=[SYMBOL_PARAMETER, HeatmapQuery],
+    responses={
+        (200, "application/json"): HeatmapOut,
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the cells, one row each"),
+        (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="the rendered map"),
+        304: OpenApiResponse(description="not modified since the ETag or time the client sent"),
+        **BAD_REQUEST,
+        **ERROR_RESPONSES,
+    },
+)
+@api_view(["GET"])
+def heatmap(request: Request, symbol: str) -> HttpResponseBase:
+    asset = _get_asset(symbol)
+    query = _query(HeatmapQuery, request)
+    timeframe = query["timeframe"]
+    row = (
+        Heatmap.objects.filter(asset=asset, timeframe=timeframe, model=MODEL)
+        .only("pk", "version", "computed_at")
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
+    etag = _etag(row, query)
+    last_modified = http_date(row.computed_at.timestamp())
+    unchanged = get_conditional_response(
+        request._request, etag=etag, last_modified=int(row.computed_at.timestamp()), response=None
+    )
+    if unchanged is not None:
+        unchanged["ETag"] = etag
+        unchanged["Last-Modified"] = last_modified
+        return _public(unchanged)
+    stored = read_heatmap(asset=asset, timeframe=timeframe)
+    if stored is None:  # removed between the two reads
+        raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
+    m = stored.heatmap
+    sides = {
+        name: grid for name, grid in (("long", stored.long), ("short", stored.short)) if query["side"] in (name, "both")
+    }
+    full_usd = query.get("full") or m.colour_scale_usd
+    filename = f"{asset.symbol}-{timeframe}-{query['side']}"
+    response: HttpResponseBase
+    if query["format"] == "csv":
+        response = StreamingHttpResponse(
+            exports.cells_csv(times=stored.times, prices=stored.prices, sides=sides, min_usd=query["min_usd"]),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    elif query["format"] == "png":
+        grid = sum(sides.values(), start=np.zeros_like(stored.long))
+        png = exports.render_png(
+            grid=grid,
+            full_usd=full_usd,
+            candles=m.candles,
+            price_lo=m.price_lo,
+            price_hi=m.price_hi,
+            width=query["width"],
+            height=query["height"],
+        )
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Disposition"] = f'inline; filename="{filename}.png"'
+    else:
+        response = Response(_heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides))
+    response["ETag"] = etag
+    response["Last-Modified"] = last_modified
+    return _public(response)
+
+
+def _heatmap_body(
+    asset: Asset, stored: Any, query: dict[str, Any], *, full_usd: float, sides: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    m: Heatmap = stored.heatmap
+    dense = query["cells"] == "dense"
+
+    def cells(name: str) -> Any:
+        if name not in sides:
+            return None
+        if dense:
+            return exports.dense_base64(sides[name])
+        return exports.sparse_cells(sides[name], min_usd=query["min_usd"])
+
+    return {
+        "symbol": asset.symbol,
+        "timeframe": m.timeframe,
+        "side": query["side"],
+        "bar_seconds": m.bar_seconds,
+        "width": m.width,
+        "bins": m.bins,
+        "price_lo": m.price_lo,
+        "price_hi": m.price_hi,
+        "times": stored.times.tolist(),
+        "prices": stored.prices.tolist(),
+        "cells": {
+            "encoding": query["cells"],
+            "min_usd": query["min_usd"],
+            "dtype": "float32" if dense else None,
+            "shape": [m.width, m.bins],
+            "long": cells("long"),
+            "short": cells("short"),
+        },
+        "candles": m.candles,
+        "clusters": [_round_usd_fields(c) for c in m.clusters],
+        "liquidation_map": _round_usd_fields(m.liquidation_map),
+        "liquidations": liquidation_prints(
+            asset=asset, start=m.first_bucket, end=m.first_bucket + timedelta(seconds=m.bar_seconds * m.width)
+        ),
+        "scale": {
+            "full_usd": full_usd,
+            "map_full_usd": m.colour_scale_usd,
+            "pinned": "full" in query,
+            "colour_stops": [[position, *rgb] for position, rgb in exports.COLOUR_STOPS],
+        },
+        "current_price": m.current_price,
+        "provenance": {
+            "computed_at": _iso(m.computed_at),
+            "data_start": _iso(m.data_start),
+            "data_end": _iso(m.data_end),
+            "candle_exchange": m.candle_exchange,
+            "oi_exchanges": m.oi_exchanges,
+            "oi_simulated": m.oi_simulated,
+            "model": m.model,
+            "version": m.version,
+            "params": m.params,
+        },
+        "units": {"price": asset.quote, "value": "USD", "time": "ms since epoch, UTC"},
+    }
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# ---- time series ----------------------------------------------------------------------------------
+
+
+class TimeCursorPagination(CursorPagination):
+    """Pages in time order with an opaque cursor; the page size is bounded and checked, not clamped."""
+
+    page_size = 500
+    max_page_size = 5000
+    page_size_query_param = "page_size"
+    ordering: Any = ("time", "id")
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= self.max_page_size:
+            raise ValidationError({"page_size": [f"Give a whole number from 1 to {self.max_page_size}."]})
+        return value
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": ["Invalid cursor: use the next or previous link as given."]}) from None
+        # The position is compared with a timestamp column: a hand-made one must still be a time.
+        if cursor is not None and cursor.position is not None and not _is_aware_time(str(cursor.position)):
+            raise ValidationError({"cursor": ["Invalid cursor: use the next or previous link as given."]})
+        return cursor
+
+
+def _is_aware_time(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
+class CandlePages(TimeCursorPagination):
+    ordering = ("open_time", "id")
+
+
+class FundingPages(TimeCursorPagination):
+    ordering = ("funding_time", "id")
+
+
+class _SeriesView(ListAPIView):
+    model: type[Model]
+    time_field = "time"
+
+    def get_queryset(self) -> QuerySet[Any]:
+        asset = _get_asset(self.kwargs["symbol"])
+        query = _query(SeriesQuery, self.request)
+        rows = self.model._default_manager.filter(
+            asset=asset, **{f"{self.time_field}__gte": query["start"], f"{self.time_field}__lt": query["end"]}
+        ).select_related("exchange")
+        if exchange := query.get("exchange"):
+            rows = rows.filter(exchange__code=exchange)
+        return rows
+
+
+def _series_schema(serializer: type[BaseSerializer[Any]], summary: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            tags=["market"],
+            summary=summary,
+            parameters=[SYMBOL_PARAMETER, SeriesQuery],
+            responses={200: serializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES},
+        )
+    )
+
+
+@_series_schema(CandleOut, "5-minute candles per exchange (OHLC in the quote currency, volume in the base asset)")
+class CandleSeries(_SeriesView):
+    model = Candle
+    time_field = "open_time"
+    serializer_class = CandleOut
+    pagination_class = CandlePages
+
+
+@_series_schema(OpenInterestOut, "Open-interest snapshots per exchange (USD and base asset)")
+class OpenInterestSeries(_SeriesView):
+    model = OpenInterest
+    serializer_class = OpenInterestOut
+    pagination_class = TimeCursorPagination
+
+
+@_series_schema(FundingOut, "Settled funding rates per exchange (fraction per interval)")
+class FundingSeries(_SeriesView):
+    model = FundingRate
+    time_field = "funding_time"
+    serializer_class = FundingOut
+    pagination_class = FundingPages
+
+
+@_series_schema(LiquidationOut, "Recorded liquidation events (USD, side liquidated)")
+class LiquidationSeries(_SeriesView):
+    model = Liquidation
+    serializer_class = LiquidationOut
+    pagination_class = TimeCursorPagination

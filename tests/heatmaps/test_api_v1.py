@@ -1,0 +1,291 @@
+"""REST API v1, market side: contract tests against real PostgreSQL and Redis with maps computed from
+the sample data. Every figure is compared with what the database or read_heatmap says."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from django.test import Client
+from PIL import Image
+
+from heatmaps.exports import LUT, intensity_levels
+from heatmaps.maps import heatmap_compute, read_heatmap
+from heatmaps.marketdata import dt_to_ms, insert_liquidations, load_sample_data
+from heatmaps.models import Asset, Candle, FundingRate, Heatmap, OpenInterest
+from heatmaps.rows import LiquidationRow
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/assets"
+
+
+@pytest.fixture(scope="module")
+def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Sample data and the BTCUSDT 24h, 1w and 1y maps, committed once for the module and removed after."""
+    with django_db_blocker.unblock():
+        load_sample_data()
+        btc = Asset.objects.get(symbol="BTCUSDT")
+        heatmap_compute(asset=btc, timeframes=["24h", "1w", "1y"])
+        insert_liquidations(
+            asset=btc,
+            exchange=btc.reference_exchange,
+            rows=[
+                LiquidationRow("BTCUSDT", 1_769_700_000_000, "long", 84_900.0, 3.0, 254_700.0, "v1-a"),
+                LiquidationRow("BTCUSDT", 1_769_690_000_000, "short", 86_100.0, 1.0, 86_100.0, "v1-b"),
+            ],
+        )
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def btc(sample_maps: None) -> Asset:
+    return Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+
+
+def json_of(client: Client, url: str, **extra: Any) -> Any:
+    response = client.get(url, **extra)
+    assert response.status_code == 200, (url, response.status_code, response.content[:300])
+    return response.json()
+
+
+# ---- assets ---------------------------------------------------------------------------------------
+
+
+def test_asset_list_and_detail_carry_the_latest_figures(client: Client, btc: Asset) -> None:
+    body = json_of(client, f"{BASE}/")
+    symbols = [a["symbol"] for a in body["assets"]]
+    assert symbols == ["BTCUSDT", "ETHUSDT"]
+    listed = body["assets"][0]
+    detail = json_of(client, f"{BASE}/btcusdt/")
+    assert detail == listed | {"exchanges": detail["exchanges"]} and detail["symbol"] == "BTCUSDT"
+
+    newest = Candle.objects.filter(asset=btc).order_by("-open_time").first()
+    assert newest is not None
+    day_before = Candle.objects.filter(asset=btc, open_time__lte=newest.open_time - timedelta(hours=24))
+    before = day_before.order_by("-open_time").first()
+    assert before is not None
+    assert detail["price"] == newest.close
+    assert detail["price_time"] == newest.open_time.isoformat().replace("+00:00", "Z")
+    assert detail["change_24h_pct"] == pytest.approx((newest.close / before.close - 1) * 100)
+    oi = OpenInterest.objects.filter(asset=btc).order_by("-time").first()
+    assert oi is not None and detail["open_interest_usd"] == pytest.approx(oi.oi_value)
+    assert detail["open_interest_simulated"] is True
+    funding = FundingRate.objects.filter(asset=btc).order_by("-funding_time").first()
+    assert funding is not None and detail["funding_rate"] == pytest.approx(funding.rate)
+    assert detail["timeframes"] == ["24h", "1w", "1y"]
+    (binance,) = detail["exchanges"]
+    assert binance["exchange"] == "binance" and binance["age_seconds"] > 0 and binance["degraded_since"] is None
+    assert binance["volume_24h"] == pytest.approx(detail["volume_24h"])
+
+
+def test_unknown_or_disabled_asset_is_a_json_404(client: Client, btc: Asset) -> None:
+    Asset.objects.filter(symbol="ETHUSDT").update(enabled=False)
+    for url in (f"{BASE}/ETHUSDT/", f"{BASE}/NOPE/heatmap/", f"{BASE}/x/candles/", f"{BASE}/{'A' * 40}/"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "unknown asset" in response.json()["detail"]
+
+
+# ---- the heat map ---------------------------------------------------------------------------------
+
+
+def test_sparse_cells_are_the_stored_grid_above_min_usd(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    body = json_of(client, f"{BASE}/BTCUSDT/heatmap/?timeframe=1w&min_usd=1000")
+    m = stored.heatmap
+    assert body["times"] == stored.times.tolist() and body["prices"] == stored.prices.tolist()
+    assert body["cells"]["shape"] == [m.width, m.bins] and body["cells"]["encoding"] == "sparse"
+    for side, grid in (("long", stored.long), ("short", stored.short)):
+        expected = np.rint(grid).astype(np.int64)
+        triples = np.array(body["cells"][side])
+        assert len(triples) == int((expected > 1000).sum()) > 0
+        assert (expected[triples[:, 0], triples[:, 1]] == triples[:, 2]).all()
+        assert (triples[:, 2] > 1000).all()
+    assert body["candles"] == m.candles
+    assert [c["usd"] for c in body["clusters"]] == [round(c["usd"]) for c in m.clusters]
+    assert body["liquidation_map"]["total_long"] == round(m.liquidation_map["total_long"])
+    assert body["scale"] == {
+        "full_usd": m.colour_scale_usd,
+        "map_full_usd": m.colour_scale_usd,
+        "pinned": False,
+        "colour_stops": body["scale"]["colour_stops"],
+    }
+    assert body["scale"]["colour_stops"][0] == [0.0, 13, 17, 23]
+    provenance = body["provenance"]
+    assert provenance["oi_simulated"] is True and provenance["candle_exchange"] == "binance"
+    assert provenance["computed_at"] == m.computed_at.isoformat().replace("+00:00", "Z")
+    assert provenance["version"] == m.version
+    assert [p[3] for p in body["liquidations"]] == ["short", "long"]
+
+
+def test_dense_cells_decode_to_the_stored_float32_grid_and_side_picks_one(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    body = json_of(client, f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&cells=dense&side=short&full=5e6")
+    shape = tuple(body["cells"]["shape"])
+    assert body["cells"]["dtype"] == "float32" and body["cells"]["long"] is None and body["side"] == "short"
+    short = np.frombuffer(base64.b64decode(body["cells"]["short"]), dtype="<f4").reshape(shape)
+    assert np.array_equal(short, stored.short)
+    assert body["scale"]["full_usd"] == 5e6 and body["scale"]["pinned"] is True
+
+
+def test_csv_export_reads_back_to_the_json_cells(client: Client, btc: Asset) -> None:
+    url = f"{BASE}/BTCUSDT/heatmap/?timeframe=1w&min_usd=500"
+    body = json_of(client, url)
+    response = client.get(url + "&format=csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert 'filename="BTCUSDT-1w-both.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
+    assert list(rows[0]) == ["time_utc", "price", "long_usd", "short_usd"]
+    time_index = {t: i for i, t in enumerate(body["times"])}
+    price_index = {p: i for i, p in enumerate(body["prices"])}
+    from_csv: dict[str, set[tuple[int, int, int]]] = {"long": set(), "short": set()}
+    for row in rows:
+        ms = int(datetime.fromisoformat(row["time_utc"]).timestamp() * 1000)
+        t, p = time_index[ms], price_index[float(row["price"])]
+        for side in from_csv:
+            if int(row[f"{side}_usd"]) > 500:
+                from_csv[side].add((t, p, int(row[f"{side}_usd"])))
+    for side in from_csv:
+        assert from_csv[side] == {tuple(cell) for cell in body["cells"][side]}
+        assert from_csv[side]
+
+
+def test_png_has_the_requested_size_and_the_pages_colours(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    response = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&format=png&width=577&height=311")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (577, 311) and image.mode == "RGB"
+    pixels = np.asarray(image).reshape(-1, 3)
+    colours = {tuple(int(v) for v in px) for px in np.unique(pixels, axis=0)}
+    levels = intensity_levels(stored.long + stored.short, stored.heatmap.colour_scale_usd)
+    expected = {tuple(int(v) for v in LUT[level]) for level in np.unique(levels)}
+    # Every colour of the map's scale that the grid uses and is not hidden under a candle shows up…
+    assert len(expected & colours) >= 0.8 * len(expected)
+    assert (13, 17, 23) in colours and (252, 253, 191) in colours  # empty cells, full intensity
+    # …and the candles are drawn on top, in the page's up and down colours.
+    assert (63, 185, 80) in colours and (248, 81, 73) in colours
+
+
+def test_etag_and_last_modified_give_a_304_until_the_map_changes(client: Client, btc: Asset) -> None:
+    url = f"{BASE}/BTCUSDT/heatmap/?timeframe=1w"
+    first = client.get(url)
+    etag = first["ETag"]
+    assert first.status_code == 200 and etag and first["Last-Modified"]
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 304
+    # Another representation of the same map has its own tag.
+    assert client.get(url + "&side=long", HTTP_IF_NONE_MATCH=etag).status_code == 200
+    # A new version of the map: the old tag no longer matches.
+    Heatmap.objects.filter(asset=btc, timeframe="1w").update(computed_at=datetime.now(tz=UTC))
+    fresh = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert fresh.status_code == 200 and fresh["ETag"] != etag
+
+
+def test_a_map_not_computed_yet_is_a_404(client: Client, btc: Asset) -> None:
+    response = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=3m")
+    assert response.status_code == 404 and "not been computed" in response.json()["detail"]
+
+
+# ---- time series ----------------------------------------------------------------------------------
+
+
+def test_candles_page_through_a_range_without_gaps_or_repeats(client: Client, btc: Asset) -> None:
+    start, end = "2026-01-28T00:00:00Z", 1_769_644_800_000  # ISO 8601 and epoch ms, 2026-01-29 00:00 UTC
+    url = f"{BASE}/BTCUSDT/candles/?start={start}&end={end}&page_size=100&exchange=binance"
+    seen: list[str] = []
+    pages = 0
+    while url:
+        body = json_of(client, url)
+        seen += [row["time"] for row in body["results"]]
+        url = body["next"]
+        pages += 1
+    expected = Candle.objects.filter(
+        asset=btc, open_time__gte=datetime(2026, 1, 28, tzinfo=UTC), open_time__lt=datetime(2026, 1, 29, tzinfo=UTC)
+    )
+    assert len(seen) == len(set(seen)) == expected.count() == 288 and pages == 3
+    assert seen == sorted(seen) and seen[0] == "2026-01-28T00:00:00Z"
+
+
+def test_open_interest_funding_and_liquidations(client: Client, btc: Asset) -> None:
+    span = "start=2026-01-29&end=2026-01-30"
+    oi = json_of(client, f"{BASE}/BTCUSDT/open-interest/?{span}")["results"]
+    assert oi and oi[0]["simulated"] is True and oi[0]["exchange"] == "binance" and oi[0]["oi_usd"] > 0
+    funding = json_of(client, f"{BASE}/BTCUSDT/funding/?{span}")["results"]
+    assert [f["time"] for f in funding] == ["2026-01-29T00:00:00Z", "2026-01-29T08:00:00Z", "2026-01-29T16:00:00Z"]
+    prints = json_of(client, f"{BASE}/BTCUSDT/liquidations/?{span}")["results"]
+    assert [(p["side"], p["usd"]) for p in prints] == [("short", 86_100.0), ("long", 254_700.0)]
+    assert dt_to_ms(datetime.fromisoformat(prints[0]["time"])) == 1_769_690_000_000
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+BAD = [
+    ("heatmap/?timeframe=5y", "timeframe"),
+    ("heatmap/?side=sideways", "side"),
+    ("heatmap/?cells=packed", "cells"),
+    ("heatmap/?format=xml", "format"),
+    ("heatmap/?min_usd=-1", "min_usd"),
+    ("heatmap/?min_usd=nan", "min_usd"),
+    ("heatmap/?min_usd=inf", "min_usd"),
+    ("heatmap/?format=png&width=100000", "width"),
+    ("heatmap/?format=png&height=-5", "height"),
+    ("heatmap/?width=abc", "width"),
+    ("heatmap/?full=0", "full"),
+    ("candles/?start=2026-01-29&end=2026-01-28", "start"),
+    ("candles/?start=2024-01-01&end=2026-01-28", "end"),
+    ("candles/?start=yesterday", "start"),
+    ("candles/?start=2026-13-45", "start"),
+    ("candles/?start=1769644800", "start"),  # seconds, not milliseconds
+    ("candles/?end=99999999999999999999999", "end"),
+    ("candles/?exchange=kraken", "exchange"),
+    ("candles/?page_size=0", "page_size"),
+    ("candles/?page_size=-3", "page_size"),
+    ("candles/?page_size=1000000", "page_size"),
+    ("candles/?page_size=ten", "page_size"),
+    ("candles/?cursor=not-a-cursor", "cursor"),
+    ("candles/?cursor=cD1ub3QtYS10aW1l", "cursor"),  # decodes to p=not-a-time
+]
+
+
+@pytest.mark.parametrize(("path", "field"), BAD)
+def test_malformed_parameters_are_a_400_naming_them(client: Client, btc: Asset, path: str, field: str) -> None:
+    response = client.get(f"{BASE}/BTCUSDT/{path}")
+    assert response.status_code == 400, response.content[:300]
+    assert field in response.json()
+
+
+def test_nul_bytes_are_a_400_not_a_database_error(client: Client, btc: Asset) -> None:
+    for url in (
+        f"{BASE}/BTC%00USDT/",
+        f"{BASE}/BTCUSDT/candles/?exchange=bin%00ance",
+        "/api/v1/annotations/?asset=%00",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400 and "NUL" in response.json()["detail"]
+
+
+def test_anonymous_requests_are_throttled_per_address_with_retry_after(
+    client: Client, btc: Asset, settings: Any, isolated_cache: None
+) -> None:
+    settings.LIQ_API_ANON_RATE = "3/min"
+    codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.7").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.7")
+    assert limited.status_code == 429 and "throttled" in limited.json()["detail"]
+    assert 0 < int(limited["Retry-After"]) <= 60
+    # Another address has its own budget; a forged X-Forwarded-For does not buy a new one.
+    assert client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.8").status_code == 200
+    assert client.get(f"{BASE}/", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 429
