@@ -218,7 +218,7 @@ def _initial_from_query(query: QueryDict) -> dict[str, Any]:
             initial[name] = query[name]
     if query.getlist("channels"):
         initial["channels"] = query.getlist("channels")
-    if "condition" in query:  # the form's own state (an HTMX swap or "show fields"): keep the checkbox
+    if query.get("form"):  # the form's own state (an HTMX swap or "show fields"): keep the checkbox
         initial["enabled"] = query.get("enabled") == "on"
     if query.get("expires_at"):
         initial["expires_at"] = query["expires_at"]

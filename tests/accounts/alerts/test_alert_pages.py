@@ -3,6 +3,7 @@ fields, swapped with HTMX), switching on/off, deleting, the history and the head
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -27,6 +28,7 @@ def test_alert_me_prefills_the_form(alice_client: Client, btc: Asset) -> None:
     assert 'value="BTCUSDT"' in html and 'value="91234.5"' in html
     assert '<option value="up" selected>' in html
     assert 'name="percent"' not in html  # only the chosen condition's fields
+    assert re.search(r'<input type="checkbox" name="enabled"[^>]* checked', html)  # a new rule starts switched on
 
 
 def test_changing_the_condition_swaps_only_its_fields(alice_client: Client, btc: Asset) -> None:
