@@ -228,7 +228,7 @@ class AlertMarketMemory(models.Model):
 
     asset = models.OneToOneField(Asset, on_delete=models.CASCADE, related_name="+")
     bar_time = models.DateTimeField(help_text="open time of the newest bar evaluated")
-    clusters = models.JSONField(default=dict, help_text="timeframe → {through_ms, clusters}")
+    clusters = models.JSONField(default=dict, help_text="timeframe → {version, through_ms, clusters}")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquidations, MarketState, Series
-from accounts.alerts.rule_store import rule_params
-from accounts.alerts.rules import OIChange, RuleError, RuleSpec
+from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
 from accounts.models import AlertDelivery, AlertEvent, AlertMarketMemory, AlertRule
 from heatmaps.maps import stored_clusters
@@ -67,7 +67,7 @@ def _queue_deliveries(event_ids: list[int]) -> None:
 @transaction.atomic
 def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
     memory = _lock_memory(asset)
-    rules = list(AlertRule.objects.filter(asset=asset, enabled=True).select_related("annotation"))
+    rules = _enabled_rules(asset)
     specs = _specs(asset, rules)
     maps = stored_clusters(asset=asset)
     current = {tf: _cluster_set(m.through_ms, m.clusters) for tf, m in maps.items()}
@@ -75,14 +75,13 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
     previous = {tf: _cluster_set(m["through_ms"], m["clusters"]) for tf, m in memory.clusters.items()}
 
     window_ms = max((s.params.window_minutes * 60_000 for s in specs if isinstance(s.params, OIChange)), default=0)
-    newest = _newest_bar_time(asset)
-    if newest is None:
+    market = recent_market(asset=asset, window=timedelta(milliseconds=window_ms + BAR_MS), bars=HISTORY_BARS)
+    if market is None or len(market.bars) == 0:
         return CycleResult(len(specs), 0, [])
-    since = newest - timedelta(milliseconds=window_ms + BAR_MS)
-    market = recent_market(asset=asset, since=since, bars=HISTORY_BARS) if specs else None
+    newest_ms = int(market.bars.times_ms[-1])
     new_bar_times: list[int] = []
     firings: list[Firing] = []
-    if market is not None and len(market.bars) >= 2:
+    if specs and len(market.bars) >= 2:
         bars = Bars(market.bars.times_ms, market.bars.open, market.bars.high, market.bars.low, market.bars.close)
         last_seen = dt_to_ms(memory.bar_time)
         start = max(1, len(bars) - MAX_CATCH_UP_BARS)
@@ -119,9 +118,15 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
                 firings.append(firing)
                 by_id[firing.rule_id] = record_firing(by_id[firing.rule_id], firing)
     event_ids = _store(asset=asset, rules=rules, firings=firings)
-    memory.bar_time = ms_to_dt(max([*new_bar_times, dt_to_ms(memory.bar_time), dt_to_ms(newest)]))
-    memory.clusters = {tf: {"through_ms": m.through_ms, "clusters": m.clusters} for tf, m in maps.items()}
-    memory.save(update_fields=["bar_time", "clusters", "updated_at"])
+    memory.bar_time = ms_to_dt(max([*new_bar_times, dt_to_ms(memory.bar_time), newest_ms]))
+    fields = ["bar_time", "updated_at"]
+    seen = {tf: m.get("version") for tf, m in memory.clusters.items()}
+    if seen != {tf: m.version for tf, m in maps.items()}:  # rewritten only when a map changed
+        memory.clusters = {
+            tf: {"version": m.version, "through_ms": m.through_ms, "clusters": m.clusters} for tf, m in maps.items()
+        }
+        fields.append("clusters")
+    memory.save(update_fields=fields)
     return CycleResult(len(specs), len(event_ids), event_ids)
 
 
@@ -132,34 +137,87 @@ def _lock_memory(asset: Asset) -> AlertMarketMemory:
     return AlertMarketMemory.objects.select_for_update().get(asset=asset)
 
 
-def _newest_bar_time(asset: Asset) -> datetime | None:
-    from heatmaps.models import Candle
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """What a cycle reads of a rule: one row of a values query, not a model instance (10 000 of
+    those cost more than the whole evaluation)."""
 
-    return (
-        Candle.objects.filter(asset=asset, exchange_id=asset.reference_exchange_id)
-        .order_by("-open_time")
-        .values_list("open_time", flat=True)
-        .first()
+    id: int
+    user_id: int
+    condition: str
+    params: dict[str, Any]
+    zone: tuple[float, float | None] | None
+    trigger: str
+    cooldown_minutes: int
+    expires_at: datetime | None
+    last_fired_bar: datetime | None
+    channels: list[str]
+    webhook_active: bool
+
+
+def _enabled_rules(asset: Asset) -> list[StoredRule]:
+    rows = AlertRule.objects.filter(asset=asset, enabled=True).values_list(
+        "id",
+        "user_id",
+        "condition",
+        "params",
+        "annotation__price",
+        "annotation__price_high",
+        "trigger",
+        "cooldown_minutes",
+        "expires_at",
+        "last_fired_bar",
+        "channels",
+        "webhook_url",
+        "webhook_disabled_reason",
     )
+    return [
+        StoredRule(
+            id=r[0],
+            user_id=r[1],
+            condition=r[2],
+            params=r[3],
+            zone=(r[4], r[5]) if r[4] is not None else None,
+            trigger=r[6],
+            cooldown_minutes=r[7],
+            expires_at=r[8],
+            last_fired_bar=r[9],
+            channels=r[10],
+            webhook_active="webhook" in r[10] and bool(r[11]) and not r[12],
+        )
+        for r in rows
+    ]
 
 
-def _specs(asset: Asset, rules: Sequence[AlertRule]) -> list[RuleSpec]:
+def _params(rule: StoredRule) -> Params:
+    if rule.condition == "price_enters_zone":
+        assert rule.zone is not None and rule.zone[1] is not None  # a database constraint
+        return PriceEntersZone(low=rule.zone[0], high=rule.zone[1])
+    return _parsed(rule.condition, tuple(sorted(rule.params.items())))
+
+
+@lru_cache(maxsize=65_536)
+def _parsed(condition: str, items: tuple[tuple[str, Any], ...]) -> Params:
+    # Parameters are frozen values: many rules with the same ones share one, checked once a process.
+    return params_from_json(condition, dict(items))
+
+
+def _specs(asset: Asset, rules: Sequence[StoredRule]) -> list[RuleSpec]:
     specs = []
     for rule in rules:
         try:
-            params = rule_params(rule)
             spec = RuleSpec(
-                id=rule.pk,
+                id=rule.id,
                 asset=asset.symbol,
-                params=params,
+                params=_params(rule),
                 trigger=rule.trigger,  # type: ignore[arg-type]
                 cooldown_minutes=rule.cooldown_minutes,
                 expires_at_ms=dt_to_ms(rule.expires_at) if rule.expires_at else None,
-                enabled=rule.enabled,
+                enabled=True,
                 last_fired_bar_ms=dt_to_ms(rule.last_fired_bar) if rule.last_fired_bar else None,
             )
         except RuleError as exc:  # stored before a limit changed: skipped, not fatal to the others
-            log.warning("alert rule %s skipped: %s", rule.pk, exc)
+            log.warning("alert rule %s skipped: %s", rule.id, exc)
             continue
         specs.append(spec)
     return specs
@@ -177,52 +235,65 @@ def _cluster_set(through_ms: int, clusters: Sequence[dict[str, Any]]) -> Cluster
     )
 
 
-def _store(*, asset: Asset, rules: Sequence[AlertRule], firings: Sequence[Firing]) -> list[int]:
+def _store(*, asset: Asset, rules: Sequence[StoredRule], firings: Sequence[Firing]) -> list[int]:
     """Insert the events (a conflict on (rule, bar_time) inserts nothing), then update the rules and
     create the deliveries of what was actually inserted. Returns the new events' ids."""
     if not firings:
         return []
     now = timezone.now()
-    owner = {r.pk: r for r in rules}
+    owner = {r.id: r for r in rules}
     table = AlertEvent._meta.db_table
     json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     values_sql = ", ".join([f"(%s, %s, %s, %s, %s, %s, {json_param}, false, false)"] * len(firings))
     params: list[Any] = []
     for f in firings:
-        rule = owner[f.rule_id]
-        params += [f.rule_id, rule.user_id, asset.pk, f.condition, now, ms_to_dt(f.bar_ms), json.dumps(f.values)]
+        params += [f.rule_id, owner[f.rule_id].user_id, asset.pk, f.condition, now, ms_to_dt(f.bar_ms)]
+        params.append(json.dumps(f.values))
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO {table} (rule_id, user_id, asset_id, condition, fired_at, bar_time, "values", read, test) '
-            f"VALUES {values_sql} ON CONFLICT (rule_id, bar_time) DO NOTHING RETURNING id, rule_id, bar_time",
+            f"VALUES {values_sql} ON CONFLICT (rule_id, bar_time) DO NOTHING RETURNING id, rule_id",
             params,
         )
-        inserted = cursor.fetchall()
+        inserted: list[tuple[int, int]] = cursor.fetchall()
     if not inserted:
         return []
-    last_bar: dict[int, datetime] = {}
-    for _, rule_id, bar_time in inserted:
-        if isinstance(bar_time, str):  # SQLite hands back text
-            bar_time = datetime.fromisoformat(bar_time).replace(tzinfo=UTC)
-        last_bar[rule_id] = max(last_bar.get(rule_id, bar_time), bar_time)
-    changed = []
-    for rule_id, bar_time in last_bar.items():
-        rule = owner[rule_id]
-        if rule.last_fired_bar is None or bar_time > rule.last_fired_bar:
-            rule.last_fired_bar = bar_time
-        if rule.trigger == AlertRule.Trigger.ONCE:
-            rule.enabled = False
-        changed.append(rule)
-    AlertRule.objects.bulk_update(changed, ["last_fired_bar", "enabled"])
-    deliveries = []
-    for event_id, rule_id, _ in inserted:
-        rule = owner[rule_id]
-        for channel in rule.channels:
-            if channel == "webhook" and not rule.webhook_active:
-                continue
-            deliveries.append(_delivery(event_id, channel, now))
-    AlertDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-    return [row[0] for row in inserted]
+    # Only rules whose event was inserted move on; firings are in bar order, so the last one wins.
+    fired_ids = {rule_id for _, rule_id in inserted}
+    last_bar: dict[int, int] = {f.rule_id: f.bar_ms for f in firings if f.rule_id in fired_ids}
+    by_bar: dict[int, list[int]] = {}
+    for rule_id, bar in last_bar.items():
+        by_bar.setdefault(bar, []).append(rule_id)
+    for bar, ids in by_bar.items():  # one UPDATE per bar time (one, unless a cycle caught up)
+        AlertRule.objects.filter(pk__in=ids).update(last_fired_bar=ms_to_dt(bar))
+    once = [rule_id for rule_id in last_bar if owner[rule_id].trigger == AlertRule.Trigger.ONCE]
+    if once:
+        AlertRule.objects.filter(pk__in=once).update(enabled=False)
+    deliveries = [
+        (event_id, channel)
+        for event_id, rule_id in inserted
+        for channel in owner[rule_id].channels
+        if channel != "webhook" or owner[rule_id].webhook_active
+    ]
+    _create_deliveries(deliveries, now)
+    return [event_id for event_id, _ in inserted]
+
+
+def _create_deliveries(deliveries: Sequence[tuple[int, str]], now: datetime) -> None:
+    """In-app deliveries are done once the event row exists; the others wait for their task."""
+    if connection.vendor != "postgresql":
+        AlertDelivery.objects.bulk_create([_delivery(e, c, now) for e, c in deliveries], ignore_conflicts=True)
+        return
+    sent = [channel == AlertDelivery.Channel.IN_APP for _, channel in deliveries]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {AlertDelivery._meta.db_table} "
+            "(event_id, channel, status, attempts, last_error, created_at, delivered_at) "
+            "SELECT e, c, CASE WHEN s THEN 'sent' ELSE 'pending' END, CASE WHEN s THEN 1 ELSE 0 END, '', %s, "
+            "CASE WHEN s THEN %s::timestamptz END "
+            "FROM unnest(%s::bigint[], %s::text[], %s::boolean[]) AS d(e, c, s) ON CONFLICT DO NOTHING",
+            [now, now, [e for e, _ in deliveries], [c for _, c in deliveries], sent],
+        )
 
 
 def _delivery(event_id: int, channel: str, now: datetime) -> AlertDelivery:

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("bar_time", models.DateTimeField(help_text="open time of the newest bar evaluated")),
-                ("clusters", models.JSONField(default=dict, help_text="timeframe → {through_ms, clusters}")),
+                ("clusters", models.JSONField(default=dict, help_text="timeframe → {version, through_ms, clusters}")),
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 (
                     "asset",

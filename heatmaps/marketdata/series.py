@@ -7,10 +7,12 @@ funding is weighted by each exchange's open interest. Times are UTC milliseconds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from django.db import connection
 
 from heatmaps.marketdata.store import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Candle, FundingRate, Liquidation, OpenInterest
@@ -78,49 +80,72 @@ class RecentMarket:
         return total / weight if weight else None
 
 
-def recent_market(*, asset: Asset, since: datetime, bars: int) -> RecentMarket:
-    """At least the last ``bars`` closed bars (more when ``since`` reaches further back), and open
-    interest and funding from ``since`` on (funding from one interval earlier, so the rate in force
-    at ``since`` is known)."""
+def recent_market(*, asset: Asset, window: timedelta, bars: int) -> RecentMarket | None:
+    """The last ``bars`` closed bars, or all within ``window`` of the newest when that reaches
+    further back, with open interest from the same start and funding from one day earlier (so the
+    rate in force at the start is known). None when the asset has no bars."""
     exchange_ids = list(asset.exchanges.filter(enabled=True).values_list("pk", flat=True)) or [
         asset.reference_exchange_id
     ]
-    candles = Candle.objects.filter(asset=asset, exchange_id=asset.reference_exchange_id)
-    nth_newest = list(candles.order_by("-open_time").values_list("open_time", flat=True)[bars - 1 : bars])
-    # Fewer bars stored than asked for: all of them.
-    start = min(since, nth_newest[0]) if nth_newest else ms_to_dt(0)
-    rows = list(
-        candles.filter(open_time__gte=start)
-        .order_by("open_time")
-        .values_list("open_time", "open", "high", "low", "close")
+    table_name = Candle._meta.db_table
+    newest_sql = f"SELECT open_time FROM {table_name} WHERE asset_id = %s AND exchange_id = %s ORDER BY open_time DESC"
+    ref = [asset.pk, asset.reference_exchange_id]
+    ((newest, nth_newest),) = _fetch(
+        f"SELECT ({newest_sql} LIMIT 1), ({newest_sql} LIMIT 1 OFFSET %s)", [*ref, *ref, bars - 1]
     )
-    table = np.array([(dt_to_ms(r[0]), *r[1:]) for r in rows], dtype=np.float64).reshape(len(rows), 5)
+    if newest is None:
+        return None
+    if isinstance(newest, str):  # SQLite hands back text
+        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
+        nth_newest = datetime.fromisoformat(nth_newest).replace(tzinfo=UTC) if nth_newest else None
+    # Fewer bars stored than asked for: all of them.
+    start = min(newest - window, nth_newest) if nth_newest is not None else ms_to_dt(0)
+    # Times come back as epoch milliseconds: converting thousands of datetimes in Python would
+    # cost more than everything else an alert cycle does with them.
+    rows = _fetch(
+        f"SELECT {_epoch_ms('open_time')}, open, high, low, close FROM {Candle._meta.db_table} "
+        "WHERE asset_id = %s AND exchange_id = %s AND open_time >= %s ORDER BY open_time",
+        [asset.pk, asset.reference_exchange_id, _db_time(start)],
+    )
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)
     recent = RecentBars(table[:, 0].astype(np.int64), table[:, 1], table[:, 2], table[:, 3], table[:, 4])
     close_at = dict(zip((recent.times_ms + BASE_BAR_MS).tolist(), recent.close.tolist(), strict=True))
-
-    oi_rows = (
-        OpenInterest.objects.filter(asset=asset, exchange_id__in=exchange_ids, time__gte=start)
-        .order_by("exchange_id", "time")
-        .values_list("exchange_id", "time", "oi_value", "oi_base")
-    )
+    ids = ", ".join(["%s"] * len(exchange_ids))
     oi: dict[int, list[tuple[int, float]]] = {}
-    for exchange_id, time, value, base in oi_rows:
-        at = dt_to_ms(time)
+    for exchange_id, at, value, base in _fetch(
+        f"SELECT exchange_id, {_epoch_ms('time')}, oi_value, oi_base FROM {OpenInterest._meta.db_table} "
+        f"WHERE asset_id = %s AND exchange_id IN ({ids}) AND time >= %s ORDER BY exchange_id, time",
+        [asset.pk, *exchange_ids, _db_time(start)],
+    ):
         if value is None and base is not None and at in close_at:
             value = base * close_at[at]  # Bybit reports base units only: valued at the bar's close
         if value is not None:
-            oi.setdefault(exchange_id, []).append((at, value))
-    funding_rows = (
-        FundingRate.objects.filter(
-            asset=asset, exchange_id__in=exchange_ids, funding_time__gte=start - FUNDING_LOOKBACK
-        )
-        .order_by("exchange_id", "funding_time")
-        .values_list("exchange_id", "funding_time", "rate")
-    )
+            oi.setdefault(exchange_id, []).append((int(at), value))
     funding: dict[int, list[tuple[int, float]]] = {}
-    for exchange_id, time, rate in funding_rows:
-        funding.setdefault(exchange_id, []).append((dt_to_ms(time), rate))
+    for exchange_id, at, rate in _fetch(
+        f"SELECT exchange_id, {_epoch_ms('funding_time')}, rate FROM {FundingRate._meta.db_table} "
+        f"WHERE asset_id = %s AND exchange_id IN ({ids}) AND funding_time >= %s ORDER BY exchange_id, funding_time",
+        [asset.pk, *exchange_ids, _db_time(start - FUNDING_LOOKBACK)],
+    ):
+        funding.setdefault(exchange_id, []).append((int(at), rate))
     return RecentMarket(bars=recent, open_interest=_series(oi), funding=_series(funding))
+
+
+def _epoch_ms(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM {column}) * 1000)::bigint"
+    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)"
+
+
+def _db_time(value: datetime) -> Any:
+    # Raw SQL on SQLite compares text: the value must be written the way the backend stores it.
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _series(samples: dict[int, list[tuple[int, float]]]) -> dict[int, ExchangeSeries]:

@@ -105,7 +105,7 @@ def test_bars_that_landed_together_are_each_evaluated(alice: User, btc: Asset) -
 
 
 def test_a_once_rule_switches_itself_off(alice: User, btc: Asset) -> None:
-    level, direction = crossing_level(K)
+    level, _ = crossing_level(K)
     rule = crosses(alice, level, "either", trigger="once")
     load_bars(btc, K)
     evaluate(btc)

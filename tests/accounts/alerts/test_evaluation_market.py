@@ -151,7 +151,8 @@ def test_cluster_within_and_forms(alice: User, btc: Asset, mapped: Heatmap) -> N
         "usd": usd,
     }
     mapped.clusters = [*mapped.clusters, new]
-    mapped.save(update_fields=["clusters"])
+    mapped.version += 1  # as heatmaps stores every changed map
+    mapped.save(update_fields=["clusters", "version"])
     load_bars(btc, K + 1, start=K)
     evaluate(btc)
     formed = AlertEvent.objects.get(condition="cluster_forms")
