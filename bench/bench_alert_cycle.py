@@ -192,7 +192,7 @@ def main() -> int:
     started = time.perf_counter()
     assets = populate(rng, args.assets, args.rules, end_ms)
     print(
-        f"alert cycle benchmark (PostgreSQL {connection.pg_version}): {args.rules} enabled rules over "
+        f"alert cycle benchmark (PostgreSQL {connection.cursor().connection.info.server_version}): {args.rules} enabled rules over "
         f"{len(assets)} assets, {len(TIMEFRAMES)} stored maps each; set up in {time.perf_counter() - started:.1f} s"
     )
     for asset in assets:  # the cycle before the first timed one: the stored bars are known

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -49,7 +50,7 @@ def fire(asset: Asset, *rules: AlertRule) -> list[int]:
     return AlertEvent.objects.filter(rule__in=rules).values_list("pk", flat=True)  # type: ignore[return-value]
 
 
-def crosses(user: User, **kwargs: object) -> tuple[AlertRule, str]:
+def crosses(user: User, **kwargs: Any) -> tuple[AlertRule, str]:
     level, direction = crossing_level(K)
     return alert_rule_create(
         user=user, asset="BTCUSDT", condition="price_crosses", params={"price": level, "direction": direction}, **kwargs
@@ -132,10 +133,10 @@ def test_ten_failures_in_a_row_switch_the_webhook_off(
     assert len(receiver.requests) == DISABLE_AFTER_FAILURES
     assert not webhook_attempt(delivery_id=delivery.pk).retry  # switched off: nothing more is sent
     assert len(receiver.requests) == DISABLE_AFTER_FAILURES
-    page = alice_client.get("/alerts/rules/").content.decode()  # type: ignore[attr-defined]
+    page = alice_client.get("/alerts/rules/").content.decode()
     assert "failed deliveries in a row" in page and "HTTP 500" in page
     # Saving a new URL switches it on again.
-    alice_client.post(  # type: ignore[attr-defined]
+    alice_client.post(
         f"/alerts/rules/{rule.pk}/",
         {
             "asset": "BTCUSDT",

@@ -4,6 +4,7 @@ through the services, events stored once per rule and bar."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -24,7 +25,7 @@ def evaluate(asset: Asset) -> tuple[int, int]:
     return evaluate_asset(asset=asset, on_events=lambda ids: None)
 
 
-def crosses(user: User, price: float, direction: str = "either", **kwargs: object) -> AlertRule:
+def crosses(user: User, price: float, direction: str = "either", **kwargs: Any) -> AlertRule:
     rule, _ = alert_rule_create(
         user=user, asset="BTCUSDT", condition="price_crosses", params={"price": price, "direction": direction}, **kwargs
     )
