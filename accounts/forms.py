@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.alerts.rule_store import CONDITION_LABELS
 from accounts.models import Annotation
 from accounts.validators import timeframe_choices, validate_time_zone
 
@@ -64,3 +65,62 @@ class ApiTokenForm(forms.Form):
         empty_value=None,
         required=False,
     )
+
+
+class AlertRuleForm(forms.Form):
+    """Every field any condition takes, all optional here: the service says what the chosen
+    condition needs, with the same messages the API gives."""
+
+    asset = forms.CharField(max_length=32, required=False)
+    condition = forms.ChoiceField(choices=[], initial="price_crosses")
+    price = forms.FloatField(
+        required=False, label="Price (USD)", widget=forms.NumberInput(attrs={"step": "any", "min": "0"})
+    )
+    direction = forms.ChoiceField(
+        required=False,
+        choices=[("either", "either way"), ("up", "up (from below)"), ("down", "down (from above)")],
+        initial="either",
+    )
+    annotation = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Zone", choices=[])
+    percent = forms.FloatField(required=False, label="Percent (%)", widget=forms.NumberInput(attrs={"step": "any"}))
+    side = forms.ChoiceField(
+        required=False,
+        choices=[("either", "either side"), ("above", "above the price"), ("below", "below the price")],
+        initial="either",
+    )
+    min_usd = forms.FloatField(
+        required=False, label="Minimum size (USD)", widget=forms.NumberInput(attrs={"step": "any", "min": "0"})
+    )
+    timeframe = forms.ChoiceField(required=False, choices=timeframe_choices, initial="1w", label="Map timeframe")
+    rate = forms.FloatField(
+        required=False,
+        label="Funding rate (fraction per 8 h)",
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0.0005 = 0.05 %"}),
+    )
+    window_minutes = forms.IntegerField(required=False, label="Window (minutes)", initial=60)
+    trigger = forms.ChoiceField(
+        choices=[("every", "every time, after a cooldown"), ("once", "once, then switch off")], initial="every"
+    )
+    cooldown_minutes = forms.IntegerField(required=False, initial=60, label="Cooldown (minutes)")
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires",
+        widget=forms.DateTimeInput(format=TIME_INPUT_FORMAT, attrs={"type": "datetime-local"}),
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+    channels = forms.MultipleChoiceField(
+        required=False,
+        choices=[("in_app", "in-app (the bell)"), ("email", "email"), ("webhook", "webhook")],
+        initial=["in_app"],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    webhook_url = forms.CharField(required=False, max_length=2048, label="Webhook URL")
+
+    def __init__(self, *args: object, zones: list[tuple[int, str]] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        condition = self.fields["condition"]
+        assert isinstance(condition, forms.ChoiceField)
+        condition.choices = [(key, f"{label} ({key})") for key, label in CONDITION_LABELS.items()]
+        annotation = self.fields["annotation"]
+        assert isinstance(annotation, forms.TypedChoiceField)
+        annotation.choices = [("", "choose one of your zones"), *(zones or [])]

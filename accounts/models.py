@@ -131,3 +131,126 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class AlertRule(models.Model):
+    """One asset watched for one condition (docs/alerts.md). ``params`` holds the condition's
+    parameters as accounts.alerts.rules reads them; a zone rule names the user's zone in
+    ``annotation`` instead, so moving the zone moves the alert."""
+
+    class Trigger(models.TextChoices):
+        ONCE = "once", "once, then switch off"
+        EVERY = "every", "every time, after a cooldown"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="alert_rules")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    condition = models.CharField(max_length=24)
+    params = models.JSONField(default=dict, blank=True)
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_rules"
+    )
+    trigger = models.CharField(max_length=5, choices=Trigger.choices, default=Trigger.EVERY)
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    channels = models.JSONField(default=list, help_text='a list of "in_app", "email", "webhook"')
+    webhook_url = models.CharField(max_length=2048, blank=True)
+    # Kept readable: every delivery signs its body with it (HMAC). Shown to the user once.
+    webhook_secret = models.CharField(max_length=64, blank=True)
+    webhook_failures = models.PositiveIntegerField(default=0, help_text="failed webhook attempts in a row")
+    webhook_disabled_reason = models.TextField(blank=True, help_text="set when the webhook was switched off")
+    last_fired_bar = models.DateTimeField(null=True, blank=True, help_text="open time of the bar it last fired on")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["asset", "enabled"], name="alertrule_asset_enabled"),
+            models.Index(fields=["user", "created_at"], name="alertrule_user_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(trigger__in=["once", "every"]), name="alertrule_trigger_known"),
+            models.CheckConstraint(condition=Q(cooldown_minutes__gte=1), name="alertrule_cooldown_at_least_1"),
+            models.CheckConstraint(
+                condition=~Q(condition="price_enters_zone") | Q(annotation__isnull=False),
+                name="alertrule_zone_rule_has_zone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.condition} on {self.asset_id} (rule {self.pk})"
+
+    @property
+    def webhook_active(self) -> bool:
+        return "webhook" in self.channels and bool(self.webhook_url) and not self.webhook_disabled_reason
+
+
+class AlertEvent(models.Model):
+    """One firing of a rule on one bar. The unique (rule, bar_time) is what makes firing at most
+    once per bar hold across reruns, racing workers and redelivered tasks."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="alert_events")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    condition = models.CharField(max_length=24)
+    fired_at = models.DateTimeField()
+    bar_time = models.DateTimeField(help_text="open time of the 5-minute bar it fired on (UTC)")
+    values = models.JSONField(default=dict)
+    read = models.BooleanField(default=False)
+    test = models.BooleanField(default=False, help_text="a sample sent with the rule's 'send test'")
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-fired_at"], name="alertevent_user_fired"),
+            models.Index(fields=["user"], condition=Q(read=False), name="alertevent_user_unread"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["rule", "bar_time"], name="alertevent_once_per_rule_bar")]
+
+    def __str__(self) -> str:
+        return f"{self.condition} on {self.asset_id} at {self.bar_time:%Y-%m-%d %H:%M} UTC"
+
+
+class AlertDelivery(models.Model):
+    """One event through one channel, with every attempt counted and the last error kept."""
+
+    class Channel(models.TextChoices):
+        IN_APP = "in_app", "in-app"
+        EMAIL = "email", "email"
+        WEBHOOK = "webhook", "webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["event", "channel"], name="alertdelivery_once_per_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery of event {self.event_id}: {self.status}"
+
+
+class AlertMarketMemory(models.Model):
+    """What the previous evaluation cycle of an asset saw: the newest bar it evaluated and each
+    timeframe's clusters, so the next cycle knows which clusters formed and which bars are new."""
+
+    asset = models.OneToOneField(Asset, on_delete=models.CASCADE, related_name="+")
+    bar_time = models.DateTimeField(help_text="open time of the newest bar evaluated")
+    clusters = models.JSONField(default=dict, help_text="timeframe → {version, through_ms, clusters}")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"alert memory of {self.asset_id} at {self.bar_time:%Y-%m-%d %H:%M} UTC"

@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Annotation, ApiToken, User, Watchlist
+from accounts.models import AlertEvent, Annotation, ApiToken, User, Watchlist
 
 
 class StrictCharField(serializers.CharField):
@@ -119,3 +119,77 @@ class MeOutput(serializers.ModelSerializer):
     def get_token(self, user: User) -> dict[str, Any] | None:
         auth = self.context.get("auth")
         return ApiTokenOutput(auth).data if isinstance(auth, ApiToken) else None
+
+
+class RawField(serializers.Field):
+    """The JSON value as sent: the alert services check types themselves, with the field's name."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+ALERT_RULE_FIELDS = (
+    "asset",
+    "condition",
+    "price",
+    "direction",
+    "annotation",
+    "percent",
+    "side",
+    "min_usd",
+    "timeframe",
+    "rate",
+    "window_minutes",
+    "trigger",
+    "cooldown_minutes",
+    "expires_at",
+    "enabled",
+    "channels",
+    "webhook_url",
+)
+
+
+class AlertRuleInput(serializers.Serializer):
+    asset = StrictCharField()
+    condition = StrictCharField()
+    price = RawField(required=False)
+    direction = RawField(required=False)
+    annotation = RawField(required=False)
+    percent = RawField(required=False)
+    side = RawField(required=False)
+    min_usd = RawField(required=False)
+    timeframe = RawField(required=False)
+    rate = RawField(required=False)
+    window_minutes = RawField(required=False)
+    trigger = RawField(required=False)
+    cooldown_minutes = RawField(required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    enabled = RawField(required=False)
+    channels = RawField(required=False)
+    webhook_url = RawField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(ALERT_RULE_FIELDS))
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+        return attrs
+
+
+class AlertEventOutput(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.symbol")
+
+    class Meta:
+        model = AlertEvent
+        fields = ["id", "rule", "asset", "condition", "fired_at", "bar_time", "values", "read", "test"]
+
+
+class AlertEventPatch(serializers.Serializer):
+    read = serializers.BooleanField(required=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and "read" in data and not isinstance(data["read"], bool):
+            raise serializers.ValidationError({"read": "Give true or false."})
+        return super().to_internal_value(data)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import annotations, profile, watchlists
+from accounts.views import alerts, annotations, profile, watchlists
 
 app_name = "accounts"
 urlpatterns = [
@@ -27,4 +27,14 @@ urlpatterns = [
     path("annotations/panel/", annotations.annotation_panel, name="annotation-panel"),
     path("annotations/<int:annotation_id>/", annotations.annotation_edit, name="annotation-edit"),
     path("annotations/<int:annotation_id>/delete/", annotations.annotation_delete_view, name="annotation-delete"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/bell/", alerts.alert_bell, name="alert-bell"),
+    path("alerts/read-all/", alerts.alerts_read_all, name="alerts-read-all"),
+    path("alerts/<int:event_id>/read/", alerts.alert_read, name="alert-read"),
+    path("alerts/rules/", alerts.alert_rules, name="alert-rules"),
+    path("alerts/rules/new/", alerts.alert_rule_new, name="alert-rule-new"),
+    path("alerts/rules/<int:rule_id>/", alerts.alert_rule_edit, name="alert-rule-edit"),
+    path("alerts/rules/<int:rule_id>/toggle/", alerts.alert_rule_toggle, name="alert-rule-toggle"),
+    path("alerts/rules/<int:rule_id>/delete/", alerts.alert_rule_delete_view, name="alert-rule-delete"),
+    path("alerts/rules/<int:rule_id>/test/", alerts.alert_rule_test, name="alert-rule-test"),
 ]

@@ -383,3 +383,23 @@ def read_heatmap(*, asset: Asset, timeframe: str, model: str = MODEL) -> StoredM
     edges = np.linspace(heatmap.price_lo, heatmap.price_hi, heatmap.bins + 1)
     times = dt_to_ms(heatmap.first_bucket) + np.arange(heatmap.width, dtype=np.int64) * heatmap.bar_seconds * 1000
     return StoredMap(heatmap=heatmap, times=times, prices=(edges[:-1] + edges[1:]) / 2, long=grids[0], short=grids[1])
+
+
+@dataclass(frozen=True)
+class StoredClusters:
+    """A stored map's clusters (largest first, the engine's shape) and the exclusive end of the data
+    it was computed from: the open time of its newest base bar + 5 minutes."""
+
+    timeframe: str
+    version: int
+    through_ms: int
+    clusters: list[dict[str, Any]]
+
+
+def stored_clusters(*, asset: Asset, model: str = MODEL) -> dict[str, StoredClusters]:
+    """Every stored timeframe's clusters of one asset, in one query that leaves the grids unread."""
+    rows = Heatmap.objects.filter(asset=asset, model=model).values_list("timeframe", "version", "data_end", "clusters")
+    return {
+        timeframe: StoredClusters(timeframe, version, dt_to_ms(data_end) + BASE_BAR_MS, clusters or [])
+        for timeframe, version, data_end, clusters in rows
+    }

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from heatmaps import ingest, validity
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.events import announce_market_data
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.maps import heatmap_compute, stale_timeframes
@@ -82,6 +83,8 @@ def recompute_asset(asset_id: int, timeframes: list[str] | None = None, debounce
         log.exception("recompute of %s failed; the previous maps stay in place", asset.symbol)
         raise
     log.info("recomputed %s: %s", asset.symbol, ", ".join(m.timeframe for m in maps) or "no data")
+    if maps:
+        announce_market_data(asset.pk)
     return len(maps)
 
 
@@ -139,6 +142,7 @@ def ingest_asset_exchange(self: Any, asset_id: int, exchange_id: int, kind: str)
         return 0
     if result.rows_written:
         schedule_recompute(asset.pk)
+        announce_market_data(asset.pk)
     return result.rows_written
 
 

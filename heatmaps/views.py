@@ -74,6 +74,10 @@ class ClusterRow:
     price_range: str
     usd: str
     distance: str
+    # Raw figures for links that prefill a form (an alert on this cluster): USD and quote prices.
+    peak_price: float | None = None
+    usd_value: float | None = None
+    above: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,9 @@ def _panel_context(asset: Asset, heatmap: Heatmap) -> dict[str, object]:
             f"{format_price(c['price_high'], decimals=decimals)}",
             usd=format_usd(c["usd"]),
             distance=f"{c['distance_pct']:+.2f} %" if c.get("distance_pct") is not None else "–",
+            peak_price=c.get("peak_price"),
+            usd_value=c.get("usd"),
+            above=c["side"] == "short",
         )
         for c in heatmap.clusters[:TOP_CLUSTERS]
     ]

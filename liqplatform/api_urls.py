@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import account_api
+from accounts import account_api, alert_api
 from accounts import api as personal
 from heatmaps import v1 as market
 
@@ -22,4 +22,8 @@ urlpatterns = [
     path("watchlists/<int:watchlist_id>/", personal.watchlist_item, name="watchlist"),
     path("annotations/", personal.annotation_collection, name="annotations"),
     path("annotations/<int:annotation_id>/", personal.annotation_item, name="annotation"),
+    path("alert-rules/", alert_api.alert_rule_collection, name="alert-rules"),
+    path("alert-rules/<int:rule_id>/", alert_api.alert_rule_item, name="alert-rule"),
+    path("alerts/", alert_api.alert_event_collection, name="alerts"),
+    path("alerts/<int:event_id>/", alert_api.alert_event_item, name="alert"),
 ]

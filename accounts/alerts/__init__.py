@@ -1,4 +1,4 @@
-"""Alert rules: the pure core (market inputs, condition batches, triggers) and webhook delivery.
-
-Nothing here touches the database; models and tasks adapt their rows to these types.
+"""Alert rules. The pure core (``market``, ``conditions``, ``rules``, ``triggers``, and ``webhooks``
+for signing and the URL policy) touches no database; ``rule_store``, ``inbox``, ``evaluation`` and
+``delivery`` adapt the models to it and back (docs/alerts.md).
 """

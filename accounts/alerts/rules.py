@@ -21,30 +21,35 @@ MAX_COOLDOWN_MINUTES = 30 * 24 * 60
 
 
 class RuleError(ValueError):
-    """A rule's parameters are invalid; the message is fit to show next to the form."""
+    """A rule's parameters are invalid; the message is fit to show next to the form, ``field`` names
+    the parameter it is about (None: the parameters as a whole)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _finite(name: str, value: float, *, positive: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RuleError(f"{name} must be a finite number")
+        raise RuleError(f"{name} must be a finite number", field=name)
     if positive and value <= 0:
-        raise RuleError(f"{name} must be greater than 0")
+        raise RuleError(f"{name} must be greater than 0", field=name)
 
 
 def _percent(value: float) -> None:
     _finite("percent", value, positive=True)
     if value > 100:
-        raise RuleError("percent must be at most 100 %")
+        raise RuleError("percent must be at most 100 %", field="percent")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise RuleError(f"{name} must be one of {', '.join(choices)}")
+        raise RuleError(f"{name} must be one of {', '.join(choices)}", field=name)
 
 
 def _timeframe(value: object) -> None:
     if not isinstance(value, str) or not value:
-        raise RuleError("timeframe is required")
+        raise RuleError("timeframe is required", field="timeframe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,7 @@ class PriceEntersZone:
         _finite("low", self.low, positive=True)
         _finite("high", self.high, positive=True)
         if self.low > self.high:
-            raise RuleError("the zone's low must not be above its high")
+            raise RuleError("the zone's low must not be above its high", field="high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,7 @@ class ClusterSwept:
 def _funding_rate(value: float) -> None:
     _finite("rate", value)
     if abs(value) >= 1:
-        raise RuleError("rate is a fraction per 8 h (0.0005 = 0.05 %); it must be between -1 and 1")
+        raise RuleError("rate is a fraction per 8 h (0.0005 = 0.05 %); it must be between -1 and 1", field="rate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +141,13 @@ class OIChange:
     def __post_init__(self) -> None:
         _finite("percent", self.percent)
         if self.percent == 0 or abs(self.percent) > 1000:
-            raise RuleError("percent must be non-zero and between -1000 % and 1000 %")
+            raise RuleError("percent must be non-zero and between -1000 % and 1000 %", field="percent")
         if isinstance(self.window_minutes, bool) or not isinstance(self.window_minutes, int):
-            raise RuleError("window_minutes must be a whole number of minutes")
+            raise RuleError("window_minutes must be a whole number of minutes", field="window_minutes")
         if not 5 <= self.window_minutes <= MAX_WINDOW_MINUTES:
-            raise RuleError(f"window_minutes must be between 5 and {MAX_WINDOW_MINUTES} (7 days)")
+            raise RuleError(
+                f"window_minutes must be between 5 and {MAX_WINDOW_MINUTES} (7 days)", field="window_minutes"
+            )
 
 
 Params = (
@@ -187,22 +194,22 @@ def params_from_json(condition: str, data: Mapping[str, Any], *, timeframes: Col
     ``timeframes``, when given, are the heat-map timeframe keys a cluster rule may name.
     """
     if condition not in PARAMS:
-        raise RuleError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+        raise RuleError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}", field="condition")
     if not isinstance(data, Mapping):
         raise RuleError("parameters must be a JSON object")
     cls = PARAMS[condition]
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise RuleError(f"{condition} does not take {', '.join(unknown)}")
+        raise RuleError(f"{condition} does not take {', '.join(unknown)}", field=unknown[0])
     try:
         params = cls(**data)
     except TypeError:
         missing = sorted(n for n in names if n not in data and _required(cls, n))
-        raise RuleError(f"{condition} needs {', '.join(missing)}") from None
+        raise RuleError(f"{condition} needs {', '.join(missing)}", field=missing[0] if missing else None) from None
     timeframe = getattr(params, "timeframe", None)
     if timeframes is not None and timeframe is not None and timeframe not in timeframes:
-        raise RuleError(f"timeframe must be one of {', '.join(timeframes)}")
+        raise RuleError(f"timeframe must be one of {', '.join(timeframes)}", field="timeframe")
     return params
 
 
@@ -235,9 +242,11 @@ class RuleSpec:
     def __post_init__(self) -> None:
         _choice("trigger", self.trigger, ("once", "every"))
         if isinstance(self.cooldown_minutes, bool) or not isinstance(self.cooldown_minutes, int):
-            raise RuleError("cooldown_minutes must be a whole number of minutes")
+            raise RuleError("cooldown_minutes must be a whole number of minutes", field="cooldown_minutes")
         if not 0 <= self.cooldown_minutes <= MAX_COOLDOWN_MINUTES:
-            raise RuleError(f"cooldown_minutes must be between 0 and {MAX_COOLDOWN_MINUTES} (30 days)")
+            raise RuleError(
+                f"cooldown_minutes must be between 0 and {MAX_COOLDOWN_MINUTES} (30 days)", field="cooldown_minutes"
+            )
 
     @property
     def condition(self) -> Condition:

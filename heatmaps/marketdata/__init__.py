@@ -3,7 +3,8 @@
 ``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``dumpfiles`` and
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
 ``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges and
-``sample`` loads the bundled sample set.
+``sample`` loads the bundled sample set, ``series`` reads an asset's recent bars, open interest and
+funding as arrays.
 """
 
 from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
@@ -12,6 +13,13 @@ from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_covera
 from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
 from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
+from heatmaps.marketdata.series import (
+    RecentBars,
+    RecentMarket,
+    RecordedLiquidations,
+    recent_market,
+    recorded_liquidations,
+)
 from heatmaps.marketdata.store import (
     ImportProblem,
     ImportResult,
@@ -35,6 +43,9 @@ __all__ = [
     "KlineColumns",
     "MetricsColumns",
     "ParsedFile",
+    "RecentBars",
+    "RecentMarket",
+    "RecordedLiquidations",
     "Snapshot",
     "SpanSummary",
     "asset_add",
@@ -51,6 +62,8 @@ __all__ = [
     "read_kline_columns",
     "read_market_file",
     "read_metrics_columns",
+    "recent_market",
+    "recorded_liquidations",
     "span_summary",
     "split_symbol",
     "upsert_candles",

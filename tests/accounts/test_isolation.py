@@ -32,13 +32,13 @@ class Call:
     htmx: bool = False
     json: bool = False
 
-    def send(self, client: Client, *, w: int, a: int) -> Any:
-        url = self.url.format(w=w, a=a)
+    def send(self, client: Client, *, w: int = 0, a: int = 0, r: int = 0, e: int = 0) -> Any:
+        url = self.url.format(w=w, a=a, r=r, e=e)
         extra: dict[str, Any] = {"HTTP_HX_REQUEST": "true"} if self.htmx else {}
         if self.json and self.method != "get":
             body = json.dumps(self.data or {})
             return getattr(client, self.method)(url, body, content_type="application/json", **extra)
-        data = {k: str(v).format(w=w, a=a) for k, v in (self.data or {}).items()}
+        data = {k: str(v).format(w=w, a=a, r=r, e=e) for k, v in (self.data or {}).items()}
         return getattr(client, self.method)(url, data, **extra)
 
     def __str__(self) -> str:
@@ -161,3 +161,117 @@ def test_listings_hold_only_the_users_own(bob_client: Client, bob: User, alices:
     page = bob_client.get("/watchlists/").content.decode()
     assert "Bob&#x27;s" in page and "Alice" not in page
     assert "hers" not in bob_client.get("/annotations/panel/?asset=BTCUSDT").content.decode()
+
+
+# ---- alert rules and alerts -------------------------------------------------------------------------
+
+RULE_EDIT = {
+    "asset": "BTCUSDT",
+    "condition": "price_crosses",
+    "price": "2",
+    "trigger": "every",
+    "cooldown_minutes": "5",
+    "enabled": "on",
+    "channels": "in_app",
+}
+OWNED_ALERT_PAGES = [
+    Call("get", "/alerts/rules/{r}/"),
+    Call("get", "/alerts/rules/{r}/?condition=oi_change", htmx=True),
+    Call("post", "/alerts/rules/{r}/", RULE_EDIT),
+    Call("post", "/alerts/rules/{r}/toggle/"),
+    Call("post", "/alerts/rules/{r}/delete/"),
+    Call("post", "/alerts/rules/{r}/test/"),
+    Call("post", "/alerts/{e}/read/"),
+    Call("post", "/alerts/{e}/read/", htmx=True),
+]
+OWNED_ALERT_API = [
+    Call("get", "/api/v1/alert-rules/{r}/", json=True),
+    Call("patch", "/api/v1/alert-rules/{r}/", {"price": 2}, json=True),
+    Call("delete", "/api/v1/alert-rules/{r}/", json=True),
+    Call("get", "/api/v1/alerts/{e}/", json=True),
+    Call("patch", "/api/v1/alerts/{e}/", {"read": True}, json=True),
+]
+OWN_ALERT_PAGES = [
+    Call("get", "/alerts/rules/"),
+    Call("get", "/alerts/rules/new/?asset=BTCUSDT"),
+    Call("post", "/alerts/rules/new/", RULE_EDIT),
+    Call("get", "/alerts/"),
+    Call("post", "/alerts/read-all/"),
+    Call("get", "/alerts/bell/"),
+]
+OWN_ALERT_API = [
+    Call("get", "/api/v1/alert-rules/", json=True),
+    Call("post", "/api/v1/alert-rules/", {"asset": "BTCUSDT", "condition": "price_crosses", "price": 2}, json=True),
+    Call("get", "/api/v1/alerts/", json=True),
+]
+
+
+@pytest.fixture
+def alices_alert(alice: User, btc: Asset) -> tuple[Any, Any]:
+    from django.utils import timezone
+
+    from accounts.alerts.rule_store import alert_rule_create
+    from accounts.models import AlertEvent
+
+    rule, _ = alert_rule_create(user=alice, asset="BTCUSDT", condition="price_crosses", params={"price": 1.0})
+    event = AlertEvent.objects.create(
+        rule=rule,
+        user=alice,
+        asset=btc,
+        condition="price_crosses",
+        fired_at=timezone.now(),
+        bar_time=timezone.now(),
+        values={"close": 1.0},
+    )
+    return rule, event
+
+
+def assert_alert_untouched(rule: Any, event: Any) -> None:
+    from accounts.models import AlertEvent, AlertRule
+
+    kept = AlertRule.objects.get(pk=rule.pk)
+    assert (kept.user_id, kept.params["price"], kept.enabled) == (rule.user_id, 1.0, True)
+    assert AlertEvent.objects.filter(rule=rule).count() == 1 and not AlertEvent.objects.get(pk=event.pk).read
+
+
+@pytest.mark.parametrize("call", OWNED_ALERT_PAGES + OWNED_ALERT_API, ids=str)
+def test_bob_gets_a_404_for_alices_alerts(call: Call, bob_client: Client, alices_alert: tuple[Any, Any]) -> None:
+    rule, event = alices_alert
+    response = call.send(bob_client, r=rule.pk, e=event.pk)
+    assert response.status_code == 404, response.content[:300]
+    assert_alert_untouched(rule, event)
+
+
+@pytest.mark.parametrize("call", OWNED_ALERT_PAGES + OWNED_ALERT_API, ids=str)
+def test_alice_reaches_her_own_alerts(call: Call, alice_client: Client, alices_alert: tuple[Any, Any]) -> None:
+    rule, event = alices_alert
+    response = call.send(alice_client, r=rule.pk, e=event.pk)
+    assert response.status_code in (200, 201, 204, 302), response.content[:300]
+
+
+@pytest.mark.parametrize("call", OWNED_ALERT_PAGES + OWN_ALERT_PAGES, ids=str)
+def test_visitors_are_sent_to_log_in_from_alert_pages(
+    call: Call, client: Client, alices_alert: tuple[Any, Any]
+) -> None:
+    rule, event = alices_alert
+    response = call.send(client, r=rule.pk, e=event.pk)
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{resolve_url(settings.LOGIN_URL)}?next=")
+    assert_alert_untouched(rule, event)
+
+
+@pytest.mark.parametrize("call", OWNED_ALERT_API + OWN_ALERT_API, ids=str)
+def test_visitors_get_a_json_403_from_the_alert_api(call: Call, client: Client, alices_alert: tuple[Any, Any]) -> None:
+    rule, event = alices_alert
+    response = call.send(client, r=rule.pk, e=event.pk)
+    assert response.status_code in (401, 403)
+    assert response.json()["detail"] == "Authentication credentials were not provided."
+    assert_alert_untouched(rule, event)
+
+
+def test_alert_listings_hold_only_the_users_own(bob_client: Client, alices_alert: tuple[Any, Any]) -> None:
+    assert bob_client.get("/api/v1/alert-rules/").json() == []
+    assert bob_client.get("/api/v1/alerts/").json()["count"] == 0
+    assert "price_crosses" not in bob_client.get("/alerts/").content.decode()
+    assert "price_crosses" not in bob_client.get("/alerts/rules/").content.decode()
+    assert 'data-unread="0"' in bob_client.get("/alerts/bell/").content.decode()

@@ -1,0 +1,345 @@
+"""Alert rules at rest: the services the rule pages, the JSON API and the tests share.
+
+Keyword-only functions scoped to a user. Every write checks the whole rule first and raises
+django.core.exceptions.ValidationError keyed by the field at fault ("percent", "annotation",
+"webhook_url", …) so nothing is saved when anything is wrong. Parameters are checked by
+accounts.alerts.rules (the same code the evaluator runs) plus the platform's limits below.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.alerts.rules import (
+    CONDITIONS,
+    MAX_COOLDOWN_MINUTES,
+    PARAMS,
+    Params,
+    PriceEntersZone,
+    RuleError,
+    params_from_json,
+    params_to_json,
+)
+from accounts.alerts.webhooks import WebhookRefused, check_webhook_url, webhook_flags
+from accounts.models import AlertRule, Annotation, User
+from heatmaps.engine import TIMEFRAMES
+from heatmaps.models import Asset
+
+MAX_RULES = 200
+MAX_PERCENT = 50.0
+CHANNELS = ("in_app", "email", "webhook")
+# The fields each condition takes, in the order forms show them (the API uses the same names).
+CONDITION_FIELDS: dict[str, tuple[str, ...]] = {
+    "price_crosses": ("price", "direction"),
+    "price_enters_zone": ("annotation",),
+    "cluster_within": ("percent", "side", "min_usd", "timeframe"),
+    "cluster_forms": ("min_usd", "percent", "timeframe"),
+    "cluster_swept": ("min_usd", "timeframe"),
+    "funding_above": ("rate",),
+    "funding_below": ("rate",),
+    "oi_change": ("percent", "window_minutes"),
+}
+PARAM_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f for fs in CONDITION_FIELDS.values() for f in fs))
+CONDITION_LABELS = {
+    "price_crosses": "price crosses a level",
+    "price_enters_zone": "price enters one of your zones",
+    "cluster_within": "a cluster is near the price",
+    "cluster_forms": "a new cluster forms",
+    "cluster_swept": "price sweeps a cluster",
+    "funding_above": "funding rises above",
+    "funding_below": "funding falls below",
+    "oi_change": "open interest changes by",
+}
+assert set(CONDITION_FIELDS) == set(CONDITIONS)
+
+
+@dataclass(frozen=True)
+class RuleFields:
+    """A rule's values, checked and normalised, ready to store."""
+
+    asset: Asset
+    condition: str
+    params: dict[str, Any]
+    annotation: Annotation | None
+    trigger: str
+    cooldown_minutes: int
+    expires_at: datetime | None
+    enabled: bool
+    channels: list[str] = field(default_factory=list)
+    webhook_url: str = ""
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+
+def alert_rules_for_user(*, user: User) -> QuerySet[AlertRule]:
+    return AlertRule.objects.filter(user=user).select_related("asset", "annotation").order_by("-created_at", "-id")
+
+
+def get_alert_rule_for_user(*, user: User, rule_id: int | str) -> AlertRule:
+    """The user's own rule; another user's id, a missing one or a non-number is a 404 (never a 403)."""
+    try:
+        pk = int(rule_id)
+    except (TypeError, ValueError):
+        raise Http404("No such alert rule") from None
+    rule = AlertRule.objects.select_related("asset", "annotation").filter(user=user, pk=pk).first()
+    if rule is None:
+        raise Http404("No such alert rule")
+    return rule
+
+
+def rule_params(rule: AlertRule) -> Params:
+    """The rule's parameters as the evaluator reads them (a zone rule reads its zone's edges now)."""
+    if rule.condition == "price_enters_zone":
+        assert rule.annotation is not None and rule.annotation.price_high is not None  # a database constraint
+        return PriceEntersZone(low=rule.annotation.price, high=rule.annotation.price_high)
+    return params_from_json(rule.condition, rule.params)
+
+
+def rule_field_values(rule: AlertRule) -> dict[str, Any]:
+    """The rule's condition fields under their API names (``annotation`` for a zone rule)."""
+    if rule.condition == "price_enters_zone":
+        return {"annotation": rule.annotation_id}
+    return dict(rule.params)
+
+
+# ---- writing --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def alert_rule_create(
+    *,
+    user: User,
+    asset: str,
+    condition: str,
+    params: Mapping[str, Any],
+    trigger: str = "every",
+    cooldown_minutes: int = 60,
+    expires_at: datetime | None = None,
+    enabled: bool = True,
+    channels: Sequence[str] = ("in_app",),
+    webhook_url: str = "",
+) -> tuple[AlertRule, str]:
+    """A new rule and its webhook secret (shown to the user this once)."""
+    fields = clean_alert_rule(
+        user=user,
+        asset=asset,
+        condition=condition,
+        params=params,
+        trigger=trigger,
+        cooldown_minutes=cooldown_minutes,
+        expires_at=expires_at,
+        enabled=enabled,
+        channels=channels,
+        webhook_url=webhook_url,
+    )
+    # Locking the user row serialises concurrent creates, so the limit cannot be overshot.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if AlertRule.objects.filter(user=user).count() >= MAX_RULES:
+        raise ValidationError(
+            {"condition": f"You already have {MAX_RULES} alert rules, the most allowed; delete some first."}
+        )
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    rule = AlertRule.objects.create(user=user, webhook_secret=secret, **fields.__dict__)
+    return rule, secret
+
+
+@transaction.atomic
+def alert_rule_update(
+    *,
+    rule: AlertRule,
+    asset: str,
+    condition: str,
+    params: Mapping[str, Any],
+    trigger: str,
+    cooldown_minutes: int,
+    expires_at: datetime | None,
+    enabled: bool,
+    channels: Sequence[str],
+    webhook_url: str,
+) -> AlertRule:
+    """Replace every field (a partial change merges with the stored values before calling this).
+
+    A changed condition, re-enabling or a new webhook starts afresh: the rule may fire on the next
+    bar that meets it, and a switched-off webhook is switched on again.
+    """
+    fields = clean_alert_rule(
+        user=rule.user,
+        asset=asset,
+        condition=condition,
+        params=params,
+        trigger=trigger,
+        cooldown_minutes=cooldown_minutes,
+        expires_at=expires_at,
+        enabled=enabled,
+        channels=channels,
+        webhook_url=webhook_url,
+        expires_unchanged=rule.expires_at,
+    )
+    what_changed = (
+        fields.asset.pk != rule.asset_id
+        or fields.condition != rule.condition
+        or fields.params != rule.params
+        or (fields.annotation.pk if fields.annotation else None) != rule.annotation_id
+        or (fields.enabled and not rule.enabled)
+    )
+    if what_changed:
+        rule.last_fired_bar = None
+    if fields.webhook_url != rule.webhook_url or ("webhook" in fields.channels and "webhook" not in rule.channels):
+        rule.webhook_failures = 0
+        rule.webhook_disabled_reason = ""
+    for name, value in fields.__dict__.items():
+        setattr(rule, name, value)
+    rule.save()
+    return rule
+
+
+def alert_rule_set_enabled(*, rule: AlertRule, enabled: bool) -> AlertRule:
+    if enabled and not rule.enabled:
+        if rule.expires_at is not None and rule.expires_at <= timezone.now():
+            raise ValidationError({"expires_at": "This rule has expired; set a later expiry to switch it on."})
+        rule.last_fired_bar = None  # a `once` rule that fired may fire again
+    rule.enabled = enabled
+    rule.save(update_fields=["enabled", "last_fired_bar", "updated_at"])
+    return rule
+
+
+def alert_rule_delete(*, rule: AlertRule) -> None:
+    rule.delete()
+
+
+# ---- checking -------------------------------------------------------------------------------------
+
+
+def clean_alert_rule(
+    *,
+    user: User,
+    asset: str,
+    condition: str,
+    params: Mapping[str, Any],
+    trigger: str,
+    cooldown_minutes: Any,
+    expires_at: datetime | None,
+    enabled: bool,
+    channels: Sequence[str],
+    webhook_url: str,
+    expires_unchanged: datetime | None = None,
+) -> RuleFields:
+    """Check every field, collect every problem, and keep only what the condition uses."""
+    errors: dict[str, str] = {}
+    symbol = (asset or "").strip().upper() if isinstance(asset, str) else ""
+    found = Asset.objects.filter(symbol=symbol, enabled=True).first() if symbol else None
+    if found is None:
+        errors["asset"] = f"Unknown or disabled asset: {symbol or '(none given)'}."
+    annotation: Annotation | None = None
+    clean_params: dict[str, Any] = {}
+    if condition not in PARAMS:
+        errors["condition"] = f"Choose a condition: {', '.join(CONDITIONS)}."
+    else:
+        try:
+            annotation, clean_params = _clean_params(user=user, asset=found, condition=condition, params=params)
+        except RuleError as exc:
+            errors[exc.field or "condition"] = _sentence(str(exc))
+    if trigger not in AlertRule.Trigger.values:
+        errors["trigger"] = "Choose once or every."
+    if isinstance(cooldown_minutes, bool) or not isinstance(cooldown_minutes, int):
+        errors["cooldown_minutes"] = "Give the cooldown as a whole number of minutes."
+    elif not 1 <= cooldown_minutes <= MAX_COOLDOWN_MINUTES:
+        errors["cooldown_minutes"] = f"The cooldown must be between 1 and {MAX_COOLDOWN_MINUTES} minutes (30 days)."
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            errors["expires_at"] = "Give the expiry with a time zone, e.g. 2026-02-01T00:00Z."
+        elif expires_at <= timezone.now() and expires_at != expires_unchanged:
+            errors["expires_at"] = "The expiry must be in the future."
+    clean_channels = _clean_channels(channels, errors)
+    if "email" in clean_channels and not user.email:
+        errors["channels"] = "Add an email address to your account to get alerts by email."
+    url = (webhook_url or "").strip() if isinstance(webhook_url, str) else ""
+    if webhook_url and not isinstance(webhook_url, str):
+        errors["webhook_url"] = "Give the webhook URL as text."
+    elif "webhook" in clean_channels and not url:
+        errors["webhook_url"] = "Give the https:// URL to send webhooks to."
+    elif url:
+        try:
+            check_webhook_url(url, **webhook_flags())
+        except WebhookRefused as refused:
+            errors["webhook_url"] = f"This URL cannot be used: {refused.reason}."
+    if not isinstance(enabled, bool):
+        errors["enabled"] = "Give enabled as true or false."
+    if errors:
+        raise ValidationError(errors)
+    assert found is not None
+    return RuleFields(
+        asset=found,
+        condition=condition,
+        params=clean_params,
+        annotation=annotation,
+        trigger=trigger,
+        cooldown_minutes=int(cooldown_minutes),
+        expires_at=expires_at,
+        enabled=enabled,
+        channels=clean_channels,
+        webhook_url=url,
+    )
+
+
+def _clean_params(
+    *, user: User, asset: Asset | None, condition: str, params: Mapping[str, Any]
+) -> tuple[Annotation | None, dict[str, Any]]:
+    if not isinstance(params, Mapping):
+        raise RuleError("parameters must be a JSON object")
+    given = {k: v for k, v in params.items() if v is not None or k not in CONDITION_FIELDS[condition]}
+    if condition == "price_enters_zone":
+        unknown = sorted(set(given) - {"annotation"})
+        if unknown:
+            raise RuleError(f"{condition} does not take {', '.join(unknown)}", field=unknown[0])
+        zone = _users_zone(user=user, asset=asset, annotation=given.get("annotation"))
+        params_from_json(condition, {"low": zone.price, "high": zone.price_high})
+        return zone, {}
+    parsed = params_from_json(condition, given, timeframes=list(TIMEFRAMES))
+    percent = getattr(parsed, "percent", None)
+    if percent is not None and abs(percent) > MAX_PERCENT:
+        raise RuleError(f"percent must be at most {MAX_PERCENT:g} %", field="percent")
+    return None, params_to_json(parsed)
+
+
+def _users_zone(*, user: User, asset: Asset | None, annotation: Any) -> Annotation:
+    if annotation is None or annotation == "":
+        raise RuleError("choose one of your zones", field="annotation")
+    try:
+        pk = int(annotation)
+    except (TypeError, ValueError):
+        raise RuleError("choose one of your zones", field="annotation") from None
+    zone = Annotation.objects.filter(user=user, pk=pk, kind=Annotation.Kind.ZONE).first()
+    if zone is None:
+        raise RuleError("that is not one of your zones", field="annotation")
+    if asset is not None and zone.asset_id != asset.pk:
+        raise RuleError(f"that zone is on another asset, not {asset.symbol}", field="annotation")
+    return zone
+
+
+def _clean_channels(channels: Any, errors: dict[str, str]) -> list[str]:
+    if isinstance(channels, str) or not isinstance(channels, Sequence):
+        errors["channels"] = f"Give the channels as a list of {', '.join(CHANNELS)}."
+        return []
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        errors["channels"] = f"Unknown channel {unknown[0]!r}; choose from {', '.join(CHANNELS)}."
+        return []
+    if not channels:
+        errors["channels"] = "Choose at least one channel."
+    return [c for c in CHANNELS if c in channels]
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -1,0 +1,171 @@
+"""The alert pages: the rule form (prefilled from "Alert me" links, only the chosen condition's
+fields, swapped with HTMX), switching on/off, deleting, the history and the header's bell."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.alerts.rule_store import alert_rule_create
+from accounts.annotations import annotation_create
+from accounts.models import AlertEvent, AlertRule, User
+from heatmaps.models import Asset
+from tests.accounts.helpers import hx_get, hx_post
+
+pytestmark = pytest.mark.django_db
+
+FORM = {"asset": "BTCUSDT", "trigger": "every", "cooldown_minutes": "30", "enabled": "on", "channels": ["in_app"]}
+
+
+def test_alert_me_prefills_the_form(alice_client: Client, btc: Asset) -> None:
+    page = alice_client.get("/alerts/rules/new/?asset=btcusdt&condition=price_crosses&price=91234.5&direction=up")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'value="BTCUSDT"' in html and 'value="91234.5"' in html
+    assert '<option value="up" selected>' in html
+    assert 'name="percent"' not in html  # only the chosen condition's fields
+    assert re.search(r'<input type="checkbox" name="enabled"[^>]* checked', html)  # a new rule starts switched on
+
+
+def test_changing_the_condition_swaps_only_its_fields(alice_client: Client, btc: Asset) -> None:
+    response = hx_get(alice_client, "/alerts/rules/new/?asset=BTCUSDT&condition=cluster_within&price=5")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="condition-fields" data-condition="cluster_within"')
+    assert all(f'name="{n}"' in html for n in ("percent", "side", "min_usd", "timeframe"))
+    assert 'name="price"' not in html and "<html" not in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_show_fields_without_javascript(alice_client: Client, btc: Asset) -> None:
+    response = alice_client.post("/alerts/rules/new/", {**FORM, "condition": "oi_change", "show_fields": "1"})
+    html = response.content.decode()
+    assert response.status_code == 200 and 'name="window_minutes"' in html and "<html" in html
+    assert not AlertRule.objects.exists()
+
+
+def test_create_edit_switch_off_and_delete(alice_client: Client, alice: User, btc: Asset) -> None:
+    response = alice_client.post("/alerts/rules/new/", {**FORM, "condition": "price_crosses", "price": "90000"})
+    assert response.status_code == 302 and response["Location"] == "/alerts/rules/"
+    rule = AlertRule.objects.get(user=alice)
+    assert (rule.condition, rule.params, rule.cooldown_minutes) == (
+        "price_crosses",
+        {"price": 90000.0, "direction": "either"},
+        30,
+    )
+    page = alice_client.get("/alerts/rules/").content.decode()
+    assert "price_crosses" in page and "price 90000.0" in page and "webhook-secret" not in page
+    alice_client.post(
+        f"/alerts/rules/{rule.pk}/", {**FORM, "condition": "price_crosses", "price": "95000", "direction": "down"}
+    )
+    rule.refresh_from_db()
+    assert rule.params == {"price": 95000.0, "direction": "down"}
+    alice_client.post(f"/alerts/rules/{rule.pk}/toggle/")
+    rule.refresh_from_db()
+    assert not rule.enabled
+    alice_client.post(f"/alerts/rules/{rule.pk}/delete/")
+    assert not AlertRule.objects.exists()
+
+
+def test_form_errors_name_the_field_and_save_nothing(alice_client: Client, btc: Asset) -> None:
+    response = alice_client.post(
+        "/alerts/rules/new/", {**FORM, "condition": "cluster_within", "percent": "75", "timeframe": "1w"}
+    )
+    assert response.status_code == 200
+    assert "Percent must be at most 50 %." in response.content.decode()
+    response = alice_client.post(
+        "/alerts/rules/new/", {**FORM, "condition": "price_crosses", "price": "1", "cooldown_minutes": "0"}
+    )
+    assert "between 1 and 43200" in response.content.decode()
+    assert not AlertRule.objects.exists()
+
+
+def test_the_webhook_secret_is_shown_once(alice_client: Client, btc: Asset) -> None:
+    alice_client.post(
+        "/alerts/rules/new/",
+        {
+            **FORM,
+            "condition": "price_crosses",
+            "price": "1",
+            "channels": ["webhook"],
+            "webhook_url": "https://93.184.215.14/x",
+        },
+    )
+    secret = AlertRule.objects.get().webhook_secret
+    assert secret in alice_client.get("/alerts/rules/").content.decode()
+    assert secret not in alice_client.get("/alerts/rules/").content.decode()
+
+
+def test_zone_rule_offers_only_the_users_zones(alice_client: Client, alice: User, bob: User, btc: Asset) -> None:
+    mine = annotation_create(user=alice, asset="BTCUSDT", kind="zone", price=80_000, price_high=81_000, label="my box")
+    annotation_create(user=bob, asset="BTCUSDT", kind="zone", price=70_000, price_high=71_000, label="bobs box")
+    html = alice_client.get(
+        f"/alerts/rules/new/?asset=BTCUSDT&condition=price_enters_zone&annotation={mine.pk}"
+    ).content.decode()
+    assert "my box" in html and "bobs box" not in html and f'<option value="{mine.pk}" selected>' in html
+
+
+def make_events(user: User, asset: Asset, count: int) -> list[AlertEvent]:
+    rule, _ = alert_rule_create(user=user, asset=asset.symbol, condition="price_crosses", params={"price": 1.0})
+    start = timezone.now() - timedelta(days=1)
+    return AlertEvent.objects.bulk_create(
+        [
+            AlertEvent(
+                rule=rule,
+                user=user,
+                asset=asset,
+                condition="price_crosses",
+                fired_at=start + timedelta(minutes=5 * i),
+                bar_time=start + timedelta(minutes=5 * i),
+                values={"close": i},
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def test_alerts_page_marks_read_and_the_bell_counts(alice_client: Client, alice: User, btc: Asset) -> None:
+    events = make_events(alice, btc, 55)
+    page = alice_client.get("/")
+    html = page.content.decode()
+    assert 'id="alert-bell"' in html and 'hx-trigger="every 30s"' in html and 'data-unread="55"' in html
+    listing = alice_client.get("/alerts/").content.decode()
+    assert listing.count('class="alert-event unread"') == 50 and "page 1 of 2" in listing
+    assert listing.index("close 54") < listing.index("close 53")  # newest first
+    response = hx_post(alice_client, f"/alerts/{events[-1].pk}/read/")
+    html = response.content.decode()
+    assert (
+        html.lstrip().startswith('<section id="alert-list">')
+        and 'data-unread="54"' in html
+        and 'hx-swap-oob="true"' in html
+    )
+    assert 'data-unread="54"' in alice_client.get("/alerts/bell/").content.decode()
+    alice_client.post("/alerts/read-all/")
+    assert not AlertEvent.objects.filter(read=False).exists()
+    assert 'data-unread="0"' in alice_client.get("/alerts/bell/").content.decode()
+
+
+def test_no_bell_and_no_polling_for_visitors(client: Client, btc: Asset) -> None:
+    html = client.get("/").content.decode()
+    assert "alert-bell" not in html and "every 30s" not in html
+    assert client.get("/alerts/bell/").status_code == 302
+
+
+def test_alert_me_links_on_the_asset_page(alice_client: Client, alice: User, btc: Asset) -> None:
+    from heatmaps.maps import heatmap_compute
+    from tests.accounts.alerts.db import FIRST, load_bars, load_open_interest
+
+    load_bars(btc, FIRST + 700)
+    load_open_interest(btc, FIRST + 700)
+    heatmap_compute(asset=btc, timeframes=["12h"])
+    level = annotation_create(user=alice, asset="BTCUSDT", kind="level", price=85_000)
+    zone = annotation_create(user=alice, asset="BTCUSDT", kind="zone", price=80_000, price_high=81_000)
+    html = alice_client.get("/assets/BTCUSDT/?tf=12h").content.decode()
+    assert html.count('class="alert-me"') >= 3
+    assert "condition=price_crosses&amp;price=85000.0" in html
+    assert f"condition=price_enters_zone&amp;annotation={zone.pk}" in html
+    assert "timeframe=12h" in html  # cluster rows carry the map's timeframe
+    assert level.pk

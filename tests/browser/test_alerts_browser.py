@@ -1,0 +1,84 @@
+"""A trader in headless Chromium: "Alert me" on a cluster of the asset page, a price_crosses rule
+saved from the prefilled form, a new bar that crosses it, the bell's count going up on its own
+(HTMX poll) and the event on the alerts page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from accounts.alerts.evaluation import evaluate_asset
+from accounts.models import AlertEvent, AlertRule, User
+from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset, Candle
+from tests.browser.test_heatmap_page import screenshot, wait_drawn
+from tests.browser.test_personal_browser import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_alert_me_new_bar_bell_and_alerts_page(live_server: Any, page: Any, alice: User) -> None:
+    load_sample_data()
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    heatmap_compute(asset=btc, timeframes=["24h"])
+    evaluate_asset(asset=btc, on_events=lambda ids: None)  # the worker has seen the stored bars
+    sign_in(page, live_server, alice)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.clock.install()
+
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=24h")
+    wait_drawn(page, "24h")
+    assert page.locator("#alert-bell .alert-count").inner_text() == "0"
+    page.locator("table.clusters a.alert-me").first.click()
+    page.wait_for_url(re.compile(r"/alerts/rules/new/\?asset=BTCUSDT&condition=price_crosses&price="))
+    assert page.locator("select[name=condition]").input_value() == "price_crosses"
+    assert float(page.locator("input[name=price]").input_value()) > 0
+
+    # Switching the condition swaps its fields in place (HTMX); switching back restores price's.
+    page.locator("select[name=condition]").select_option("cluster_within")
+    page.locator("#condition-fields[data-condition=cluster_within] input[name=percent]").wait_for()
+    page.locator("select[name=condition]").select_option("price_crosses")
+    page.locator("#condition-fields[data-condition=price_crosses] input[name=price]").wait_for()
+
+    last = Candle.objects.filter(asset=btc).order_by("-open_time").first()
+    assert last is not None
+    level = round(last.close * 1.002, 1)
+    page.locator("input[name=price]").fill(str(level))
+    page.locator("select[name=direction]").select_option("up")
+    page.locator("button[type=submit]", has_text="Create rule").click()
+    page.wait_for_url(re.compile(r"/alerts/rules/$"))
+    rule = AlertRule.objects.get(user=alice)
+    assert (rule.condition, rule.params) == ("price_crosses", {"price": level, "direction": "up"})
+
+    # The next bar closes above the level; the worker's cycle runs.
+    Candle.objects.create(
+        asset=btc,
+        exchange=btc.reference_exchange,
+        open_time=last.open_time + timedelta(minutes=5),
+        open=last.close,
+        high=level * 1.002,
+        low=last.close * 0.999,
+        close=level * 1.001,
+        volume=12.0,
+    )
+    assert evaluate_asset(asset=btc, on_events=lambda ids: None) == (1, 1)
+
+    # The bell polls every 30 s: its count goes up without a reload.
+    page.clock.fast_forward(31_000)
+    page.wait_for_selector("#alert-bell .alert-count[data-unread='1']")
+    screenshot(page, "alert-bell.png")
+    page.locator("#alert-bell").click()
+    page.wait_for_url(re.compile(r"/alerts/$"))
+    row = page.locator("tr.alert-event.unread")
+    assert row.count() == 1 and "BTCUSDT" in row.inner_text() and "price_crosses" in row.inner_text()
+    row.locator("button", has_text="Mark read").click()
+    page.wait_for_selector("tr.alert-event.unread", state="detached")
+    page.wait_for_selector("#alert-bell .alert-count[data-unread='0']")
+    assert AlertEvent.objects.get().read
+    screenshot(page, "alerts-page.png")
+    assert not [e for e in errors if "Content Security Policy" in e], errors
