@@ -17,13 +17,13 @@ from django.utils import timezone
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
-from heatmaps.marketdata import market_snapshot
-from heatmaps.models import Asset, Heatmap, Liquidation, Ticker
+from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
 from heatmaps.views.common import (
     STALE_AFTER,
     HtmxHttpRequest,
     exchange_name,
     format_age,
+    format_pct,
     format_price,
     format_usd,
     price_decimals,
@@ -190,19 +190,20 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
         for c in shown[:TOP_CLUSTERS]
     ]
     lmap = heatmap.liquidation_map or {}
-    agg = next((r for r in market_snapshot(asset=asset) if r.exchange == "all"), None)
+    # The figures across exchanges come from the overview's precomputed row (marketdata/summary.py).
+    summary = AssetSummary.objects.filter(asset=asset).first()
     market = None
-    if agg is not None:
+    if summary is not None:
         ticker = Ticker.objects.filter(asset=asset).select_related("exchange").order_by("-time").first()
         market = {
             "ticker": ticker,
             "funding_estimate": f"{ticker.funding_rate * 100:.4f} %"
             if ticker and ticker.funding_rate is not None
             else "",
-            "oi": format_usd(agg.oi_usd) if agg.oi_usd is not None else "–",
-            "funding": f"{agg.funding_rate * 100:.4f} %" if agg.funding_rate is not None else "–",
-            "volume": f"{agg.volume_24h:,.0f} {asset.base}" if agg.volume_24h is not None else "–",
-            "volume_usd": format_usd(agg.volume_24h * agg.close) if agg.volume_24h is not None and agg.close else "",
+            "oi": format_usd(summary.oi_usd),
+            "oi_change": format_pct(summary.oi_change_24h_pct),
+            "funding": f"{summary.funding_rate * 100:.4f} %" if summary.funding_rate is not None else "–",
+            "volume_usd": format_usd(summary.volume_24h_usd),
         }
     window_end = heatmap.first_bucket + timedelta(seconds=heatmap.bar_seconds * heatmap.width)
     events = Liquidation.objects.filter(
