@@ -225,6 +225,7 @@ def main() -> None:
             _, body, status = timed_get(
                 conn, f"/api/assets/{YEAR_SYMBOL}/heatmaps/1y/{query}", {"Accept-Encoding": "gzip"}
             )
+            assert status == 200, status
             raw = gzip.decompress(body)
             print(f"1y map payload ({label}): {len(body) / 1024:,.1f} KB gzip ({len(raw) / 1024:,.0f} KB raw)")
         conn.close()
