@@ -83,7 +83,11 @@ def populate() -> None:
         source = btc if i % 2 == 0 else eth
         asset, new = Asset.objects.get_or_create(
             symbol=f"S{i:02d}{source.symbol}",
-            defaults={"display_name": f"copy {i} of {source.symbol}", "base": f"S{i:02d}", "reference_exchange": binance},
+            defaults={
+                "display_name": f"copy {i} of {source.symbol}",
+                "base": f"S{i:02d}",
+                "reference_exchange": binance,
+            },
         )
         asset.exchanges.add(binance)
         if new:
