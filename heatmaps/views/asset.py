@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
+from heatmaps.marketdata import market_snapshot
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
 from heatmaps.views.common import (
     STALE_AFTER,
@@ -190,21 +191,12 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
         for c in shown[:TOP_CLUSTERS]
     ]
     lmap = heatmap.liquidation_map or {}
-    # The figures across exchanges come from the overview's precomputed row (marketdata/summary.py).
-    summary = AssetSummary.objects.filter(asset=asset).first()
-    market = None
-    if summary is not None:
-        ticker = Ticker.objects.filter(asset=asset).select_related("exchange").order_by("-time").first()
-        market = {
-            "ticker": ticker,
-            "funding_estimate": f"{ticker.funding_rate * 100:.4f} %"
-            if ticker and ticker.funding_rate is not None
-            else "",
-            "oi": format_usd(summary.oi_usd),
-            "oi_change": format_pct(summary.oi_change_24h_pct),
-            "funding": f"{summary.funding_rate * 100:.4f} %" if summary.funding_rate is not None else "–",
-            "volume_usd": format_usd(summary.volume_24h_usd),
-        }
+    ticker = Ticker.objects.filter(asset=asset).select_related("exchange").order_by("-time").first()
+    market = {
+        "ticker": ticker,
+        "funding_estimate": f"{ticker.funding_rate * 100:.4f} %" if ticker and ticker.funding_rate is not None else "",
+        **_market_figures(asset),
+    }
     window_end = heatmap.first_bucket + timedelta(seconds=heatmap.bar_seconds * heatmap.width)
     events = Liquidation.objects.filter(
         asset=asset, time__gte=heatmap.first_bucket, time__lt=window_end, value__gte=LARGE_LIQUIDATION_USD
@@ -245,6 +237,30 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
         "data_age": format_age(now - bar_close),
         "data_stale": now - bar_close > STALE_AFTER,
         "stale_minutes": int(STALE_AFTER.total_seconds() // 60),
+    }
+
+
+def _market_figures(asset: Asset) -> dict[str, str]:
+    """OI, funding and volume across exchanges: from the overview's precomputed row (marketdata/summary.py),
+    read live only until the first one is written."""
+    summary = AssetSummary.objects.filter(asset=asset).first()
+    if summary is not None:
+        oi, oi_change, funding, volume = (
+            summary.oi_usd,
+            summary.oi_change_24h_pct,
+            summary.funding_rate,
+            summary.volume_24h_usd,
+        )
+    else:
+        agg = next((r for r in market_snapshot(asset=asset) if r.exchange == "all"), None)
+        oi, oi_change = (agg.oi_usd if agg else None), None
+        funding = agg.funding_rate if agg else None
+        volume = agg.volume_24h * agg.close if agg and agg.volume_24h is not None and agg.close else None
+    return {
+        "oi": format_usd(oi),
+        "oi_change": f"{format_pct(oi_change)} 24 h" if oi_change is not None else "",
+        "funding": f"{funding * 100:.4f} %" if funding is not None else "–",
+        "volume_usd": format_usd(volume),
     }
 
 
