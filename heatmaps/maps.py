@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine import decode_grid, encode_grid
-from heatmaps.marketdata import dt_to_ms, ms_to_dt
+from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
 from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
 
@@ -47,6 +48,7 @@ class LoadedBars:
     oi_exchanges: list[str]
     oi_simulated: bool
     oi_end_ms: int | None = None  # newest open-interest snapshot used
+    oi_by_exchange: dict[str, np.ndarray] | None = None  # USD per base bar, exchange code → series
 
 
 def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None:
@@ -134,6 +136,7 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
         oi_exchanges=sorted(codes.values()),
         oi_simulated=simulated,
         oi_end_ms=oi_end_ms,
+        oi_by_exchange={codes[pk]: series for pk, series in per_exchange.items() if pk in codes},
     )
 
 
@@ -251,6 +254,8 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
         stored.append(
             _store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys))
         )
+    # The overview's row reads the new clusters; after commit, so it never shows a map that was rolled back.
+    transaction.on_commit(partial(asset_summary_refresh, asset=asset))
     return stored
 
 
@@ -306,6 +311,16 @@ def _store(
         ),
         "colour_scale_usd": engine.colour_scale(grid).full_usd,
         "current_price": float(lmap.price) if np.isfinite(lmap.price) else None,
+        "panels": map_panels(
+            asset=asset,
+            open_time=loaded.bars.open_time,
+            close=loaded.bars.close,
+            volume=loaded.bars.volume,
+            taker_buy=loaded.bars.taker_buy,
+            oi_by_exchange=loaded.oi_by_exchange or {},
+            times=grid.times,
+            bar_ms=tf.bar_ms,
+        ),
     }
     with transaction.atomic():
         heatmap, created = Heatmap.objects.select_for_update().get_or_create(
@@ -323,6 +338,7 @@ def _store(
                 and bytes(heatmap.long_grid) == long_blob
                 and bytes(heatmap.short_grid) == short_blob
                 and heatmap.candles == values["candles"]
+                and heatmap.panels == values["panels"]
             )
             if unchanged:
                 # Same data, same result: the stored map (its version, computed_at, caches) stands.

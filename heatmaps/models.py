@@ -200,6 +200,9 @@ class Heatmap(models.Model):
     liquidation_map = models.JSONField(default=dict)
     colour_scale_usd = models.FloatField(help_text="USD at full intensity (99th percentile of non-zero cells)")
     current_price = models.FloatField(null=True)
+    panels = models.JSONField(
+        default=dict, help_text="open interest, funding and volume on the map's columns (see maps.map_panels)"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["asset", "timeframe", "model"], name="heatmap_natural_key")]
@@ -252,3 +255,34 @@ class Backtest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset} {self.timeframe} backtest ({self.model})"
+
+
+class AssetSummary(models.Model):
+    """The overview's figures for one asset, written when data lands or maps are recomputed, so the
+    overview reads one row per asset instead of scanning market tables (marketdata/summary.py)."""
+
+    asset = models.OneToOneField(Asset, on_delete=models.CASCADE, primary_key=True, related_name="summary")
+    updated_at = models.DateTimeField()
+    last_bar = models.DateTimeField(null=True, help_text="open time of the newest reference 5m candle")
+    price = models.FloatField(null=True, help_text="close of the newest reference candle, quote currency")
+    change_24h_pct = models.FloatField(null=True)
+    oi_usd = models.FloatField(null=True, help_text="summed over the asset's exchanges")
+    oi_change_24h_pct = models.FloatField(null=True)
+    oi_simulated = models.BooleanField(default=False)
+    funding_rate = models.FloatField(null=True, help_text="OI-weighted, fraction per interval")
+    next_funding_time = models.DateTimeField(null=True)
+    next_funding_estimated = models.BooleanField(
+        default=False, help_text="derived from the settlement interval, no exchange ticker"
+    )
+    volume_24h_usd = models.FloatField(null=True, help_text="summed over the asset's exchanges")
+    cluster_timeframe = models.CharField(max_length=8, blank=True, help_text="the map the clusters come from")
+    cluster_above_usd = models.FloatField(null=True)
+    cluster_above_pct = models.FloatField(null=True, help_text="distance of its peak from the price, %")
+    cluster_below_usd = models.FloatField(null=True)
+    cluster_below_pct = models.FloatField(null=True)
+
+    class Meta:
+        verbose_name_plural = "asset summaries"
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} summary ({self.updated_at:%Y-%m-%d %H:%M} UTC)"

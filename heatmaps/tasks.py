@@ -18,7 +18,7 @@ from heatmaps.events import announce_market_data
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.maps import heatmap_compute, stale_timeframes
-from heatmaps.marketdata import dt_to_ms
+from heatmaps.marketdata import asset_summary_refresh, dt_to_ms
 from heatmaps.models import Asset, Exchange
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def recompute_asset(asset_id: int, timeframes: list[str] | None = None, debounce
     if debounced and timeframes is None:
         timeframes = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
         if not timeframes:
+            asset_summary_refresh(asset=asset)  # no map due, but the overview's price and OI moved
             return 0
     try:
         maps = heatmap_compute(asset=asset, timeframes=timeframes)
@@ -163,12 +164,15 @@ def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
     if asset is None or exchange is None:
         return False
     try:
-        return ingest.ingest_ticker(asset=asset, exchange=exchange) is not None
+        stored = ingest.ingest_ticker(asset=asset, exchange=exchange) is not None
     except TransientExchangeError as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
     except PermanentExchangeError as exc:
         log.error("ticker %s@%s failed and will not be retried: %s", asset.symbol, exchange.code, exc)
         return False
+    if stored:  # the overview shows the announced next funding time
+        asset_summary_refresh(asset=asset)
+    return stored
 
 
 @shared_task(name="heatmaps.repair_gaps_tick")

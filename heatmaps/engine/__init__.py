@@ -40,6 +40,7 @@ from heatmaps.engine.inputs import (
     carry_open_interest,
 )
 from heatmaps.engine.model import HeatmapGrid, compute_all_timeframes, compute_heatmap, price_edges
+from heatmaps.engine.panels import bucket_last, bucket_sum
 from heatmaps.engine.run import MassBalance, ModelRun, run_end_state, run_model
 
 __all__ = [
@@ -68,6 +69,8 @@ __all__ = [
     "View",
     "aggregate",
     "backtest_magnets",
+    "bucket_last",
+    "bucket_sum",
     "carry_open_interest",
     "colour_scale",
     "compute_all_timeframes",

@@ -4,7 +4,8 @@
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
 ``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges and
 ``sample`` loads the bundled sample set, ``series`` reads an asset's recent bars, open interest and
-funding as arrays.
+funding as arrays, ``panels`` puts OI, funding and volume on a map's columns and ``summary`` keeps
+the overview's one row per asset.
 """
 
 from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
@@ -12,6 +13,7 @@ from heatmaps.marketdata.assets import asset_add, split_symbol
 from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_coverage, find_gaps, span_summary
 from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
 from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
+from heatmaps.marketdata.panels import map_panels
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
 from heatmaps.marketdata.series import (
     RecentBars,
@@ -32,9 +34,11 @@ from heatmaps.marketdata.store import (
     upsert_funding,
     upsert_open_interest,
 )
+from heatmaps.marketdata.summary import SUMMARY_TIMEFRAMES, asset_summary_refresh
 
 __all__ = [
     "SAMPLE_ASSETS",
+    "SUMMARY_TIMEFRAMES",
     "Coverage",
     "DumpFormatError",
     "Gap",
@@ -49,6 +53,7 @@ __all__ = [
     "Snapshot",
     "SpanSummary",
     "asset_add",
+    "asset_summary_refresh",
     "data_coverage",
     "dt_to_ms",
     "ensure_sample_assets",
@@ -57,6 +62,7 @@ __all__ = [
     "insert_liquidations",
     "liquidation_prints",
     "load_sample_data",
+    "map_panels",
     "market_snapshot",
     "ms_to_dt",
     "read_kline_columns",

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.db import transaction
 
 from heatmaps.marketdata.store import ImportResult, import_market_file
+from heatmaps.marketdata.summary import asset_summary_refresh
 from heatmaps.models import Asset, Exchange
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
@@ -42,4 +43,6 @@ def load_sample_data(*, on_file: Callable[[ImportResult], None] | None = None) -
             if on_file:
                 on_file(result)
             results.append(result)
+    for asset in Asset.objects.filter(symbol__in=[symbol for symbol, _, _ in SAMPLE_ASSETS]):
+        asset_summary_refresh(asset=asset)
     return results

@@ -1,93 +1,24 @@
-/* liqplatform heat map: draws one stored map on a <canvas data-heatmap-src="/api/…/"> from the JSON API.
- *
- * Long + short USD per cell as an intensity image (full intensity at colour_scale_usd), candles on
- * top, price axis on the right, UTC time axis at the bottom, and a tooltip with the stored values.
- * Plain browser JavaScript, no dependencies. Re-initialises whenever htmx loads new content.
+/* liqplatform heat map: one stored map on a <canvas data-heatmap-src="/api/…/">, with zoom and pan,
+ * a crosshair shared with the panels below (panels.js, uPlot), the liquidation-map chart beside it,
+ * the intensity handles (?min=&full=) and keyboard navigation between timeframes.
+ * Drawing is in mapdraw.js (window.LiqDraw). Re-initialises whenever htmx loads new content.
  *
  * Overlays (e.g. a signed-in trader's own levels) hook in through events on the canvas, so this file
  * needs to know nothing about them: `liq:map-drawn` after every draw (detail: the 2D context in CSS
- * pixels, the plot box, priceToY/timeToX/yToPrice/xToTime, price and time range), `liq:map-click`
- * for a click inside the plot (detail: price, time in UTC ms, x/y in CSS pixels), and dispatching
- * `liq:map-redraw` on the canvas asks for a fresh draw.
+ * pixels, the plot box, priceToY/timeToX/yToPrice/xToTime — all through the current zoom — and the
+ * visible price and time range), `liq:map-click` for a click inside the plot (detail: price, time in
+ * UTC ms, x/y in CSS pixels), and dispatching `liq:map-redraw` on the canvas asks for a fresh draw.
  */
 (function () {
   "use strict";
 
-  // Same stops as .legend-bar in heatmap.css: background → purple → magenta → orange → pale yellow.
-  var COLOUR_STOPS = [
-    [0.0, [13, 17, 23]],
-    [0.2, [59, 15, 111]],
-    [0.45, [140, 41, 129]],
-    [0.7, [222, 73, 104]],
-    [0.88, [254, 159, 109]],
-    [1.0, [252, 253, 191]],
-  ];
-  var BACKGROUND = "#0d1117";
+  var D = window.LiqDraw;
   var AXIS_RIGHT = 74; // px for the price axis
   var AXIS_BOTTOM = 26; // px for the time axis
   var TOP = 16; // px above the plot for the price unit
-  var UP = "#3fb950";
-  var DOWN = "#f85149";
-  var MINUTE = 60000;
-  var HOUR = 60 * MINUTE;
-  var DAY = 24 * HOUR;
-  var TIME_STEPS = [15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY];
-  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-  var LUT = buildLut();
-
-  function buildLut() {
-    var lut = new Uint8ClampedArray(256 * 3);
-    for (var i = 0; i < 256; i++) {
-      var t = i / 255;
-      var k = 1;
-      while (k < COLOUR_STOPS.length - 1 && COLOUR_STOPS[k][0] < t) k++;
-      var a = COLOUR_STOPS[k - 1];
-      var b = COLOUR_STOPS[k];
-      var f = (t - a[0]) / (b[0] - a[0]);
-      for (var c = 0; c < 3; c++) lut[i * 3 + c] = Math.round(a[1][c] + (b[1][c] - a[1][c]) * f);
-    }
-    return lut;
-  }
-
-  // ---- formatting -------------------------------------------------------------------------
-
-  function pad2(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
-  function utcStamp(ms) {
-    var d = new Date(ms);
-    return d.getUTCFullYear() + "-" + pad2(d.getUTCMonth() + 1) + "-" + pad2(d.getUTCDate()) + " " +
-      pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes()) + " UTC";
-  }
-
-  function usd(value) {
-    var abs = Math.abs(value);
-    var units = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
-    for (var i = 0; i < units.length; i++) {
-      if (abs >= units[i][0]) {
-        var scaled = value / units[i][0];
-        return "$" + scaled.toFixed(Math.abs(scaled) < 10 ? 2 : 1) + units[i][1];
-      }
-    }
-    return "$" + Math.round(value).toLocaleString("en-US");
-  }
-
-  function duration(seconds) {
-    if (seconds % 86400 === 0) return seconds / 86400 + " d";
-    if (seconds % 3600 === 0) return seconds / 3600 + " h";
-    return Math.round(seconds / 60) + " min";
-  }
-
-  function priceDecimals(value) {
-    if (!isFinite(value) || value === 0) return 2;
-    return Math.max(0, Math.min(8, 5 - Math.floor(Math.log10(Math.abs(value)))));
-  }
-
-  function price(value, decimals) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
-  }
+  var MIN_COLUMNS = 6; // zoom stops at this many columns …
+  var MIN_BINS = 8; // … and this many price bins
+  var SLIDER = 1000; // range inputs run 0..SLIDER on a log scale of USD
 
   // ---- set-up -------------------------------------------------------------------------------
 
@@ -98,49 +29,59 @@
     for (var i = 0; i < canvases.length; i++) setup(canvases[i]);
   }
 
+  function dataUrl(canvas) {
+    var side = canvas.dataset.side || "both";
+    return canvas.dataset.heatmapSrc + "?grids=packed" + (side !== "both" ? "&side=" + side : "");
+  }
+
   function setup(canvas) {
     // A JS property, not an attribute: history snapshots copy attributes but not pixels.
     if (canvas.__heatmap) return;
     var wrap = canvas.parentElement;
+    var section = canvas.closest("#heatmap-panel") || document;
     var state = {
       canvas: canvas,
+      section: section,
       tooltip: wrap.querySelector(".map-tooltip"),
       status: wrap.querySelector(".map-status"),
+      crossX: wrap.querySelector(".crosshair-x"),
+      crossY: wrap.querySelector(".crosshair-y"),
+      liqCanvas: section.querySelector("canvas.liqmap-chart"),
+      panelsBox: section.querySelector(".panels"),
+      side: canvas.dataset.side || "both",
+      minUsd: parseFloat(canvas.dataset.minUsd) || 0,
+      fullUsd: parseFloat(canvas.dataset.fullUsd) || 0,
       data: null,
+      grid: null,
       image: null,
+      view: null,
       layout: null,
       drawn: false,
     };
     canvas.__heatmap = state;
-    fetch(canvas.dataset.heatmapSrc, { headers: { Accept: "application/json" } })
+    fetch(dataUrl(canvas), { headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
       })
       .then(function (data) {
-        // A pinned full-intensity USD (same scale across maps) overrides the map's own 99th percentile.
-        var pinned = parseFloat(canvas.dataset.fullUsd);
-        if (pinned > 0) data.colour_scale_usd = pinned;
-        state.data = data;
-        state.image = buildImage(data);
-        if (state.status) state.status.textContent = "";
-        draw(state);
-        if (window.ResizeObserver) {
-          new ResizeObserver(function () {
-            if (canvas.isConnected) draw(state);
-          }).observe(canvas);
-        }
-        canvas.addEventListener("mousemove", function (event) {
-          hover(state, event);
-        });
-        canvas.addEventListener("mouseleave", function () {
-          if (state.tooltip) state.tooltip.hidden = true;
-        });
-        canvas.addEventListener("click", function (event) {
-          click(state, event);
-        });
-        canvas.addEventListener("liq:map-redraw", function () {
-          if (canvas.isConnected) draw(state);
+        var arrived = performance.now();
+        return Promise.all([
+          D.decodePacked(data.long_packed, data.width, data.bins),
+          D.decodePacked(data.short_packed, data.width, data.bins),
+        ]).then(function (grids) {
+          state.data = data;
+          state.grid = { long: grids[0], short: grids[1] };
+          state.autoFull = data.colour_scale_usd;
+          state.view = fullView(data);
+          state.image = D.buildImage(data, state.grid, imageOptions(state));
+          if (state.status) state.status.textContent = "";
+          draw(state);
+          buildPanels(state);
+          // From the data's arrival to the map, the liquidation map and the panels on screen.
+          state.drawMs = performance.now() - arrived;
+          canvas.dataset.drawMs = state.drawMs.toFixed(1);
+          wire(state);
         });
       })
       .catch(function (error) {
@@ -149,107 +90,113 @@
       });
   }
 
-  // One pixel per cell, price bins bottom-up; scaled to the plot area when drawn.
-  function buildImage(data) {
-    var width = data.times.length;
-    var bins = data.prices.length;
-    var image = document.createElement("canvas");
-    image.width = width;
-    image.height = bins;
-    var ctx = image.getContext("2d");
-    var pixels = ctx.createImageData(width, bins);
-    var px = pixels.data;
-    var scale = data.colour_scale_usd > 0 ? 255 / data.colour_scale_usd : 0;
-    for (var x = 0; x < width; x++) {
-      var longCol = data.long[x];
-      var shortCol = data.short[x];
-      for (var b = 0; b < bins; b++) {
-        var level = Math.min(255, Math.round((longCol[b] + shortCol[b]) * scale));
-        var o = ((bins - 1 - b) * width + x) * 4;
-        px[o] = LUT[level * 3];
-        px[o + 1] = LUT[level * 3 + 1];
-        px[o + 2] = LUT[level * 3 + 2];
-        px[o + 3] = 255;
-      }
-    }
-    ctx.putImageData(pixels, 0, 0);
-    return image;
+  function imageOptions(state) {
+    return { side: state.side, minUsd: state.minUsd, fullUsd: state.fullUsd || state.autoFull, reuse: state.image };
+  }
+
+  function fullView(data) {
+    var t0 = data.times[0];
+    return { t0: t0, t1: t0 + data.width * data.bar_seconds * 1000, p0: data.price_lo, p1: data.price_hi };
+  }
+
+  function buildPanels(state) {
+    if (!state.panelsBox || !window.LiqPanels) return;
+    state.panels = window.LiqPanels.create(state.panelsBox, state.data, state.canvas.clientWidth, state.view, function (left) {
+      showCrosshair(state, left == null || left < 0 ? null : left, null);
+    });
   }
 
   // ---- drawing ------------------------------------------------------------------------------
 
-  function draw(state) {
-    var canvas = state.canvas;
-    var data = state.data;
+  function makeLayout(state, cssW, cssH) {
+    var v = state.view;
+    var plot = { x: 0, y: TOP, w: cssW - AXIS_RIGHT, h: cssH - TOP - AXIS_BOTTOM };
+    var barMs = state.data.bar_seconds * 1000;
+    return {
+      plot: plot,
+      t0: v.t0,
+      t1: v.t1,
+      p0: v.p0,
+      p1: v.p1,
+      colW: (plot.w * barMs) / (v.t1 - v.t0),
+      x: function (ms) {
+        return plot.x + ((ms - v.t0) / (v.t1 - v.t0)) * plot.w;
+      },
+      y: function (p) {
+        return plot.y + ((v.p1 - p) / (v.p1 - v.p0)) * plot.h;
+      },
+      xToTime: function (x) {
+        return v.t0 + ((x - plot.x) / plot.w) * (v.t1 - v.t0);
+      },
+      yToPrice: function (y) {
+        return v.p1 - ((y - plot.y) / plot.h) * (v.p1 - v.p0);
+      },
+    };
+  }
+
+  function sizeCanvas(canvas) {
     var cssW = canvas.clientWidth;
     var cssH = canvas.clientHeight;
-    if (!cssW || !cssH) return;
+    if (!cssW || !cssH) return null;
     var dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(cssW * dpr);
     canvas.height = Math.round(cssH * dpr);
     var ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return { ctx: ctx, w: cssW, h: cssH };
+  }
 
-    var plot = { x: 0, y: TOP, w: cssW - AXIS_RIGHT, h: cssH - TOP - AXIS_BOTTOM };
-    var width = data.times.length;
-    var barMs = data.bar_seconds * 1000;
-    var lo = data.price_lo;
-    var hi = data.price_hi;
-    var layout = {
-      plot: plot,
-      colW: plot.w / width,
-      y: function (p) {
-        return plot.y + ((hi - p) / (hi - lo)) * plot.h;
-      },
-      x: function (ms) {
-        return plot.x + ((ms - data.times[0]) / (barMs * width)) * plot.w;
-      },
-    };
+  function draw(state) {
+    var sized = sizeCanvas(state.canvas);
+    if (!sized) return;
+    var ctx = sized.ctx;
+    var data = state.data;
+    var layout = makeLayout(state, sized.w, sized.h);
     state.layout = layout;
-
-    ctx.fillStyle = BACKGROUND;
-    ctx.fillRect(0, 0, cssW, cssH);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(state.image, plot.x, plot.y, plot.w, plot.h);
-
+    ctx.fillStyle = D.BACKGROUND;
+    ctx.fillRect(0, 0, sized.w, sized.h);
+    D.drawMap(ctx, data, state.image, layout);
     ctx.save();
     ctx.beginPath();
-    ctx.rect(plot.x, plot.y, plot.w, plot.h);
+    ctx.rect(layout.plot.x, layout.plot.y, layout.plot.w, layout.plot.h);
     ctx.clip();
-    drawCandles(ctx, data, layout);
-    drawLiquidations(ctx, data, layout);
-    drawCurrentPrice(ctx, data, layout);
+    D.drawCandles(ctx, data, layout);
+    D.drawLiquidations(ctx, data, layout);
+    D.drawCurrentPrice(ctx, data, layout);
     ctx.restore();
-
-    drawPriceAxis(ctx, data, layout, cssW);
-    drawTimeAxis(ctx, data, layout);
+    D.drawPriceAxis(ctx, data, layout, sized.w);
+    D.drawTimeAxis(ctx, layout);
+    if (state.liqCanvas) {
+      var liq = sizeCanvas(state.liqCanvas);
+      if (liq) D.drawLiqMap(liq.ctx, data, layout, { x: 0, w: liq.w, total: liq.h }, state.side);
+    }
+    if (state.panels) state.panels.setView(state.view.t0, state.view.t1);
     state.drawn = true;
+    state.canvas.dataset.view = [state.view.t0, state.view.t1, state.view.p0, state.view.p1].join(",");
     announceDrawn(state, ctx);
+  }
+
+  function redrawImage(state) {
+    state.image = D.buildImage(state.data, state.grid, imageOptions(state));
+    draw(state);
   }
 
   // ---- overlay hooks ------------------------------------------------------------------------
 
   function overlayGeometry(state, ctx) {
-    var data = state.data;
-    var plot = state.layout.plot;
-    var start = data.times[0];
-    var span = data.times.length * data.bar_seconds * 1000;
+    var l = state.layout;
     return {
       ctx: ctx,
-      plot: plot,
-      priceLo: data.price_lo,
-      priceHi: data.price_hi,
-      timeStart: start,
-      timeEnd: start + span,
-      quote: (data.units && data.units.price) || "",
-      priceToY: state.layout.y,
-      timeToX: state.layout.x,
-      yToPrice: function (y) {
-        return data.price_hi - ((y - plot.y) / plot.h) * (data.price_hi - data.price_lo);
-      },
-      xToTime: function (x) {
-        return start + ((x - plot.x) / plot.w) * span;
-      },
+      plot: l.plot,
+      priceLo: l.p0,
+      priceHi: l.p1,
+      timeStart: l.t0,
+      timeEnd: l.t1,
+      quote: (state.data.units && state.data.units.price) || "",
+      priceToY: l.y,
+      timeToX: l.x,
+      yToPrice: l.yToPrice,
+      xToTime: l.xToTime,
     };
   }
 
@@ -260,230 +207,398 @@
     ctx.restore();
   }
 
+  function pointer(state, event) {
+    var rect = state.canvas.getBoundingClientRect();
+    return { x: event.clientX - rect.left, y: event.clientY - rect.top };
+  }
+
+  function inPlot(plot, p) {
+    return p.x >= plot.x && p.x < plot.x + plot.w && p.y >= plot.y && p.y < plot.y + plot.h;
+  }
+
   function click(state, event) {
     var g = state.geometry;
-    if (!g) return;
-    var rect = state.canvas.getBoundingClientRect();
-    var x = event.clientX - rect.left;
-    var y = event.clientY - rect.top;
-    var plot = g.plot;
-    if (x < plot.x || x >= plot.x + plot.w || y < plot.y || y >= plot.y + plot.h) return;
+    if (!g || state.dragged) return;
+    var p = pointer(state, event);
+    if (!inPlot(g.plot, p)) return;
     if (state.tooltip) state.tooltip.hidden = true;
     state.canvas.dispatchEvent(
       new CustomEvent("liq:map-click", {
         bubbles: true,
-        detail: { price: g.yToPrice(y), time: Math.round(g.xToTime(x)), x: x, y: y, quote: g.quote },
+        detail: { price: g.yToPrice(p.y), time: Math.round(g.xToTime(p.x)), x: p.x, y: p.y, quote: g.quote },
       })
     );
   }
 
-  function drawCandles(ctx, data, layout) {
-    var colW = layout.colW;
-    var body = Math.max(1, colW * 0.6);
-    for (var i = 0; i < data.candles.length; i++) {
-      var c = data.candles[i];
-      if (!c) continue;
-      var x = layout.plot.x + (i + 0.5) * colW;
-      var up = c[4] >= c[1];
-      var colour = up ? UP : DOWN;
-      ctx.strokeStyle = colour;
-      ctx.lineWidth = 1;
-      ctx.beginPath();
-      ctx.moveTo(Math.round(x) + 0.5, layout.y(c[2]));
-      ctx.lineTo(Math.round(x) + 0.5, layout.y(c[3]));
-      ctx.stroke();
-      if (colW >= 2.5) {
-        var top = layout.y(Math.max(c[1], c[4]));
-        var height = Math.max(1, layout.y(Math.min(c[1], c[4])) - top);
-        ctx.fillStyle = colour;
-        ctx.fillRect(x - body / 2, top, body, height);
-        ctx.strokeStyle = "rgba(0,0,0,.55)";
-        ctx.strokeRect(x - body / 2, top, body, height);
+  // ---- zoom and pan -------------------------------------------------------------------------
+
+  function clampView(state, v) {
+    var full = fullView(state.data);
+    var barMs = state.data.bar_seconds * 1000;
+    var binW = (state.data.price_hi - state.data.price_lo) / state.data.bins;
+    var tSpan = Math.min(full.t1 - full.t0, Math.max(MIN_COLUMNS * barMs, v.t1 - v.t0));
+    var pSpan = Math.min(full.p1 - full.p0, Math.max(MIN_BINS * binW, v.p1 - v.p0));
+    var t0 = Math.min(Math.max(v.t0, full.t0), full.t1 - tSpan);
+    var p0 = Math.min(Math.max(v.p0, full.p0), full.p1 - pSpan);
+    return { t0: t0, t1: t0 + tSpan, p0: p0, p1: p0 + pSpan };
+  }
+
+  // factor < 1 zooms in around the anchor (a time and a price); null axes stay as they are.
+  function zoom(state, factor, anchorT, anchorP) {
+    var v = state.view;
+    var next = { t0: v.t0, t1: v.t1, p0: v.p0, p1: v.p1 };
+    if (anchorT != null) {
+      next.t0 = anchorT - (anchorT - v.t0) * factor;
+      next.t1 = anchorT + (v.t1 - anchorT) * factor;
+    }
+    if (anchorP != null) {
+      next.p0 = anchorP - (anchorP - v.p0) * factor;
+      next.p1 = anchorP + (v.p1 - anchorP) * factor;
+    }
+    setView(state, next);
+  }
+
+  function setView(state, v) {
+    state.view = clampView(state, v);
+    draw(state);
+  }
+
+  function resetView(state) {
+    state.view = fullView(state.data);
+    draw(state);
+  }
+
+  function wheel(state, event) {
+    var l = state.layout;
+    var p = pointer(state, event);
+    if (!l || p.y < l.plot.y || p.y > l.plot.y + l.plot.h) return;
+    event.preventDefault();
+    var factor = Math.pow(1.0015, event.deltaY);
+    var overPriceAxis = p.x >= l.plot.x + l.plot.w;
+    // Over the price axis, or with Shift: price only. Otherwise time, and price too with Ctrl/⌘.
+    var both = event.ctrlKey || event.metaKey;
+    var t = overPriceAxis || event.shiftKey ? null : l.xToTime(p.x);
+    var pr = overPriceAxis || event.shiftKey || both ? l.yToPrice(p.y) : null;
+    zoom(state, factor, t, pr);
+  }
+
+  function startDrag(state, event) {
+    if (event.button !== 0 || !state.layout) return;
+    var start = pointer(state, event);
+    var view = state.view;
+    var plot = state.layout.plot;
+    state.dragged = false;
+    function move(e) {
+      var p = pointer(state, e);
+      var dx = p.x - start.x;
+      var dy = p.y - start.y;
+      if (!state.dragged && Math.abs(dx) + Math.abs(dy) < 4) return;
+      state.dragged = true;
+      var dt = (-dx / plot.w) * (view.t1 - view.t0);
+      var dp = (dy / plot.h) * (view.p1 - view.p0);
+      setView(state, { t0: view.t0 + dt, t1: view.t1 + dt, p0: view.p0 + dp, p1: view.p1 + dp });
+    }
+    function up() {
+      window.removeEventListener("mousemove", move);
+      window.removeEventListener("mouseup", up);
+      // the click that ends a drag is not a click on the map
+      setTimeout(function () {
+        state.dragged = false;
+      }, 0);
+    }
+    window.addEventListener("mousemove", move);
+    window.addEventListener("mouseup", up);
+  }
+
+  function mapKeys(state, event) {
+    var v = state.view;
+    var tStep = (v.t1 - v.t0) * 0.1;
+    var pStep = (v.p1 - v.p0) * 0.1;
+    var centreT = (v.t0 + v.t1) / 2;
+    var centreP = (v.p0 + v.p1) / 2;
+    var handled = true;
+    if (event.key === "+" || event.key === "=") zoom(state, 0.8, centreT, centreP);
+    else if (event.key === "-") zoom(state, 1.25, centreT, centreP);
+    else if (event.key === "0") resetView(state);
+    else if (event.shiftKey && event.key === "ArrowLeft") setView(state, { t0: v.t0 - tStep, t1: v.t1 - tStep, p0: v.p0, p1: v.p1 });
+    else if (event.shiftKey && event.key === "ArrowRight") setView(state, { t0: v.t0 + tStep, t1: v.t1 + tStep, p0: v.p0, p1: v.p1 });
+    else if (event.shiftKey && event.key === "ArrowUp") setView(state, { t0: v.t0, t1: v.t1, p0: v.p0 + pStep, p1: v.p1 + pStep });
+    else if (event.shiftKey && event.key === "ArrowDown") setView(state, { t0: v.t0, t1: v.t1, p0: v.p0 - pStep, p1: v.p1 - pStep });
+    else handled = false;
+    if (handled) event.preventDefault();
+  }
+
+  // ---- crosshair and tooltip ----------------------------------------------------------------
+
+  function showCrosshair(state, x, y) {
+    var plot = state.layout && state.layout.plot;
+    if (!plot) return;
+    if (state.crossX) {
+      state.crossX.hidden = x == null;
+      if (x != null) {
+        state.crossX.style.left = Math.round(x) + "px";
+        state.crossX.style.top = plot.y + "px";
+        state.crossX.style.height = plot.h + "px";
+      }
+    }
+    if (state.crossY) {
+      state.crossY.hidden = y == null;
+      if (y != null) {
+        state.crossY.style.top = Math.round(y) + "px";
+        state.crossY.style.width = plot.w + "px";
       }
     }
   }
 
-  // Recorded liquidation events: circle area proportional to USD; red = longs, green = shorts liquidated.
-  function drawLiquidations(ctx, data, layout) {
-    var prints = data.liquidations || [];
-    if (!prints.length) return;
-    var biggest = 0;
-    for (var i = 0; i < prints.length; i++) biggest = Math.max(biggest, prints[i][2]);
-    for (var j = 0; j < prints.length; j++) {
-      var p = prints[j];
-      var r = 2 + 8 * Math.sqrt(p[2] / biggest);
-      ctx.beginPath();
-      ctx.arc(layout.x(p[0]), layout.y(p[1]), r, 0, 2 * Math.PI);
-      ctx.fillStyle = p[3] === "long" ? "rgba(248,81,73,.55)" : "rgba(63,185,80,.55)";
-      ctx.fill();
-      ctx.strokeStyle = "rgba(230,237,243,.8)";
-      ctx.lineWidth = 0.75;
-      ctx.stroke();
-    }
+  // The stored cell under a point: column and bin indices, or null outside the data.
+  function cellAt(state, p) {
+    var data = state.data;
+    var l = state.layout;
+    var t = l.xToTime(p.x);
+    var pr = l.yToPrice(p.y);
+    var col = Math.floor((t - data.times[0]) / (data.bar_seconds * 1000));
+    var bin = Math.floor(((pr - data.price_lo) / (data.price_hi - data.price_lo)) * data.bins);
+    if (col < 0 || col >= data.width || bin < 0 || bin >= data.bins) return null;
+    return { col: col, bin: bin };
   }
-
-  function drawCurrentPrice(ctx, data, layout) {
-    if (data.current_price == null) return;
-    var y = Math.round(layout.y(data.current_price)) + 0.5;
-    ctx.strokeStyle = "rgba(230,237,243,.75)";
-    ctx.setLineDash([4, 4]);
-    ctx.beginPath();
-    ctx.moveTo(layout.plot.x, y);
-    ctx.lineTo(layout.plot.x + layout.plot.w, y);
-    ctx.stroke();
-    ctx.setLineDash([]);
-  }
-
-  function niceStep(span, target) {
-    var raw = span / target;
-    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * mag >= raw) return steps[i] * mag;
-    return 10 * mag;
-  }
-
-  function drawPriceAxis(ctx, data, layout, cssW) {
-    var plot = layout.plot;
-    var lo = data.price_lo;
-    var hi = data.price_hi;
-    var step = niceStep(hi - lo, Math.max(3, Math.floor(plot.h / 55)));
-    var decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-    var left = plot.x + plot.w;
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.textBaseline = "middle";
-    ctx.textAlign = "left";
-    ctx.fillStyle = "#8b949e";
-    ctx.strokeStyle = "#30363d";
-    for (var p = Math.ceil(lo / step) * step; p <= hi; p += step) {
-      var y = Math.round(layout.y(p)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(left, y);
-      ctx.lineTo(left + 4, y);
-      ctx.stroke();
-      ctx.fillText(price(p, decimals), left + 6, y);
-    }
-    if (data.current_price != null) {
-      var cy = layout.y(data.current_price);
-      var label = price(data.current_price, priceDecimals(data.current_price));
-      ctx.fillStyle = "#e6edf3";
-      ctx.fillRect(left, cy - 8, cssW - left, 16);
-      ctx.fillStyle = BACKGROUND;
-      ctx.font = "bold 11px system-ui, sans-serif";
-      ctx.fillText(label, left + 4, cy);
-    }
-    ctx.fillStyle = "#6e7681";
-    ctx.font = "10px system-ui, sans-serif";
-    ctx.textBaseline = "top";
-    ctx.fillText((data.units && data.units.price) || "", left + 6, 2);
-  }
-
-  function timeLabel(ms, step) {
-    var d = new Date(ms);
-    var midnight = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
-    if (step >= DAY || midnight) return MONTHS[d.getUTCMonth()] + " " + d.getUTCDate();
-    return pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes());
-  }
-
-  function drawTimeAxis(ctx, data, layout) {
-    var plot = layout.plot;
-    var start = data.times[0];
-    var end = start + data.times.length * data.bar_seconds * 1000;
-    var perTick = 95; // px per label
-    var step = TIME_STEPS[TIME_STEPS.length - 1];
-    for (var i = 0; i < TIME_STEPS.length; i++) {
-      if ((TIME_STEPS[i] / (end - start)) * plot.w >= perTick) {
-        step = TIME_STEPS[i];
-        break;
-      }
-    }
-    var ticks = [];
-    if ((step / (end - start)) * plot.w < perTick) {
-      // longer than two weeks a label: first day of each month (or every other month)
-      var d = new Date(start);
-      var month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-      var every = ((31 * DAY) / (end - start)) * plot.w >= perTick ? 1 : 2;
-      for (var n = 0; month < end; n++) {
-        if (n % every === 0) ticks.push(month);
-        var md = new Date(month);
-        month = Date.UTC(md.getUTCFullYear(), md.getUTCMonth() + 1, 1);
-      }
-      step = 30 * DAY;
-    } else {
-      for (var t = Math.ceil(start / step) * step; t < end; t += step) ticks.push(t);
-    }
-    var y = plot.y + plot.h;
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.textBaseline = "top";
-    ctx.textAlign = "center";
-    ctx.fillStyle = "#8b949e";
-    ctx.strokeStyle = "#30363d";
-    for (var k = 0; k < ticks.length; k++) {
-      var x = Math.round(layout.x(ticks[k])) + 0.5;
-      if (x < plot.x + 20 || x > plot.x + plot.w - 20) continue;
-      ctx.beginPath();
-      ctx.moveTo(x, y);
-      ctx.lineTo(x, y + 4);
-      ctx.stroke();
-      ctx.fillText(timeLabel(ticks[k], step), x, y + 7);
-    }
-    ctx.textAlign = "left";
-    ctx.fillStyle = "#6e7681";
-    ctx.font = "10px system-ui, sans-serif";
-    ctx.fillText("UTC", plot.x + plot.w + 6, y + 7);
-  }
-
-  // ---- tooltip ------------------------------------------------------------------------------
 
   function hover(state, event) {
     var layout = state.layout;
     var tip = state.tooltip;
-    if (!layout || !tip) return;
-    var rect = state.canvas.getBoundingClientRect();
-    var mx = event.clientX - rect.left;
-    var my = event.clientY - rect.top;
+    if (!layout || !tip || state.dragged) return;
+    var p = pointer(state, event);
     var plot = layout.plot;
-    var data = state.data;
-    if (mx < plot.x || mx >= plot.x + plot.w || my < plot.y || my >= plot.y + plot.h) {
+    var cell = inPlot(plot, p) ? cellAt(state, p) : null;
+    if (!cell) {
       tip.hidden = true;
+      showCrosshair(state, null, null);
+      if (state.panels) state.panels.setCursor(null);
       return;
     }
-    var bins = data.prices.length;
-    var col = Math.min(data.times.length - 1, Math.floor((mx - plot.x) / layout.colW));
-    var bin = Math.min(bins - 1, Math.max(0, Math.floor(((plot.y + plot.h - my) / plot.h) * bins)));
-    var binW = (data.price_hi - data.price_lo) / bins;
+    showCrosshair(state, p.x, p.y);
+    if (state.panels) state.panels.setCursor(p.x - plot.x);
+    var data = state.data;
+    var binW = (data.price_hi - data.price_lo) / data.bins;
     var quote = (data.units && data.units.price) || "";
-    var decimals = priceDecimals(data.prices[bin]);
-    var long = data.long[col][bin];
-    var short = data.short[col][bin];
+    var decimals = D.priceDecimals(data.prices[cell.bin]);
+    var index = cell.col * data.bins + cell.bin;
+    var long = state.grid.long[index];
+    var short = state.grid.short[index];
+    var when = data.times[cell.col];
+    var zone = D.displayZone();
     var lines = [
-      "<strong>" + utcStamp(data.times[col]) + "</strong> <span class=\"muted\">+ " + duration(data.bar_seconds) + "</span>",
-      "price " + price(data.price_lo + bin * binW, decimals) + " – " + price(data.price_lo + (bin + 1) * binW, decimals) + " " + quote,
-      "<span class=\"long\">longs " + usd(long) + "</span> · <span class=\"short\">shorts " + usd(short) + "</span>",
+      "<strong>" + D.utcStamp(when) + "</strong> <span class=\"muted\">+ " + D.duration(data.bar_seconds) + "</span>",
+      "<span class=\"muted\">" + D.zoneStamp(when, zone) + "</span>",
+      "price " + D.price(data.price_lo + cell.bin * binW, decimals) + " – " + D.price(data.price_lo + (cell.bin + 1) * binW, decimals) + " " + quote,
+      (data.long_packed ? "<span class=\"long\">longs " + D.usd(long) + "</span>" : "") +
+        (data.long_packed && data.short_packed ? " · " : "") +
+        (data.short_packed ? "<span class=\"short\">shorts " + D.usd(short) + "</span>" : ""),
     ];
-    var c = data.candles[col];
+    var c = data.candles[cell.col];
     if (c) {
-      var cd = priceDecimals(c[4]);
-      lines.push("<span class=\"muted\">O " + price(c[1], cd) + " H " + price(c[2], cd) + " L " + price(c[3], cd) + " C " + price(c[4], cd) + "</span>");
+      var cd = D.priceDecimals(c[4]);
+      lines.push("<span class=\"muted\">O " + D.price(c[1], cd) + " H " + D.price(c[2], cd) + " L " + D.price(c[3], cd) + " C " + D.price(c[4], cd) + "</span>");
     }
     tip.innerHTML = lines.join("<br>");
+    tip.dataset.col = String(cell.col);
+    tip.dataset.bin = String(cell.bin);
+    tip.dataset.long = String(long);
+    tip.dataset.short = String(short);
     tip.hidden = false;
-    var left = mx + 14;
-    if (left + tip.offsetWidth > plot.x + plot.w) left = mx - 14 - tip.offsetWidth;
-    var top = my + 14;
-    if (top + tip.offsetHeight > plot.y + plot.h) top = my - 14 - tip.offsetHeight;
+    var left = p.x + 14;
+    if (left + tip.offsetWidth > plot.x + plot.w) left = p.x - 14 - tip.offsetWidth;
+    var top = p.y + 14;
+    if (top + tip.offsetHeight > plot.y + plot.h) top = p.y - 14 - tip.offsetHeight;
     tip.style.left = Math.max(0, left) + "px";
     tip.style.top = Math.max(0, top) + "px";
   }
 
+  // ---- intensity handles: ?min= and ?full= ---------------------------------------------------
+
+  function sliderRange(state) {
+    var auto = state.autoFull > 0 ? state.autoFull : 1e6;
+    return { lo: Math.log10(Math.max(1, auto / 1000)), hi: Math.log10(auto * 20) };
+  }
+
+  function toSlider(state, value) {
+    var r = sliderRange(state);
+    if (!(value > 0)) return 0;
+    return Math.round(((Math.log10(value) - r.lo) / (r.hi - r.lo)) * SLIDER);
+  }
+
+  function fromSlider(state, position) {
+    var r = sliderRange(state);
+    if (position <= 0) return 0;
+    var raw = Math.pow(10, r.lo + (position / SLIDER) * (r.hi - r.lo));
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)) - 2); // three significant digits
+    return Math.round(raw / mag) * mag;
+  }
+
+  function wireIntensity(state) {
+    var form = state.section.querySelector("form.intensity");
+    if (!form) return;
+    var handles = form.querySelector(".handles");
+    var minHandle = form.querySelector(".handle-min");
+    var fullHandle = form.querySelector(".handle-full");
+    var minInput = form.querySelector("input[name=min]");
+    var fullInput = form.querySelector("input[name=full]");
+    if (!handles || !minHandle || !fullHandle) return;
+    handles.hidden = false;
+    minHandle.value = String(toSlider(state, state.minUsd));
+    fullHandle.value = String(toSlider(state, state.fullUsd || state.autoFull));
+    function changed() {
+      var min = fromSlider(state, Number(minHandle.value));
+      var full = fromSlider(state, Number(fullHandle.value));
+      if (full <= 0) full = fromSlider(state, 1);
+      if (min >= full) {
+        min = 0;
+        minHandle.value = "0";
+      }
+      state.minUsd = min;
+      state.fullUsd = full;
+      if (minInput) minInput.value = min ? String(min) : "";
+      if (fullInput) fullInput.value = String(full);
+      var legendMin = state.section.querySelector(".legend-min");
+      var legendFull = state.section.querySelector(".legend-full");
+      if (legendMin) legendMin.textContent = min ? "below " + D.usd(min) + " not drawn" : "$0";
+      if (legendFull) legendFull.textContent = "full intensity = " + D.usd(full) + " (pinned)";
+      redrawImage(state);
+      rememberIntensity(state);
+    }
+    minHandle.addEventListener("input", changed);
+    fullHandle.addEventListener("input", changed);
+  }
+
+  // The URL, the tabs' plain links and the next htmx requests carry the handles' values, so a shared
+  // link or another timeframe shows the same picture.
+  function withIntensity(url, state) {
+    var u = new URL(url, window.location.href);
+    if (state.minUsd) u.searchParams.set("min", String(state.minUsd));
+    else u.searchParams.delete("min");
+    if (state.fullUsd) u.searchParams.set("full", String(state.fullUsd));
+    else u.searchParams.delete("full");
+    return u;
+  }
+
+  function rememberIntensity(state) {
+    var u = withIntensity(window.location.href, state);
+    window.history.replaceState(window.history.state, "", u.pathname + u.search);
+    state.section.querySelectorAll("nav.tabs a, nav.sides a").forEach(function (a) {
+      var next = withIntensity(a.getAttribute("href"), state);
+      a.setAttribute("href", next.search);
+    });
+    state.intensityTouched = true;
+  }
+
   // ---- wiring -------------------------------------------------------------------------------
+
+  function wire(state) {
+    var canvas = state.canvas;
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        if (!canvas.isConnected) return;
+        draw(state);
+        if (state.panels) state.panels.setWidth(canvas.clientWidth);
+      }).observe(canvas);
+    }
+    canvas.addEventListener("mousemove", function (event) {
+      hover(state, event);
+    });
+    canvas.addEventListener("mouseleave", function () {
+      if (state.tooltip) state.tooltip.hidden = true;
+      showCrosshair(state, null, null);
+      if (state.panels) state.panels.setCursor(null);
+    });
+    canvas.addEventListener("click", function (event) {
+      click(state, event);
+    });
+    canvas.addEventListener("wheel", function (event) {
+      wheel(state, event);
+    }, { passive: false });
+    canvas.addEventListener("mousedown", function (event) {
+      startDrag(state, event);
+    });
+    canvas.addEventListener("dblclick", function () {
+      resetView(state);
+    });
+    canvas.addEventListener("keydown", function (event) {
+      mapKeys(state, event);
+    });
+    canvas.addEventListener("liq:map-redraw", function () {
+      if (canvas.isConnected) draw(state);
+    });
+    var reset = state.section.querySelector(".zoom-reset");
+    if (reset) {
+      reset.addEventListener("click", function () {
+        resetView(state);
+      });
+    }
+    if (state.panelsBox) {
+      state.panelsBox.addEventListener("wheel", function (event) {
+        // Wheel over the panels zooms the shared time axis.
+        var l = state.layout;
+        var rect = state.panelsBox.getBoundingClientRect();
+        var x = event.clientX - rect.left;
+        if (!l || x > l.plot.w) return;
+        event.preventDefault();
+        zoom(state, Math.pow(1.0015, event.deltaY), l.xToTime(x), null);
+      }, { passive: false });
+    }
+    wireIntensity(state);
+  }
+
+  function currentState() {
+    var canvas = document.querySelector("canvas.heatmap");
+    return canvas && canvas.__heatmap;
+  }
+
+  // ← / → switch timeframe (unless typing in a field or holding a modifier); the tabs stay reachable by Tab.
+  function timeframeKeys(event) {
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    if (event.shiftKey || event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    var tabs = Array.prototype.slice.call(document.querySelectorAll("#heatmap-panel nav.tabs a.tab"));
+    if (!tabs.length) return;
+    var current = tabs.findIndex(function (a) {
+      return a.getAttribute("aria-current") === "page";
+    });
+    var next = current + (event.key === "ArrowRight" ? 1 : -1);
+    if (current < 0 || next < 0 || next >= tabs.length) return;
+    event.preventDefault();
+    var focusTabs = target && target.closest && target.closest("nav.tabs");
+    tabs[next].click();
+    if (focusTabs) {
+      // keep the keyboard user on the tabs after the swap
+      document.body.addEventListener("htmx:afterSettle", function refocus() {
+        document.body.removeEventListener("htmx:afterSettle", refocus);
+        var active = document.querySelector("#heatmap-panel nav.tabs a[aria-current='page']");
+        if (active) active.focus();
+      });
+    }
+  }
 
   function boot() {
     init(document);
+    document.addEventListener("keydown", timeframeKeys);
     if (window.htmx) {
       // Fires for content htmx swaps in (the timeframe tabs) and for restored history snapshots.
       window.htmx.onLoad(init);
       document.body.addEventListener("htmx:historyRestore", function () {
         init(document);
+      });
+      // Requests for the panel carry the intensity the handles set since the page was rendered.
+      document.body.addEventListener("htmx:configRequest", function (event) {
+        var state = currentState();
+        if (!state || !state.intensityTouched || event.detail.target.id !== "heatmap-panel") return;
+        var params = event.detail.parameters;
+        var url = withIntensity(event.detail.path, state);
+        if (params && typeof params.set === "function" && params.has("min")) {
+          params.set("min", state.minUsd ? String(state.minUsd) : "");
+          params.set("full", String(state.fullUsd));
+        } else {
+          event.detail.path = url.pathname + url.search;
+        }
       });
     }
   }

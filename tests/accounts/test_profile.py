@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import profile_update
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.marketdata import asset_summary_refresh
 from heatmaps.models import Asset, Candle
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +103,7 @@ def test_times_labelled_utc_stay_utc(alice_client: Client, alice: User, btc: Ass
         asset=btc, exchange=btc.reference_exchange, open_time=datetime(2026, 1, 2, 3, 5, tzinfo=UTC),
         open=1, high=1, low=1, close=1,
     )  # fmt: skip
+    asset_summary_refresh(asset=btc)  # what ingest does when data lands; the overview reads it
     profile_update(user=alice, time_zone="America/New_York", default_timeframe="24h")
     page = alice_client.get("/").content.decode()
     assert "2026-01-02 03:05 UTC" in page

@@ -95,8 +95,8 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert "0.0040 %" in body  # the last real funding settlement of the sample: 4.023e-05 at 2026-01-29 16:00 UTC
     m = Heatmap.objects.get(asset=btc, timeframe="24h")
     provenance = (
-        f"computed {utc(m.computed_at)} UTC from Binance USDS-M candles\n        and Binance USDS-M open interest, "
-        f"data {utc(m.data_start)} →\n        {utc(m.data_end)} UTC"
+        f"{utc(m.computed_at)} UTC</time> (0 min ago)\n        from Binance USDS-M candles and Binance USDS-M open interest, "
+        f"data {utc(m.data_start)} →\n        {utc(m.data_end)} UTC (newest bar "
     )
     assert provenance in body
     assert "2026-01-29 17:05 UTC" in body
@@ -112,6 +112,7 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert 'href="?tf=1w"' in body and 'hx-get="/assets/BTCUSDT/?tf=1w"' in body and 'hx-push-url="true"' in body
     assert 'aria-current="page">24h</a>' in body
     assert "static/vendor/htmx.min.js" in body and "static/heatmaps/heatmap.js" in body
+    assert "static/vendor/uPlot.iife.min.js" in body and "<script>" not in body  # CSP: no inline scripts
 
 
 def test_htmx_request_gets_only_the_panel(client: Client, btc: Asset) -> None:
@@ -159,7 +160,7 @@ def test_times_labelled_utc_stay_utc_for_a_user_in_another_zone(alice_client: Cl
     assert "failing since 2026-01-29 17:30 UTC" in html
     assert "at 20:00 UTC" in html
     heatmap = Heatmap.objects.get(asset=btc, timeframe="1w")
-    assert f"computed {utc(heatmap.computed_at.astimezone(UTC))} UTC" in html
+    assert f">{utc(heatmap.computed_at.astimezone(UTC))} UTC</time>" in html
 
 
 def test_colour_scale_can_be_pinned_so_maps_compare(client: Client, btc: Asset) -> None:
@@ -188,10 +189,10 @@ def test_timeframe_not_computed_yet_is_said_clearly(client: Client, btc: Asset) 
     assert "The 24h map of ETHUSDT has not been computed yet." in eth
 
 
-def test_unknown_timeframe_is_a_404_with_a_message(client: Client, btc: Asset) -> None:
+def test_unknown_timeframe_is_a_400_with_a_message(client: Client, btc: Asset) -> None:
     response = client.get("/assets/BTCUSDT/?tf=5y")
     body = response.content.decode()
-    assert response.status_code == 404
+    assert response.status_code == 400  # the asset exists; the request is wrong
     assert "Unknown timeframe “5y”. Choose one of 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y." in body
     assert 'href="?tf=24h"' in body  # the tabs are there to recover
     assert "<canvas" not in body

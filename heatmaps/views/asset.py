@@ -1,0 +1,278 @@
+"""The asset page `/assets/<SYMBOL>/?tf=&side=&min=&full=`: the heat map, its panels and what it says.
+
+One view, one template. The swappable region (timeframe tabs, side filter, map, side panel) is the
+``heatmap-panel`` partial; HTMX requests get only that partial. The map, the panels and the
+liquidation-map chart are drawn in the browser by static/heatmaps/ from the JSON API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from heatmaps.engine import TIMEFRAMES
+from heatmaps.maps import MODEL
+from heatmaps.marketdata import market_snapshot
+from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
+from heatmaps.views.common import (
+    STALE_AFTER,
+    HtmxHttpRequest,
+    exchange_name,
+    format_age,
+    format_pct,
+    format_price,
+    format_usd,
+    price_decimals,
+    render_page,
+)
+from heatmaps.views.overview import DEFAULT_TIMEFRAME
+
+TOP_CLUSTERS = 8
+LATEST_LIQUIDATIONS = 12
+LARGE_LIQUIDATION_USD = 10_000  # "large" for the list beside the map; the markers show every recorded one
+MAX_USD = 1e13
+SIDES = ("both", "long", "short")
+# The grids are not needed to render the page; the browser fetches them from the API.
+_PAGE_DEFERRED = ("long_grid", "short_grid", "candles", "panels")
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    side: str
+    price_range: str
+    usd: str
+    distance: str
+    # Raw figures for links that prefill a form (an alert on this cluster): USD and quote prices.
+    peak_price: float | None = None
+    usd_value: float | None = None
+    above: bool = False
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    href: str
+    active: bool
+    computed: bool
+
+
+@dataclass(frozen=True)
+class SideLink:
+    key: str
+    label: str
+    href: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class MapParams:
+    """The picture's settings from the URL; anything unusable is dropped and said in `ignored`."""
+
+    side: str = "both"
+    min_usd: float | None = None
+    full_usd: float | None = None
+    ignored: tuple[str, ...] = ()
+
+    def query(self, **changes: object) -> dict[str, str]:
+        values = {"side": self.side, "min": self.min_usd, "full": self.full_usd, **changes}
+        out = {}
+        if values["side"] not in (None, "both"):
+            out["side"] = str(values["side"])
+        for key in ("min", "full"):
+            value = values[key]
+            if isinstance(value, float):
+                out[key] = f"{value:.2f}".rstrip("0").rstrip(".")
+        return out
+
+
+def _usd_param(name: str, raw: str | None, *, allow_zero: bool) -> tuple[float | None, str]:
+    if raw is None or not raw.strip():
+        return None, ""
+    text = raw.strip().replace(",", "").replace("_", "").lstrip("$")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= MAX_USD):  # also rejects NaN and infinity
+        floor = "0 or more" if allow_zero else "above 0"
+        return None, f"Ignored {name}={raw[:40]!r}: give a USD amount {floor} and at most $10T, e.g. 25000000."
+    return value, ""
+
+
+def parse_map_params(request: HttpRequest) -> MapParams:
+    ignored = []
+    side = request.GET.get("side", "both").strip().lower() or "both"
+    if side not in SIDES:
+        ignored.append(f"Ignored side={side[:40]!r}: choose long, short or both.")
+        side = "both"
+    min_usd, problem = _usd_param("min", request.GET.get("min"), allow_zero=True)
+    if problem:
+        ignored.append(problem)
+    full_usd, problem = _usd_param("full", request.GET.get("full"), allow_zero=False)
+    if problem:
+        ignored.append(problem)
+    if min_usd is not None and full_usd is not None and min_usd >= full_usd:
+        ignored.append(f"Ignored min={format_usd(min_usd)}: it must be below full intensity ({format_usd(full_usd)}).")
+        min_usd = None
+    return MapParams(side=side, min_usd=min_usd or None, full_usd=full_usd, ignored=tuple(ignored))
+
+
+def _default_timeframe(request: HttpRequest) -> str:
+    """A signed-in user's preferred timeframe (read off the user object: heatmaps does not import
+    accounts), unless it no longer exists; otherwise the site default."""
+    preferred = getattr(request.user, "default_timeframe", None)
+    return preferred if preferred in TIMEFRAMES else DEFAULT_TIMEFRAME
+
+
+def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
+    """The heat map of one asset; ?tf= picks the timeframe (the user's default timeframe, or 24h)."""
+    asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()
+    if asset is None:
+        raise Http404(f"There is no enabled asset {symbol[:32]!r} here.")
+    if asset.symbol != symbol:
+        query = request.META.get("QUERY_STRING", "")
+        url = reverse("heatmaps:asset", args=[asset.symbol])
+        return HttpResponseRedirect(f"{url}?{query}" if query else url)
+
+    timeframe = request.GET.get("tf", _default_timeframe(request))
+    params = parse_map_params(request)
+    computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
+    path = request.path
+    keep = params.query()
+    ctx: dict[str, object] = {
+        "asset": asset,
+        "timeframe": timeframe,
+        "tabs": [
+            Tab(key=k, href="?" + urlencode({"tf": k, **keep}), active=k == timeframe, computed=k in computed)
+            for k in TIMEFRAMES
+        ],
+        "sides": [
+            SideLink(
+                key=s,
+                label=label,
+                href="?" + urlencode({"tf": timeframe, **params.query(side=s)}),
+                active=s == params.side,
+            )
+            for s, label in (("both", "Both"), ("long", "Longs"), ("short", "Shorts"))
+        ],
+        "known_timeframes": ", ".join(TIMEFRAMES),
+        "heatmap": None,
+        "params": params,
+        "reset_href": "?" + urlencode({"tf": timeframe, **params.query(min=None, full=None)}),
+        "path": path,
+        "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
+    }
+    status = 200
+    if timeframe not in TIMEFRAMES:
+        # The asset exists, the request is wrong: a 400 on the page itself, with the tabs to recover.
+        ctx["unknown_timeframe"] = True
+        status = 400
+    elif timeframe in computed:
+        heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
+        if heatmap is not None:
+            ctx.update(_panel_context(asset, heatmap, params))
+    return render_page(request, "heatmaps/asset.html", "heatmap-panel", ctx, status=status)
+
+
+def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[str, object]:
+    price = heatmap.current_price
+    decimals = price_decimals(price) if price else None
+    shown = [c for c in heatmap.clusters if params.side in ("both", c["side"])]
+    clusters = [
+        ClusterRow(
+            side="longs" if c["side"] == "long" else "shorts",
+            price_range=f"{format_price(c['price_low'], decimals=decimals)} – "
+            f"{format_price(c['price_high'], decimals=decimals)}",
+            usd=format_usd(c["usd"]),
+            distance=f"{c['distance_pct']:+.2f} %" if c.get("distance_pct") is not None else "–",
+            peak_price=c.get("peak_price"),
+            usd_value=c.get("usd"),
+            above=c["side"] == "short",
+        )
+        for c in shown[:TOP_CLUSTERS]
+    ]
+    lmap = heatmap.liquidation_map or {}
+    ticker = Ticker.objects.filter(asset=asset).select_related("exchange").order_by("-time").first()
+    market = {
+        "ticker": ticker,
+        "funding_estimate": f"{ticker.funding_rate * 100:.4f} %" if ticker and ticker.funding_rate is not None else "",
+        **_market_figures(asset),
+    }
+    window_end = heatmap.first_bucket + timedelta(seconds=heatmap.bar_seconds * heatmap.width)
+    events = Liquidation.objects.filter(
+        asset=asset, time__gte=heatmap.first_bucket, time__lt=window_end, value__gte=LARGE_LIQUIDATION_USD
+    )
+    if params.side != "both":
+        events = events.filter(side=params.side)
+    latest = [
+        {
+            "time": e.time,
+            "side": e.side,
+            "price": format_price(e.price, decimals=decimals),
+            "usd": format_usd(e.value),
+            "exchange": exchange_name(e.exchange.code),
+        }
+        for e in events.select_related("exchange").order_by("-time")[:LATEST_LIQUIDATIONS]
+    ]
+    now = timezone.now()
+    bar_close = heatmap.data_end + timedelta(minutes=5)
+    oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
+    api_url = reverse("heatmaps:api-heatmap", args=[asset.symbol, heatmap.timeframe])
+    return {
+        "heatmap": heatmap,
+        "market": market,
+        "current_price": format_price(price),
+        "clusters": clusters,
+        "total_long": format_usd(lmap.get("total_long")),
+        "total_short": format_usd(lmap.get("total_short")),
+        "leverages": lmap.get("leverages") or [],
+        "colour_scale": format_usd(params.full_usd or heatmap.colour_scale_usd),
+        "min_scale": format_usd(params.min_usd or 0),
+        "candle_source": exchange_name(heatmap.candle_exchange),
+        "oi_source": ", ".join(oi_names) if oi_names else "no",
+        "column": _duration(heatmap.bar_seconds),
+        "api_url": api_url,
+        "latest_liquidations": latest,
+        "large_liquidation": format_usd(LARGE_LIQUIDATION_USD),
+        "computed_age": format_age(now - heatmap.computed_at),
+        "data_age": format_age(now - bar_close),
+        "data_stale": now - bar_close > STALE_AFTER,
+        "stale_minutes": int(STALE_AFTER.total_seconds() // 60),
+    }
+
+
+def _market_figures(asset: Asset) -> dict[str, str]:
+    """OI, funding and volume across exchanges: from the overview's precomputed row (marketdata/summary.py),
+    read live only until the first one is written."""
+    summary = AssetSummary.objects.filter(asset=asset).first()
+    if summary is not None:
+        oi, oi_change, funding, volume = (
+            summary.oi_usd,
+            summary.oi_change_24h_pct,
+            summary.funding_rate,
+            summary.volume_24h_usd,
+        )
+    else:
+        agg = next((r for r in market_snapshot(asset=asset) if r.exchange == "all"), None)
+        oi, oi_change = (agg.oi_usd if agg else None), None
+        funding = agg.funding_rate if agg else None
+        volume = agg.volume_24h * agg.close if agg and agg.volume_24h is not None and agg.close else None
+    return {
+        "oi": format_usd(oi),
+        "oi_change": f"{format_pct(oi_change)} 24 h" if oi_change is not None else "",
+        "funding": f"{funding * 100:.4f} %" if funding is not None else "–",
+        "volume_usd": format_usd(volume),
+    }
+
+
+def _duration(seconds: int) -> str:
+    for unit, label in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % unit == 0:
+            return f"{seconds // unit}-{label}"
+    return f"{seconds}-second"
