@@ -2,8 +2,9 @@
 
 ``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``dumpfiles`` and
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
-``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges and
-``sample`` loads the bundled sample set.
+``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges,
+``sample`` loads the bundled sample set and ``partitions`` keeps the monthly partitions of the
+5-minute series (PostgreSQL): created ahead, strays rescued from DEFAULT, expired months dropped.
 """
 
 from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
@@ -11,6 +12,14 @@ from heatmaps.marketdata.assets import asset_add, split_symbol
 from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_coverage, find_gaps, span_summary
 from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
 from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
+from heatmaps.marketdata.partitions import (
+    Created,
+    Partition,
+    drop_expired_partitions,
+    ensure_partitions,
+    list_partitions,
+    partitioning_active,
+)
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
 from heatmaps.marketdata.store import (
     ImportProblem,
@@ -28,6 +37,7 @@ from heatmaps.marketdata.store import (
 __all__ = [
     "SAMPLE_ASSETS",
     "Coverage",
+    "Created",
     "DumpFormatError",
     "Gap",
     "ImportProblem",
@@ -35,19 +45,24 @@ __all__ = [
     "KlineColumns",
     "MetricsColumns",
     "ParsedFile",
+    "Partition",
     "Snapshot",
     "SpanSummary",
     "asset_add",
     "data_coverage",
+    "drop_expired_partitions",
     "dt_to_ms",
+    "ensure_partitions",
     "ensure_sample_assets",
     "find_gaps",
     "import_market_file",
     "insert_liquidations",
     "liquidation_prints",
+    "list_partitions",
     "load_sample_data",
     "market_snapshot",
     "ms_to_dt",
+    "partitioning_active",
     "read_kline_columns",
     "read_market_file",
     "read_metrics_columns",
