@@ -44,6 +44,7 @@ bench: venv services
 	$(PY) bench/bench_from_files.py
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py
 	LIQ_TESTING=1 $(PY) bench/bench_ingest.py
+	LIQ_TESTING=1 $(PY) bench/bench_partitions.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

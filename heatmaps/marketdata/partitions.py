@@ -85,7 +85,7 @@ def list_partitions() -> list[Partition]:
                 """,
                 [table],
             )
-            pattern = re.compile(rf"^{re.escape(table)}_p(\d{{4}})_(\d{{2}})$")
+            pattern = _month_pattern(table)
             rows = []
             for name, estimate, size in cursor.fetchall():
                 match = pattern.match(name)
@@ -145,7 +145,19 @@ def drop_expired_partitions(*, retention_months: int, now: datetime | None = Non
 
 
 def _existing_months(table: str) -> set[date]:
-    return {p.month for p in list_partitions() if p.table == table and p.month is not None}
+    # Names only: this runs before every upsert, and sizes would stat every partition's files.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            [table],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    pattern = _month_pattern(table)
+    return {date(int(m[1]), int(m[2]), 1) for m in map(pattern.match, names) if m}
+
+
+def _month_pattern(table: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(table)}_p(\d{{4}})_(\d{{2}})$")
 
 
 def _create_months(model: type[models.Model], column: str, months: Iterable[date]) -> list[Created]:

@@ -31,6 +31,7 @@ from heatmaps.marketdata import (
     upsert_open_interest,
 )
 from heatmaps.marketdata import partitions as partitions_module
+from heatmaps.marketdata.partitions import add_months, month_start
 from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
 from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
@@ -179,6 +180,29 @@ def test_retention_keeps_stored_heat_maps(btc: Asset, binance: Exchange) -> None
         stored.data_end,
         bytes(stored.long_grid),
     )
+
+
+def test_the_daily_task_creates_ahead_then_applies_retention(btc: Asset, binance: Exchange, settings: Any) -> None:
+    from heatmaps.tasks import maintain_partitions
+    from liqplatform.celery import app
+
+    assert settings.CELERY_BEAT_SCHEDULE["maintain-partitions"]["task"] == maintain_partitions.name
+    assert "heatmaps.maintain_partitions" in app.tasks
+    upsert_candles(asset=btc, exchange=binance, rows=candles(datetime(2020, 1, 5, tzinfo=UTC), 3))
+    this_month = month_start(datetime.now(UTC))
+    upsert_candles(asset=btc, exchange=binance, rows=candles(datetime.combine(this_month, datetime.min.time(), UTC), 3))
+    check_foreign_keys_now()
+
+    settings.LIQ_RETENTION_MONTHS = 0
+    assert "heatmaps_candle_p2020_01" not in maintain_partitions()["dropped"]
+    settings.LIQ_RETENTION_MONTHS = 24
+    result = maintain_partitions()
+
+    assert "heatmaps_candle_p2020_01" in result["dropped"]
+    ahead = {partitions_module.partition_name("heatmaps_candle", add_months(this_month, n)) for n in range(4)}
+    assert ahead <= month_names("heatmaps_candle")
+    assert Candle.objects.count() == 3
+    assert maintain_partitions() == {"created": [], "dropped": []}
 
 
 @pytest.fixture
