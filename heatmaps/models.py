@@ -82,10 +82,18 @@ class Asset(models.Model):
 
 
 class Candle(models.Model):
-    """A 5-minute last-price candle as the exchange reports it."""
+    """A 5-minute last-price candle as the exchange reports it.
 
-    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
-    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    On PostgreSQL the table is partitioned by month of ``open_time`` (migration 0007, maintenance in
+    heatmaps/marketdata/partitions.py). A partitioned table's primary key must contain the partition
+    key, so the natural key is the primary key: no surrogate id, no second unique index. The
+    foreign keys are not indexed on their own: the primary key starts with the asset, and an exchange
+    is never deleted in practice (doing so scans the table once).
+    """
+
+    pk = models.CompositePrimaryKey("asset", "exchange", "open_time")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+", db_index=False)
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+", db_index=False)
     open_time = models.DateTimeField()
     open = models.FloatField()
     high = models.FloatField()
@@ -95,18 +103,16 @@ class Candle(models.Model):
     taker_buy_volume = models.FloatField(null=True, help_text="base asset")
     quote_volume = models.FloatField(null=True, help_text="quote asset")
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["asset", "exchange", "open_time"], name="candle_natural_key"),
-        ]
-
     def __str__(self) -> str:
         return f"{self.asset_id}@{self.exchange_id} {self.open_time:%Y-%m-%d %H:%M} UTC"
 
 
 class OpenInterest(models.Model):
-    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
-    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    """Open interest snapshots; partitioned by month of ``time`` like Candle, for the same reasons."""
+
+    pk = models.CompositePrimaryKey("asset", "exchange", "time")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+", db_index=False)
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+", db_index=False)
     time = models.DateTimeField(help_text="as the exchange stamps it (Binance: close of the 5m bar)")
     oi_base = models.FloatField(null=True, help_text="base asset")
     oi_value = models.FloatField(null=True, help_text="quote currency (USD)")
@@ -115,9 +121,6 @@ class OpenInterest(models.Model):
     class Meta:
         verbose_name = "open interest"
         verbose_name_plural = "open interest"
-        constraints = [
-            models.UniqueConstraint(fields=["asset", "exchange", "time"], name="oi_natural_key"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.asset_id}@{self.exchange_id} OI {self.time:%Y-%m-%d %H:%M} UTC"

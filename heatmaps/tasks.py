@@ -18,13 +18,14 @@ from heatmaps.events import announce_market_data
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.maps import heatmap_compute, stale_timeframes
-from heatmaps.marketdata import asset_summary_refresh, dt_to_ms
+from heatmaps.marketdata import asset_summary_refresh, drop_expired_partitions, dt_to_ms, ensure_partitions
 from heatmaps.models import Asset, Exchange
 
 log = logging.getLogger(__name__)
 
 SHORT_TIMEFRAMES = ["12h", "24h"]
 RECOMPUTE_DEBOUNCE_SECONDS = 10
+PARTITION_MONTHS_AHEAD = 3
 IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
 
 
@@ -94,6 +95,15 @@ def refresh_short_maps() -> None:
     """Every minute: the 12h/24h maps need only two days of bars, so they stay current cheaply."""
     for asset_id in Asset.objects.filter(enabled=True).values_list("pk", flat=True):
         recompute_asset.delay(asset_id, SHORT_TIMEFRAMES)
+
+
+@shared_task(name="heatmaps.maintain_partitions", **IDEMPOTENT)
+def maintain_partitions() -> dict[str, list[str]]:
+    """Daily: partitions for the coming months (and any month whose rows wait in DEFAULT), then
+    retention. Each step re-reads the catalogue, so a repeated or lost run costs nothing."""
+    created = ensure_partitions(months_ahead=PARTITION_MONTHS_AHEAD)
+    dropped = drop_expired_partitions(retention_months=settings.LIQ_RETENTION_MONTHS)
+    return {"created": [c.name for c in created], "dropped": dropped}
 
 
 MAX_BACKOFF_SECONDS = 15 * 60  # below the broker's visibility_timeout, so a retry is never redelivered twice

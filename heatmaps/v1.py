@@ -394,7 +394,12 @@ def _is_aware_time(text: str) -> bool:
 
 
 class CandlePages(TimeCursorPagination):
-    ordering = ("open_time", "id")
+    # Candles and open interest are keyed (asset, exchange, time), with no surrogate id.
+    ordering = ("open_time", "exchange_id")
+
+
+class OpenInterestPages(TimeCursorPagination):
+    ordering = ("time", "exchange_id")
 
 
 class FundingPages(TimeCursorPagination):
@@ -439,7 +444,7 @@ class CandleSeries(_SeriesView):
 class OpenInterestSeries(_SeriesView):
     model = OpenInterest
     serializer_class = OpenInterestOut
-    pagination_class = TimeCursorPagination
+    pagination_class = OpenInterestPages
 
 
 @_series_schema(FundingOut, "Settled funding rates per exchange (fraction per interval)")

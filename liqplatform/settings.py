@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -318,6 +319,7 @@ CELERY_TASK_ROUTES = {
     "heatmaps.repair_*": {"queue": "ingest"},
     "heatmaps.recompute_*": {"queue": "compute"},
     "heatmaps.refresh_*": {"queue": "compute"},
+    "heatmaps.maintain_*": {"queue": "compute"},
     "accounts.*": {"queue": "notify"},
 }
 # One beat, a small static schedule; each tick fans out per asset and re-derives its work from the
@@ -337,6 +339,8 @@ CELERY_BEAT_SCHEDULE = {
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
     "heartbeat": {"task": "heatmaps.heartbeat", "schedule": float(env_int("LIQ_HEARTBEAT_SECONDS", 30, minimum=1))},
     "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
+    # Daily, at a quiet minute: next months' partitions, rows rescued from DEFAULT, retention.
+    "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": crontab(minute=17, hour=3)},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).
@@ -352,6 +356,10 @@ LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
 # Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
 LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
+# Raw candles and open interest older than the current month and this many months before it are
+# dropped, a whole monthly partition at a time (PostgreSQL only); 0 keeps everything. Stored heat
+# maps are kept, but the 1y map needs 25 months of raw data to be recomputed with its full warm-up.
+LIQ_RETENTION_MONTHS = env_int("LIQ_RETENTION_MONTHS", 0, minimum=0)
 
 # The REST API (/api/v1/): personal tokens first, so a request without credentials gets a 401 with
 # `WWW-Authenticate: Bearer`; the pages' own calls authenticate with the session (and CSRF on writes).

@@ -2,10 +2,12 @@
 
 ``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``dumpfiles`` and
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
-``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges and
+``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges,
 ``sample`` loads the bundled sample set, ``series`` reads an asset's recent bars, open interest and
 funding as arrays, ``panels`` puts OI, funding and volume on a map's columns and ``summary`` keeps
-the overview's one row per asset.
+the overview's one row per asset, and
+``partitions`` keeps the monthly partitions of the 5-minute series (PostgreSQL): created ahead,
+strays rescued from DEFAULT, expired months dropped.
 """
 
 from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
@@ -14,6 +16,14 @@ from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_covera
 from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
 from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
 from heatmaps.marketdata.panels import map_panels
+from heatmaps.marketdata.partitions import (
+    Created,
+    Partition,
+    drop_expired_partitions,
+    ensure_partitions,
+    list_partitions,
+    partitioning_active,
+)
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
 from heatmaps.marketdata.series import (
     RecentBars,
@@ -40,6 +50,7 @@ __all__ = [
     "SAMPLE_ASSETS",
     "SUMMARY_TIMEFRAMES",
     "Coverage",
+    "Created",
     "DumpFormatError",
     "Gap",
     "ImportProblem",
@@ -47,6 +58,7 @@ __all__ = [
     "KlineColumns",
     "MetricsColumns",
     "ParsedFile",
+    "Partition",
     "RecentBars",
     "RecentMarket",
     "RecordedLiquidations",
@@ -55,16 +67,20 @@ __all__ = [
     "asset_add",
     "asset_summary_refresh",
     "data_coverage",
+    "drop_expired_partitions",
     "dt_to_ms",
+    "ensure_partitions",
     "ensure_sample_assets",
     "find_gaps",
     "import_market_file",
     "insert_liquidations",
     "liquidation_prints",
+    "list_partitions",
     "load_sample_data",
     "map_panels",
     "market_snapshot",
     "ms_to_dt",
+    "partitioning_active",
     "read_kline_columns",
     "read_market_file",
     "read_metrics_columns",

@@ -54,7 +54,7 @@ def data_coverage(*, assets: list[Asset] | None = None) -> list[Coverage]:
         stats = (
             model.objects.filter(asset_id__in=by_id.keys())
             .values("asset_id", "exchange_id")
-            .annotate(first=Min(field), last=Max(field), rows=Count("id"))
+            .annotate(first=Min(field), last=Max(field), rows=Count("*"))
         )
         for row in stats.order_by("asset_id", "exchange_id"):
             missing = None
@@ -136,7 +136,7 @@ def span_summary(*, asset_id: int, exchange_id: int, kind: str, start: datetime,
     model, column, gridded = KINDS[kind]
     stats = model.objects.filter(
         asset_id=asset_id, exchange_id=exchange_id, **{f"{column}__gte": start, f"{column}__lt": end}
-    ).aggregate(rows=Count("pk"), first=Min(column), last=Max(column))
+    ).aggregate(rows=Count("*"), first=Min(column), last=Max(column))
     first, last, rows = stats["first"], stats["last"], stats["rows"]
     missing = None
     if gridded:

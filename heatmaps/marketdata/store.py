@@ -11,6 +11,7 @@ from django.db import transaction
 
 from heatmaps.marketdata.assets import asset_add
 from heatmaps.marketdata.dumpfiles import ParsedFile, read_market_file
+from heatmaps.marketdata.partitions import ensure_partitions_for_span
 from heatmaps.marketdata.upserts import upsert_rows
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
 from heatmaps.rows import CandleRow, FundingRow, LiquidationRow, OpenInterestRow
@@ -26,7 +27,13 @@ def dt_to_ms(dt: datetime) -> int:
     return (dt - EPOCH) // timedelta(milliseconds=1)
 
 
+def _partitions_for(model: type[Candle] | type[OpenInterest], times_ms: Sequence[int]) -> None:
+    if times_ms:
+        ensure_partitions_for_span(model=model, first=ms_to_dt(min(times_ms)), last=ms_to_dt(max(times_ms)))
+
+
 def upsert_candles(*, asset: Asset, exchange: Exchange, rows: Sequence[CandleRow]) -> int:
+    _partitions_for(Candle, [r.open_time_ms for r in rows])
     return upsert_rows(
         Candle,
         key_fields=("asset", "exchange", "open_time"),
@@ -52,6 +59,7 @@ def upsert_candles(*, asset: Asset, exchange: Exchange, rows: Sequence[CandleRow
 def upsert_open_interest(
     *, asset: Asset, exchange: Exchange, rows: Sequence[OpenInterestRow], simulated: bool = False
 ) -> int:
+    _partitions_for(OpenInterest, [r.time_ms for r in rows])
     return upsert_rows(
         OpenInterest,
         key_fields=("asset", "exchange", "time"),
@@ -139,6 +147,12 @@ def import_market_file(
         raise ImportProblem(
             f"{path}: unknown asset {symbol!r} (known: {known}); add it first with "
             f"`python manage.py add_asset {symbol} --exchanges {exchange.code}`, or pass --create-asset"
+        )
+    if parsed.first_ms is not None and parsed.last_ms is not None and parsed.kind != "funding":
+        # Outside the import's transaction, so a new month's partition doesn't hold the table's lock
+        # for as long as the file takes to write.
+        _partitions_for(
+            Candle if parsed.kind in ("klines", "ohlcv") else OpenInterest, [parsed.first_ms, parsed.last_ms]
         )
     with transaction.atomic():
         if asset is None:
