@@ -225,9 +225,9 @@ def main() -> None:
             p50, p95, size = latency(port, path, headers)
             print(f"{name:40} {p50:6.1f}ms {p95:6.1f}ms {target:6d}ms {size:8,d}")
         conn = http.client.HTTPConnection("127.0.0.1", port)
-        for label, query in (("packed grids, as the page reads it", "?grids=packed"), ("number arrays", "")):
+        for label, cells in (("cells=packed, as the page reads it", "packed"), ("cells=sparse triples", "sparse")):
             _, body, status = timed_get(
-                conn, f"/api/assets/{YEAR_SYMBOL}/heatmaps/1y/{query}", {"Accept-Encoding": "gzip"}
+                conn, f"/api/v1/assets/{YEAR_SYMBOL}/heatmap/?timeframe=1y&cells={cells}", {"Accept-Encoding": "gzip"}
             )
             assert status == 200, status
             raw = gzip.decompress(body)

@@ -1,10 +1,11 @@
--- The request mix of bench/bench_load.py: overview, asset page, HTMX timeframe swap, the 1y map data.
+-- The request mix of bench/bench_load.py: overview, asset page, HTMX timeframe swap, the 1y map data
+-- as the asset page's script reads it.
 local paths = {
   {"/", false},
   {"/assets/BTCUSDT/?tf=24h", false},
   {"/assets/ETHUSDT/?tf=1w", true},
   {"/assets/BTCUSDT/?tf=3d", true},
-  {"/api/assets/BTCUSDT/heatmaps/1y/", false},
+  {"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1y&side=both&cells=packed", false},
 }
 local counter = 0
 

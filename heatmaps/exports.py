@@ -1,4 +1,5 @@
-"""A stored map's grids as other clients want them: sparse triples, dense float32, CSV lines, a PNG.
+"""A stored map's grids as other clients want them: sparse triples, dense float32, the stored packed
+form, CSV lines, a PNG.
 
 Pure functions over numpy arrays (and Pillow for the picture); no Django. The colour scale is the one
 static/heatmaps/heatmap.js draws with, stop for stop and rounding for rounding, so a PNG and the page
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from heatmaps.engine import FLOOR_RATIO, GRID_LEVELS
 
 # Same stops as heatmap.js and .legend-bar in heatmap.css: background → purple → magenta → orange → pale yellow.
 COLOUR_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
@@ -73,6 +76,21 @@ def sparse_cells(grid: np.ndarray, *, min_usd: float) -> list[list[int]]:
 def dense_base64(grid: np.ndarray) -> str:
     """The grid as little-endian float32, time-major (row = time index, column = price index), base64."""
     return base64.b64encode(np.ascontiguousarray(grid, dtype="<f4").tobytes()).decode("ascii")
+
+
+def packed_grid(blob: bytes, scale: float) -> dict[str, str | float | int]:
+    """A grid in its stored form (engine/gridcodec.py), base64, with what a client needs to decode it:
+    inflate (zlib), read uint16 little-endian codes of shape (width, bins), time-major; undo the delta
+    coding with a running sum along time modulo 65 536; then code 0 is $0 and code c is
+    scale × floor_ratio × exp((c − 1) / levels × ln(1 / floor_ratio)). Relaying the stored bytes costs
+    nothing per request, and a year's map stays tens of kilobytes (static/heatmaps/mapdraw.js decodes it)."""
+    return {
+        "codec": "gridcodec-v1",
+        "data": base64.b64encode(blob).decode("ascii"),
+        "scale": scale,
+        "floor_ratio": FLOOR_RATIO,
+        "levels": GRID_LEVELS,
+    }
 
 
 def utc_text(ms: int) -> str:

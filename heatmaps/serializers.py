@@ -31,7 +31,7 @@ PNG_WIDTH = (100, 4000, 1200)  # min, max, default pixels
 PNG_HEIGHT = (100, 3000, 600)
 
 SIDES = ["both", "long", "short"]
-CELL_ENCODINGS = ["sparse", "dense"]
+CELL_ENCODINGS = ["sparse", "dense", "packed"]
 FORMATS = ["json", "csv", "png"]
 
 
@@ -104,7 +104,9 @@ class HeatmapQuery(serializers.Serializer):
         choices=CELL_ENCODINGS,
         default="sparse",
         help_text="sparse: [time_index, price_index, usd] triples above min_usd; "
-        "dense: the whole grid as little-endian float32, time-major, base64.",
+        "dense: the whole grid as little-endian float32, time-major, base64; "
+        "packed: the grid as stored, log-quantised uint16 codes, delta-coded along time, zlib, base64 "
+        "(smallest; see the cells' long/short for how to decode).",
     )
     min_usd = FiniteFloatField(
         default=0.0, min_value=0.0, max_value=MAX_PINNED_USD, help_text="Sparse cells and CSV rows: USD above this."
@@ -193,12 +195,29 @@ _NUMBER_OR_NULL = {"type": "number", "nullable": True}
 _TRIPLE = {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}
 
 
+_PACKED_GRID = {
+    "type": "object",
+    "description": "packed: the grid as stored. Decode: base64, then zlib-inflate `data` into uint16 "
+    "little-endian codes of shape [width, bins] (time-major); add each column's codes to the previous "
+    "column's, modulo 65 536 (undoes the delta coding along time); then code 0 is $0 and code c > 0 is "
+    "scale × floor_ratio × exp((c − 1) / levels × ln(1 / floor_ratio)) USD (relative error ≤ 0.011 %).",
+    "properties": {
+        "codec": {"type": "string", "enum": ["gridcodec-v1"]},
+        "data": {"type": "string", "format": "byte", "description": "zlib stream of uint16 LE delta codes, base64"},
+        "scale": {"type": "number", "description": "the grid's largest cell, USD"},
+        "floor_ratio": {"type": "number", "description": "cells below scale × floor_ratio are stored as $0"},
+        "levels": {"type": "integer", "description": "log steps between the floor and scale"},
+    },
+    "required": ["codec", "data", "scale", "floor_ratio", "levels"],
+}
+
+
 @extend_schema_field(
     {
         "nullable": True,
-        "description": "sparse: [time_index, price_index, usd] triples; dense: base64 float32; null when the side "
-        "was not asked for",
-        "oneOf": [{"type": "array", "items": _TRIPLE}, {"type": "string", "format": "byte"}],
+        "description": "sparse: [time_index, price_index, usd] triples; dense: base64 float32; packed: the stored "
+        "grid and how to decode it; null when the side was not asked for",
+        "oneOf": [{"type": "array", "items": _TRIPLE}, {"type": "string", "format": "byte"}, _PACKED_GRID],
     }
 )
 class CellsField(serializers.Field):
@@ -208,7 +227,9 @@ class CellsField(serializers.Field):
 class CellsOut(serializers.Serializer):
     encoding = serializers.ChoiceField(choices=CELL_ENCODINGS)
     min_usd = serializers.FloatField(help_text="sparse: cells above this USD")
-    dtype = serializers.CharField(allow_null=True, help_text="dense: float32, little-endian")
+    dtype = serializers.CharField(
+        allow_null=True, help_text="dense: float32; packed: uint16 (the codes); both little-endian; sparse: null"
+    )
     shape = serializers.ListField(child=serializers.IntegerField(), help_text="[times, prices]")
     long = CellsField()
     short = CellsField()
@@ -281,6 +302,38 @@ class PrintsField(serializers.Field):
     pass
 
 
+@extend_schema_field({"type": "array", "items": {"type": "integer", "nullable": True}})
+class ColumnUsdField(serializers.Field):
+    """One whole-dollar figure per map column; null where it is unknown (a gap, not zero)."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "array",
+            "minItems": 3,
+            "maxItems": 3,
+            "items": {"oneOf": [{"type": "number"}, {"type": "string"}]},
+        },
+        "description": "[settlement time ms, rate as a fraction per interval, exchange]",
+    }
+)
+class FundingSettlementsField(serializers.Field):
+    pass
+
+
+class PanelsOut(serializers.Serializer):
+    """The series under the map, on the map's own columns (stored with the map)."""
+
+    oi_usd = ColumnUsdField(help_text="open interest at each column's last bar, USD, summed over the exchanges")
+    oi_by_exchange = serializers.DictField(child=ColumnUsdField(), help_text="the same per exchange code")
+    volume_usd = ColumnUsdField(help_text="traded volume in the column, USD (base volume × the bar's close)")
+    buy_usd = ColumnUsdField(help_text="taker buys in the column, USD; null where the exchange does not say")
+    sell_usd = ColumnUsdField(help_text="taker sells in the column, USD; null where the exchange does not say")
+    funding = FundingSettlementsField(help_text="funding settlements in the map's window, in time order")
+
+
 class HeatmapOut(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES))
@@ -300,6 +353,10 @@ class HeatmapOut(serializers.Serializer):
     scale = ScaleOut()
     current_price = serializers.FloatField(allow_null=True)
     provenance = ProvenanceOut()
+    panels = PanelsOut(
+        allow_null=True,
+        help_text="open interest, volume and funding on the map's columns; null for a map stored without them",
+    )
     units = serializers.DictField(child=serializers.CharField())
 
 

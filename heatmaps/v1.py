@@ -1,5 +1,6 @@
 """The public market endpoints of REST API v1 (/api/v1/assets/…): assets with their latest figures,
-the stored heat map as JSON, CSV or PNG, and the market data behind it, page by page.
+the stored heat map as JSON (its cells sparse, dense or packed as stored — the asset page's script
+reads the packed form), CSV or PNG, and the market data behind it, page by page.
 
 Anonymous reads are allowed and throttled per address; a token or session is throttled per user.
 Every malformed parameter is a 400 naming it (heatmaps/serializers.py parses them), an unknown asset
@@ -292,13 +293,17 @@ def _heatmap_body(
     asset: Asset, stored: Any, query: dict[str, Any], *, full_usd: float, sides: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     m: Heatmap = stored.heatmap
-    dense = query["cells"] == "dense"
+    encoding = query["cells"]
+    packed = {"long": (m.long_grid, m.long_scale), "short": (m.short_grid, m.short_scale)}
 
     def cells(name: str) -> Any:
         if name not in sides:
             return None
-        if dense:
+        if encoding == "dense":
             return exports.dense_base64(sides[name])
+        if encoding == "packed":
+            blob, scale = packed[name]
+            return exports.packed_grid(bytes(blob), scale)
         return exports.sparse_cells(sides[name], min_usd=query["min_usd"])
 
     return {
@@ -313,9 +318,9 @@ def _heatmap_body(
         "times": stored.times.tolist(),
         "prices": stored.prices.tolist(),
         "cells": {
-            "encoding": query["cells"],
+            "encoding": encoding,
             "min_usd": query["min_usd"],
-            "dtype": "float32" if dense else None,
+            "dtype": {"dense": "float32", "packed": "uint16"}.get(encoding),
             "shape": [m.width, m.bins],
             "long": cells("long"),
             "short": cells("short"),
@@ -344,6 +349,7 @@ def _heatmap_body(
             "version": m.version,
             "params": m.params,
         },
+        "panels": m.panels or None,
         "units": {"price": asset.quote, "value": "USD", "time": "ms since epoch, UTC"},
     }
 

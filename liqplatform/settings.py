@@ -404,7 +404,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"TimeframeEnum": "heatmaps.engine.TIMEFRAMES"},
-    # The page-data endpoints under /api/assets/ are the pages' own and not part of the public contract.
+    # Only /api/v1/ is the public contract (the schema view and the docs page are not endpoints of it).
     "PREPROCESSING_HOOKS": ["liqplatform.api_policy.only_v1_endpoints"],
 }
 

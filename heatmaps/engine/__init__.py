@@ -25,6 +25,7 @@ from heatmaps.engine.derived import (
     liquidation_map,
 )
 from heatmaps.engine.gridcodec import FLOOR_RATIO, MAX_RELATIVE_ERROR, decode_grid, encode_grid
+from heatmaps.engine.gridcodec import LEVELS as GRID_LEVELS
 from heatmaps.engine.inputs import (
     BASE_BAR_MS,
     DEFAULT_TIERS,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_STEPS",
     "DEFAULT_TIERS",
     "FLOOR_RATIO",
+    "GRID_LEVELS",
     "MAX_RELATIVE_ERROR",
     "MODEL_VERSION",
     "TIMEFRAMES",

@@ -223,7 +223,9 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
     now = timezone.now()
     bar_close = heatmap.data_end + timedelta(minutes=5)
     oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
-    api_url = reverse("heatmaps:api-heatmap", args=[asset.symbol, heatmap.timeframe])
+    # The public API's map in its packed form: what any client gets, no page-only endpoint.
+    query = urlencode({"timeframe": heatmap.timeframe, "side": params.side, "cells": "packed"})
+    api_url = f"{reverse('api:heatmap', args=[asset.symbol])}?{query}"
     return {
         "heatmap": heatmap,
         "market": market,

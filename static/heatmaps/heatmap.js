@@ -1,4 +1,5 @@
-/* liqplatform heat map: one stored map on a <canvas data-heatmap-src="/api/…/">, with zoom and pan,
+/* liqplatform heat map: one stored map on a <canvas data-heatmap-src="/api/v1/assets/…/heatmap/?…&cells=packed">
+ * (the public API's map, its grids packed as stored), with zoom and pan,
  * a crosshair shared with the panels below (panels.js, uPlot), the liquidation-map chart beside it,
  * the intensity handles (?min=&full=) and keyboard navigation between timeframes.
  * Drawing is in mapdraw.js (window.LiqDraw). Re-initialises whenever htmx loads new content.
@@ -29,9 +30,17 @@
     for (var i = 0; i < canvases.length; i++) setup(canvases[i]);
   }
 
-  function dataUrl(canvas) {
-    var side = canvas.dataset.side || "both";
-    return canvas.dataset.heatmapSrc + "?grids=packed" + (side !== "both" ? "&side=" + side : "");
+  // The API's field names → the ones the drawing code (here, mapdraw.js, panels.js) reads. The API
+  // lists recorded liquidations of both sides whatever `side` asks; the page shows the chosen side's.
+  function fromApi(body, side) {
+    return Object.assign({}, body, {
+      long_packed: body.cells.long,
+      short_packed: body.cells.short,
+      colour_scale_usd: body.scale.map_full_usd,
+      liquidations: (body.liquidations || []).filter(function (p) {
+        return side === "both" || p[3] === side;
+      }),
+    });
   }
 
   function setup(canvas) {
@@ -59,13 +68,14 @@
       drawn: false,
     };
     canvas.__heatmap = state;
-    fetch(dataUrl(canvas), { headers: { Accept: "application/json" } })
+    fetch(canvas.dataset.heatmapSrc, { headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
       })
-      .then(function (data) {
+      .then(function (body) {
         var arrived = performance.now();
+        var data = fromApi(body, state.side);
         return Promise.all([
           D.decodePacked(data.long_packed, data.width, data.bins),
           D.decodePacked(data.short_packed, data.width, data.bins),

@@ -109,7 +109,7 @@
 
   // ---- the stored grid ------------------------------------------------------------------------
 
-  // The API's ?grids=packed form (heatmaps/api.py _packed): zlib'd uint16 codes delta-coded along time.
+  // The API's cells=packed form (heatmaps/exports.py packed_grid): zlib'd uint16 codes delta-coded along time.
   // Resolves to a Float64Array of USD, index column * bins + bin.
   function decodePacked(packed, width, bins) {
     if (!packed) return Promise.resolve(new Float64Array(width * bins));

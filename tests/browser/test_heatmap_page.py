@@ -34,8 +34,9 @@ DRAWN = "src => { const c = document.querySelector('canvas.heatmap'); return c &
 STATE = "document.querySelector('canvas.heatmap').__heatmap"
 
 
-def wait_drawn(page: Any, timeframe: str) -> None:
-    page.wait_for_function(DRAWN, arg=f"/api/assets/BTCUSDT/heatmaps/{timeframe}/")
+def wait_drawn(page: Any, timeframe: str, side: str = "both") -> None:
+    """Until the map drawn is the one read from the public API for this timeframe and side."""
+    page.wait_for_function(DRAWN, arg=f"/api/v1/assets/BTCUSDT/heatmap/?timeframe={timeframe}&side={side}&cells=packed")
     assert page.evaluate(LIT_PIXELS) > 5_000
 
 
@@ -187,11 +188,10 @@ def test_asset_page_reading(live_server: Any, page: Any, sample: Asset) -> None:
     page.locator("nav.sides a", has_text="Longs").click()
     page.wait_for_url(re.compile(r"side=long"))
     page.wait_for_selector("#heatmap-panel[data-side='long']")
-    page.wait_for_function(
-        "() => { const c = document.querySelector('canvas.heatmap'); return c.dataset.side === 'long' && c.__heatmap && c.__heatmap.drawn; }"
-    )
+    wait_drawn(page, "1w", side="long")
     assert page.evaluate(LIT_PIXELS) != lit_both
     assert "shorts" not in page.locator("table.clusters tbody").inner_text()
+    assert page.evaluate(f"() => {STATE}.data.liquidations.map(p => p[3])") == ["long"]  # the circles too
     assert f"min={int(min_usd)}" in page.url  # the handles' values went along
 
     # Back and forward walk the swaps.

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,6 +140,31 @@ def test_dense_cells_decode_to_the_stored_float32_grid_and_side_picks_one(client
     assert body["scale"]["full_usd"] == 5e6 and body["scale"]["pinned"] is True
 
 
+def test_packed_cells_are_the_stored_bytes_and_a_year_stays_small_on_the_wire(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="1y")
+    assert stored is not None
+    m = stored.heatmap
+    url = f"{BASE}/BTCUSDT/heatmap/?timeframe=1y&cells=packed"
+    response = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    assert len(response.content) < 200_000  # what the asset page downloads for its largest map
+    body = json.loads(gzip.decompress(response.content))
+    cells = body["cells"]
+    assert cells["encoding"] == "packed" and cells["dtype"] == "uint16" and cells["shape"] == [m.width, m.bins]
+    for side, blob, scale in (("long", m.long_grid, m.long_scale), ("short", m.short_grid, m.short_scale)):
+        assert base64.b64decode(cells[side]["data"]) == bytes(blob) and cells[side]["scale"] == scale
+    assert body["panels"] == m.panels and len(body["panels"]["volume_usd"]) == m.width
+    # Another representation of the same version: its own ETag.
+    sparse = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=1y")
+    assert sparse["ETag"] != response["ETag"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_a_map_stored_without_panels_answers_null(client: Client, btc: Asset) -> None:
+    Heatmap.objects.filter(asset=btc, timeframe="24h").update(panels={})
+    assert json_of(client, f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&cells=packed")["panels"] is None
+
+
 def test_csv_export_reads_back_to_the_json_cells(client: Client, btc: Asset) -> None:
     url = f"{BASE}/BTCUSDT/heatmap/?timeframe=1w&min_usd=500"
     body = json_of(client, url)
@@ -235,7 +262,7 @@ def test_open_interest_funding_and_liquidations(client: Client, btc: Asset) -> N
 BAD = [
     ("heatmap/?timeframe=5y", "timeframe"),
     ("heatmap/?side=sideways", "side"),
-    ("heatmap/?cells=packed", "cells"),
+    ("heatmap/?cells=zipped", "cells"),
     ("heatmap/?format=xml", "format"),
     ("heatmap/?min_usd=-1", "min_usd"),
     ("heatmap/?min_usd=nan", "min_usd"),

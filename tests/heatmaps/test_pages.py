@@ -1,5 +1,6 @@
 """The overview's precomputed rows, sorting and search; the asset page's side filter, intensity
-parameters, realised liquidations and freshness; the page JSON's packed grids, panels and side filter.
+parameters, realised liquidations and freshness; the JSON the page's script reads (the public API's
+map with cells=packed): packed grids, panels and side filter.
 Real PostgreSQL, maps computed from the sample data."""
 
 from __future__ import annotations
@@ -255,23 +256,28 @@ def test_unknown_symbol_gets_the_styled_404_page(client: Client, btc: Asset) -> 
     assert "<header>" in body and "Not found" in body and "NOPEUSDT" in body and 'href="/"' in body
 
 
-# ---- the page's JSON --------------------------------------------------------------------------
+# ---- the JSON the page reads ------------------------------------------------------------------
+
+PAGE_JSON = "/api/v1/assets/BTCUSDT/heatmap/?cells=packed&timeframe="
 
 
 def test_packed_grids_decode_to_the_stored_map(client: Client, btc: Asset) -> None:
-    data = client.get("/api/assets/BTCUSDT/heatmaps/1w/?grids=packed").json()
+    data = client.get(PAGE_JSON + "1w").json()
     stored = read_heatmap(asset=btc, timeframe="1w")
-    assert stored is not None and "long" not in data
+    assert stored is not None
+    cells = data["cells"]
+    assert cells["encoding"] == "packed" and cells["dtype"] == "uint16"
     shape = (data["width"], data["bins"])
+    assert cells["shape"] == list(shape)
     for side, grid in (("long", stored.long), ("short", stored.short)):
-        packed = data[f"{side}_packed"]
-        assert packed["codec"] == "gridcodec-v1" and packed["levels"] == 65_534
+        packed = cells[side]
+        assert packed["codec"] == "gridcodec-v1" and packed["levels"] == 65_534 and packed["floor_ratio"] == 1e-6
         decoded = decode_grid(base64.b64decode(packed["data"]), packed["scale"], shape)
         np.testing.assert_allclose(decoded, grid, rtol=1e-6)
 
 
 def test_panels_sit_on_the_maps_columns(client: Client, btc: Asset) -> None:
-    data = client.get("/api/assets/BTCUSDT/heatmaps/1w/?grids=packed").json()
+    data = client.get(PAGE_JSON + "1w").json()
     panels = data["panels"]
     width, bar_ms = data["width"], data["bar_seconds"] * 1000
     assert len(panels["oi_usd"]) == len(panels["volume_usd"]) == width
@@ -299,8 +305,14 @@ def test_panels_sit_on_the_maps_columns(client: Client, btc: Asset) -> None:
 
 
 def test_api_side_filter(client: Client, btc: Asset) -> None:
-    data = client.get("/api/assets/BTCUSDT/heatmaps/24h/?side=long").json()
-    assert data["side"] == "long" and data["short"] is None and len(data["long"]) == data["width"]
-    assert data["clusters"] and all(c["side"] == "long" for c in data["clusters"])
-    bad = client.get("/api/assets/BTCUSDT/heatmaps/24h/?side=up")
+    data = client.get(PAGE_JSON + "24h&side=long").json()
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    assert data["side"] == "long" and data["cells"]["short"] is None
+    packed = data["cells"]["long"]
+    decoded = decode_grid(base64.b64decode(packed["data"]), packed["scale"], (data["width"], data["bins"]))
+    np.testing.assert_allclose(decoded, stored.long, rtol=1e-6)
+    # Clusters keep their side, so the script and any client can pick one; the page's table shows only longs.
+    assert {c["side"] for c in data["clusters"]} == {c["side"] for c in stored.heatmap.clusters}
+    bad = client.get(PAGE_JSON + "24h&side=up")
     assert bad.status_code == 400 and "side" in bad.json()

@@ -101,7 +101,8 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert provenance in body
     assert "2026-01-29 17:05 UTC" in body
     assert "SIMULATED open interest" in body
-    assert 'data-heatmap-src="/api/assets/BTCUSDT/heatmaps/24h/"' in body
+    # The script reads the public API's map, its grids packed as stored.
+    assert 'data-heatmap-src="/api/v1/assets/BTCUSDT/heatmap/?timeframe=24h&amp;side=both&amp;cells=packed"' in body
     assert f"full intensity = {format_usd(m.colour_scale_usd)}" in body
     assert f"{format_price(m.current_price)} <span" in body
     assert format_usd(m.liquidation_map["total_long"]) in body
@@ -122,7 +123,7 @@ def test_htmx_request_gets_only_the_panel(client: Client, btc: Asset) -> None:
     assert "<html" not in body and "<header" not in body
     assert body.lstrip().startswith("<title>BTCUSDT 1w liquidation heat map")
     assert 'id="heatmap-panel"' in body and 'data-timeframe="1w"' in body
-    assert 'data-heatmap-src="/api/assets/BTCUSDT/heatmaps/1w/"' in body
+    assert 'data-heatmap-src="/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&amp;side=both&amp;cells=packed"' in body
     assert 'aria-current="page">1w</a>' in body
     assert "SIMULATED open interest" in body
     assert "HX-Request" in response["Vary"]
@@ -209,23 +210,26 @@ def test_lower_case_symbol_redirects_to_the_canonical_url(client: Client, btc: A
     assert response.status_code == 302 and response["Location"] == "/assets/BTCUSDT/?tf=1w"
 
 
-# ---- API ------------------------------------------------------------------------------------
+# ---- the API the pages read ------------------------------------------------------------------
+
+HEATMAP = "/api/v1/assets/BTCUSDT/heatmap/"
 
 
-def test_api_lists_assets_and_their_computed_timeframes(client: Client, btc: Asset) -> None:
-    response = client.get("/api/assets/", HTTP_ACCEPT="application/json")
+def test_index_links_the_api_asset_list_with_its_computed_timeframes(client: Client, btc: Asset) -> None:
+    assert 'href="/api/v1/assets/">/api/v1/assets/</a>' in client.get("/").content.decode()
+    response = client.get("/api/v1/assets/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "max-age=30" in response["Cache-Control"] and "public" in response["Cache-Control"]
     data = response.json()
     assert data["timeframes"] == ["12h", "24h", "3d", "1w", "2w", "1m", "3m", "6m", "1y"]
-    assert data["assets"] == [
-        {"symbol": "BTCUSDT", "name": "Bitcoin perpetual", "base": "BTC", "quote": "USDT", "timeframes": COMPUTED},
-        {"symbol": "ETHUSDT", "name": "Ether perpetual", "base": "ETH", "quote": "USDT", "timeframes": []},
+    assert [(a["symbol"], a["name"], a["base"], a["quote"], a["timeframes"]) for a in data["assets"]] == [
+        ("BTCUSDT", "Bitcoin perpetual", "BTC", "USDT", COMPUTED),
+        ("ETHUSDT", "Ether perpetual", "ETH", "USDT", []),
     ]
 
 
 def test_api_heatmap_matches_the_stored_map(client: Client, btc: Asset) -> None:
-    response = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
+    response = client.get(HEATMAP, {"timeframe": "1w"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "max-age=30" in response["Cache-Control"]
@@ -233,24 +237,30 @@ def test_api_heatmap_matches_the_stored_map(client: Client, btc: Asset) -> None:
     stored = read_heatmap(asset=btc, timeframe="1w")
     assert stored is not None
     m = stored.heatmap
+    provenance = data["provenance"]
     assert data["symbol"] == "BTCUSDT" and data["timeframe"] == "1w"
-    assert data["computed_at"].endswith("Z") and data["data_end"] == "2026-01-29T17:05:00Z"
-    assert data["data_start"] == m.data_start.isoformat().replace("+00:00", "Z")
-    assert data["candle_exchange"] == "binance" and data["oi_exchanges"] == ["binance"] and data["oi_simulated"]
+    assert provenance["computed_at"].endswith("Z") and provenance["data_end"] == "2026-01-29T17:05:00Z"
+    assert provenance["data_start"] == m.data_start.isoformat().replace("+00:00", "Z")
+    assert provenance["candle_exchange"] == "binance" and provenance["oi_exchanges"] == ["binance"]
+    assert provenance["oi_simulated"] and provenance["model"] == m.model and provenance["version"] == m.version
     assert data["bar_seconds"] == 1800
     assert data["units"] == {"price": "USDT", "value": "USD", "time": "ms since epoch, UTC"}
     assert data["times"] == stored.times.tolist()
     np.testing.assert_allclose(data["prices"], stored.prices, rtol=1e-12)
-    long, short = np.array(data["long"]), np.array(data["short"])
-    assert long.shape == short.shape == (336, 400) and long.dtype.kind == "i"
-    assert np.abs(long - stored.long).max() <= 0.5 and np.abs(short - stored.short).max() <= 0.5
+    assert data["cells"]["shape"] == [336, 400]
+    for side, grid in (("long", stored.long), ("short", stored.short)):
+        dense = np.zeros((336, 400), dtype=np.int64)
+        triples = np.array(data["cells"][side])
+        dense[triples[:, 0], triples[:, 1]] = triples[:, 2]
+        assert np.abs(dense - grid).max() <= 0.5
     assert data["candles"] == m.candles
     assert len(data["clusters"]) == len(m.clusters)
     assert data["clusters"][0]["usd"] == round(m.clusters[0]["usd"])
     assert data["clusters"][0]["price_low"] == m.clusters[0]["price_low"]
     lmap = data["liquidation_map"]
     assert lmap["total_long"] == round(m.liquidation_map["total_long"]) and len(lmap["cum_long"]) == 400
-    assert data["colour_scale_usd"] == m.colour_scale_usd and data["current_price"] == m.current_price
+    assert data["scale"]["map_full_usd"] == m.colour_scale_usd and data["current_price"] == m.current_price
+    assert data["panels"] == m.panels and len(data["panels"]["oi_usd"]) == 336
 
 
 def test_api_heatmap_includes_recorded_liquidations_in_its_window(client: Client, btc: Asset) -> None:
@@ -268,7 +278,7 @@ def test_api_heatmap_includes_recorded_liquidations_in_its_window(client: Client
             LiquidationRow("BTCUSDT", t_old, "long", 90_000.0, 1.0, 90_000.0, "c"),
         ],
     )
-    data = client.get("/api/assets/BTCUSDT/heatmaps/24h/").json()
+    data = client.get(HEATMAP, {"timeframe": "24h", "cells": "packed"}).json()
     assert data["liquidations"] == [
         [t_in, 84_900.0, 84_900.0, "long", "binance"],
         [t_in + 1000, 85_500.0, 171_000.0, "short", "binance"],
@@ -276,29 +286,31 @@ def test_api_heatmap_includes_recorded_liquidations_in_its_window(client: Client
 
 
 def test_api_heatmap_is_gzipped_when_asked(client: Client, btc: Asset) -> None:
-    plain = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
-    zipped = client.get("/api/assets/BTCUSDT/heatmaps/1w/", HTTP_ACCEPT_ENCODING="gzip")
+    query = {"timeframe": "1w"}
+    plain = client.get(HEATMAP, query)
+    zipped = client.get(HEATMAP, query, HTTP_ACCEPT_ENCODING="gzip")
     assert zipped["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(zipped.content)) == plain.json()
     assert len(zipped.content) < len(plain.content) / 3
 
 
 @pytest.mark.parametrize(
-    ("url", "detail"),
+    ("query", "status", "detail"),
     [
-        ("/api/assets/DOGEUSDT/heatmaps/24h/", "unknown asset 'DOGEUSDT'"),
+        ("/api/v1/assets/DOGEUSDT/heatmap/?timeframe=24h", 404, {"detail": "unknown asset 'DOGEUSDT'"}),
+        (f"{HEATMAP}?timeframe=5y", 400, {"timeframe": ['"5y" is not a valid choice.']}),
+        (f"{HEATMAP}?timeframe=3m", 404, {"detail": "the 3m map of BTCUSDT has not been computed yet"}),
         (
-            "/api/assets/BTCUSDT/heatmaps/5y/",
-            "unknown timeframe '5y'; choose from 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y",
+            "/api/v1/assets/ETHUSDT/heatmap/?timeframe=24h&cells=packed",
+            404,
+            {"detail": "the 24h map of ETHUSDT has not been computed yet"},
         ),
-        ("/api/assets/BTCUSDT/heatmaps/3m/", "the 3m map of BTCUSDT has not been computed yet"),
-        ("/api/assets/ETHUSDT/heatmaps/24h/", "the 24h map of ETHUSDT has not been computed yet"),
     ],
 )
-def test_api_heatmap_404s(client: Client, btc: Asset, url: str, detail: str) -> None:
-    response = client.get(url)
-    assert response.status_code == 404
-    assert response.json() == {"detail": detail}
+def test_api_heatmap_errors(client: Client, btc: Asset, query: str, status: int, detail: dict[str, Any]) -> None:
+    response = client.get(query)
+    assert response.status_code == status
+    assert response.json() == detail
 
 
 # ---- Redis away ------------------------------------------------------------------------------
@@ -319,7 +331,7 @@ def test_pages_and_maps_keep_serving_from_postgresql_when_redis_is_away(client: 
     with override_settings(CACHES=DEAD_REDIS_CACHE):
         cache.clear()  # a no-op that must not raise either
         assert client.get("/assets/BTCUSDT/?tf=1w").status_code == 200
-        response = client.get("/api/assets/BTCUSDT/heatmaps/1w/")
+        response = client.get(HEATMAP, {"timeframe": "1w", "cells": "packed"})
         assert response.status_code == 200
         stored = read_heatmap(asset=btc, timeframe="1w")
         assert stored is not None and len(response.json()["prices"]) == stored.long.shape[1]

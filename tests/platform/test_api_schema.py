@@ -49,7 +49,7 @@ def test_heatmap_parameters_are_enums_and_bounded(schema: dict[str, Any]) -> Non
     operation = schema["paths"]["/api/v1/assets/{symbol}/heatmap/"]["get"]
     params = {p["name"]: p["schema"] for p in operation["parameters"]}
     assert params["side"]["enum"] == ["both", "long", "short"]
-    assert params["cells"]["enum"] == ["sparse", "dense"]
+    assert params["cells"]["enum"] == ["sparse", "dense", "packed"]
     assert params["format"]["enum"] == ["json", "csv", "png"]
     assert params["width"]["maximum"] == 4000 and params["height"]["minimum"] == 100
     assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv", "image/png"}
