@@ -395,7 +395,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TimeframeEnum": "heatmaps.engine.TIMEFRAMES"},
+    "ENUM_NAME_OVERRIDES": {
+        "TimeframeEnum": "heatmaps.engine.TIMEFRAMES",
+        # An alert's cluster side (above/below the price), not a map's side (longs/shorts).
+        "AlertSideEnum": "accounts.serializers.CLUSTER_SIDES",
+    },
     # The page-data endpoints under /api/assets/ are the pages' own and not part of the public contract.
     "PREPROCESSING_HOOKS": ["liqplatform.api_policy.only_v1_endpoints"],
 }
