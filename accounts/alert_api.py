@@ -42,7 +42,6 @@ from accounts.serializers import (
 )
 from heatmaps.serializers import BAD_REQUEST
 
-
 # drf-spectacular documents every PATCH body as partial, but marking read needs `read`; and only a
 # JSON true/false is accepted (a form's "true" is a string, refused).
 _READ_BODY = {

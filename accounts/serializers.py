@@ -214,7 +214,9 @@ class AlertRuleInput(serializers.Serializer):
         "oi_change: signed change, non-zero, at most ±50",
     )
     side = RawString(enum=CLUSTER_SIDES, required=False, help_text="cluster_within; default either")
-    min_usd = RawNumber(required=False, help_text="cluster rules: the smallest cluster, USD (optional for cluster_within)")
+    min_usd = RawNumber(
+        required=False, help_text="cluster rules: the smallest cluster, USD (optional for cluster_within)"
+    )
     timeframe = RawString(enum=list(TIMEFRAMES), required=False, help_text="cluster rules: the heat map's window")
     rate = RawNumber(required=False, help_text="funding_above, funding_below: fraction per 8 h (0.0005 = 0.05 %)")
     window_minutes = RawInteger(required=False, help_text=f"oi_change: 5 … {MAX_WINDOW_MINUTES} minutes")
