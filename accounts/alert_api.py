@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.pagination import PageNumberPagination
@@ -28,9 +30,25 @@ from accounts.alerts.rule_store import (
     get_alert_rule_for_user,
     rule_field_values,
 )
-from accounts.api import _as_drf, _parse, _user
+from accounts.api import _DELETED, _ERRORS, _as_drf, _parse, _user
 from accounts.models import AlertRule
-from accounts.serializers import AlertEventOutput, AlertEventPatch, AlertRuleInput
+from accounts.serializers import (
+    AlertEventOutput,
+    AlertEventPage,
+    AlertEventPatch,
+    AlertRuleCreatedOutput,
+    AlertRuleInput,
+    AlertRuleOutput,
+)
+from heatmaps.serializers import BAD_REQUEST
+
+# drf-spectacular documents every PATCH body as partial, but marking read needs `read`; and only a
+# JSON true/false is accepted (a form's "true" is a string, refused).
+_READ_BODY = {
+    "type": "object",
+    "properties": {"read": {"type": "boolean", "description": "true: read, false: unread"}},
+    "required": ["read"],
+}
 
 
 class EventPages(PageNumberPagination):
@@ -60,6 +78,13 @@ def _params(data: dict[str, Any]) -> dict[str, Any]:
     return {name: data[name] for name in PARAM_FIELDS if name in data}
 
 
+@extend_schema(methods=["GET"], tags=["alerts"], responses={200: AlertRuleOutput(many=True), **_ERRORS})
+@extend_schema(
+    methods=["POST"],
+    tags=["alerts"],
+    request=AlertRuleInput,
+    responses={201: AlertRuleCreatedOutput, **BAD_REQUEST, **_ERRORS},
+)
 @api_view(["GET", "POST"])
 @permission_classes([IsAuthenticated])
 def alert_rule_collection(request: Request) -> Response:
@@ -85,6 +110,14 @@ def alert_rule_collection(request: Request) -> Response:
     return Response({**rule_json(rule), "webhook_secret": secret}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], tags=["alerts"], responses={200: AlertRuleOutput, **_ERRORS})
+@extend_schema(
+    methods=["PATCH"],
+    tags=["alerts"],
+    request=AlertRuleInput(partial=True),
+    responses={200: AlertRuleOutput, **BAD_REQUEST, **_ERRORS},
+)
+@extend_schema(methods=["DELETE"], tags=["alerts"], responses=_DELETED)
 @api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([IsAuthenticated])
 def alert_rule_item(request: Request, rule_id: int) -> Response:
@@ -119,6 +152,12 @@ def alert_rule_item(request: Request, rule_id: int) -> Response:
     return Response(rule_json(rule))
 
 
+@extend_schema(
+    tags=["alerts"],
+    operation_id="alerts_list",
+    parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="1, 2, … (50 a page)")],
+    responses={200: AlertEventPage, **_ERRORS},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def alert_event_collection(request: Request) -> Response:
@@ -128,6 +167,13 @@ def alert_event_collection(request: Request) -> Response:
     return pages.get_paginated_response(AlertEventOutput(page, many=True).data)
 
 
+@extend_schema(methods=["GET"], tags=["alerts"], responses={200: AlertEventOutput, **_ERRORS})
+@extend_schema(
+    methods=["PATCH"],
+    tags=["alerts"],
+    request={"application/json": _READ_BODY},
+    responses={200: AlertEventOutput, **BAD_REQUEST, **_ERRORS},
+)
 @api_view(["GET", "PATCH"])
 @permission_classes([IsAuthenticated])
 def alert_event_item(request: Request, event_id: int) -> Response:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import AlertEvent, Annotation, ApiToken, User, Watchlist
+from accounts.alerts.rule_store import CHANNELS
+from accounts.alerts.rules import CONDITIONS, MAX_COOLDOWN_MINUTES, MAX_WINDOW_MINUTES
+from accounts.models import AlertEvent, AlertRule, Annotation, ApiToken, User, Watchlist
+from heatmaps.engine import TIMEFRAMES
 
 
 class StrictCharField(serializers.CharField):
@@ -131,6 +136,44 @@ class RawField(serializers.Field):
         return value
 
 
+# The subclasses below only tell the schema what a field should hold; at run time a wrong type
+# still reaches the service, whose 400 names the field in the platform's own words.
+
+
+@extend_schema_field(OpenApiTypes.NUMBER)
+class RawNumber(RawField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class RawInteger(RawField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class RawBoolean(RawField):
+    pass
+
+
+class RawString(RawField):
+    def __init__(self, *, enum: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Per instance, since the choices differ by field; DRF copies a field by calling __init__
+        # again with the same arguments, so every copy carries it too.
+        schema: dict[str, Any] = {"type": "string", "enum": list(enum)} if enum else {"type": "string"}
+        extend_schema_field(schema)(self)  # type: ignore[type-var]
+
+
+class RawStringList(RawField):
+    def __init__(self, *, enum: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(enum)}})(self)  # type: ignore[type-var]
+
+
+DIRECTIONS = ("up", "down", "either")
+CLUSTER_SIDES = ("above", "below", "either")
+TRIGGERS = tuple(AlertRule.Trigger.values)
+
 ALERT_RULE_FIELDS = (
     "asset",
     "condition",
@@ -152,24 +195,39 @@ ALERT_RULE_FIELDS = (
 )
 
 
+@extend_schema_field({"type": "string", "enum": list(CONDITIONS)})
+class ConditionName(StrictCharField):
+    pass
+
+
 class AlertRuleInput(serializers.Serializer):
-    asset = StrictCharField()
-    condition = StrictCharField()
-    price = RawField(required=False)
-    direction = RawField(required=False)
-    annotation = RawField(required=False)
-    percent = RawField(required=False)
-    side = RawField(required=False)
-    min_usd = RawField(required=False)
-    timeframe = RawField(required=False)
-    rate = RawField(required=False)
-    window_minutes = RawField(required=False)
-    trigger = RawField(required=False)
-    cooldown_minutes = RawField(required=False)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    enabled = RawField(required=False)
-    channels = RawField(required=False)
-    webhook_url = RawField(required=False)
+    """A rule with its condition's parameters as flat fields (docs/alerts.md says which each takes)."""
+
+    asset = StrictCharField(help_text="e.g. BTCUSDT")
+    condition = ConditionName()
+    price = RawNumber(required=False, help_text="price_crosses: the level, USD")
+    direction = RawString(enum=DIRECTIONS, required=False, help_text="price_crosses; default either")
+    annotation = RawInteger(required=False, help_text="price_enters_zone: the id of one of your zones on the asset")
+    percent = RawNumber(
+        required=False,
+        help_text="cluster_within, cluster_forms: distance from the price, 0 < percent <= 50; "
+        "oi_change: signed change, non-zero, at most ±50",
+    )
+    side = RawString(enum=CLUSTER_SIDES, required=False, help_text="cluster_within; default either")
+    min_usd = RawNumber(
+        required=False, help_text="cluster rules: the smallest cluster, USD (optional for cluster_within)"
+    )
+    timeframe = RawString(enum=list(TIMEFRAMES), required=False, help_text="cluster rules: the heat map's window")
+    rate = RawNumber(required=False, help_text="funding_above, funding_below: fraction per 8 h (0.0005 = 0.05 %)")
+    window_minutes = RawInteger(required=False, help_text=f"oi_change: 5 … {MAX_WINDOW_MINUTES} minutes")
+    trigger = RawString(enum=TRIGGERS, required=False, help_text="default every")
+    cooldown_minutes = RawInteger(
+        required=False, help_text=f"every: minutes between firings, 1 … {MAX_COOLDOWN_MINUTES}; default 60"
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a time zone")
+    enabled = RawBoolean(required=False, help_text="default true")
+    channels = RawStringList(enum=CHANNELS, required=False, help_text="default [in_app]")
+    webhook_url = RawString(required=False, help_text="https:// URL; needed with the webhook channel")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(self.initial_data) - set(ALERT_RULE_FIELDS))
@@ -178,12 +236,53 @@ class AlertRuleInput(serializers.Serializer):
         return attrs
 
 
+class AlertRuleOutput(serializers.Serializer):
+    """What the alert rule endpoints answer (accounts.alert_api.rule_json builds it): only the
+    condition's own parameters are present."""
+
+    id = serializers.IntegerField()
+    asset = serializers.CharField()
+    condition = serializers.ChoiceField(choices=list(CONDITIONS))
+    price = serializers.FloatField(required=False, help_text="USD")
+    direction = serializers.ChoiceField(choices=list(DIRECTIONS), required=False)
+    annotation = serializers.IntegerField(required=False, help_text="the zone's id")
+    percent = serializers.FloatField(required=False, help_text="percent")
+    side = serializers.ChoiceField(choices=list(CLUSTER_SIDES), required=False)
+    min_usd = serializers.FloatField(required=False, allow_null=True, help_text="USD; null: no minimum")
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    rate = serializers.FloatField(required=False, help_text="fraction per 8 h")
+    window_minutes = serializers.IntegerField(required=False, help_text="minutes")
+    trigger = serializers.ChoiceField(choices=list(TRIGGERS))
+    cooldown_minutes = serializers.IntegerField(help_text="minutes")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="UTC")
+    enabled = serializers.BooleanField()
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=list(CHANNELS)))
+    webhook_url = serializers.CharField(allow_blank=True)
+    webhook_failures = serializers.IntegerField(help_text="failed webhook attempts in a row")
+    webhook_disabled_reason = serializers.CharField(allow_blank=True, help_text="set when the webhook was switched off")
+    last_fired_bar = serializers.DateTimeField(allow_null=True, help_text="open time of the bar it last fired on, UTC")
+    created_at = serializers.DateTimeField(help_text="UTC")
+
+
+class AlertRuleCreatedOutput(AlertRuleOutput):
+    webhook_secret = serializers.CharField(help_text="signs every webhook body (HMAC-SHA256): shown this once")
+
+
 class AlertEventOutput(serializers.ModelSerializer):
     asset = serializers.CharField(source="asset.symbol")
+    condition = serializers.ChoiceField(choices=list(CONDITIONS))
+    values = serializers.DictField(help_text="what made it fire, by condition (docs/alerts.md)")
 
     class Meta:
         model = AlertEvent
         fields = ["id", "rule", "asset", "condition", "fired_at", "bar_time", "values", "read", "test"]
+
+
+class AlertEventPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True, help_text="the next page, if any")
+    previous = serializers.URLField(allow_null=True, help_text="the previous page, if any")
+    results = AlertEventOutput(many=True, help_text="newest first, 50 a page")
 
 
 class AlertEventPatch(serializers.Serializer):

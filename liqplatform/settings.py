@@ -403,7 +403,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TimeframeEnum": "heatmaps.engine.TIMEFRAMES"},
+    "ENUM_NAME_OVERRIDES": {
+        "TimeframeEnum": "heatmaps.engine.TIMEFRAMES",
+        # An alert's cluster side (above/below the price), not a map's side (longs/shorts).
+        "AlertSideEnum": "accounts.serializers.CLUSTER_SIDES",
+    },
     # Only /api/v1/ is the public contract (the schema view and the docs page are not endpoints of it).
     "PREPROCESSING_HOOKS": ["liqplatform.api_policy.only_v1_endpoints"],
 }

@@ -30,10 +30,17 @@ class RuleError(ValueError):
 
 
 def _finite(name: str, value: float, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _fits_a_float(value):
         raise RuleError(f"{name} must be a finite number", field=name)
     if positive and value <= 0:
         raise RuleError(f"{name} must be greater than 0", field=name)
+
+
+def _fits_a_float(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # JSON has integers of any size; beyond ~1.8e308 they are no float
+        return False
 
 
 def _percent(value: float) -> None:

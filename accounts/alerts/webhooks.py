@@ -150,7 +150,10 @@ def check_webhook_url(
         raise WebhookRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise WebhookRefused("the URL contains spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [IPv6] bracket, a host that NFKC-normalises into a separator
+        raise WebhookRefused("this is not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise WebhookRefused("the URL must start with https://")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from accounts.models import Annotation, User
+from accounts.alerts.rule_store import alert_rule_create
+from accounts.models import AlertEvent, Annotation, User
 from accounts.tokens import api_token_create
 from accounts.watchlists import watchlist_create
 from heatmaps.maps import heatmap_compute
@@ -134,6 +135,22 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(api_server: s
     trader = User.objects.create_user("fuzzer", "fuzzer@example.org", "fuzzer-password-1")
     watchlist_create(user=trader, name="Majors", assets=["BTCUSDT", "ETHUSDT"])
     Annotation.objects.create(user=trader, asset=btc, kind="level", price=84_000, label="support")
+    # Rules and an alert of their own, so the listings the fuzzer checks against the schema are not empty.
+    zone = Annotation.objects.create(user=trader, asset=btc, kind="zone", price=80_000, price_high=81_000)
+    alert_rule_create(user=trader, asset="BTCUSDT", condition="price_enters_zone", params={"annotation": zone.pk})
+    alert_rule_create(
+        user=trader, asset="BTCUSDT", condition="cluster_within", params={"percent": 2, "timeframe": "1w"}
+    )
+    rule, _ = alert_rule_create(user=trader, asset="BTCUSDT", condition="price_crosses", params={"price": 84_000})
+    AlertEvent.objects.create(
+        rule=rule,
+        user=trader,
+        asset=btc,
+        condition=rule.condition,
+        fired_at=rule.created_at,
+        bar_time=rule.created_at.replace(second=0, microsecond=0),
+        values={"close": 84_010.5, "prev_close": 83_990.0, "up": True},
+    )
     _, raw = api_token_create(user=trader, name="fuzzing")
     schema = f"{api_server}/api/schema/"
 

@@ -154,6 +154,35 @@ def test_webhook_urls_into_our_network_are_refused_at_save(
     assert post(alice_client, data).status_code == 201
 
 
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"condition": "price_crosses", "price": 10**400}, "price"),
+        ({"condition": "funding_above", "rate": -(10**400)}, "rate"),
+        ({"condition": "cluster_within", "percent": 10**400, "timeframe": "24h"}, "percent"),
+        ({"condition": "cluster_within", "percent": 1, "timeframe": "24h", "min_usd": 10**400}, "min_usd"),
+        ({"condition": "oi_change", "percent": 10**400, "window_minutes": 60}, "percent"),
+        (
+            {"condition": "price_crosses", "price": 1, "channels": ["webhook"], "webhook_url": "https://[::1"},
+            "webhook_url",
+        ),
+    ],
+)
+def test_numbers_beyond_a_float_and_unparsable_urls_are_a_400_not_a_500(
+    alice_client: Client, alice: User, btc: Asset, data: dict[str, Any], field: str
+) -> None:
+    # Found by fuzzing: an integer too large for a float and a URL urlsplit cannot parse raised.
+    response = post(alice_client, {"asset": "BTCUSDT", **data})
+    assert response.status_code == 400 and field in response.json(), response.content
+    assert not AlertRule.objects.exists()
+    rule, _ = alert_rule_create(user=alice, asset="BTCUSDT", condition="price_crosses", params={"price": 1.0})
+    before = (rule.condition, rule.params, rule.webhook_url)
+    response = patch(alice_client, f"/api/v1/alert-rules/{rule.pk}/", data)
+    assert response.status_code == 400 and field in response.json(), response.content
+    rule.refresh_from_db()
+    assert (rule.condition, rule.params, rule.webhook_url) == before
+
+
 def test_patch_changes_only_what_is_given_and_refuses_bad_values(alice_client: Client, alice: User, btc: Asset) -> None:
     rule, _ = alert_rule_create(
         user=alice, asset="BTCUSDT", condition="cluster_within", params={"percent": 2, "timeframe": "1w"}

@@ -146,6 +146,11 @@ def test_params_round_trip_through_json_for_every_condition() -> None:
         ("oi_change", {"percent": 5, "window_minutes": 7.5}, "whole number"),
         ("price_teleports", {}, "unknown condition"),
         ("price_crosses", [1, 2], "must be a JSON object"),
+        # JSON integers have no size limit; one too large for a float is not a number we can use.
+        ("price_crosses", {"price": 10**400}, "price must be a finite number"),
+        ("funding_below", {"rate": -(10**400)}, "rate must be a finite number"),
+        ("cluster_forms", {"min_usd": 10**400, "percent": 1, "timeframe": "1w"}, "min_usd must be a finite number"),
+        ("oi_change", {"percent": 10**400, "window_minutes": 60}, "percent must be a finite number"),
     ],
 )
 def test_bad_params_are_refused_with_a_message(condition: str, data: Any, message: str) -> None:

@@ -259,6 +259,8 @@ def test_numeric_spellings_of_loopback_are_caught_by_resolution() -> None:
         ("https://hooks example.test/", "spaces or control characters"),
         ("https://hooks.exa$mple.test/", "host name is not valid"),
         ("", "enter a URL"),
+        ("https://[::1/hook", "not a valid URL"),  # an unclosed bracket
+        ("https://hooks\uff03example.test/", "not a valid URL"),  # a fullwidth # that NFKC makes a separator
     ],
 )
 def test_odd_urls_are_refused(url: str, message: str) -> None:
