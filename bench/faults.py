@@ -381,10 +381,12 @@ def main() -> None:
                 pg_import(env)
             elif name == "exchange-faults":
                 exchange_faults(env, fake, args.minutes)
+            elif name == "redis-restart" and args.redis_restart:
+                redis_restart(env)
             else:
                 raise SystemExit(f"unknown scenario {name}")
             say(name, f"({time.perf_counter() - started:.0f} s)")
-        if args.redis_restart:
+        if args.redis_restart and "redis-restart" not in args.names:
             redis_restart(env)
 
 
