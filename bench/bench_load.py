@@ -96,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--quiet-machine", action="store_true", help="no backfill or recompute beside the load")
     args = parser.parse_args()
 
     load_sample_data()
@@ -135,7 +136,7 @@ def main() -> None:
         wait_http(port)
         for path in ("/", "/assets/BTCUSDT/?tf=24h", MAP_DATA):  # warm the caches
             subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"], check=False)
-        for t in workers:
+        for t in workers if not args.quiet_machine else []:
             t.start()
         out = subprocess.run(
             ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "5s",
@@ -160,7 +161,7 @@ def main() -> None:
         f"load: {args.connections} connections for {args.seconds} s, mix of overview / asset page / HTMX swap / 1y map"
     )
     print(
-        f"  while running alongside: {counts['backfills']} 30-day backfills, {counts['recomputes']} all-timeframe recomputes"
+        f"  running beside it: {'nothing' if args.quiet_machine else str(counts['backfills']) + ' 30-day backfills, ' + str(counts['recomputes']) + ' all-timeframe recomputes'}"
     )
     print(f"  {rps:,.0f} requests/s   p50 {r['p50_us'] / 1000:.1f} ms   p95 {r['p95_us'] / 1000:.1f} ms   "
           f"p99 {r['p99_us'] / 1000:.1f} ms   max {r['max_us'] / 1000:.0f} ms")  # fmt: skip

@@ -8,11 +8,15 @@ default cache, Redis, so every web process shares them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+if TYPE_CHECKING:  # DRF's views import the throttle classes named in settings: no runtime import back
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class AnonymousRateThrottle(AnonRateThrottle):
@@ -27,6 +31,13 @@ class PerUserRateThrottle(UserRateThrottle):
 
     def get_rate(self) -> str:
         return settings.LIQ_API_USER_RATE
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        # DRF's UserRateThrottle counts anonymous requests per address too, which would hold visitors
+        # to the per-user rate on top of the anonymous one; they have their own throttle above.
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return super().get_cache_key(request, view)
 
 
 class RejectNulBytesMiddleware:

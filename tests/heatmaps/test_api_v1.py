@@ -316,3 +316,13 @@ def test_anonymous_requests_are_throttled_per_address_with_retry_after(
     # Another address has its own budget; a forged X-Forwarded-For does not buy a new one.
     assert client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.8").status_code == 200
     assert client.get(f"{BASE}/", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 429
+
+
+def test_anonymous_requests_are_held_to_the_anonymous_rate_only(
+    client: Client, btc: Asset, settings: Any, isolated_cache: None
+) -> None:
+    # The per-user rate must not also count visitors per address (DRF's UserRateThrottle would).
+    settings.LIQ_API_ANON_RATE = "6/min"
+    settings.LIQ_API_USER_RATE = "2/min"
+    codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.9").status_code for _ in range(7)]
+    assert codes == [200] * 6 + [429]
