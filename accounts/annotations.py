@@ -14,10 +14,10 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import COLOR_PATTERN, Annotation, User
+from accounts.ownership import owned_or_404
 from heatmaps.models import Asset
 
 MAX_ANNOTATIONS = 500
@@ -49,14 +49,7 @@ def annotations_for_user(*, user: User, asset: Asset | None = None) -> QuerySet[
 
 def get_annotation_for_user(*, user: User, annotation_id: int | str) -> Annotation:
     """The user's own annotation; another user's id, a missing one or a non-number is a 404 (never a 403)."""
-    try:
-        pk = int(annotation_id)
-    except (TypeError, ValueError):
-        raise Http404("No such annotation") from None
-    annotation = Annotation.objects.select_related("asset").filter(user=user, pk=pk).first()
-    if annotation is None:
-        raise Http404("No such annotation")
-    return annotation
+    return owned_or_404(Annotation.objects.select_related("asset").filter(user=user), annotation_id, what="annotation")
 
 
 @transaction.atomic

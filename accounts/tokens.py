@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
+from accounts.ownership import owned_or_404
 
 TOKEN_PREFIX = "liq_"
 PREFIX_SHOWN = 12  # "liq_" and 8 random characters: enough to tell tokens apart, useless to an attacker
@@ -38,14 +38,7 @@ def api_tokens_for_user(*, user: User) -> QuerySet[ApiToken]:
 
 def get_api_token_for_user(*, user: User, token_id: int | str) -> ApiToken:
     """The user's own token; another user's id, a missing one or a non-number is a 404 (never a 403)."""
-    try:
-        pk = int(token_id)
-    except (TypeError, ValueError):
-        raise Http404("No such token") from None
-    token = api_tokens_for_user(user=user).filter(pk=pk).first()
-    if token is None:
-        raise Http404("No such token")
-    return token
+    return owned_or_404(api_tokens_for_user(user=user), token_id, what="token")
 
 
 def api_token_create(*, user: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:

@@ -14,9 +14,9 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch, QuerySet
-from django.http import Http404
 
 from accounts.models import User, Watchlist, WatchlistItem
+from accounts.ownership import owned_or_404
 from heatmaps.models import Asset
 
 MAX_WATCHLISTS = 50
@@ -44,14 +44,7 @@ def watchlists_for_user(*, user: User) -> QuerySet[Watchlist]:
 
 def get_watchlist_for_user(*, user: User, watchlist_id: int | str) -> Watchlist:
     """The user's own list; another user's id, a missing one or a non-number is a 404 (never a 403)."""
-    try:
-        pk = int(watchlist_id)
-    except (TypeError, ValueError):
-        raise Http404("No such watchlist") from None
-    watchlist = watchlists_for_user(user=user).filter(pk=pk).first()
-    if watchlist is None:
-        raise Http404("No such watchlist")
-    return watchlist
+    return owned_or_404(watchlists_for_user(user=user), watchlist_id, what="watchlist")
 
 
 def watchlist_symbols(*, watchlist: Watchlist) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import AlertEvent, User
+from accounts.ownership import owned_or_404
 
 
 def alert_events_for_user(*, user: User) -> QuerySet[AlertEvent]:
@@ -19,14 +19,7 @@ def unread_count(*, user: User) -> int:
 
 def get_alert_event_for_user(*, user: User, event_id: int | str) -> AlertEvent:
     """The user's own event; another user's id, a missing one or a non-number is a 404."""
-    try:
-        pk = int(event_id)
-    except (TypeError, ValueError):
-        raise Http404("No such alert") from None
-    event = AlertEvent.objects.select_related("asset").filter(user=user, pk=pk).first()
-    if event is None:
-        raise Http404("No such alert")
-    return event
+    return owned_or_404(AlertEvent.objects.select_related("asset").filter(user=user), event_id, what="alert")
 
 
 def alert_event_set_read(*, event: AlertEvent, read: bool) -> AlertEvent:

@@ -17,7 +17,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.alerts.rules import (
@@ -32,6 +31,7 @@ from accounts.alerts.rules import (
 )
 from accounts.alerts.webhooks import WebhookRefused, check_webhook_url, webhook_flags
 from accounts.models import AlertRule, Annotation, User
+from accounts.ownership import owned_or_404
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.models import Asset
 
@@ -88,14 +88,8 @@ def alert_rules_for_user(*, user: User) -> QuerySet[AlertRule]:
 
 def get_alert_rule_for_user(*, user: User, rule_id: int | str) -> AlertRule:
     """The user's own rule; another user's id, a missing one or a non-number is a 404 (never a 403)."""
-    try:
-        pk = int(rule_id)
-    except (TypeError, ValueError):
-        raise Http404("No such alert rule") from None
-    rule = AlertRule.objects.select_related("asset", "annotation").filter(user=user, pk=pk).first()
-    if rule is None:
-        raise Http404("No such alert rule")
-    return rule
+    rules = AlertRule.objects.select_related("asset", "annotation").filter(user=user)
+    return owned_or_404(rules, rule_id, what="alert rule")
 
 
 def rule_params(rule: AlertRule) -> Params:
