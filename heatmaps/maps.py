@@ -183,18 +183,23 @@ def _bucket_candles(loaded: LoadedBars, times: np.ndarray, bar_ms: int) -> list[
     return out
 
 
+def newest_bar_time(*, asset: Asset) -> datetime | None:
+    """Open time of the newest stored candle of the asset's reference exchange (the map's last bar)."""
+    return (
+        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
+        .order_by("-open_time")
+        .values_list("open_time", flat=True)
+        .first()
+    )
+
+
 def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     """Timeframes worth recomputing after new data: those never computed, and those whose data (candles
     or open interest) is behind what is stored and whose last computation is older than a twelfth of
     their bar (one minute at least). So the 12h/24h maps follow every new bar while the 1y map refreshes
     every two hours, instead of re-reading two years of bars every minute."""
     now = now or timezone.now()
-    newest = (
-        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
-        .order_by("-open_time")
-        .values_list("open_time", flat=True)
-        .first()
-    )
+    newest = newest_bar_time(asset=asset)
     if newest is None:
         return []
     newest_oi = (
@@ -233,12 +238,7 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
     if unknown:
         raise ValueError(f"unknown timeframe(s) {', '.join(unknown)}; choose from {', '.join(engine.TIMEFRAMES)}")
     params = asset_params(asset)
-    newest = (
-        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
-        .order_by("-open_time")
-        .values_list("open_time", flat=True)
-        .first()
-    )
+    newest = newest_bar_time(asset=asset)
     if newest is None:
         return []
     # warm-up + window of the longest timeframe requested, plus one bucket of slack for alignment

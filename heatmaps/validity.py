@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from heatmaps import engine
-from heatmaps.maps import MODEL, asset_params, load_base_bars
+from heatmaps.maps import MODEL, asset_params, load_base_bars, newest_bar_time
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
-from heatmaps.models import Asset, Backtest, Candle, Liquidation
+from heatmaps.models import Asset, Backtest, Liquidation
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,7 @@ def backtest_run(
     tf = engine.TIMEFRAMES[timeframe]
     every_ms, horizon_ms = engine.resolve_steps(tf, every_ms, horizon_ms)
     started = time.perf_counter()
-    newest = (
-        Candle.objects.filter(asset=asset, exchange=asset.reference_exchange)
-        .order_by("-open_time")
-        .values_list("open_time", flat=True)
-        .first()
-    )
+    newest = newest_bar_time(asset=asset)
     if newest is None:
         return None
     first_step = newest - timedelta(days=days)
