@@ -265,6 +265,10 @@ REDIS_URL = env_url(
     schemes=("redis", "rediss", "unix"),
 )
 
+# Public market pages rendered for visitors without a session are shared between them for this long
+# (heatmaps/views/visitor_cache.py); signed-in traders always get a fresh render. 0 turns it off.
+LIQ_PAGE_CACHE_SECONDS = env_int("LIQ_PAGE_CACHE_SECONDS", 0 if TESTING else 5, minimum=0)
+
 CACHES: dict[str, dict[str, Any]]
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

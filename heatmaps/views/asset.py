@@ -31,6 +31,7 @@ from heatmaps.views.common import (
     render_page,
 )
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
+from heatmaps.views.visitor_cache import shared_with_visitors
 
 TOP_CLUSTERS = 8
 LATEST_LIQUIDATIONS = 12
@@ -130,6 +131,7 @@ def _default_timeframe(request: HttpRequest) -> str:
     return preferred if preferred in TIMEFRAMES else DEFAULT_TIMEFRAME
 
 
+@shared_with_visitors
 def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     """The heat map of one asset; ?tf= picks the timeframe (the user's default timeframe, or 24h)."""
     asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()

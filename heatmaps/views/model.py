@@ -12,6 +12,7 @@ from django.utils.cache import patch_vary_headers
 from heatmaps import validity
 from heatmaps.models import Asset, Backtest
 from heatmaps.views.common import HtmxHttpRequest, exchange_name
+from heatmaps.views.visitor_cache import shared_with_visitors
 
 # Model accuracy: the stored walk-forward backtests (heatmaps/validity.py), in words and a chart.
 
@@ -68,6 +69,7 @@ def backtest_card(backtest: Backtest) -> BacktestCard:
     )
 
 
+@shared_with_visitors
 def model_page(request: HtmxHttpRequest) -> HttpResponse:
     """/model/: the latest backtest of every enabled asset × timeframe; ?asset= narrows to one asset."""
     assets = list(Asset.objects.filter(enabled=True))

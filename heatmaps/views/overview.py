@@ -23,6 +23,7 @@ from heatmaps.views.common import (
     format_usd,
     render_page,
 )
+from heatmaps.views.visitor_cache import shared_with_visitors
 
 DEFAULT_TIMEFRAME = "24h"
 BAR = timedelta(minutes=5)
@@ -127,6 +128,7 @@ def _summary(asset: Asset) -> AssetSummary | None:
         return None
 
 
+@shared_with_visitors
 def index(
     request: HtmxHttpRequest, *, asset_scope: Callable[[HttpRequest], AssetScope | None] | None = None
 ) -> HttpResponse:
