@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import Model, QuerySet
+from django.core.cache import cache
+from django.db.models import Max, Model, QuerySet
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
@@ -27,6 +28,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer, Serializer
@@ -60,6 +62,8 @@ from heatmaps.serializers import (
 )
 
 CACHE_SECONDS = 30
+# A map's JSON is keyed by its ETag (version, prints, representation): it can stay until evicted.
+BODY_CACHE_SECONDS = 10 * 60
 SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
 _USD_KEYS = {"usd", "total_long", "total_short", "cum_long", "cum_short", "tier_long", "tier_short"}
 
@@ -205,10 +209,23 @@ def _round_usd_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: _whole_usd(v) if k in _USD_KEYS else v for k, v in obj.items()}
 
 
-def _etag(heatmap: Heatmap, query: dict[str, Any]) -> str:
-    """One tag per stored map version and representation (side, cells, format, size and scale differ)."""
+def _window_end(heatmap: Heatmap) -> datetime:
+    return heatmap.first_bucket + timedelta(seconds=heatmap.bar_seconds * heatmap.width)
+
+
+def _newest_print(asset: Asset, heatmap: Heatmap) -> datetime | None:
+    """The newest recorded liquidation in the map's window: the body carries them, so a new one is a
+    new representation even while the map's version stands (an index-only read of (asset, time))."""
+    window = Liquidation.objects.filter(asset=asset, time__gte=heatmap.first_bucket, time__lt=_window_end(heatmap))
+    return window.aggregate(newest=Max("time"))["newest"]
+
+
+def _etag(heatmap: Heatmap, query: dict[str, Any], newest_print: datetime | None) -> str:
+    """One tag per stored map version, recorded liquidations in its window and representation (side,
+    cells, format, size and scale differ)."""
     shape = "&".join(f"{key}={query[key]}" for key in sorted(query))
-    seed = f"{heatmap.pk}:{heatmap.version}:{heatmap.computed_at.timestamp():.6f}:{shape}"
+    prints = f"{newest_print.timestamp():.6f}" if newest_print else "-"
+    seed = f"{heatmap.pk}:{heatmap.version}:{heatmap.computed_at.timestamp():.6f}:{prints}:{shape}"
     return quote_etag(hashlib.sha256(seed.encode()).hexdigest()[:32])
 
 
@@ -239,20 +256,26 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     timeframe = query["timeframe"]
     row = (
         Heatmap.objects.filter(asset=asset, timeframe=timeframe, model=MODEL)
-        .only("pk", "version", "computed_at")
+        .only("pk", "version", "computed_at", "first_bucket", "bar_seconds", "width")
         .first()
     )
     if row is None:
         raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
-    etag = _etag(row, query)
-    last_modified = http_date(row.computed_at.timestamp())
+    newest_print = _newest_print(asset, row)
+    etag = _etag(row, query, newest_print)
+    modified = max(row.computed_at, newest_print) if newest_print else row.computed_at
+    last_modified = http_date(modified.timestamp())
     unchanged = get_conditional_response(
-        request._request, etag=etag, last_modified=int(row.computed_at.timestamp()), response=None
+        request._request, etag=etag, last_modified=int(modified.timestamp()), response=None
     )
     if unchanged is not None:
         unchanged["ETag"] = etag
         unchanged["Last-Modified"] = last_modified
         return _public(unchanged)
+    # The JSON of one tag is the same bytes for every client: built once, then read from the cache.
+    body_key = f"heatmap-json:{etag}"
+    if query["format"] == "json" and (content := cache.get(body_key)) is not None:
+        return _public(_tagged(HttpResponse(content, content_type="application/json"), etag, last_modified))
     stored = read_heatmap(asset=asset, timeframe=timeframe)
     if stored is None:  # removed between the two reads
         raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
@@ -283,10 +306,16 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
         response = HttpResponse(png, content_type="image/png")
         response["Content-Disposition"] = f'inline; filename="{filename}.png"'
     else:
-        response = Response(_heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides))
+        content = JSONRenderer().render(_heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides))
+        cache.set(body_key, content, BODY_CACHE_SECONDS)
+        response = HttpResponse(content, content_type="application/json")
+    return _public(_tagged(response, etag, last_modified))
+
+
+def _tagged(response: HttpResponseBase, etag: str, last_modified: str) -> HttpResponseBase:
     response["ETag"] = etag
     response["Last-Modified"] = last_modified
-    return _public(response)
+    return response
 
 
 def _heatmap_body(
@@ -328,9 +357,7 @@ def _heatmap_body(
         "candles": m.candles,
         "clusters": [_round_usd_fields(c) for c in m.clusters],
         "liquidation_map": _round_usd_fields(m.liquidation_map),
-        "liquidations": liquidation_prints(
-            asset=asset, start=m.first_bucket, end=m.first_bucket + timedelta(seconds=m.bar_seconds * m.width)
-        ),
+        "liquidations": liquidation_prints(asset=asset, start=m.first_bucket, end=_window_end(m)),
         "scale": {
             "full_usd": full_usd,
             "map_full_usd": m.colour_scale_usd,

@@ -221,6 +221,27 @@ def test_etag_and_last_modified_give_a_304_until_the_map_changes(client: Client,
     assert fresh.status_code == 200 and fresh["ETag"] != etag
 
 
+def test_one_tag_is_one_body_and_a_new_liquidation_is_a_new_tag(client: Client, btc: Asset) -> None:
+    url = f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&cells=packed"
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200
+    assert second["ETag"] == first["ETag"] and second.content == first.content
+    # A liquidation recorded inside the map's window changes the body (its prints) while the map's
+    # version stands: a new tag, a 200 to a client holding the old one, the print in the body.
+    m = Heatmap.objects.get(asset=btc, timeframe="24h")
+    when = m.data_end - timedelta(hours=1)
+    insert_liquidations(
+        asset=btc,
+        exchange=btc.reference_exchange,
+        rows=[LiquidationRow("BTCUSDT", dt_to_ms(when), "short", 85_500.0, 2.0, 171_000.0, "v1-tag")],
+    )
+    changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
+    assert [dt_to_ms(when), 85_500.0, 171_000.0, "short", "binance"] in changed.json()["liquidations"]
+    assert [dt_to_ms(when), 85_500.0, 171_000.0, "short", "binance"] not in first.json()["liquidations"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=changed["ETag"]).status_code == 304
+
+
 def test_a_map_not_computed_yet_is_a_404(client: Client, btc: Asset) -> None:
     response = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=3m")
     assert response.status_code == 404 and "not been computed" in response.json()["detail"]
