@@ -266,7 +266,8 @@ REDIS_URL = env_url(
 )
 
 # Public market pages rendered for visitors without a session are shared between them for this long
-# (heatmaps/views/visitor_cache.py); signed-in traders always get a fresh render. 0 turns it off.
+# (heatmaps/views/visitor_cache.py), and the asset page's market part between signed-in traders
+# (heatmaps/views/asset.py). The most a page's market figures can lag. 0 turns both off.
 LIQ_PAGE_CACHE_SECONDS = env_int("LIQ_PAGE_CACHE_SECONDS", 0 if TESTING else 5, minimum=0)
 
 CACHES: dict[str, dict[str, Any]]

@@ -7,13 +7,18 @@ liquidation-map chart are drawn in the browser by static/heatmaps/ from the JSON
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.maps import MODEL
@@ -40,6 +45,9 @@ MAX_USD = 1e13
 SIDES = ("both", "long", "short")
 # The grids are not needed to render the page; the browser fetches them from the API.
 _PAGE_DEFERRED = ("long_grid", "short_grid", "candles", "panels")
+# Where a viewer's own annotations go in a panel rendered once for everyone (an HTML comment, so a
+# panel rendered for no one in particular still reads as HTML).
+_ANNOTATIONS_HOLE = mark_safe("<!--liq:annotations-->")
 
 
 @dataclass(frozen=True)
@@ -144,8 +152,42 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
 
     timeframe = request.GET.get("tf", _default_timeframe(request))
     params = parse_map_params(request)
+    ctx = _market_context(asset, timeframe, params, path=request.path)
+    status = 400 if ctx.get("unknown_timeframe") else 200
+    if settings.LIQ_PAGE_CACHE_SECONDS and status == 200:
+        ctx["panel_html"] = _panel_html(request, ctx, _market_key(asset, timeframe, params, request.path))
+    return render_page(request, "heatmaps/asset.html", "heatmap-panel", ctx, status=status)
+
+
+def _market_key(asset: Asset, timeframe: str, params: MapParams, path: str) -> str:
+    return hashlib.sha256(repr((asset.pk, asset.symbol, timeframe, params, path)).encode()).hexdigest()[:40]
+
+
+def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], market_key: str) -> SafeString:
+    """The panel rendered once per `LIQ_PAGE_CACHE_SECONDS` for all who see it alike (signed in or not,
+    time zone, swap or whole page), with the viewer's own levels and zones put in its one hole."""
+    seed = repr((market_key, request.user.is_authenticated, timezone.get_current_timezone_name(), bool(request.htmx)))
+    key = "asset-panel:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(
+            "heatmaps/asset.html#heatmap-panel", {**ctx, "annotations_hole": _ANNOTATIONS_HOLE}, request
+        )
+        cache.set(key, html, settings.LIQ_PAGE_CACHE_SECONDS)
+    personal = render_to_string("heatmaps/_personal_annotations.html", {"asset": ctx["asset"]}, request)
+    return mark_safe(html.replace(_ANNOTATIONS_HOLE, personal, 1))
+
+
+def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: str) -> dict[str, object]:
+    """Everything the page shows of the market, the same for every viewer of this URL: read at most
+    once per `LIQ_PAGE_CACHE_SECONDS` (the visitors' shared renders already are), so a signed-in
+    trader's page costs their personal pieces and the template, not eight more queries."""
+    seconds = settings.LIQ_PAGE_CACHE_SECONDS
+    key = "asset-market:" + _market_key(asset, timeframe, params, path)
+    cached = cache.get(key) if seconds else None
+    if cached is not None:
+        return dict(cached)
     computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
-    path = request.path
     keep = params.query()
     ctx: dict[str, object] = {
         "asset": asset,
@@ -170,16 +212,16 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
         "path": path,
         "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
     }
-    status = 200
     if timeframe not in TIMEFRAMES:
         # The asset exists, the request is wrong: a 400 on the page itself, with the tabs to recover.
         ctx["unknown_timeframe"] = True
-        status = 400
     elif timeframe in computed:
         heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap, params))
-    return render_page(request, "heatmaps/asset.html", "heatmap-panel", ctx, status=status)
+    if seconds:
+        cache.set(key, ctx, seconds)
+    return ctx
 
 
 def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[str, object]:

@@ -1,19 +1,24 @@
-"""Public pages shared between visitors for a few seconds (heatmaps/views/visitor_cache.py): what is
-shared, with whom, and what never is. Real PostgreSQL and Redis; every URL carries a fresh nonce so a
-copy kept by another test or run can never answer."""
+"""Public pages shared between visitors for a few seconds (heatmaps/views/visitor_cache.py), and the
+asset page's market panel shared between traders with each one's own levels put in: what is shared,
+with whom, and what never is. Real PostgreSQL and Redis, a cache key prefix per test."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
 
+from accounts.annotations import annotation_create
+from accounts.models import User
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import load_sample_data
-from heatmaps.models import Asset, AssetSummary
+from heatmaps.marketdata import dt_to_ms, insert_liquidations, load_sample_data
+from heatmaps.models import Asset, AssetSummary, Heatmap
+from heatmaps.rows import LiquidationRow
 from heatmaps.views import format_price
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +36,8 @@ def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]
 @pytest.fixture
 def shared(settings: Any, sample_maps: None) -> None:
     settings.LIQ_PAGE_CACHE_SECONDS = 60
+    # A key prefix of its own: nothing another test or run kept can answer this one.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
 def fresh(url: str) -> str:
@@ -110,3 +117,32 @@ def test_only_successful_pages_are_shared(client: Client, shared: None) -> None:
         response = client.get(url)
         assert response.status_code == 400 and "X-Page-Cache" not in response
     assert client.get(fresh("/assets/NOSUCH/")).status_code == 404
+
+
+def test_traders_share_the_market_panel_but_each_sees_only_their_own_levels(
+    alice: Any, bob: Any, alice_client: Client, bob_client: Client, shared: None
+) -> None:
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    annotation_create(user=alice, asset="BTCUSDT", kind="level", price=81_234.0, label="alice-support")
+    annotation_create(user=bob, asset="BTCUSDT", kind="level", price=92_345.0, label="bob-resistance")
+    m = Heatmap.objects.get(asset=btc, timeframe="24h")
+    when = m.data_end - timedelta(hours=2)
+    insert_liquidations(
+        asset=btc,
+        exchange=btc.reference_exchange,
+        rows=[LiquidationRow("BTCUSDT", dt_to_ms(when), "long", 84_000.0, 1.0, 84_000.0, "panel-hole")],
+    )
+    User.objects.filter(pk=alice.pk).update(time_zone="Asia/Tokyo")
+    url = fresh("/assets/BTCUSDT/?tf=24h")
+    for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+        pages = {
+            name: c.get(url, **extra).content.decode() for name, c in (("alice", alice_client), ("bob", bob_client))
+        }
+        assert "alice-support" in pages["alice"] and "bob-resistance" not in pages["alice"]
+        assert "bob-resistance" in pages["bob"] and "alice-support" not in pages["bob"]
+        # The recorded liquidation in each one's own time zone, the market figures alike.
+        assert "Time (Asia/Tokyo)" in pages["alice"] and "Time (UTC)" in pages["bob"]
+        assert when.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%m-%d %H:%M") in pages["alice"]
+        assert when.astimezone(UTC).strftime("%m-%d %H:%M") in pages["bob"]
+        assert pages["alice"].count("Alert me") == pages["bob"].count("Alert me") > 0
+        assert "<!--liq:annotations-->" not in pages["alice"] + pages["bob"]
