@@ -27,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["REDIS_URL"] = os.environ.get("LIQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+# One key for this process and the server: the signed-in trader's session is signed here.
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
 from bench_db import setup
 
 setup()
@@ -207,7 +209,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rate", type=int, default=200, help="requests/s offered in the fixed-rate runs")
+    # A little over the 200/s target: hey's per-worker ticks start late and stop early by a request or two.
+    parser.add_argument("--rate", type=int, default=210, help="requests/s offered in the fixed-rate runs")
     parser.add_argument("--quiet-machine", action="store_true", help="no backfill or recompute beside the load")
     args = parser.parse_args()
 
@@ -221,14 +224,16 @@ def main() -> None:
         **os.environ,
         "DEBUG": "0",
         "LIQ_TESTING": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "STATIC_ROOT": str(static_root),
         "LIQ_LOG_FORMAT": "plain",
         "LIQ_LOG_LEVEL": "WARNING",
         "LIQ_BIND": f"127.0.0.1:{port}",
-        # One load generator is one address: measure the server, not the per-address API throttle.
-        "LIQ_API_ANON_RATE": "1000000/min",
+        # One load generator stands for many visitors and traders: the limits are per address and per
+        # user, so here they are off (as behind a proxy that limits) rather than one huge budget, whose
+        # minute-long request history would be rewritten to Redis on every request.
+        "LIQ_API_ANON_RATE": "off",
+        "LIQ_API_USER_RATE": "off",
     }
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -253,8 +258,8 @@ def main() -> None:
             batch.start()
         runs = [
             capacity(port, args.seconds, args.connections),
-            fixed_rate(port, args.seconds, args.rate, f"visitors at {args.rate}/s"),
-            fixed_rate(port, args.seconds, args.rate, f"signed-in traders at {args.rate}/s", cookie=cookie),
+            fixed_rate(port, args.seconds, args.rate, f"visitors, {args.rate}/s offered"),
+            fixed_rate(port, args.seconds, args.rate, f"signed-in traders, {args.rate}/s offered", cookie=cookie),
         ]
     finally:
         stop.set()
@@ -270,7 +275,7 @@ def main() -> None:
     for run in runs:
         print(run.line())
     for run in runs[1:]:
-        ok = run.rps >= args.rate * 0.97 and run.pct(95) < 200 and not run.errors
+        ok = run.rps >= 200 and run.pct(95) < 200 and not run.errors
         print(f"  target for {run.label}: >= 200 requests/s at p95 < 200 ms, 0 errors -> {'OK' if ok else 'MISSED'}")
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Max, Model, QuerySet
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -220,6 +221,21 @@ def _newest_print(asset: Asset, heatmap: Heatmap) -> datetime | None:
     return window.aggregate(newest=Max("time"))["newest"]
 
 
+def _map_tag(asset: Asset, query: dict[str, Any], *, row: Heatmap | None = None) -> tuple[str, datetime]:
+    """The ETag and the modification time of one representation of the stored map."""
+    if row is None:
+        row = (
+            Heatmap.objects.filter(asset=asset, timeframe=query["timeframe"], model=MODEL)
+            .only("pk", "version", "computed_at", "first_bucket", "bar_seconds", "width")
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"the {query['timeframe']} map of {asset.symbol} has not been computed yet")
+    newest_print = _newest_print(asset, row)
+    modified = max(row.computed_at, newest_print) if newest_print else row.computed_at
+    return _etag(row, query, newest_print), modified
+
+
 def _etag(heatmap: Heatmap, query: dict[str, Any], newest_print: datetime | None) -> str:
     """One tag per stored map version, recorded liquidations in its window and representation (side,
     cells, format, size and scale differ)."""
@@ -251,34 +267,39 @@ def _etag(heatmap: Heatmap, query: dict[str, Any], newest_print: datetime | None
 )
 @api_view(["GET"])
 def heatmap(request: Request, symbol: str) -> HttpResponseBase:
-    asset = _get_asset(symbol)
-    query = _query(HeatmapQuery, request)
-    timeframe = query["timeframe"]
-    row = (
-        Heatmap.objects.filter(asset=asset, timeframe=timeframe, model=MODEL)
-        .only("pk", "version", "computed_at", "first_bucket", "bar_seconds", "width")
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
-    newest_print = _newest_print(asset, row)
-    etag = _etag(row, query, newest_print)
-    modified = max(row.computed_at, newest_print) if newest_print else row.computed_at
+    # The map's tag for this URL is looked up at most once per LIQ_PAGE_CACHE_SECONDS (as the pages'
+    # market figures are); with the JSON kept per tag, a popular map costs two cache reads.
+    seconds = settings.LIQ_PAGE_CACHE_SECONDS
+    seed = repr((symbol.upper(), sorted(request.query_params.lists())))
+    tag_key = "heatmap-tag:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    tag: tuple[str, datetime] | None = cache.get(tag_key) if seconds else None
+    asset, query = None, None
+    if tag is None:
+        asset = _get_asset(symbol)
+        query = _query(HeatmapQuery, request)
+        tag = _map_tag(asset, query)
+        if seconds and query["format"] == "json":
+            cache.set(tag_key, tag, seconds)
+    etag, modified = tag
     last_modified = http_date(modified.timestamp())
     unchanged = get_conditional_response(
         request._request, etag=etag, last_modified=int(modified.timestamp()), response=None
     )
     if unchanged is not None:
-        unchanged["ETag"] = etag
-        unchanged["Last-Modified"] = last_modified
-        return _public(unchanged)
+        return _public(_tagged(unchanged, etag, last_modified))
     # The JSON of one tag is the same bytes for every client: built once, then read from the cache.
-    body_key = f"heatmap-json:{etag}"
-    if query["format"] == "json" and (content := cache.get(body_key)) is not None:
+    if (query is None or query["format"] == "json") and (content := cache.get(f"heatmap-json:{etag}")) is not None:
         return _public(_tagged(HttpResponse(content, content_type="application/json"), etag, last_modified))
+    if asset is None or query is None:
+        asset = _get_asset(symbol)
+        query = _query(HeatmapQuery, request)
+    timeframe = query["timeframe"]
     stored = read_heatmap(asset=asset, timeframe=timeframe)
-    if stored is None:  # removed between the two reads
+    if stored is None:  # removed since the tag was read
         raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
+    # Tagged by the row just read, so a body is never kept under an older version's tag.
+    etag, modified = _map_tag(asset, query, row=stored.heatmap)
+    last_modified = http_date(modified.timestamp())
     m = stored.heatmap
     sides = {
         name: grid for name, grid in (("long", stored.long), ("short", stored.short)) if query["side"] in (name, "both")
@@ -307,7 +328,7 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
         response["Content-Disposition"] = f'inline; filename="{filename}.png"'
     else:
         content = JSONRenderer().render(_heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides))
-        cache.set(body_key, content, BODY_CACHE_SECONDS)
+        cache.set(f"heatmap-json:{etag}", content, BODY_CACHE_SECONDS)
         response = HttpResponse(content, content_type="application/json")
     return _public(_tagged(response, etag, last_modified))
 

@@ -19,18 +19,23 @@ if TYPE_CHECKING:  # DRF's views import the throttle classes named in settings: 
     from rest_framework.views import APIView
 
 
+def _rate_or_none(rate: str) -> str | None:
+    # "off": the limit is kept elsewhere (a proxy or CDN in front), and DRF skips a throttle without a rate.
+    return None if rate == "off" else rate
+
+
 class AnonymousRateThrottle(AnonRateThrottle):
     """Requests without a user, counted per client address (the forwarded one behind LIQ_BEHIND_PROXY)."""
 
-    def get_rate(self) -> str:
-        return settings.LIQ_API_ANON_RATE
+    def get_rate(self) -> str | None:
+        return _rate_or_none(settings.LIQ_API_ANON_RATE)
 
 
 class PerUserRateThrottle(UserRateThrottle):
     """Requests of a signed-in user or a token's owner, counted per user whatever the address."""
 
-    def get_rate(self) -> str:
-        return settings.LIQ_API_USER_RATE
+    def get_rate(self) -> str | None:
+        return _rate_or_none(settings.LIQ_API_USER_RATE)
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         # DRF's UserRateThrottle counts anonymous requests per address too, which would hold visitors

@@ -101,6 +101,9 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Sessions are written through to PostgreSQL and read from the cache: a signed-in page needs no
+# database round trip to find out who is asking, and a Redis restart loses no one's sign-in.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 30 * 24 * 3600 if HTTPS else 0, minimum=0)
@@ -390,8 +393,10 @@ REST_FRAMEWORK = {
 }
 for _name, _rate in (("LIQ_API_ANON_RATE", LIQ_API_ANON_RATE), ("LIQ_API_USER_RATE", LIQ_API_USER_RATE)):
     _count, _, _period = _rate.partition("/")
-    if not _count.isdigit() or not _period or _period[0] not in "smhd":
-        raise ImproperlyConfigured(f"{_name}={_rate!r} must look like 120/min (a count per s, min, hour or day)")
+    if _rate != "off" and (not _count.isdigit() or not _period or _period[0] not in "smhd"):
+        raise ImproperlyConfigured(
+            f"{_name}={_rate!r} must look like 120/min (a count per s, min, hour or day), or be off"
+        )
 
 # OpenAPI 3 at /api/schema/ and Swagger UI at /api/docs/, its files served
 # from our own static files (drf-spectacular-sidecar) so the Content-Security-Policy stays as it is.

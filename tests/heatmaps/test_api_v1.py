@@ -347,3 +347,13 @@ def test_anonymous_requests_are_held_to_the_anonymous_rate_only(
     settings.LIQ_API_USER_RATE = "2/min"
     codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.9").status_code for _ in range(7)]
     assert codes == [200] * 6 + [429]
+
+
+def test_a_limit_switched_off_lets_every_request_through(
+    client: Client, btc: Asset, settings: Any, isolated_cache: None
+) -> None:
+    # For a proxy or CDN in front that limits by itself; the other limit still holds.
+    settings.LIQ_API_ANON_RATE = "off"
+    settings.LIQ_API_USER_RATE = "2/min"
+    codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.10").status_code for _ in range(8)]
+    assert codes == [200] * 8

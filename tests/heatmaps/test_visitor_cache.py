@@ -134,7 +134,8 @@ def test_traders_share_the_market_panel_but_each_sees_only_their_own_levels(
     )
     User.objects.filter(pk=alice.pk).update(time_zone="Asia/Tokyo")
     url = fresh("/assets/BTCUSDT/?tf=24h")
-    for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+    extras: list[dict[str, Any]] = [{}, {"HTTP_HX_REQUEST": "true"}]
+    for extra in extras:
         pages = {
             name: c.get(url, **extra).content.decode() for name, c in (("alice", alice_client), ("bob", bob_client))
         }
@@ -146,3 +147,19 @@ def test_traders_share_the_market_panel_but_each_sees_only_their_own_levels(
         assert when.astimezone(UTC).strftime("%m-%d %H:%M") in pages["bob"]
         assert pages["alice"].count("Alert me") == pages["bob"].count("Alert me") > 0
         assert "<!--liq:annotations-->" not in pages["alice"] + pages["bob"]
+
+
+def test_a_popular_map_is_answered_from_the_cache_within_the_window(
+    client: Client, shared: None, django_assert_num_queries: Any
+) -> None:
+    url = "/api/v1/assets/BTCUSDT/heatmap/?timeframe=24h&cells=packed"
+    first = client.get(url)
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get(url)
+        unchanged = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert unchanged.status_code == 304 and unchanged["ETag"] == first["ETag"]
+    # A wrong request is never answered from another one's copy.
+    assert client.get(url + "&side=sideways").status_code == 400
+    assert client.get(url.replace("BTCUSDT", "NOSUCH")).status_code == 404
