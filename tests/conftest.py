@@ -12,8 +12,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import pytest
@@ -23,7 +24,9 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
-from heatmaps.models import Asset, Exchange
+from heatmaps.marketdata import dt_to_ms, insert_liquidations
+from heatmaps.models import Asset, Exchange, Heatmap
+from heatmaps.rows import LiquidationRow
 from liqplatform.celery import app as celery_app
 from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series
 
@@ -56,6 +59,17 @@ def eth(binance: Exchange) -> Asset:
     )
     asset.exchanges.add(binance)
     return asset
+
+
+def record_liquidation(
+    asset: Asset, *, hours_before_newest: float, side: Literal["long", "short"], price: float, usd: float
+) -> datetime:
+    """One liquidation recorded inside the 24h map's window, that long before its newest bar; returns its time."""
+    when = Heatmap.objects.get(asset=asset, timeframe="24h").data_end - timedelta(hours=hours_before_newest)
+    trade_id = f"test-{uuid.uuid4().hex[:12]}"
+    row = LiquidationRow(asset.symbol, dt_to_ms(when), side, price, usd / price, usd, trade_id)
+    insert_liquidations(asset=asset, exchange=asset.reference_exchange, rows=[row])
+    return when
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from heatmaps.maps import heatmap_compute, read_heatmap
 from heatmaps.marketdata import dt_to_ms, insert_liquidations, load_sample_data
 from heatmaps.models import Asset, Candle, FundingRate, Heatmap, OpenInterest
 from heatmaps.rows import LiquidationRow
+from tests.conftest import record_liquidation
 
 pytestmark = pytest.mark.django_db
 
@@ -228,13 +229,7 @@ def test_one_tag_is_one_body_and_a_new_liquidation_is_a_new_tag(client: Client, 
     assert second["ETag"] == first["ETag"] and second.content == first.content
     # A liquidation recorded inside the map's window changes the body (its prints) while the map's
     # version stands: a new tag, a 200 to a client holding the old one, the print in the body.
-    m = Heatmap.objects.get(asset=btc, timeframe="24h")
-    when = m.data_end - timedelta(hours=1)
-    insert_liquidations(
-        asset=btc,
-        exchange=btc.reference_exchange,
-        rows=[LiquidationRow("BTCUSDT", dt_to_ms(when), "short", 85_500.0, 2.0, 171_000.0, "v1-tag")],
-    )
+    when = record_liquidation(btc, hours_before_newest=1, side="short", price=85_500.0, usd=171_000.0)
     changed = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
     assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
     assert [dt_to_ms(when), 85_500.0, 171_000.0, "short", "binance"] in changed.json()["liquidations"]
@@ -339,21 +334,15 @@ def test_anonymous_requests_are_throttled_per_address_with_retry_after(
     assert client.get(f"{BASE}/", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 429
 
 
+@pytest.mark.parametrize(
+    ("anon_rate", "expected"), [("6/min", [200] * 6 + [429]), ("off", [200] * 7)], ids=["limited", "off"]
+)
 def test_anonymous_requests_are_held_to_the_anonymous_rate_only(
-    client: Client, btc: Asset, settings: Any, isolated_cache: None
+    client: Client, btc: Asset, settings: Any, isolated_cache: None, anon_rate: str, expected: list[int]
 ) -> None:
-    # The per-user rate must not also count visitors per address (DRF's UserRateThrottle would).
-    settings.LIQ_API_ANON_RATE = "6/min"
+    # The per-user rate must not also count visitors per address (DRF's UserRateThrottle would); "off"
+    # is for a proxy or CDN in front that limits by itself, and the per-user limit still stands.
+    settings.LIQ_API_ANON_RATE = anon_rate
     settings.LIQ_API_USER_RATE = "2/min"
     codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.9").status_code for _ in range(7)]
-    assert codes == [200] * 6 + [429]
-
-
-def test_a_limit_switched_off_lets_every_request_through(
-    client: Client, btc: Asset, settings: Any, isolated_cache: None
-) -> None:
-    # For a proxy or CDN in front that limits by itself; the other limit still holds.
-    settings.LIQ_API_ANON_RATE = "off"
-    settings.LIQ_API_USER_RATE = "2/min"
-    codes = [client.get(f"{BASE}/BTCUSDT/", REMOTE_ADDR="192.0.2.10").status_code for _ in range(8)]
-    assert codes == [200] * 8
+    assert codes == expected

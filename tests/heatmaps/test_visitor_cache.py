@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +16,10 @@ from django.test import Client
 from accounts.annotations import annotation_create
 from accounts.models import User
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import dt_to_ms, insert_liquidations, load_sample_data
-from heatmaps.models import Asset, AssetSummary, Heatmap
-from heatmaps.rows import LiquidationRow
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset, AssetSummary
 from heatmaps.views import format_price
+from tests.conftest import record_liquidation
 
 pytestmark = pytest.mark.django_db
 
@@ -125,13 +125,7 @@ def test_traders_share_the_market_panel_but_each_sees_only_their_own_levels(
     btc = Asset.objects.get(symbol="BTCUSDT")
     annotation_create(user=alice, asset="BTCUSDT", kind="level", price=81_234.0, label="alice-support")
     annotation_create(user=bob, asset="BTCUSDT", kind="level", price=92_345.0, label="bob-resistance")
-    m = Heatmap.objects.get(asset=btc, timeframe="24h")
-    when = m.data_end - timedelta(hours=2)
-    insert_liquidations(
-        asset=btc,
-        exchange=btc.reference_exchange,
-        rows=[LiquidationRow("BTCUSDT", dt_to_ms(when), "long", 84_000.0, 1.0, 84_000.0, "panel-hole")],
-    )
+    when = record_liquidation(btc, hours_before_newest=2, side="long", price=84_000.0, usd=84_000.0)
     User.objects.filter(pk=alice.pk).update(time_zone="Asia/Tokyo")
     url = fresh("/assets/BTCUSDT/?tf=24h")
     extras: list[dict[str, Any]] = [{}, {"HTTP_HX_REQUEST": "true"}]
