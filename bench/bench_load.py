@@ -1,10 +1,13 @@
 """Load benchmark: the production stack (gunicorn, DEBUG=0) under a mixed request load while a
-backfill and heat-map recomputes run beside it.
+backfill and heat-map recomputes run beside it, in their own process at nice 10 as the workers run.
 
 Mix (equal shares): overview, asset page, HTMX timeframe swap (two of five), the 1y map's data.
-Load from wrk (Debian package; scripts/bench-deps.sh installs it). Prints requests/s, p50/p95/p99
-latency and errors; asserts nothing. Uses the liqplatform_bench database and Redis db 12.
-Run: make bench  (or .venv/bin/python bench/bench_load.py [--seconds 30] [--connections 32])
+Three runs: capacity (wrk flat out; its latency is mostly queueing), then the mix offered at a fixed
+rate (hey): visitors without a session at --rate (210/s), and a signed-in trader at --signed-in-rate
+(100/s). wrk and hey are Debian packages; scripts/bench-deps.sh installs them. Prints requests/s,
+p50/p95/p99 latency (per path for the fixed-rate runs) and errors; asserts nothing. Uses the
+liqplatform_bench database and Redis db 12.
+Run: make bench  (or .venv/bin/python bench/bench_load.py [--seconds 30] [--quiet-machine])
 """
 
 from __future__ import annotations
