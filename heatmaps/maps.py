@@ -5,6 +5,7 @@ These are the only functions that touch both the ORM and numpy.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -366,6 +367,12 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def shared_cache_key(prefix: str, *parts: object) -> str:
+    """A short cache key for what several requests share, from whatever identifies it (URLs and query
+    values a client chose, hashed so any length or character makes a valid key)."""
+    return f"{prefix}:{hashlib.sha256(repr(parts).encode()).hexdigest()[:40]}"
 
 
 def heatmap_cache_key(heatmap: Heatmap) -> str:

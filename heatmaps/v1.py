@@ -36,7 +36,7 @@ from rest_framework.serializers import BaseSerializer, Serializer
 
 from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.maps import MODEL, read_heatmap
+from heatmaps.maps import MODEL, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
 from heatmaps.models import (
     EXCHANGE_NAMES,
@@ -270,8 +270,7 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     # The map's tag for this URL is looked up at most once per LIQ_PAGE_CACHE_SECONDS (as the pages'
     # market figures are); with the JSON kept per tag, a popular map costs two cache reads.
     seconds = settings.LIQ_PAGE_CACHE_SECONDS
-    seed = repr((symbol.upper(), sorted(request.query_params.lists())))
-    tag_key = "heatmap-tag:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    tag_key = shared_cache_key("heatmap-tag", symbol.upper(), sorted(request.query_params.lists()))
     tag: tuple[str, datetime] | None = cache.get(tag_key) if seconds else None
     asset, query = None, None
     if tag is None:

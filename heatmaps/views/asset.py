@@ -7,7 +7,6 @@ liquidation-map chart are drawn in the browser by static/heatmaps/ from the JSON
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.maps import MODEL
+from heatmaps.maps import MODEL, shared_cache_key
 from heatmaps.marketdata import market_snapshot
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
 from heatmaps.views.common import (
@@ -155,19 +154,15 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     ctx = _market_context(asset, timeframe, params, path=request.path)
     status = 400 if ctx.get("unknown_timeframe") else 200
     if settings.LIQ_PAGE_CACHE_SECONDS and status == 200:
-        ctx["panel_html"] = _panel_html(request, ctx, _market_key(asset, timeframe, params, request.path))
+        ctx["panel_html"] = _panel_html(request, ctx, market=(asset.pk, asset.symbol, timeframe, params, request.path))
     return render_page(request, "heatmaps/asset.html", "heatmap-panel", ctx, status=status)
 
 
-def _market_key(asset: Asset, timeframe: str, params: MapParams, path: str) -> str:
-    return hashlib.sha256(repr((asset.pk, asset.symbol, timeframe, params, path)).encode()).hexdigest()[:40]
-
-
-def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], market_key: str) -> SafeString:
+def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], *, market: tuple[object, ...]) -> SafeString:
     """The panel rendered once per `LIQ_PAGE_CACHE_SECONDS` for all who see it alike (signed in or not,
     time zone, swap or whole page), with the viewer's own levels and zones put in its one hole."""
-    seed = repr((market_key, request.user.is_authenticated, timezone.get_current_timezone_name(), bool(request.htmx)))
-    key = "asset-panel:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    looks = (request.user.is_authenticated, timezone.get_current_timezone_name(), bool(request.htmx))
+    key = shared_cache_key("asset-panel", *market, *looks)
     html = cache.get(key)
     if html is None:
         html = render_to_string(
@@ -183,7 +178,7 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
     once per `LIQ_PAGE_CACHE_SECONDS` (the visitors' shared renders already are), so a signed-in
     trader's page costs their personal pieces and the template, not eight more queries."""
     seconds = settings.LIQ_PAGE_CACHE_SECONDS
-    key = "asset-market:" + _market_key(asset, timeframe, params, path)
+    key = shared_cache_key("asset-market", asset.pk, asset.symbol, timeframe, params, path)
     cached = cache.get(key) if seconds else None
     if cached is not None:
         return dict(cached)

@@ -7,15 +7,15 @@ visitor. The maps change once per 5-minute bar, so a page at most `LIQ_PAGE_CACH
 (default 5) loses nothing a trader could act on.
 
 Signed-in traders get their own render: their pages carry stars, levels, alert links and their time
-zone (the asset page still shares its market part between them, see asset.py). "Nothing personal" means the request carries none of Django's own cookies: a session (even
-an expired one), a CSRF cookie (a form rendered for it holds a token derived from it) or messages.
+zone (the asset page still shares its market part between them, see asset.py). "Nothing personal"
+means the request carries none of Django's own cookies: a session (even an expired one), a CSRF
+cookie (a form rendered for it holds a token derived from it) or messages.
 Only 200 responses that set no cookie are stored, and every response of a shared page says
 `Vary: Cookie`, so no cache downstream hands a visitor's copy to a signed-in trader.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -26,6 +26,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from prometheus_client import Counter
+
+from heatmaps.maps import shared_cache_key
 
 PAGE_CACHE = Counter(
     "liq_page_cache_total",
@@ -49,9 +51,8 @@ def _shareable(request: HttpRequest) -> bool:
 
 
 def _key(request: HttpRequest) -> str:
-    htmx = ",".join(request.META.get(header, "") for header in _HTMX_HEADERS)
-    seed = f"{request.get_host()}|{request.get_full_path()}|{htmx}"
-    return "page:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    htmx = [request.META.get(header, "") for header in _HTMX_HEADERS]
+    return shared_cache_key("page", request.get_host(), request.get_full_path(), *htmx)
 
 
 def shared_with_visitors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
