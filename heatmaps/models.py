@@ -117,6 +117,15 @@ class OpenInterest(models.Model):
     oi_base = models.FloatField(null=True, help_text="base asset")
     oi_value = models.FloatField(null=True, help_text="quote currency (USD)")
     simulated = models.BooleanField(default=False, help_text="synthetic series, not market data")
+    # Why this snapshot is not booked as flow (heatmaps/engine/oi_guard.py); empty when it is. The DB
+    # default keeps COPY-based upserts, which name their columns, valid without it.
+    held_back = models.CharField(
+        max_length=24,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="empty: used; exceeds_volume: moved more than the contracts traded; spike: jumped and returned",
+    )
 
     class Meta:
         verbose_name = "open interest"
@@ -124,6 +133,45 @@ class OpenInterest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id}@{self.exchange_id} OI {self.time:%Y-%m-%d %H:%M} UTC"
+
+
+class HeldBackCandle(models.Model):
+    """A candle an exchange sent that failed the plausibility checks at ingest
+    (heatmaps/marketdata/plausibility.py): kept here, not among the candles, so it never reaches a map
+    and the pages can say how many were held back."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    open_time = models.DateTimeField()
+    reason = models.CharField(max_length=24, help_text="inconsistent (OHLC) or jump (against recent volatility)")
+    detail = models.TextField()
+    values = models.JSONField(help_text="the candle as received: open, high, low, close, volume")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "exchange", "open_time"], name="held_back_candle_natural_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} held-back candle {self.open_time:%Y-%m-%d %H:%M} UTC"
+
+
+class InstrumentSpec(models.Model):
+    """An exchange instrument's contract size as its public instruments endpoint states it (OKX
+    ``ctVal``), refreshed daily, so a quantity in contracts converts to base units for any instrument."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    instrument = models.CharField(max_length=64, help_text="the exchange's own id, e.g. BTC-USDT-SWAP")
+    contract_size = models.FloatField(help_text="base units per contract")
+    settle = models.CharField(max_length=16, blank=True, help_text="settlement currency, e.g. USDT")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exchange", "instrument"], name="instrument_spec_natural_key")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange_id} {self.instrument}: {self.contract_size:g} per contract"
 
 
 class FundingRate(models.Model):
@@ -185,6 +233,8 @@ class Heatmap(models.Model):
     candle_exchange = models.CharField(max_length=32)
     oi_exchanges = models.JSONField(default=list)
     oi_simulated = models.BooleanField(default=False)
+    # Rows of the window not used, per exchange and kind: {"binance": {"open_interest": 1, "candles": 0}}
+    held_back = models.JSONField(default=dict)
     params = models.JSONField(default=dict)
     # Axes
     width = models.PositiveIntegerField()
@@ -272,6 +322,7 @@ class AssetSummary(models.Model):
     oi_usd = models.FloatField(null=True, help_text="summed over the asset's exchanges")
     oi_change_24h_pct = models.FloatField(null=True)
     oi_simulated = models.BooleanField(default=False)
+    held_back_rows = models.PositiveIntegerField(default=0, help_text="rows held back in the last 24 h, all exchanges")
     funding_rate = models.FloatField(null=True, help_text="OI-weighted, fraction per interval")
     next_funding_time = models.DateTimeField(null=True)
     next_funding_estimated = models.BooleanField(
