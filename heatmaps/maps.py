@@ -15,13 +15,16 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine import decode_grid, encode_grid
 from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
+from heatmaps.marketdata.rawsql import db_time as _db_time
+from heatmaps.marketdata.rawsql import epoch_ms as _epoch_ms
+from heatmaps.marketdata.rawsql import fetch as _fetch
 from heatmaps.models import Asset, Candle, Exchange, Heatmap, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
 
@@ -139,24 +142,6 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
         oi_end_ms=oi_end_ms,
         oi_by_exchange={codes[pk]: series for pk, series in per_exchange.items() if pk in codes},
     )
-
-
-def _epoch_ms(column: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"(EXTRACT(EPOCH FROM {column}) * 1000)::bigint"
-    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)"
-
-
-def _db_time(value: datetime) -> Any:
-    """A datetime as the backend stores it: raw SQL on SQLite compares text, and an aware value's
-    "+00:00" suffix would make an equal stored time compare as smaller."""
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _bucket_candles(loaded: LoadedBars, times: np.ndarray, bar_ms: int) -> list[list[float | None] | None]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.db import connection
 
+from heatmaps.marketdata.rawsql import db_time as _db_time
+from heatmaps.marketdata.rawsql import epoch_ms as _epoch_ms
+from heatmaps.marketdata.rawsql import fetch as _fetch
 from heatmaps.marketdata.store import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Candle, FundingRate, Liquidation, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
@@ -129,23 +130,6 @@ def recent_market(*, asset: Asset, window: timedelta, bars: int) -> RecentMarket
     ):
         funding.setdefault(exchange_id, []).append((int(at), rate))
     return RecentMarket(bars=recent, open_interest=_series(oi), funding=_series(funding))
-
-
-def _epoch_ms(column: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"(EXTRACT(EPOCH FROM {column}) * 1000)::bigint"
-    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)"
-
-
-def _db_time(value: datetime) -> Any:
-    # Raw SQL on SQLite compares text: the value must be written the way the backend stores it.
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _series(samples: dict[int, list[tuple[int, float]]]) -> dict[int, ExchangeSeries]:
