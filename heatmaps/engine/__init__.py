@@ -1,7 +1,7 @@
 """The heat-map engine, model v1: pure numpy, no Django and nothing else of the project.
 
 Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
-``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``derived`` what is read off a grid (liquidation map,
+``oi_guard`` the open-interest changes the market cannot have made, ``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``derived`` what is read off a grid (liquidation map,
 clusters, colour scale), ``gridcodec`` the compact storage form of a grid and ``backtest`` the
 walk-forward test of the clusters against what price did next.
 """
@@ -41,6 +41,7 @@ from heatmaps.engine.inputs import (
     carry_open_interest,
 )
 from heatmaps.engine.model import HeatmapGrid, compute_all_timeframes, compute_heatmap, price_edges
+from heatmaps.engine.oi_guard import GuardResult, guard_open_interest
 from heatmaps.engine.panels import bucket_last, bucket_sum
 from heatmaps.engine.run import MassBalance, ModelRun, run_end_state, run_model
 
@@ -58,6 +59,7 @@ __all__ = [
     "Cluster",
     "ColourScale",
     "FloatArray",
+    "GuardResult",
     "HeatmapGrid",
     "IntArray",
     "LiquidationEvents",
@@ -80,6 +82,7 @@ __all__ = [
     "decode_grid",
     "encode_grid",
     "find_clusters",
+    "guard_open_interest",
     "last_column_at",
     "liquidation_map",
     "price_edges",

@@ -22,8 +22,12 @@ def _expand(patterns: list[str]) -> list[str]:
     return paths
 
 
-def base_bars_from_files(klines: list[str], metrics: list[str]) -> engine.BaseBars:
-    """Binance 5m klines joined with the metrics dump: a bar's OI is the snapshot stamped at its close."""
+def base_bars_from_files(klines: list[str], metrics: list[str]) -> tuple[engine.BaseBars, int]:
+    """Binance 5m klines joined with the metrics dump: a bar's OI is the snapshot stamped at its close.
+
+    Open interest enters guarded (engine/oi_guard.py) against the klines' own volume; returns the
+    bars and how many snapshots were held back.
+    """
     k = [read_kline_columns(p) for p in klines]
     m = [read_metrics_columns(p) for p in metrics]
     open_time = np.concatenate([c.open_time for c in k])
@@ -46,15 +50,18 @@ def base_bars_from_files(klines: list[str], metrics: list[str]) -> engine.BaseBa
     found[found] = oi_time[at[found]] == closes[found]
     bar_oi = np.full(open_time.size, np.nan)
     bar_oi[found] = oi_value[at[found]]
-    return engine.BaseBars(
+    volume = col("volume")
+    guard = engine.guard_open_interest(bar_oi, close=col("close"), volume=volume)
+    bars = engine.BaseBars(
         open_time=open_time,
         high=col("high"),
         low=col("low"),
         close=col("close"),
-        volume=col("volume"),
+        volume=volume,
         taker_buy=col("taker_buy"),
-        oi_value=bar_oi,
+        oi_value=guard.guarded(bar_oi),
     )
+    return bars, guard.count
 
 
 class Command(BaseCommand):
@@ -88,7 +95,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"bad model parameters: {exc}") from None
         try:
-            bars = base_bars_from_files(_expand(options["klines"]), _expand(options["metrics"]))
+            bars, held_back = base_bars_from_files(_expand(options["klines"]), _expand(options["metrics"]))
         except DumpFormatError as exc:
             raise CommandError(str(exc)) from None
         parsed_at = time.perf_counter()
@@ -109,3 +116,8 @@ class Command(BaseCommand):
             f"{options['out']}: {options['timeframe']} {grid.long.shape[0]}×{grid.long.shape[1]} from {len(bars.open_time)} base bars "
             f"(parse {parsed_at - started:.2f} s, engine {1000 * (computed_at - parsed_at):.1f} ms)"
         )
+        if held_back:
+            self.stdout.write(
+                f"{held_back} open-interest snapshot(s) held back as implausible (moved more than the contracts "
+                "traded, or jumped and returned): carried over like missing snapshots"
+            )
