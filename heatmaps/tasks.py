@@ -17,6 +17,7 @@ from heatmaps.engine import TIMEFRAMES
 from heatmaps.events import announce_market_data
 from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
 from heatmaps.health import WORKER_KEY, record_heartbeat
+from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
 from heatmaps.maps import heatmap_compute, stale_timeframes
 from heatmaps.marketdata import asset_summary_refresh, drop_expired_partitions, dt_to_ms, ensure_partitions
 from heatmaps.models import Asset, Exchange
@@ -182,6 +183,21 @@ def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
         return False
     if stored:  # the overview shows the announced next funding time
         asset_summary_refresh(asset=asset)
+    return stored
+
+
+@shared_task(bind=True, name="heatmaps.refresh_instruments", max_retries=3, **IDEMPOTENT)
+def refresh_instruments(self: Any) -> int:
+    """Daily: contract sizes of every swap of the exchanges that count in contracts (OKX ctVal), so the
+    liquidation recorder converts new listings too. An upsert per instrument: a rerun changes nothing."""
+    stored = 0
+    for exchange in Exchange.objects.filter(enabled=True, code__in=EXCHANGES_WITH_CONTRACTS):
+        try:
+            stored += instrument_specs_refresh(exchange=exchange)
+        except TransientExchangeError as exc:
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries, exc.retry_after)) from None
+        except PermanentExchangeError as exc:
+            log.error("instrument refresh %s failed and will not be retried: %s", exchange.code, exc)
     return stored
 
 

@@ -349,6 +349,8 @@ CELERY_BEAT_SCHEDULE = {
     "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
     # Daily, at a quiet minute: next months' partitions, rows rescued from DEFAULT, retention.
     "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": crontab(minute=17, hour=3)},
+    # Daily: OKX contract sizes (ctVal) of every swap, which the liquidation recorder converts with.
+    "refresh-instruments": {"task": "heatmaps.refresh_instruments", "schedule": crontab(minute=23, hour=3)},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).

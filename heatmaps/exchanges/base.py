@@ -107,6 +107,21 @@ class Connector(Protocol):
 
 T = TypeVar("T")
 
+# Every time the three exchanges document is epoch milliseconds. A value in seconds (a 10-digit number)
+# or in microseconds would land decades away from the bar it belongs to, so it is refused, not stored.
+EARLIEST_MS = 1_420_070_400_000  # 2015-01-01T00:00:00Z: before any of these derivatives markets
+LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+
+def epoch_ms_problem(ms: int) -> str | None:
+    """Why ``ms`` cannot be an exchange time in milliseconds (None when it can): the one check every parser
+    runs through ``Fields.ms``, as the file importer does for dump files."""
+    if EARLIEST_MS <= ms < LATEST_MS:
+        return None
+    if EARLIEST_MS // 1000 <= ms < LATEST_MS // 1000:
+        return "is in seconds, not the documented milliseconds"
+    return "is outside the years 2015-2100 (not epoch milliseconds)"
+
 
 class Fields:
     """Checked field access for one endpoint: every failure becomes MalformedPayload naming the endpoint."""
@@ -145,7 +160,8 @@ class Fields:
         return out
 
     def ms(self, value: Any, what: str) -> int:
-        """Epoch milliseconds from an int, an integral float or a digit string."""
+        """Epoch milliseconds from an int, an integral float or a digit string, inside 2015-2100: a time in
+        seconds or out of range is MalformedPayload (a permanent error) naming the field."""
         if isinstance(value, bool):
             raise self.bad(f"{what} is a boolean: {value!r}")
         if isinstance(value, int):
@@ -156,8 +172,9 @@ class Fields:
             out = int(value.strip())
         else:
             raise self.bad(f"{what} is not an integer millisecond time: {value!r}")
-        if out < 0:
-            raise self.bad(f"{what} is negative: {value!r}")
+        problem = epoch_ms_problem(out)
+        if problem is not None:
+            raise self.bad(f"{what} {value!r} {problem}")
         return out
 
     def list_(self, value: Any, what: str) -> list[Any]:

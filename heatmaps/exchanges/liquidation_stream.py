@@ -49,18 +49,21 @@ class StreamStats:
 
 
 class _RecentKeys:
-    """Bounded set of recently seen dedupe keys (replays after a reconnect are dropped)."""
+    """Bounded map of recently seen dedupe keys to the largest quantity seen: replays after a reconnect are
+    dropped, but a later frame of the same order with a larger cumulative fill (Binance ``z``) goes on."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keys: OrderedDict[str, float] = OrderedDict()
 
-    def add(self, key: str) -> bool:
-        """True when the key is new."""
-        if key in self._keys:
+    def add(self, key: str, quantity: float = 0.0) -> bool:
+        """True when the key is new, or seen before with a smaller quantity."""
+        seen = self._keys.get(key)
+        if seen is not None:
             self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
+            if quantity <= seen:
+                return False
+        self._keys[key] = quantity
         if len(self._keys) > self.size:
             self._keys.popitem(last=False)
         return True
@@ -166,7 +169,7 @@ async def stream_liquidations(
             log.warning("skipping malformed liquidation frame: %s", exc)
             return
         for row in rows:
-            if not recent.add(row.dedupe_key):
+            if not recent.add(row.dedupe_key, row.quantity):
                 st.duplicates += 1
                 continue
             st.events += 1

@@ -58,10 +58,19 @@ def _fmt(x: float) -> str:
 # --------------------------------------------------------------------------- Binance
 
 
-def parse_binance_force_order(frame: Frame, *, um_only: bool = True) -> list[LiquidationRow]:
+def parse_binance_force_order(frame: Frame) -> list[LiquidationRow]:
     """``!forceOrder@arr`` / ``<symbol>@forceOrder`` events (also combined-stream ``{"stream", "data"}`` and
-    lists). Quantity is ``z`` (accumulated filled; falls back to ``l`` then ``q``), price ``ap`` (falls back
-    to ``p``), value = price * quantity. With ``um_only``, events with ``st`` ≠ 1 (COIN-M) are skipped."""
+    lists) of USDⓈ-M futures, where quantities are in the base coin.
+
+    One liquidation order can fill in parts, and Binance pushes a frame per part with ``z``, the order's
+    *accumulated* filled quantity. So a row is one order: its dedupe key names the order (symbol, side,
+    original quantity ``q``, order price ``p`` and the UTC day of its trade time; the stream gives no order
+    id), and its quantity is ``z``; a later frame of the same order carries a larger ``z`` and replaces the
+    row (``insert_liquidations`` keeps the largest). Price is ``ap`` (average), falling back to ``p``.
+
+    A COIN-M frame (symbol like ``BTCUSD_PERP`` / ``BTCUSD_200925``, or a ``ps`` pair field, as in the
+    COIN-M stream's documented example) counts quantities in contracts, not coins: it is refused with
+    ``MalformedPayload`` rather than read as coins."""
     msg = _decode(frame)
     if isinstance(msg, dict) and "data" in msg and "stream" in msg:
         msg = msg["data"]
@@ -72,23 +81,27 @@ def parse_binance_force_order(frame: Frame, *, um_only: bool = True) -> list[Liq
         if not isinstance(ev, dict) or ev.get("e") != "forceOrder":
             continue  # {"result": null, "id": 1} acks and anything else
         o = f.dict_(ev.get("o"), "o")
-        if um_only and "st" in o and str(o["st"]) != "1":
-            continue
         symbol = str(f.key(o, "s", "o"))
+        if "_" in symbol or "ps" in o:
+            raise f.bad(f"o.s {symbol!r} is a COIN-M contract (quantities in contracts); only USDⓈ-M is read")
         side_raw = str(f.key(o, "S", "o")).upper()
         if side_raw not in ("BUY", "SELL"):
             raise f.bad(f"o.S is {side_raw!r}")
         side: Side = "long" if side_raw == "SELL" else "short"
-        qty = None
-        for k in ("z", "l", "q"):
-            qty = f.num(o.get(k), f"o.{k}", allow_empty=True)
-            if qty:
-                break
-        price = f.num(o.get("ap"), "o.ap", allow_empty=True) or f.num(o.get("p"), "o.p", allow_empty=True)
-        if not qty or not price:
-            raise f.bad(f"no quantity/price in {o!r}")
-        t = f.ms(o.get("T", ev.get("E")), "o.T")
-        out.append(_row("binance", symbol, t, side, side_raw, qty, price))
+        filled = f.num(o.get("z"), "o.z", allow_empty=True) or f.num(o.get("l"), "o.l", allow_empty=True)
+        order_qty = f.req_num(f.key(o, "q", "o"), "o.q")
+        order_price = f.num(o.get("p"), "o.p", allow_empty=True)
+        price = f.num(o.get("ap"), "o.ap", allow_empty=True) or order_price
+        if not filled or not price:
+            raise f.bad(f"no filled quantity/price in {o!r}")
+        t = f.ms(f.key(o, "T", "o"), "o.T")
+        day = t // 86_400_000
+        key = f"binance:{symbol}:{side_raw}:{_fmt(order_qty)}:{_fmt(order_price or 0.0)}:{day}"
+        out.append(
+            LiquidationRow(
+                symbol=symbol, time_ms=t, side=side, price=price, quantity=filled, value=price * filled, dedupe_key=key
+            )
+        )
     return out
 
 
@@ -155,11 +168,13 @@ def parse_okx_liquidation_orders(
     frame: Frame,
     contract_sizes: Mapping[str, float],
     *,
-    default_contract_size: float | None = None,
+    on_unsized: Callable[[str], None] | None = None,
 ) -> list[LiquidationRow]:
     """``liquidation-orders`` pushes: ``data[]`` of ``{instId, …, details:[{side, posSide, bkPx, sz, ts}]}``.
-    ``sz`` is in contracts: quantity = sz * ctVal (``contract_sizes[instId]``). Instruments without a known
-    contract size (and no ``default_contract_size``) are skipped, which also filters to the tracked ones."""
+
+    ``sz`` is in contracts: quantity = sz × ctVal (``contract_sizes[instId]``, from the public instruments
+    endpoint). An instrument without a known contract size cannot be converted: its details are left out
+    and ``on_unsized(instId)`` is called once per detail, so the caller logs and counts them."""
     msg = _decode(frame)
     if not isinstance(msg, dict) or "event" in msg or "data" not in msg:
         return []  # {"event": "subscribe", …}, {"event": "error", …}, "pong"
@@ -171,10 +186,14 @@ def parse_okx_liquidation_orders(
     for i, item in enumerate(f.list_(msg["data"], "data")):
         item = f.dict_(item, f"data[{i}]")
         inst = str(f.key(item, "instId", f"data[{i}]"))
-        ct_val = contract_sizes.get(inst, default_contract_size)
+        details = f.list_(item.get("details", []), f"data[{i}].details")
+        ct_val = contract_sizes.get(inst)
         if ct_val is None:
+            for _ in details:
+                if on_unsized is not None:
+                    on_unsized(inst)
             continue
-        for j, d in enumerate(f.list_(item.get("details", []), f"data[{i}].details")):
+        for j, d in enumerate(details):
             where = f"data[{i}].details[{j}]"
             d = f.dict_(d, where)
             pos_side = str(d.get("posSide") or "").lower()
@@ -183,6 +202,7 @@ def parse_okx_liquidation_orders(
             if pos_side in ("long", "short"):
                 side = "long" if pos_side == "long" else "short"
             elif order_side in ("buy", "sell"):
+                # net mode (posSide "net"): a sell closes a long
                 side = "long" if order_side == "sell" else "short"
             else:
                 raise f.bad(f"{where} has neither side nor posSide: {d!r}")
@@ -194,9 +214,9 @@ def parse_okx_liquidation_orders(
     return out
 
 
-def make_okx_parser(contract_sizes: Mapping[str, float], *, default_contract_size: float | None = None) -> Parser:
+def make_okx_parser(contract_sizes: Mapping[str, float], *, on_unsized: Callable[[str], None] | None = None) -> Parser:
     def parse(frame: Frame) -> list[LiquidationRow]:
-        return parse_okx_liquidation_orders(frame, contract_sizes, default_contract_size=default_contract_size)
+        return parse_okx_liquidation_orders(frame, contract_sizes, on_unsized=on_unsized)
 
     return parse
 
@@ -226,5 +246,8 @@ def bybit_stream_spec(symbols: Sequence[str]) -> StreamSpec:
     return StreamSpec(bybit_subscribe(symbols), parse_bybit_all_liquidation, json.dumps({"op": "ping"}), 20.0)
 
 
-def okx_stream_spec(contract_sizes: Mapping[str, float]) -> StreamSpec:
-    return StreamSpec(OKX_SUBSCRIBE, make_okx_parser(contract_sizes), "ping", 25.0)
+def okx_stream_spec(
+    contract_sizes: Mapping[str, float], *, on_unsized: Callable[[str], None] | None = None
+) -> StreamSpec:
+    """``contract_sizes`` is read on every frame, so a mapping refreshed in place is seen at once."""
+    return StreamSpec(OKX_SUBSCRIBE, make_okx_parser(contract_sizes, on_unsized=on_unsized), "ping", 25.0)

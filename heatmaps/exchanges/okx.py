@@ -7,6 +7,7 @@ Formats per ccxt 4.5.90 and SDK docstrings (the official pages were not retrieva
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,7 @@ DEFAULT_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 HISTORY_CANDLES = "/api/v5/market/history-candles"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 FUNDING = "/api/v5/public/funding-rate-history"
+INSTRUMENTS = "/api/v5/public/instruments"
 
 CANDLES_LIMIT = 100  # history-candles maximum
 OI_LIMIT = 100
@@ -126,19 +128,61 @@ def parse_open_interest_history(payload: Any, *, endpoint: str = OI_HISTORY) -> 
 
 
 def parse_funding(payload: Any, *, endpoint: str = FUNDING) -> list[FundingRow]:
-    """Rows ``{instId, fundingRate, realizedRate, fundingTime, …}`` → oldest first (``fundingRate``)."""
+    """Rows ``{instId, fundingRate, realizedRate, fundingTime, …}`` → oldest first, at the *realised* rate.
+
+    OKX documents ``fundingRate`` in this answer as the "Predicted funding rate" and ``realizedRate`` as the
+    "Actual funding rate": what was settled at ``fundingTime`` is ``realizedRate``. A row without one (not
+    settled) is left out rather than stored at the prediction."""
     f, data = unwrap(payload, endpoint)
     out = []
     for i, item in enumerate(data):
         item = f.dict_(item, f"row {i}")
+        rate = f.num(f.key(item, "realizedRate", f"row {i}"), f"row {i} realizedRate", allow_empty=True)
+        if rate is None:
+            continue
         out.append(
             FundingRow(
                 time_ms=f.ms(f.key(item, "fundingTime", f"row {i}"), f"row {i} fundingTime"),
-                rate=f.req_num(f.key(item, "fundingRate", f"row {i}"), f"row {i} fundingRate"),
+                rate=rate,
                 mark_price=None,
             )
         )
     out.sort(key=lambda r: r.time_ms)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSpec:
+    """One swap of ``/api/v5/public/instruments``: how many base units one contract is (``ctVal``)."""
+
+    instrument: str  # instId, e.g. BTC-USDT-SWAP
+    contract_size: float  # base units per contract
+    settle: str  # settleCcy, e.g. USDT
+
+
+def parse_instruments(payload: Any, *, endpoint: str = INSTRUMENTS) -> list[ContractSpec]:
+    """Linear swaps of ``instType=SWAP`` with their ``ctVal`` × ``ctMult`` in base units.
+
+    Inverse swaps (``ctType`` inverse, e.g. BTC-USD-SWAP) are left out: their ``ctVal`` is in USD, so a
+    contract is no fixed amount of the base coin. Instruments still being listed (``preopen`` with an
+    empty ``ctVal``) are left out too; the next refresh picks them up."""
+    f, data = unwrap(payload, endpoint)
+    out = []
+    for i, item in enumerate(data):
+        item = f.dict_(item, f"row {i}")
+        inst = str(f.key(item, "instId", f"row {i}"))
+        if str(item.get("ctType", "")) != "linear":
+            continue
+        ct_val = f.num(item.get("ctVal"), f"row {i} ctVal", allow_empty=True)
+        if ct_val is None:
+            continue
+        ct_mult = f.num(item.get("ctMult"), f"row {i} ctMult", allow_empty=True) or 1.0
+        base = inst.split("-", 1)[0]
+        if str(item.get("ctValCcy", base)) != base:
+            raise f.bad(f"row {i} {inst}: ctValCcy {item.get('ctValCcy')!r} is not the base coin {base!r}")
+        if ct_val * ct_mult <= 0:
+            raise f.bad(f"row {i} {inst}: contract size {ct_val} x {ct_mult} is not positive")
+        out.append(ContractSpec(inst, ct_val * ct_mult, str(item.get("settleCcy", ""))))
     return out
 
 
@@ -155,6 +199,10 @@ class OkxConnector(BaseConnector):
 
     def instrument(self, base: str, quote: str) -> str:
         return f"{base}-{quote}-SWAP".upper()
+
+    def fetch_instruments(self) -> list[ContractSpec]:
+        """Contract sizes of every linear swap (one request: the endpoint is not paged)."""
+        return self.http.get(INSTRUMENTS, {"instType": "SWAP"}, parse=parse_instruments, costs={"instruments": 1})
 
     def iter_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
         """Backward paging with ``after`` (exclusive: ts < after), starting at ``end_ms``."""

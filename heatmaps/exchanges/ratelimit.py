@@ -54,6 +54,7 @@ DEFAULT_BUDGETS: dict[str, dict[str, Budget]] = {
         "funding-rate-history": Budget(8, 2_000),  # 10 / 2 s
         "open-interest-history": Budget(8, 2_000),  # 10 / 2 s
         "open-interest": Budget(16, 2_000),  # 20 / 2 s
+        "instruments": Budget(16, 2_000),  # public instruments: 20 / 2 s
     },
 }
 

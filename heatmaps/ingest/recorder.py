@@ -3,26 +3,69 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connections
+from prometheus_client import Counter
 
+from heatmaps.exchanges import ExchangeError
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
+from heatmaps.ingest.instruments import contract_sizes, instrument_specs_refresh
 from heatmaps.marketdata import insert_liquidations
 from heatmaps.models import Asset, Exchange
 from heatmaps.rows import LiquidationRow
 
 log = logging.getLogger(__name__)
 
-# OKX sizes its swaps in contracts; these are the documented contract values (ctVal) in base units.
-OKX_CONTRACT_SIZES = {"BTC-USDT-SWAP": 0.01, "ETH-USDT-SWAP": 0.1, "SOL-USDT-SWAP": 1.0}
+LIQUIDATIONS_UNSIZED = Counter(
+    "liq_liquidations_unsized_total",
+    "Liquidation events not stored because the instrument's contract size is unknown, by exchange.",
+    ["exchange"],
+)
+SIZES_MAX_AGE_S = 600.0  # the daily refresh reaches a running recorder within this long
 
 
 def instrument_name(code: str, asset: Asset) -> str:
     return f"{asset.base}-{asset.quote}-SWAP" if code == "okx" else f"{asset.base}{asset.quote}"
+
+
+class ContractSizes(Mapping[str, float]):
+    """One exchange's stored contract sizes (``InstrumentSpec``), as the OKX parser reads them.
+
+    The parser runs in the event loop, which must not touch the ORM; the sink, which runs in a thread,
+    calls ``reload_if_stale`` so the daily refresh reaches a recorder that has been up for days.
+    """
+
+    def __init__(self, exchange: Exchange, *, max_age_s: float = SIZES_MAX_AGE_S) -> None:
+        self.exchange = exchange
+        self.max_age_s = max_age_s
+        self._sizes: dict[str, float] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def reload(self) -> None:
+        sizes = contract_sizes(exchange=self.exchange)
+        with self._lock:
+            self._sizes = sizes  # one reference swap: readers see the old or the new dict, never half
+            self._loaded_at = time.monotonic()
+
+    def reload_if_stale(self) -> None:
+        if self._loaded_at is None or time.monotonic() - self._loaded_at >= self.max_age_s:
+            self.reload()
+
+    def __getitem__(self, instrument: str) -> float:
+        return self._sizes[instrument]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sizes)
+
+    def __len__(self) -> int:
+        return len(self._sizes)
 
 
 @dataclass
@@ -31,6 +74,40 @@ class Recorder:
     url: str
     spec: StreamSpec
     assets: dict[str, Asset]  # exchange instrument name → asset
+    sizes: ContractSizes | None = None  # for exchanges that count in contracts (OKX)
+
+
+def unsized_counter(code: str) -> Callable[[str], None]:
+    """Count every event of an instrument without a known contract size; log each instrument once."""
+    logged: set[str] = set()
+
+    def on_unsized(instrument: str) -> None:
+        LIQUIDATIONS_UNSIZED.labels(code).inc()
+        if instrument not in logged:
+            logged.add(instrument)
+            log.warning(
+                "%s: liquidation of %s not stored: no contract size known (counted in "
+                "liq_liquidations_unsized_total; the daily instrument refresh adds new listings)",
+                code,
+                instrument,
+            )
+
+    return on_unsized
+
+
+def okx_contract_sizes(exchange: Exchange) -> ContractSizes:
+    """The stored sizes; when there are none yet (a new install), fetch them once before recording."""
+    sizes = ContractSizes(exchange)
+    sizes.reload()
+    if not sizes:
+        try:
+            instrument_specs_refresh(exchange=exchange)
+        except ExchangeError as exc:
+            log.warning(
+                "%s: contract sizes could not be fetched (%s); events will be counted as unsized", exchange.code, exc
+            )
+        sizes.reload()
+    return sizes
 
 
 def recorders() -> list[Recorder]:
@@ -41,18 +118,21 @@ def recorders() -> list[Recorder]:
         assets = {instrument_name(exchange.code, a): a for a in Asset.objects.filter(enabled=True, exchanges=exchange)}
         if not assets:
             continue
+        sizes = None
         if exchange.code == "binance":
             spec = binance_stream_spec()
         elif exchange.code == "bybit":
             spec = bybit_stream_spec(sorted(assets))
         else:
-            spec = okx_stream_spec({k: v for k, v in OKX_CONTRACT_SIZES.items() if k in assets})
-        out.append(Recorder(exchange=exchange, url=urls[exchange.code], spec=spec, assets=assets))
+            sizes = okx_contract_sizes(exchange)
+            spec = okx_stream_spec(sizes, on_unsized=unsized_counter(exchange.code))
+        out.append(Recorder(exchange=exchange, url=urls[exchange.code], spec=spec, assets=assets, sizes=sizes))
     return out
 
 
 def make_sink(recorder: Recorder) -> Callable[[list[LiquidationRow]], None]:
-    """Store a batch: events for untracked instruments are dropped; duplicates are ignored by key."""
+    """Store a batch: events for untracked instruments are dropped; a key seen before is kept once (with
+    the largest fill, see ``insert_liquidations``)."""
 
     def sink(rows: list[LiquidationRow]) -> None:
         by_asset: dict[str, list[LiquidationRow]] = defaultdict(list)
@@ -61,11 +141,13 @@ def make_sink(recorder: Recorder) -> Callable[[list[LiquidationRow]], None]:
                 by_asset[row.symbol].append(row)
         written = 0
         try:
+            if recorder.sizes is not None:
+                recorder.sizes.reload_if_stale()
             for symbol, batch in by_asset.items():
                 written += insert_liquidations(asset=recorder.assets[symbol], exchange=recorder.exchange, rows=batch)
         finally:
             # The sink runs in a pool thread: release its connection rather than leave one per thread.
             connections.close_all()
-        log.debug("%s: %d liquidation events, %d new", recorder.exchange.code, len(rows), written)
+        log.debug("%s: %d liquidation events, %d new or grown", recorder.exchange.code, len(rows), written)
 
     return sink

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -217,6 +218,11 @@ class FakeExchange:
         self.symbols = {"binance": binance_symbol, "bybit": bybit_symbol, "okx": okx_symbol}
         self.requests: list[RecordedRequest] = []
         self.used_weight_override: int | None = None
+        # OKX's instrument list: the recorded answer (three swaps: BTC-USD inverse, ETH- and BTC-USDT
+        # linear); a test may replace it, e.g. to list a new swap.
+        self.okx_instruments: list[dict[str, Any]] = json.loads(
+            (Path(__file__).parent / "fixtures" / "okx_instruments_swap.json").read_text()
+        )["data"]
         self._faults: list[Fault] = []
         self._weight: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -236,6 +242,7 @@ class FakeExchange:
             "/api/v5/market/candles": self._okx_candles,
             "/api/v5/rubik/stat/contracts/open-interest-history": self._okx_oi,
             "/api/v5/public/funding-rate-history": self._okx_funding,
+            "/api/v5/public/instruments": self._okx_instruments,
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -576,6 +583,11 @@ class FakeExchange:
         rows = [r for r in self.series.oi_between(begin + 1, end - 1) if r[0] <= self.now_ms][::-1][:limit]
         return self._okx([[str(t), _s(base * 100), _s(base), _s(value)] for t, base, value in rows])
 
+    def _okx_instruments(self, p: dict[str, str]) -> Any:
+        if p.get("instType") not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
+            raise _Reply(200, {"code": "51000", "msg": "Parameter instType error", "data": []})
+        return self._okx([i for i in self.okx_instruments if i.get("instType") == p["instType"]])
+
     def _okx_funding(self, p: dict[str, str]) -> Any:
         limit = self._okx_check(p, 100, 100)
         after = int(p.get("after", 2**62))
@@ -587,7 +599,8 @@ class FakeExchange:
                     "instType": "SWAP",
                     "instId": self.symbols["okx"],
                     "formulaType": "noRate",
-                    "fundingRate": f"{rate:.8f}",
+                    # fundingRate is the prediction, realizedRate what was settled (the series' rate)
+                    "fundingRate": f"{rate + 0.00005:.8f}",
                     "realizedRate": f"{rate:.8f}",
                     "fundingTime": str(t),
                     "method": "current_period",
@@ -618,7 +631,7 @@ def _corrupt(payload: Any) -> None:
     if isinstance(first, list):
         first[1] = "not-a-number"
     elif isinstance(first, dict):
-        for key in ("sumOpenInterest", "openInterest", "fundingRate"):
+        for key in ("sumOpenInterest", "openInterest", "realizedRate", "fundingRate"):
             if key in first:
                 first[key] = "not-a-number"
                 return

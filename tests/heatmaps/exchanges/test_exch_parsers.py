@@ -152,7 +152,7 @@ def test_okx_open_interest_history_and_funding() -> None:
         OpenInterestRow(T0 + M5, 27946.4021, 1181785553.07),
     ]
     assert okx.parse_funding(load("okx_funding_rate_history.json")) == [
-        FundingRow(1704067200000, 0.00006281, None),
+        FundingRow(1704067200000, 0.0000628, None),  # realizedRate, not the predicted fundingRate 0.00006281
         FundingRow(1704096000000, 0.0001, None),
     ]
 
@@ -181,10 +181,12 @@ def test_binance_force_order_sides_quantity_and_dedupe_key() -> None:
         1568014460893,
     )
     assert row.value == pytest.approx(138.74)
-    assert row.dedupe_key == "binance:BTCUSDT:1568014460893:SELL:0.014:9910.0"
+    # one key per order: symbol, side, original quantity, order price and the UTC day (18148 = 2019-09-09)
+    assert row.dedupe_key == "binance:BTCUSDT:SELL:0.014:9910.0:18148"
     [row] = parse_binance_force_order(load("ws_binance_force_order_combined.json"))
     assert (row.symbol, row.side, row.price, row.quantity) == ("ETHUSDT", "short", 180.0, 1.0)  # z, not l
-    assert parse_binance_force_order(load("ws_binance_force_order_cm.json")) == []  # COIN-M (st=2)
+    with pytest.raises(MalformedPayload, match="COIN-M"):
+        parse_binance_force_order(load("ws_binance_force_order_cm.json"))
     assert parse_binance_force_order(load("ws_binance_subscribe_ack.json")) == []
 
 
@@ -204,8 +206,10 @@ def test_okx_liquidation_orders_contract_size_and_sides() -> None:
         ("IOST-USDT-SWAP", "short", 130000.0, 0.007831),
     ]
     assert rows[0].value == pytest.approx(0.13 * 42001.5)
-    only_btc = parse_okx_liquidation_orders(frame, {"BTC-USDT-SWAP": 0.01})  # unknown ctVal → skipped
+    unsized: list[str] = []
+    only_btc = parse_okx_liquidation_orders(frame, {"BTC-USDT-SWAP": 0.01}, on_unsized=unsized.append)
     assert [r.symbol for r in only_btc] == ["BTC-USDT-SWAP"]
+    assert unsized == ["IOST-USDT-SWAP"]  # unknown ctVal: reported, not read
     assert parse_okx_liquidation_orders(load("ws_okx_subscribe_ack.json"), {}) == []
     assert parse_okx_liquidation_orders("pong", {}) == []
 
