@@ -286,6 +286,12 @@ class ProvenanceOut(serializers.Serializer):
     candle_exchange = serializers.CharField()
     oi_exchanges = serializers.ListField(child=serializers.CharField())
     oi_simulated = serializers.BooleanField(help_text="the open interest behind this map was simulated")
+    held_back = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="rows of the map's data span left out as implausible, per exchange and kind "
+        "(open_interest: snapshots that moved more than the contracts traded or jumped and returned; "
+        'candles: inconsistent or impossible prices), e.g. {"binance": {"open_interest": 1}}',
+    )
     model = serializers.CharField()
     version = serializers.IntegerField()
     params = serializers.DictField(help_text="model parameters: tiers, mmr, bins, pad")

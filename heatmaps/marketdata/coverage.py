@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Max, Min
 
-from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, HeldBackCandle, Liquidation, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
 
 KINDS: dict[str, tuple[type[Any], str, bool]] = {
@@ -31,6 +31,7 @@ class Coverage:
     rows: int
     missing_bars: int | None  # None where the kind is not on the 5-minute grid
     simulated: bool = False
+    held_back: int = 0  # rows left out as implausible (OI flagged where stored; candles kept apart)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,6 +50,20 @@ def data_coverage(*, assets: list[Asset] | None = None) -> list[Coverage]:
         .values_list("asset_id", "exchange_id")
         .distinct()
     )
+    held: dict[tuple[int, int, str], int] = {}
+    for row in (
+        OpenInterest.objects.filter(asset_id__in=by_id.keys())
+        .exclude(held_back="")
+        .values("asset_id", "exchange_id")
+        .annotate(n=Count("*"))
+    ):
+        held[(row["asset_id"], row["exchange_id"], "open_interest")] = row["n"]
+    for row in (
+        HeldBackCandle.objects.filter(asset_id__in=by_id.keys())
+        .values("asset_id", "exchange_id")
+        .annotate(n=Count("*"))
+    ):
+        held[(row["asset_id"], row["exchange_id"], "candles")] = row["n"]
     result: list[Coverage] = []
     for kind, (model, field, gridded) in KINDS.items():
         stats = (
@@ -71,10 +86,52 @@ def data_coverage(*, assets: list[Asset] | None = None) -> list[Coverage]:
                     rows=row["rows"],
                     missing_bars=missing,
                     simulated=kind == "open_interest" and (row["asset_id"], row["exchange_id"]) in simulated,
+                    held_back=held.get((row["asset_id"], row["exchange_id"], kind), 0),
                 )
             )
     result.sort(key=lambda c: (c.asset, c.exchange, list(KINDS).index(c.kind)))
     return result
+
+
+@dataclass(frozen=True)
+class HeldBackRow:
+    asset: str
+    exchange: str
+    kind: str  # "open_interest" or "candles"
+    time: datetime
+    reason: str
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "time": self.time.isoformat()}
+
+
+def held_back_rows(*, assets: list[Asset] | None = None, limit: int = 200) -> list[HeldBackRow]:
+    """The rows left out as implausible, newest first: open-interest snapshots flagged where stored
+    (with their value) and candles held back at ingest (with what was wrong)."""
+    flt: dict[str, Any] = {} if assets is None else {"asset__in": assets}
+    rows = [
+        HeldBackRow(
+            asset=symbol,
+            exchange=code,
+            kind="open_interest",
+            time=time,
+            reason=reason,
+            detail=f"{value:,.0f} USD" if value is not None else f"{base:,.4f} base units",
+        )
+        for symbol, code, time, reason, value, base in OpenInterest.objects.filter(**flt)
+        .exclude(held_back="")
+        .order_by("-time")
+        .values_list("asset__symbol", "exchange__code", "time", "held_back", "oi_value", "oi_base")[:limit]
+    ]
+    rows += [
+        HeldBackRow(asset=symbol, exchange=code, kind="candles", time=time, reason=reason, detail=detail)
+        for symbol, code, time, reason, detail in HeldBackCandle.objects.filter(**flt)
+        .order_by("-open_time")
+        .values_list("asset__symbol", "exchange__code", "open_time", "reason", "detail")[:limit]
+    ]
+    rows.sort(key=lambda r: r.time, reverse=True)
+    return rows[:limit]
 
 
 @dataclass(frozen=True)

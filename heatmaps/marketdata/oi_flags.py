@@ -16,8 +16,7 @@ import numpy as np
 from django.db import connection
 
 from heatmaps.engine.oi_guard import REASONS, guard_open_interest
-from heatmaps.marketdata.rawsql import db_time, epoch_ms, fetch
-from heatmaps.marketdata.store import ms_to_dt
+from heatmaps.marketdata.rawsql import db_time, epoch_ms, fetch, ms_to_dt
 from heatmaps.models import Asset, Candle, Exchange, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
 

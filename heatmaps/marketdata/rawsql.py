@@ -1,4 +1,5 @@
-"""The few pieces of raw SQL that read time series straight into numpy, for PostgreSQL and SQLite.
+"""Times as epoch milliseconds, and the few pieces of raw SQL that read time series straight into numpy
+(PostgreSQL and SQLite).
 
 Times come back as epoch milliseconds from the database: converting 200 000 datetimes in Python would
 cost more than the whole engine run.
@@ -6,10 +7,20 @@ cost more than the whole engine run.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_to_dt(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def dt_to_ms(dt: datetime) -> int:
+    return (dt - EPOCH) // timedelta(milliseconds=1)
 
 
 def epoch_ms(column: str) -> str:

@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from heatmaps.marketdata.aggregation import market_snapshot
-from heatmaps.models import Asset, AssetSummary, Candle, FundingRate, Heatmap, OpenInterest, Ticker
+from heatmaps.models import Asset, AssetSummary, Candle, FundingRate, Heatmap, HeldBackCandle, OpenInterest, Ticker
 
 # Which map's clusters the overview shows: the first that exists, the site's default timeframe first.
 SUMMARY_TIMEFRAMES = ("24h", "12h", "3d", "1w", "2w", "1m", "3m", "6m", "1y")
@@ -41,6 +41,14 @@ def _oi_usd_at(asset: Asset, exchange_id: int, at: datetime, price: float | None
     if value is None and base is not None and price is not None:
         value = base * price
     return value
+
+
+def _held_back_last_day(asset: Asset, last_bar: datetime) -> int:
+    """Rows left out as implausible over the day to the newest bar, all exchanges: open-interest
+    snapshots flagged where stored and candles held back at ingest."""
+    since = last_bar - DAY
+    flagged_oi = OpenInterest.objects.filter(asset=asset, time__gt=since).exclude(held_back="").count()
+    return flagged_oi + HeldBackCandle.objects.filter(asset=asset, open_time__gt=since).count()
 
 
 def _next_funding(asset: Asset) -> tuple[datetime | None, bool]:
@@ -98,6 +106,7 @@ def asset_summary_refresh(*, asset: Asset, now: datetime | None = None) -> Asset
         )
         values["volume_24h_usd"] = volume
     values["oi_simulated"] = OpenInterest.objects.filter(asset=asset, simulated=True).exists()
+    values["held_back_rows"] = _held_back_last_day(asset, last_bar) if last_bar is not None else 0
     values["next_funding_time"], values["next_funding_estimated"] = _next_funding(asset)
 
     maps = {

@@ -31,6 +31,7 @@ from heatmaps.views.common import (
     format_pct,
     format_price,
     format_usd,
+    held_back_text,
     price_decimals,
     render_page,
 )
@@ -277,6 +278,7 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
         "min_scale": format_usd(params.min_usd or 0),
         "candle_source": exchange_name(heatmap.candle_exchange),
         "oi_source": ", ".join(oi_names) if oi_names else "no",
+        "held_back": held_back_text(heatmap.held_back or {}),
         "column": _duration(heatmap.bar_seconds),
         "api_url": api_url,
         "latest_liquidations": latest,

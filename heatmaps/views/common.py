@@ -68,6 +68,26 @@ def exchange_name(code: str) -> str:
     return EXCHANGE_NAMES.get(code, code)
 
 
+_HELD_BACK_KINDS = {
+    "open_interest": ("open-interest snapshot", "open-interest snapshots"),
+    "candles": ("candle", "candles"),
+}
+
+
+def held_back_text(held_back: dict[str, dict[str, int]]) -> str:
+    """A map's held-back rows in words, per exchange: "Binance: 1 open-interest snapshot, 2 candles"."""
+    parts = []
+    for code in sorted(held_back):
+        kinds = [
+            f"{n} {_HELD_BACK_KINDS[kind][n != 1]}"
+            for kind, n in sorted(held_back[code].items())
+            if n and kind in _HELD_BACK_KINDS
+        ]
+        if kinds:
+            parts.append(f"{exchange_name(code)}: {', '.join(kinds)}")
+    return "; ".join(parts)
+
+
 def render_page(
     request: HtmxHttpRequest, template: str, partial: str, ctx: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:

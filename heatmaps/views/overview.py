@@ -79,6 +79,7 @@ class Row:
     oi: str
     oi_change: str
     oi_simulated: bool
+    held_back: int  # rows left out as implausible over the last day
     funding: str
     next_funding: datetime | None
     next_funding_estimated: bool
@@ -107,6 +108,7 @@ def _row(asset: Asset, summary: AssetSummary | None, now: datetime) -> Row:
         oi=format_usd(s.oi_usd if s else None),
         oi_change=format_pct(s.oi_change_24h_pct if s else None),
         oi_simulated=bool(s and s.oi_simulated),
+        held_back=s.held_back_rows if s else 0,
         funding=f"{s.funding_rate * 100:.4f} %" if s and s.funding_rate is not None else "–",
         next_funding=s.next_funding_time if s else None,
         next_funding_estimated=bool(s and s.next_funding_estimated),
