@@ -19,6 +19,18 @@ app.conf.update(
 app.autodiscover_tasks()
 
 
+@app.on_after_finalize.connect(weak=False)
+def _import_task_modules(sender: Celery, **_: Any) -> None:
+    """Every process that looks a task up by name (a command, a web process) knows every task.
+
+    Autodiscovery only runs where a worker starts; elsewhere a lookup such as
+    ``app.tasks["accounts.deliver_events"]`` raised NotRegistered, so a command that stored alert
+    events never queued their deliveries. Importing the apps' task modules when the registry is
+    first used costs nothing in a process that never queues a task.
+    """
+    sender.loader.import_default_modules()
+
+
 @before_task_publish.connect(weak=False)
 def _beat_heartbeat(sender: str | None = None, **_: Any) -> None:
     # Only beat publishes the heartbeat task, so this runs in the beat process: beat is alive.

@@ -158,3 +158,39 @@ def test_expiry_in_the_past_is_refused_at_save(alice: User, btc: Asset) -> None:
         crosses(alice, 1.0, expires_at=timezone.now() - timedelta(minutes=1))
     assert "expires_at" in caught.value.message_dict
     assert not AlertRule.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_in_a_fresh_process_queues_the_deliveries(alice: User, btc: Asset) -> None:
+    """The command as an operator runs it: in its own process, where no worker has imported the task
+    modules, a rule that fires stores its event and queues its email and webhook deliveries."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import redis
+    from django.conf import settings
+
+    from tests.conftest import _database_url
+
+    level, direction = crossing_level(K)
+    crosses(alice, level, direction)
+    load_bars(btc, K + 1)
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete("notify")
+    env = {**os.environ, "DATABASE_URL": _database_url(settings.DATABASES["default"]), "REDIS_URL": settings.REDIS_URL}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "evaluate_alerts", "--asset", "BTCUSDT"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NotRegistered" not in done.stderr
+    assert done.stdout.startswith("1 rules checked, 1 fired")
+    event = AlertEvent.objects.get()
+    queued = [json.loads(m)["headers"] for m in broker.lrange("notify", 0, -1)]
+    assert [(h["task"], h["argsrepr"]) for h in queued] == [("accounts.deliver_events", f"([{event.pk}],)")]
