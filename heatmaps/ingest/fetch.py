@@ -30,9 +30,19 @@ from heatmaps.exchanges import (
     TransientExchangeError,
     get_connector,
 )
-from heatmaps.marketdata import dt_to_ms, find_gaps, ms_to_dt, upsert_candles, upsert_funding, upsert_open_interest
-from heatmaps.models import Asset, Candle, Exchange, FundingRate, OpenInterest, Ticker
-from heatmaps.rows import BASE_BAR_MS
+from heatmaps.marketdata import (
+    Candles,
+    candle_problems,
+    dt_to_ms,
+    find_gaps,
+    ms_to_dt,
+    stored_candles_before,
+    upsert_candles,
+    upsert_funding,
+    upsert_open_interest,
+)
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, HeldBackCandle, OpenInterest, Ticker
+from heatmaps.rows import BASE_BAR_MS, CandleRow
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +86,49 @@ def _fetch_pages(connector: BaseConnector, kind: Kind, symbol: str, start_ms: in
     return connector.iter_funding(symbol, start_ms, end_ms)
 
 
+def _store_candles(asset: Asset, exchange: Exchange, rows: list[CandleRow]) -> int:
+    """Upsert the plausible candles. Implausible ones (marketdata/plausibility.py: inconsistent OHLC, or
+    a jump from the stored candles before them) go to HeldBackCandle instead, where no map reads them."""
+    if not rows:
+        return 0
+    rows = sorted(rows, key=lambda r: r.open_time_ms)
+    candles = Candles.of(*([getattr(r, f) for r in rows] for f in ("open_time_ms", "open", "high", "low", "close")))
+    before = stored_candles_before(asset=asset, exchange=exchange, before_ms=rows[0].open_time_ms)
+    problems = {p.index: p for p in candle_problems(candles, before=before)}
+    if problems:
+        now = timezone.now()
+        held = [
+            HeldBackCandle(
+                asset=asset, exchange=exchange, open_time=ms_to_dt(rows[i].open_time_ms), reason=p.reason,
+                detail=p.detail, seen_at=now,
+                values={f: getattr(rows[i], f) for f in ("open", "high", "low", "close", "volume")},
+            )
+            for i, p in problems.items()
+        ]  # fmt: skip
+        HeldBackCandle.objects.bulk_create(
+            held,
+            update_conflicts=True,
+            unique_fields=["asset", "exchange", "open_time"],
+            update_fields=["reason", "detail", "values", "seen_at"],
+        )
+        first = problems[min(problems)]
+        log.warning(
+            "held back %d implausible candle(s) of %s@%s, not stored; first: %s (%s)",
+            len(problems), asset.symbol, exchange.code, first.detail, first.reason,
+        )  # fmt: skip
+    # A candle judged plausible now (its neighbours arrived) no longer counts as held back.
+    HeldBackCandle.objects.filter(
+        asset=asset,
+        exchange=exchange,
+        open_time__range=(ms_to_dt(rows[0].open_time_ms), ms_to_dt(rows[-1].open_time_ms)),
+    ).exclude(open_time__in=[ms_to_dt(rows[i].open_time_ms) for i in problems]).delete()
+    good = [r for i, r in enumerate(rows) if i not in problems]
+    return upsert_candles(asset=asset, exchange=exchange, rows=good)
+
+
 def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int:
     if kind == "candles":
-        return upsert_candles(asset=asset, exchange=exchange, rows=rows)
+        return _store_candles(asset, exchange, rows)
     if kind == "open_interest":
         return upsert_open_interest(asset=asset, exchange=exchange, rows=rows)
     return upsert_funding(asset=asset, exchange=exchange, rows=rows)

@@ -1,6 +1,7 @@
 """Market data at rest: the normalised rows' tables, how rows get in and what is read back out.
 
-``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``dumpfiles`` and
+``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``plausibility``
+judges candles (OHLC consistency, jumps against recent volatility) before they are stored, ``dumpfiles`` and
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
 ``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges,
 ``sample`` loads the bundled sample set, ``series`` reads an asset's recent bars, open interest and
@@ -24,6 +25,7 @@ from heatmaps.marketdata.partitions import (
     list_partitions,
     partitioning_active,
 )
+from heatmaps.marketdata.plausibility import CandleProblem, Candles, candle_problems
 from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
 from heatmaps.marketdata.series import (
     RecentBars,
@@ -40,6 +42,7 @@ from heatmaps.marketdata.store import (
     insert_liquidations,
     liquidation_prints,
     ms_to_dt,
+    stored_candles_before,
     upsert_candles,
     upsert_funding,
     upsert_open_interest,
@@ -49,6 +52,8 @@ from heatmaps.marketdata.summary import SUMMARY_TIMEFRAMES, asset_summary_refres
 __all__ = [
     "SAMPLE_ASSETS",
     "SUMMARY_TIMEFRAMES",
+    "CandleProblem",
+    "Candles",
     "Coverage",
     "Created",
     "DumpFormatError",
@@ -66,6 +71,7 @@ __all__ = [
     "SpanSummary",
     "asset_add",
     "asset_summary_refresh",
+    "candle_problems",
     "data_coverage",
     "drop_expired_partitions",
     "dt_to_ms",
@@ -88,6 +94,7 @@ __all__ = [
     "recorded_liquidations",
     "span_summary",
     "split_symbol",
+    "stored_candles_before",
     "upsert_candles",
     "upsert_funding",
     "upsert_open_interest",

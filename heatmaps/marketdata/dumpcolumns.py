@@ -3,7 +3,8 @@
 `read_market_file` validates row by row and builds one object per row: right for imports, too slow for
 two years of files (~10 µs a row). Here numpy's C parser reads whole files and the same checks run
 vectorised over columns. When anything is off, the file is re-read by `read_market_file`, whose
-row-by-row checks name the exact line and problem, so both paths report errors identically.
+row-by-row checks name the exact line and problem, so both paths report errors identically. Both read
+the text through `read_text`, which refuses a damaged ZIP and a cut last line before any parsing.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def _from_rows(path: str, expected: str) -> KlineColumns | MetricsColumns:
 def read_kline_columns(path: str) -> KlineColumns:
     try:
         return _klines(path)
+    except DumpFormatError:
+        raise  # a damaged ZIP or a cut last line: already named, no second reading can help
     except (ValueError, TypeError):
         result = _from_rows(path, "klines")
         assert isinstance(result, KlineColumns)
@@ -151,6 +154,8 @@ def read_kline_columns(path: str) -> KlineColumns:
 def read_metrics_columns(path: str) -> MetricsColumns:
     try:
         return _metrics(path)
+    except DumpFormatError:
+        raise  # a damaged ZIP or a cut last line: already named, no second reading can help
     except (ValueError, TypeError):
         result = _from_rows(path, "metrics")
         assert isinstance(result, MetricsColumns)

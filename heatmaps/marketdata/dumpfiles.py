@@ -13,6 +13,7 @@ import io
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ FUNDING_DUMP_COLUMNS = ["calc_time", "funding_interval_hours", "last_funding_rat
 OHLCV_COLUMNS = ["open_time_ms", "open_time_utc", "open", "high", "low", "close", "volume"]
 FUNDING_PLAIN_COLUMNS = ["open_time_ms", "open_time_utc", "funding_rate"]
 
-_SYMBOL_IN_NAME = re.compile(r"^([A-Z0-9]{2,32})-")
+_SYMBOL_IN_NAME = re.compile(r"^(?=[A-Z0-9]{0,31}[A-Z])([A-Z0-9]{2,32})-")  # a date alone is no symbol
 
 
 class DumpFormatError(ValueError):
@@ -59,6 +60,8 @@ class ParsedFile:
     kind: Kind
     symbol: str | None
     rows: list[Row] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the file line of each row
+    duplicates: int = 0  # lines dropped as exact repeats of an earlier line
 
     @property
     def first_ms(self) -> int | None:
@@ -78,26 +81,125 @@ def symbol_from_filename(path: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _looks_like_zip(path: str, head: bytes) -> bool:
+    return head[:2] == b"PK" or path.lower().endswith(".zip")
+
+
 def read_text(path: str) -> tuple[str, str]:
-    """Return a display name and the CSV's text, unpacking a ZIP with one CSV inside."""
+    """Return a display name and the CSV's text, unpacking a ZIP with one CSV inside.
+
+    A ZIP that is cut short or damaged is reported as such: read as text, its compressed bytes would
+    otherwise surface as a puzzling text-encoding or zlib error.
+    """
     p = Path(path)
     try:
-        if zipfile.is_zipfile(p):
+        with p.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
+    if not _looks_like_zip(path, head):
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
+        name = path
+    else:
+        try:
             with zipfile.ZipFile(p) as archive:
                 members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
                 if len(members) != 1:
                     raise DumpFormatError(path, None, f"expected one CSV inside the ZIP, found {len(members)}")
                 data = archive.read(members[0])
-            name = f"{path}!{members[0]}"
-        else:
-            data = p.read_bytes()
-            name = path
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, OSError) as exc:
+            if isinstance(exc, DumpFormatError):
+                raise
+            raise DumpFormatError(path, None, f"damaged ZIP archive (truncated or corrupt: {exc})") from None
+        name = f"{path}!{members[0]}"
     try:
-        return name, data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DumpFormatError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    check_last_line(name, text)
+    return name, text
+
+
+# Columns whose values never shrink tenfold within a file: timestamps, prices, open interest. A last
+# line whose value in one of them is far below every other line's was cut short (79463 for 7.95e9).
+_WHOLE_COLUMNS: list[tuple[list[str], dict[int, str]]] = [
+    (KLINE_COLUMNS, {0: "open_time", 1: "open", 2: "high", 3: "low", 4: "close", 6: "close_time"}),
+    (OHLCV_COLUMNS, {0: "open_time_ms", 2: "open", 3: "high", 4: "low", 5: "close"}),
+    (METRICS_PREFIX, {2: "sum_open_interest", 3: "sum_open_interest_value"}),
+    (FUNDING_DUMP_COLUMNS, {0: "calc_time"}),
+    (FUNDING_PLAIN_COLUMNS, {0: "open_time_ms"}),
+]
+_TAIL_SAMPLE = 500  # lines before the last one that stand for "the rest of the file"
+_CUT_FACTOR = 8.0
+
+
+def _whole_columns(first_line: str) -> dict[int, str]:
+    header = [c.strip().lower() for c in first_line.split(",")]
+    for columns, whole in _WHOLE_COLUMNS:
+        if header[: len(columns)] == columns and (columns is METRICS_PREFIX or len(header) == len(columns)):
+            return whole
+    if len(header) == 12 and header[0].isdigit():
+        return _WHOLE_COLUMNS[0][1]  # klines without a header
+    return {}
+
+
+def _float_or_none(cell: str) -> float | None:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_last_line(name: str, text: str) -> None:
+    """Refuse a file whose last line was cut short, naming that line.
+
+    Cut means: without a final newline, fewer columns than the lines before it or a last field shorter
+    than that column ever is; or, newline or not, a timestamp, price or open interest more than
+    eight times smaller than the same column anywhere in the preceding lines (digits missing).
+    """
+    body = text.rstrip("\r\n")
+    if not body:
+        return
+    pieces = body.rsplit("\n", _TAIL_SAMPLE + 1)
+    line_no = body.count("\n") + 1
+    last = pieces[-1].rstrip("\r").split(",")
+    before = pieces[1:-1] if len(pieces) == _TAIL_SAMPLE + 2 else pieces[:-1]
+    first_line = text.split("\n", 1)[0].lstrip("\ufeff")
+    sample = [p.rstrip("\r").split(",") for p in before if p.strip() and p != first_line]
+    if len(sample) < 3:
+        return
+    usual = max(len(cells) for cells in sample)
+    if not text.endswith("\n"):
+        if len(last) < usual:
+            raise DumpFormatError(
+                name, line_no, f"last line is cut short: {len(last)} of {usual} columns and no final newline"
+            )
+        j = len(last) - 1
+        shortest = min(len(cells[j].strip()) for cells in sample if len(cells) > j)
+        if len(last[j].strip()) < shortest:
+            raise DumpFormatError(
+                name,
+                line_no,
+                f"last line is cut short: its last field {last[j].strip()!r} is shorter than any other line's "
+                f"({shortest} characters) and there is no final newline",
+            )
+    for j, column in _whole_columns(first_line).items():
+        value = _float_or_none(last[j]) if j < len(last) else None
+        others = [v for cells in sample if len(cells) > j and (v := _float_or_none(cells[j])) is not None]
+        if value is None or len(others) < 3 or value <= 0:
+            continue
+        lowest = min(others)
+        if lowest > 0 and value * _CUT_FACTOR < lowest:
+            raise DumpFormatError(
+                name,
+                line_no,
+                f"last line looks cut: {column} {last[j].strip()} has too few digits for its column "
+                f"(the other lines: {lowest:g} to {max(others):g})",
+            )
 
 
 def _open_text(path: str) -> tuple[str, Iterator[str]]:
@@ -267,6 +369,7 @@ def read_market_file(path: str) -> ParsedFile:
     rows: dict[int, Row] = {}
     line_of: dict[int, int] = {}
     pending = [] if has_header else [(1, first)]
+    duplicates = 0
     try:
         for line_no, cells in _numbered(pending, reader):
             if not cells or all(not c.strip() for c in cells):
@@ -277,15 +380,27 @@ def read_market_file(path: str) -> ParsedFile:
                     raise DumpFormatError(name, line_no, f"symbol {cells[1].strip()!r} differs from {symbol!r}")
             row = parser(cells, name, line_no)
             t = _row_time(row)
-            if t in rows and rows[t] != row:
-                raise DumpFormatError(name, line_no, f"conflicting duplicate of line {line_of[t]} for the same time")
+            if t in rows:
+                if rows[t] != row:
+                    raise DumpFormatError(
+                        name, line_no, f"conflicting duplicate of line {line_of[t]} for the same time"
+                    )
+                duplicates += 1
             rows[t] = row
             line_of.setdefault(t, line_no)
     except csv.Error as exc:
         raise DumpFormatError(name, reader.line_num, f"bad CSV: {exc}") from None
     if not rows:
         raise DumpFormatError(name, None, "file has no data rows")
-    return ParsedFile(path=name, kind=kind, symbol=symbol, rows=[rows[t] for t in sorted(rows)])
+    times = sorted(rows)
+    return ParsedFile(
+        path=name,
+        kind=kind,
+        symbol=symbol,
+        rows=[rows[t] for t in times],
+        lines=[line_of[t] for t in times],
+        duplicates=duplicates,
+    )
 
 
 def _numbered(pending: list[tuple[int, list[str]]], reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from heatmaps.marketdata.assets import asset_add
-from heatmaps.marketdata.dumpfiles import ParsedFile, read_market_file
+from heatmaps.marketdata.dumpfiles import ParsedFile, read_market_file, symbol_from_filename
 from heatmaps.marketdata.partitions import ensure_partitions_for_span
+from heatmaps.marketdata.plausibility import Candles, candle_problems
+from heatmaps.marketdata.rawsql import dt_to_ms, ms_to_dt
 from heatmaps.marketdata.upserts import upsert_rows
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, Liquidation, OpenInterest
 from heatmaps.rows import CandleRow, FundingRow, LiquidationRow, OpenInterestRow
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ms_to_dt(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
-
-
-def dt_to_ms(dt: datetime) -> int:
-    return (dt - EPOCH) // timedelta(milliseconds=1)
 
 
 def _partitions_for(model: type[Candle] | type[OpenInterest], times_ms: Sequence[int]) -> None:
@@ -146,6 +139,94 @@ class ImportResult:
     rows_written: int
     first: datetime | None
     last: datetime | None
+    duplicates: int = 0  # lines dropped as exact repeats of an earlier line of the file
+    relabelled: int = 0  # open-interest rows whose simulated label changed (only with replace)
+
+
+STORED_CONTEXT_BARS = 288  # a day of stored candles before a file: its first reference and volatility
+
+
+def stored_candles_before(*, asset: Asset, exchange: Exchange, before_ms: int) -> Candles:
+    """The last day of stored candles before `before_ms`: what new candles are judged against."""
+    rows = list(
+        Candle.objects.filter(asset=asset, exchange=exchange, open_time__lt=ms_to_dt(before_ms))
+        .order_by("-open_time")
+        .values_list("open_time", "open", "high", "low", "close")[:STORED_CONTEXT_BARS]
+    )[::-1]
+    return Candles.of(
+        [dt_to_ms(r[0]) for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    )
+
+
+def _refuse_implausible_candles(parsed: ParsedFile, *, asset: Asset, exchange: Exchange) -> None:
+    """A file whose candles jump implausibly, within it or from the stored candles before it, is
+    refused naming the line (and the stored candle it contradicts)."""
+    rows = cast(list[CandleRow], parsed.rows)
+    candles = Candles.of(
+        [r.open_time_ms for r in rows],
+        [r.open for r in rows],
+        [r.high for r in rows],
+        [r.low for r in rows],
+        [r.close for r in rows],
+    )
+    problems = candle_problems(
+        candles, before=stored_candles_before(asset=asset, exchange=exchange, before_ms=rows[0].open_time_ms)
+    )
+    if not problems:
+        return
+    first = problems[0]
+    more = f" ({len(problems) - 1} more implausible candle(s) after it)" if len(problems) > 1 else ""
+    line = parsed.lines[first.index]
+    ref = first.reference_time_ms
+    if first.reason == "jump" and ref is not None and ref < rows[0].open_time_ms:
+        raise ImportProblem(
+            f"{parsed.path} line {line}: prices do not continue the stored {asset.symbol}@{exchange.code} candles: "
+            f"the stored candle at {ms_to_dt(ref):%Y-%m-%d %H:%M} UTC closed at {first.reference_close:g}, "
+            f"the file's {'first ' if first.index == 0 else ''}candle: {first.detail}{more}"
+        )
+    raise ImportProblem(f"{parsed.path} line {line}: implausible candle: {first.detail}{more}")
+
+
+def _open_interest_by_label(
+    parsed: ParsedFile, *, asset: Asset, exchange: Exchange, simulated: bool, replace: bool
+) -> tuple[dict[bool, list[OpenInterestRow]], int]:
+    """The file's open interest split by the label each row is stored with, and how many rows change label.
+
+    Provenance never changes silently: a row identical to a stored one keeps the stored label, and a
+    row that differs from a stored one of the other label is refused unless `replace` is set."""
+    rows = cast(list[OpenInterestRow], parsed.rows)
+    stored = {
+        dt_to_ms(t): (base, value, label)
+        for t, base, value, label in OpenInterest.objects.filter(
+            asset=asset, exchange=exchange, time__gte=ms_to_dt(rows[0].time_ms), time__lte=ms_to_dt(rows[-1].time_ms)
+        ).values_list("time", "oi_base", "oi_value", "simulated")
+    }
+    by_label: dict[bool, list[OpenInterestRow]] = {True: [], False: []}
+    conflicts: list[int] = []
+    for i, row in enumerate(rows):
+        base, value, label = stored.get(row.time_ms, (None, None, simulated))
+        if label == simulated:
+            by_label[simulated].append(row)
+        elif (base, value) == (row.oi_base, row.oi_value):
+            by_label[label].append(row)  # the same figures: they stay labelled as they are
+        else:
+            conflicts.append(i)
+            by_label[simulated].append(row)
+    if conflicts and not replace:
+        i = conflicts[0]
+        base, value, label = stored[rows[i].time_ms]
+        was, now = ("simulated", "market data") if label else ("market data", "simulated")
+        raise ImportProblem(
+            f"{parsed.path} line {parsed.lines[i]}: open interest at {ms_to_dt(rows[i].time_ms):%Y-%m-%d %H:%M} UTC "
+            f"({rows[i].oi_value:g}) differs from the stored value ({value:g}) labelled {was}; importing it would "
+            f"relabel {len(conflicts)} row(s) as {now}. Pass --simulated-oi to match the stored label, or "
+            f"--replace to replace them"
+        )
+    return by_label, len(conflicts)
 
 
 def import_market_file(
@@ -155,11 +236,15 @@ def import_market_file(
     exchange_code: str = "binance",
     simulated_oi: bool = False,
     create_asset: bool = False,
+    replace: bool = False,
     on_parsed: Callable[[ParsedFile], None] | None = None,
 ) -> ImportResult:
-    """Parse one file completely, then write it in one transaction: all of it or nothing.
+    """Parse one file completely, check it, then write it in one transaction: all of it or nothing.
 
-    An unknown asset is an error naming the command that adds it, unless ``create_asset`` is set.
+    An unknown asset is an error naming the command that adds it, unless ``create_asset`` is set. A
+    file named for another symbol is refused, and so are candles that are implausible
+    (heatmaps/marketdata/plausibility.py) or do not continue the asset's stored prices, and open
+    interest whose simulated label would change without ``replace``.
     """
     parsed = read_market_file(path)
     if on_parsed:
@@ -167,8 +252,8 @@ def import_market_file(
     symbol = (asset_symbol or parsed.symbol or "").upper()
     if not symbol:
         raise ImportProblem(f"{path}: cannot tell the asset from the file; pass --asset SYMBOL")
-    if asset_symbol and parsed.symbol and parsed.symbol.upper() != asset_symbol.upper() and parsed.kind == "metrics":
-        raise ImportProblem(f"{path}: file holds {parsed.symbol}, not {asset_symbol}")
+    if asset_symbol and parsed.symbol and parsed.symbol.upper() != asset_symbol.upper():
+        raise ImportProblem(f"{path}: file holds {parsed.symbol} (by its {_symbol_source(parsed)}), not {asset_symbol}")
     try:
         exchange = Exchange.get_supported(exchange_code)
     except ValueError as exc:
@@ -186,6 +271,7 @@ def import_market_file(
         _partitions_for(
             Candle if parsed.kind in ("klines", "ohlcv") else OpenInterest, [parsed.first_ms, parsed.last_ms]
         )
+    relabelled = 0
     with transaction.atomic():
         if asset is None:
             try:
@@ -193,11 +279,23 @@ def import_market_file(
             except ValidationError as exc:
                 raise ImportProblem(f"{path}: cannot create asset {symbol!r}: {'; '.join(exc.messages)}") from None
         if parsed.kind in ("klines", "ohlcv"):
-            written = upsert_candles(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]
+            _refuse_implausible_candles(parsed, asset=asset, exchange=exchange)
+            written = upsert_candles(asset=asset, exchange=exchange, rows=cast(list[CandleRow], parsed.rows))
         elif parsed.kind == "metrics":
-            written = upsert_open_interest(asset=asset, exchange=exchange, rows=parsed.rows, simulated=simulated_oi)  # type: ignore[arg-type]
+            by_label, relabelled = _open_interest_by_label(
+                parsed, asset=asset, exchange=exchange, simulated=simulated_oi, replace=replace
+            )
+            written = sum(
+                upsert_open_interest(asset=asset, exchange=exchange, rows=rows, simulated=label)
+                for label, rows in by_label.items()
+                if rows
+            )
+            from heatmaps.marketdata.oi_flags import open_interest_flags_refresh
+
+            assert parsed.first_ms is not None and parsed.last_ms is not None
+            open_interest_flags_refresh(asset=asset, exchange=exchange, start_ms=parsed.first_ms, end_ms=parsed.last_ms)
         else:
-            written = upsert_funding(asset=asset, exchange=exchange, rows=parsed.rows)  # type: ignore[arg-type]
+            written = upsert_funding(asset=asset, exchange=exchange, rows=cast(list[FundingRow], parsed.rows))
     return ImportResult(
         path=parsed.path,
         kind=parsed.kind,
@@ -207,7 +305,13 @@ def import_market_file(
         rows_written=written,
         first=ms_to_dt(parsed.first_ms) if parsed.first_ms is not None else None,
         last=ms_to_dt(parsed.last_ms) if parsed.last_ms is not None else None,
+        duplicates=parsed.duplicates,
+        relabelled=relabelled,
     )
+
+
+def _symbol_source(parsed: ParsedFile) -> str:
+    return "name" if symbol_from_filename(parsed.path.split("!")[0]) == parsed.symbol else "symbol column"
 
 
 def liquidation_prints(

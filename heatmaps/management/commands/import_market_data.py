@@ -19,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Import market-data files: Binance dump klines (5m), metrics (open interest) and fundingRate, as CSV "
         "or the ZIP they ship in, and the plain OHLCV CSV. Each file is imported all-or-nothing; "
-        "importing the same file again changes nothing."
+        "importing the same file again changes nothing. Damaged files (a cut last line, a damaged ZIP, "
+        "implausible candles, a symbol other than the asset's) are refused."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +32,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--simulated-oi", action="store_true", help="label imported open interest as simulated (not market data)"
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace stored open interest that differs and carries the other simulated label (relabelling it)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -55,6 +61,7 @@ class Command(BaseCommand):
                     exchange_code=options["exchange"],
                     simulated_oi=options["simulated_oi"],
                     create_asset=options["create_asset"],
+                    replace=options["replace"],
                 )
             except (DatabaseError, psycopg.Error) as exc:  # COPY talks to psycopg directly
                 # The file's transaction was rolled back with the connection: nothing of it is stored.
@@ -81,9 +88,17 @@ class Command(BaseCommand):
                 if result.first and result.last
                 else ""
             )
+            notes = "".join(
+                f", {n} {what}"
+                for n, what in (
+                    (result.duplicates, "duplicate lines dropped"),
+                    (result.relabelled, "rows changed label (--replace)"),
+                )
+                if n
+            )
             tqdm.write(
                 f"{result.path}: {result.kind} {result.symbol}@{result.exchange}, {result.rows_read} rows read, "
-                f"{result.rows_written} new or changed, {span}",
+                f"{result.rows_written} new or changed{notes}, {span}",
                 file=self.stdout,
                 end="",
             )
@@ -116,14 +131,32 @@ class Command(BaseCommand):
                 missing = stored.missing_bars
             rows_read = sum(r.rows_read for r in rs)
             written = sum(r.rows_written for r in rs)
-            table.append([symbol, exchange, kind, len(rs), rows_read, written, utc(first), utc(last), missing])
+            duplicates = sum(r.duplicates for r in rs)
+            relabelled = sum(r.relabelled for r in rs)
+            table.append(
+                [
+                    symbol,
+                    exchange,
+                    kind,
+                    len(rs),
+                    rows_read,
+                    duplicates,
+                    written,
+                    relabelled,
+                    utc(first),
+                    utc(last),
+                    missing,
+                ]
+            )
         headers = [
             "asset",
             "exchange",
             "kind",
             "files",
             "rows read",
+            "duplicates dropped",
             "new or changed",
+            "changed label",
             "first",
             "last",
             "missing 5m bars",
