@@ -10,9 +10,20 @@ class AccountsConfig(AppConfig):
 
         market_data_updated.connect(_evaluate_alerts, dispatch_uid="accounts.evaluate_alerts")
 
+        from allauth.account.signals import password_reset
+
+        password_reset.connect(_lift_login_ceiling, dispatch_uid="accounts.lift_login_ceiling")
+
 
 def _evaluate_alerts(sender: object, asset_id: int, **kwargs: object) -> None:
     """New market data of an asset: queue (debounced) the evaluation of its alert rules, nothing more."""
     from accounts.tasks import schedule_evaluation
 
     schedule_evaluation(asset_id)
+
+
+def _lift_login_ceiling(sender: object, user: object, **kwargs: object) -> None:
+    """A password reset by email lifts the account's ceiling on wrong passwords (accounts.login_ceiling)."""
+    from accounts.login_ceiling import lift_ceiling
+
+    lift_ceiling(user.get_username())  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""How django-axes sees a login attempt here, and the page a locked-out client gets.
+"""How django-axes sees a login attempt here, and the page a paused client gets.
 
 Axes counts failures per (login name, address) pair. allauth accepts a username or an email, and
 the admin a username, so every spelling of one account is folded into its username; otherwise an
@@ -8,12 +8,13 @@ attacker would get five guesses per spelling.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from allauth.account.adapter import get_adapter
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
@@ -62,16 +63,30 @@ def lockout_ends_at(request: HttpRequest, username: str | None) -> datetime | No
 def lockout_response(
     request: HttpRequest, original_response: HttpResponse | None, credentials: dict[str, Any] | None
 ) -> HttpResponse:
-    username = login_identifier(request, credentials)
-    ends_at = lockout_ends_at(request, username)
+    """The one page for every sign-in pause (429 with Retry-After): axes' per-address pause, the
+    per-account ceiling across addresses (accounts.login_ceiling) and allauth's per-address limit on
+    failed sign-ins a minute (accounts.adapter)."""
+    now = timezone.now()
+    rate_limit_wait: int | None = getattr(request, "liq_rate_limit_retry_after", None)
+    ceiling_ends_at: datetime | None = getattr(request, "liq_account_ceiling_ends_at", None)
+    ends_at: datetime | None
+    if rate_limit_wait is not None:
+        reason, ends_at = "rate", now + timedelta(seconds=rate_limit_wait)
+    elif ceiling_ends_at is not None:
+        reason, ends_at = "account", ceiling_ends_at
+    else:
+        reason, ends_at = "address", lockout_ends_at(request, login_identifier(request, credentials))
     seconds_left = None
     if ends_at is not None:
-        seconds_left = max(1, math.ceil((ends_at - timezone.now()).total_seconds()))
+        seconds_left = max(1, math.ceil((ends_at - now).total_seconds()))
     response = render(
         request,
         "account/lockout.html",
         {
+            "reason": reason,
             "failure_limit": get_failure_limit(request, credentials),
+            "account_failure_limit": settings.LIQ_LOGIN_ACCOUNT_FAILURE_LIMIT,
+            "account_window_hours": settings.LIQ_LOGIN_ACCOUNT_WINDOW_HOURS,
             "ends_at": ends_at,
             "minutes_left": math.ceil(seconds_left / 60) if seconds_left else None,
             "admin_login": getattr(request.resolver_match, "namespace", "") == "admin",

@@ -227,6 +227,8 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 # locks the name only from the address that failed. allauth keeps its per-address limit against
 # password spraying over many names.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
+# Over that limit, the lockout page (429, Retry-After) instead of a form error on a 200 page.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # Brute-force protection (django-axes) on the site and admin logins: after AXES_FAILURE_LIMIT wrong
 # passwords for one login name from one address, that pair is refused for the cool-off time.
@@ -239,6 +241,12 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_identifier"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Across addresses: after this many wrong passwords for one account within the window (from any
+# addresses), only addresses it signed in from before may sign in to it (accounts/login_ceiling.py).
+LIQ_LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LIQ_LOGIN_ACCOUNT_FAILURE_LIMIT", 20, minimum=1)
+LIQ_LOGIN_ACCOUNT_WINDOW_HOURS = env_int("LIQ_LOGIN_ACCOUNT_WINDOW_HOURS", 24, minimum=1)
+AXES_HANDLER = "accounts.login_ceiling.LoginGuardHandler"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per wrong password: what the ceiling counts
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
