@@ -6,6 +6,8 @@
   exchange-faults   the exchange stand-in answers 429/418/500/timeouts for --minutes, then recovers
   redis-restart     Redis shut down and restarted under page load (only with --redis-restart: it
                     restarts the machine's Redis, so never while anything else uses it)
+  reload            pages at a steady rate through a reload of gunicorn: HUP (all workers at once)
+                    against scripts/reload.sh (one at a time); p50/p95/max of each
 
 Uses the liqplatform_bench database and Redis db 13. Run: .venv/bin/python bench/faults.py [names…]
 """
@@ -346,6 +348,113 @@ def redis_restart(env: dict[str, str]) -> None:
         worker.stop()
 
 
+def ready_workers(run_dir: Path, port: int) -> set[str]:
+    """The pids of the workers that have booted and warmed up (liqplatform/gunicorn.conf.py)."""
+    ready = run_dir / f"gunicorn-127-0-0-1-{port}-ready"
+    return {p.name for p in ready.iterdir()} if ready.is_dir() else set()
+
+
+class SteadyLoad:
+    """Requests at a fixed rate, each on its own thread: open loop, so a stalled server shows as slow
+    answers rather than as fewer requests. Keeps (start, seconds, status) of each."""
+
+    def __init__(self, port: int, rate: float, paths: list[str]) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.rate, self.paths = rate, paths
+        self.samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _one(self, path: str) -> None:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as r:
+                r.read()
+                status = r.status
+        except Exception as exc:  # count what a user would see
+            status = getattr(exc, "code", 0)
+        self.samples.append((started, time.monotonic() - started, status))
+
+    def _run(self) -> None:
+        n = 0
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            threading.Thread(target=self._one, args=(self.paths[n % len(self.paths)],), daemon=True).start()
+            n += 1
+            time.sleep(max(0.0, t0 + n / self.rate - time.monotonic()))
+
+    def start(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        time.sleep(2)  # the last requests answer
+
+    def summary(self, since: float, until: float) -> str:
+        window = [(s, status) for started, s, status in self.samples if since <= started <= until]
+        if not window:
+            return "no requests"
+        ms = np.array([s for s, _ in window]) * 1000
+        errors = sum(status != 200 for _, status in window)
+        return (
+            f"{len(window)} requests, p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms, "
+            f"max {ms.max():.0f} ms, {errors} not 200"
+        )
+
+
+def reload(env: dict[str, str], rate: float) -> None:
+    """The same server, the same steady load, reloaded the old way (HUP) and the documented way."""
+    name = "reload"
+    port = 8798
+    run_dir = Path(tempfile.mkdtemp(prefix="liq-reload-"))
+    web_env = {**os.environ, **env, "DEBUG": "0", "LIQ_TESTING": "0", "SECRET_KEY": "f" * 50,
+               "ALLOWED_HOSTS": "127.0.0.1", "LIQ_BIND": f"127.0.0.1:{port}", "LIQ_RUN_DIR": str(run_dir),
+               "STATIC_ROOT": str(ROOT / "var" / "bench-static"), "LIQ_LOG_LEVEL": "ERROR",
+               "LIQ_API_ANON_RATE": "1000000/min"}  # fmt: skip
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=web_env, check=True
+    )
+    workers = int(web_env.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)  # as gunicorn.conf.py
+    # Pages that answer 200 whatever the bench database holds: what is measured is the server, not the data.
+    paths = ["/", "/api/v1/assets/", "/model/", "/healthz"]
+    for method in ("HUP", "scripts/reload.sh"):
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "liqplatform.wsgi", "-c", "liqplatform/gunicorn.conf.py"],
+            cwd=ROOT, env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            if not wait_until(lambda: len(ready_workers(run_dir, port)) >= workers, 60):
+                raise RuntimeError("gunicorn did not start")
+            old = ready_workers(run_dir, port)
+            load = SteadyLoad(port, rate, paths).start()
+            time.sleep(5)  # warm: every worker has rendered each page
+            before = time.monotonic()
+            time.sleep(5)
+            signalled = time.monotonic()
+
+            def all_new(old: set[str] = old) -> bool:
+                now = ready_workers(run_dir, port)
+                return len(now) == workers and not now & old
+
+            if method == "HUP":
+                os.kill(web.pid, signal.SIGHUP)
+                wait_until(all_new, 60)
+            else:
+                subprocess.run(["scripts/reload.sh"], cwd=ROOT, env=web_env, check=True, capture_output=True)
+            done = time.monotonic()
+            time.sleep(3)
+            load.stop()
+            replaced = not ready_workers(run_dir, port) & old
+            say(name, f"{method}: before, {load.summary(before, signalled)}")
+            say(name, f"{method}: through the reload ({done - signalled:.1f} s, every worker replaced: {replaced}), "
+                      f"{load.summary(signalled, done + 1)}")  # fmt: skip
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -355,6 +464,7 @@ def main() -> None:
         "--minutes", type=float, default=1.0, help="how long the exchange misbehaves (10 in the README)"
     )
     parser.add_argument("--redis-restart", action="store_true", help="also restart the machine's Redis under load")
+    parser.add_argument("--rate", type=float, default=40, help="requests a second through the reload scenario")
     args = parser.parse_args()
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     now_ms = int(time.time() * 1000)
@@ -381,6 +491,8 @@ def main() -> None:
                 pg_import(env)
             elif name == "exchange-faults":
                 exchange_faults(env, fake, args.minutes)
+            elif name == "reload":
+                reload(env, args.rate)
             elif name == "redis-restart" and args.redis_restart:
                 redis_restart(env)
             else:

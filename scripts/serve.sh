@@ -22,4 +22,5 @@ python manage.py migrate --no-input -v 0
 python manage.py collectstatic --no-input -v 0
 python manage.py check --deploy --fail-level ERROR
 echo "Serving http://${LIQ_BIND:-127.0.0.1:${LIQ_PORT:-8000}}/ with gunicorn (DEBUG=0); /readyz says whether it is ready"
+echo "New code without a stall: scripts/reload.sh (replaces the web workers one at a time)"
 exec honcho -f Procfile.production start
