@@ -41,6 +41,7 @@ from heatmaps.marketdata import (
     upsert_funding,
     upsert_open_interest,
 )
+from heatmaps.marketdata.oi_flags import open_interest_flags_refresh
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, HeldBackCandle, OpenInterest, Ticker
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 
@@ -130,7 +131,12 @@ def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int
     if kind == "candles":
         return _store_candles(asset, exchange, rows)
     if kind == "open_interest":
-        return upsert_open_interest(asset=asset, exchange=exchange, rows=rows)
+        written = upsert_open_interest(asset=asset, exchange=exchange, rows=rows)
+        if rows:
+            # Judged against the stored rows around them; a held-back snapshot stays stored but flagged.
+            times = [r.time_ms for r in rows]
+            open_interest_flags_refresh(asset=asset, exchange=exchange, start_ms=min(times), end_ms=max(times))
+        return written
     return upsert_funding(asset=asset, exchange=exchange, rows=rows)
 
 
