@@ -36,6 +36,18 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with its offset. DRF would read a time without one in the server's zone (UTC)
+    without a word; a client in another zone would get an expiry hours off."""
+
+    default_error_messages = {"naive": "Give the time with a time zone: Z for UTC, or an offset such as +02:00."}
+
+    def enforce_timezone(self, value: Any) -> Any:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
 class WatchlistInput(serializers.Serializer):
     name = StrictCharField(allow_blank=True, trim_whitespace=False)
     assets = serializers.ListField(child=StrictCharField(), required=False, allow_empty=True)
@@ -74,7 +86,7 @@ class AnnotationOutput(serializers.ModelSerializer):
 
 class ApiTokenInput(serializers.Serializer):
     name = StrictCharField(max_length=200)
-    expires_at = serializers.DateTimeField(
+    expires_at = AwareDateTimeField(
         required=False, allow_null=True, help_text="ISO 8601 with a time zone; omit or null for no expiry"
     )
 

@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.registry import Collector
 
+log = logging.getLogger("liqplatform.observability")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -100,7 +101,8 @@ def _client_is_internal(request: HttpRequest) -> bool:
 
 
 def metrics_view(request: HttpRequest, *, collectors: Sequence[Collector] = ()) -> HttpResponse:
-    """Prometheus text format. Token-protected when LIQ_METRICS_TOKEN is set, else internal addresses only.
+    """Prometheus text format. Token-protected when LIQ_METRICS_TOKEN is set; else internal addresses
+    only, and never behind a proxy (LIQ_BEHIND_PROXY), where every address is the proxy's.
 
     ``collectors`` read the database at scrape time (the market side's gauges); the root URLconf
     passes them in, so this module needs no app of its own.
@@ -110,6 +112,14 @@ def metrics_view(request: HttpRequest, *, collectors: Sequence[Collector] = ()) 
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not secrets.compare_digest(supplied.encode(), token.encode()):
             return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    elif settings.BEHIND_PROXY:
+        # Every request reaches us from the proxy's own address, so the address check would let the
+        # whole internet in; the forwarded address is only as good as each proxy's configuration.
+        log.warning(
+            "/metrics refused: LIQ_BEHIND_PROXY=1 and no LIQ_METRICS_TOKEN; behind a proxy the scraper "
+            "needs the token (Authorization: Bearer <token>)"
+        )
+        return HttpResponse("metrics need LIQ_METRICS_TOKEN behind a proxy\n", status=403, content_type="text/plain")
     elif not _client_is_internal(request):
         return HttpResponse("metrics are served to internal addresses only\n", status=403, content_type="text/plain")
     registry = CollectorRegistry()

@@ -84,13 +84,36 @@ def database_from_url(url: str) -> dict[str, Any]:
 EMBEDDED = env_bool("LIQ_EMBEDDED", False)
 VAR_DIR = Path(env_str("LIQ_VAR_DIR", str(BASE_DIR / "var")))
 
+_DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+# Keys that are published somewhere (a placeholder, a tutorial's, our own development key).
+_KNOWN_SECRET_KEY_PARTS = ("changeme", "change-me", "change_me", "insecure", "your-secret-key", "secret-key-here")
+
+
+def secret_key_weakness(key: str) -> str:
+    """Why `key` would let others forge sessions and signed links, or "" when it will do."""
+    lowered = key.lower()
+    if lowered.startswith("django-insecure-"):
+        return "Django's development placeholder (django-insecure-…)"
+    if any(part in lowered for part in _KNOWN_SECRET_KEY_PARTS):
+        return "a well-known placeholder value"
+    if len(key) < 50:
+        return f"only {len(key)} characters long"
+    return ""
+
+
 SECRET_KEY = env_str("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 if not SECRET_KEY:
     # The fixed fallback key would let anyone forge sessions: only for development and the test suite.
     if not DEBUG and not env_bool("LIQ_TESTING", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+    SECRET_KEY = _DEVELOPMENT_SECRET_KEY
+elif not DEBUG and not env_bool("LIQ_TESTING", False) and (_weakness := secret_key_weakness(SECRET_KEY)):
+    # Django's own check only warns, and a warning scrolls by: a forgeable session is not a warning.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is {_weakness}: with DEBUG off it must be 50+ random characters "
+        '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
@@ -139,6 +162,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "liqplatform.observability.RequestIdMiddleware",
+    # TRACE and its kin are a 405 before anything reads them; personal views' answers are never stored.
+    "liqplatform.security.RefuseMethodsMiddleware",
+    "liqplatform.security.PersonalNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "liqplatform.api_policy.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -445,7 +471,8 @@ LIQ_READY_MAX_BAR_AGE_MINUTES = env_int("LIQ_READY_MAX_BAR_AGE_MINUTES", 15, min
 # Heartbeats older than this mark beat or the workers as down.
 LIQ_HEARTBEAT_MAX_AGE_SECONDS = env_int("LIQ_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=30)
 # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only loopback and
-# private addresses (a scraper inside the network), never the public internet.
+# private addresses (a scraper inside the network), never the public internet, and not at all behind
+# a proxy (LIQ_BEHIND_PROXY), where every request comes from the proxy's address.
 LIQ_METRICS_TOKEN = env_str("LIQ_METRICS_TOKEN", "")
 
 # Plain lines for a terminal; one JSON object per line (with request and task ids) in production.
