@@ -204,3 +204,93 @@ class FakeWsServer:
                 elif '"ping"' in text:
                     reply: dict[str, Any] = {"success": True, "ret_msg": "pong", "op": "ping"}
                     await ws.send(json.dumps(reply))
+
+
+DROP = None  # in a MarketWsServer script: drop the connection here (TCP abort, no close frame)
+
+
+class MarketWsServer:
+    """A scripted market-data websocket server: connection n is sent ``scripts[n-1]`` (a ``DROP`` entry
+    aborts it there); once its script is done a connection stays open, answering pings, so only the
+    client or the end of the test closes it. ``on_connection(n)`` runs before connection n's script (a
+    test advances its REST stand-in's clock there). Records request paths and every message received.
+
+    With ``expect_subscribe`` the script starts after the client's first message (Bybit, OKX); Binance's
+    combined stream names its topics in the URL instead.
+    """
+
+    def __init__(
+        self,
+        scripts: Sequence[Sequence[str | None]],
+        *,
+        expect_subscribe: bool = True,
+        on_connection: Any = None,
+        interval: float = 0.01,
+    ) -> None:
+        self.scripts = [list(s) for s in scripts]
+        self.expect_subscribe = expect_subscribe
+        self.on_connection = on_connection
+        self.interval = interval
+        self.connections = 0
+        self.paths: list[str] = []
+        self.received: list[tuple[int, str]] = []
+        self.sent: list[tuple[int, str]] = []
+        self._server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}/ws"
+
+    def messages(self) -> list[str]:
+        return [m for _n, m in self.received]
+
+    async def __aenter__(self) -> MarketWsServer:
+        self._server = await serve(self._handler, "127.0.0.1", 0, ping_interval=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        number = self.connections
+        self.paths.append(ws.request.path if ws.request is not None else "")
+        if self.on_connection is not None:
+            self.on_connection(number)
+        try:
+            if self.expect_subscribe:
+                first = await ws.recv()
+                self.received.append((number, first if isinstance(first, str) else first.decode()))
+            reader = asyncio.create_task(self._reader(ws, number))
+            try:
+                script = self.scripts[number - 1] if number - 1 < len(self.scripts) else []
+                for frame in script:
+                    if frame is DROP:
+                        pong = await ws.ping()
+                        await pong  # the client has everything sent so far
+                        ws.transport.abort()
+                        return
+                    await ws.send(frame)
+                    self.sent.append((number, frame))
+                    await asyncio.sleep(self.interval)
+                await ws.wait_closed()
+            finally:
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
+        except ConnectionClosed:
+            pass
+
+    async def _reader(self, ws: ServerConnection, number: int) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                text = message if isinstance(message, str) else message.decode()
+                self.received.append((number, text))
+                if text == "ping":
+                    await ws.send("pong")
+                elif '"ping"' in text:
+                    await ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "fake", "op": "ping"}))
