@@ -1,11 +1,13 @@
 from django.urls import path
 
 from heatmaps import views
+from heatmaps.live.stream import asset_events
 
 app_name = "heatmaps"
 urlpatterns = [
     path("", views.index, name="index"),
     path("assets/<str:symbol>/", views.asset_page, name="asset"),
+    path("assets/<str:symbol>/events", asset_events, name="asset-events"),
     path("model/", views.model_page, name="model"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

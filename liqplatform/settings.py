@@ -306,6 +306,9 @@ REDIS_URL = env_url(
 # (heatmaps/views/visitor_cache.py), and the asset page's market part between signed-in traders
 # (heatmaps/views/asset.py). The most a page's market figures can lag. 0 turns both off.
 LIQ_PAGE_CACHE_SECONDS = env_int("LIQ_PAGE_CACHE_SECONDS", 0 if TESTING else 5, minimum=0)
+# A live event stream (/assets/<symbol>/events) with nothing to send writes a comment line this often,
+# so proxies and load balancers keep the idle connection open (most close after 30-60 s).
+LIQ_LIVE_KEEPALIVE_SECONDS = env_int("LIQ_LIVE_KEEPALIVE_SECONDS", 15, minimum=1)
 
 CACHES: dict[str, dict[str, Any]]
 if EMBEDDED:

@@ -1,0 +1,109 @@
+"""``GET /assets/<symbol>/events``: the asset's live events as Server-Sent Events.
+
+An async view (served by the ASGI application): each connection waits in ``XREAD BLOCK`` on the
+asset's stream and, for a signed-in user, on that user's own alert stream, so an idle connection
+costs a coroutine and one Redis connection, not a thread. Every event carries its stream position
+as the SSE ``id``; a browser that reconnects sends it back as ``Last-Event-ID`` and gets what it
+missed (as far as the stream's ~2000 entries reach). For a signed-in user the id holds both
+positions, ``<asset entry id>,<alert entry id>``: an alert position is only ever read on that user's
+own connection, and one from a crafted id only sets where in the user's own stream to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from redis.exceptions import RedisError
+
+from heatmaps.live.events import asset_stream_key, user_stream_key
+from heatmaps.models import Asset
+
+logger = logging.getLogger(__name__)
+
+_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+RETRY_MS = 3000  # how long EventSource waits before reconnecting after a dropped connection
+
+
+def _parse_last_id(raw: str | None, *, with_user: bool) -> tuple[str | None, str | None]:
+    """The asset and alert stream positions from ``Last-Event-ID``; None where absent or malformed."""
+    if not raw:
+        return None, None
+    parts = raw.strip().split(",")
+    asset_id = parts[0] if _ENTRY_ID.match(parts[0]) else None
+    user_id = parts[1] if with_user and len(parts) > 1 and _ENTRY_ID.match(parts[1]) else None
+    return asset_id, user_id
+
+
+async def _newest_id(client: aioredis.Redis, key: str) -> str:
+    """Where "from now on" starts: the newest entry's id (entries after it are new), or 0-0 when empty."""
+    newest: Any = await client.xrevrange(key, count=1)
+    return str(newest[0][0].decode()) if newest else "0-0"
+
+
+def _sse(event_id: str, kind: str, data: bytes) -> bytes:
+    # ``data`` is compact JSON (no newlines), so one data line always carries it whole.
+    return b"id: " + event_id.encode() + b"\nevent: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+
+async def _events(symbol: str, user_id: int | None, last_event_id: str | None) -> AsyncIterator[bytes]:
+    keepalive_ms = max(1, int(settings.LIQ_LIVE_KEEPALIVE_SECONDS * 1000))
+    asset_key = asset_stream_key(symbol)
+    user_key = user_stream_key(user_id) if user_id is not None else None
+    # A client of its own per connection: XREAD BLOCK holds its connection for the whole wait anyway,
+    # and a client bound to no shared pool is safe whatever event loop serves the request.
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    try:
+        asset_pos, user_pos = _parse_last_id(last_event_id, with_user=user_key is not None)
+        positions: dict[str, str] = {asset_key: asset_pos or await _newest_id(client, asset_key)}
+        if user_key is not None:
+            positions[user_key] = user_pos or await _newest_id(client, user_key)
+        # Sent at once: the response starts (a proxy sees bytes), and a reconnecting browser waits RETRY_MS.
+        yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+        while True:
+            reply: Any = await client.xread(positions, block=keepalive_ms, count=100)  # type: ignore[arg-type]
+            if not reply:
+                # Nothing within the interval: a comment line keeps proxies and load balancers from
+                # closing an idle connection (and tells the server when the browser has gone).
+                yield b": keep-alive\n\n"
+                continue
+            entries = [
+                (entry_id.decode(), key.decode(), fields) for key, stream in reply for entry_id, fields in stream
+            ]
+            entries.sort(key=lambda e: tuple(int(n) for n in e[0].split("-")))
+            chunk = bytearray()
+            for entry_id, key, fields in entries:
+                positions[key] = entry_id
+                event_id = positions[asset_key] + (f",{positions[user_key]}" if user_key is not None else "")
+                chunk += _sse(event_id, fields[b"kind"].decode(), fields[b"data"])
+            yield bytes(chunk)
+    except RedisError:
+        # The browser reconnects on its own (after RETRY_MS) with the last id it saw.
+        logger.warning("live stream of %s ended: Redis unavailable", symbol, exc_info=True)
+    finally:
+        await client.aclose()
+
+
+async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
+    asset = await Asset.objects.filter(symbol=symbol.upper(), enabled=True).only("symbol").afirst()
+    if asset is None:
+        raise Http404(f"There is no enabled asset {symbol[:32]!r} here.")
+    if settings.EMBEDDED:
+        return HttpResponse(
+            "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
+        )
+    user = await request.auser()
+    user_id = user.pk if user.is_authenticated else None
+    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_id")
+    response = StreamingHttpResponse(
+        _events(asset.symbol, user_id, last_event_id), content_type="text/event-stream; charset=utf-8"
+    )
+    # Every byte as it is written: never stored, never buffered by nginx, never compressed.
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
