@@ -237,8 +237,9 @@ def newest_bar_time(*, asset: Asset) -> datetime | None:
 def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     """Timeframes worth recomputing after new data: those never computed, and those whose data (candles
     or open interest) is behind what is stored and whose last computation is older than a twelfth of
-    their bar (one minute at least). So the 12h/24h maps follow every new bar while the 1y map refreshes
-    every two hours, instead of re-reading two years of bars every minute."""
+    their bar (one minute at least). So the 1y map refreshes every two hours, instead of re-reading two
+    years of bars every minute, while the 12h/24h maps (one column per base bar, two days of bars to
+    read) follow every new bar and snapshot the moment it is stored, however recent their last run."""
     now = now or timezone.now()
     newest = newest_bar_time(asset=asset)
     if newest is None:
@@ -258,7 +259,7 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     stale = []
     for key, tf in engine.TIMEFRAMES.items():
         m = stored.get(key)
-        refresh_every = timedelta(milliseconds=max(60_000, tf.bar_ms // 12))
+        refresh_every = timedelta(seconds=0 if tf.bar_ms == BASE_BAR_MS else max(60, tf.bar_ms // 12_000))
         if m is None:
             stale.append(key)
             continue

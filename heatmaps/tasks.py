@@ -9,7 +9,7 @@ from typing import Any
 import redis
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from heatmaps import ingest, validity
@@ -20,12 +20,13 @@ from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
 from heatmaps.maps import heatmap_compute, stale_timeframes
 from heatmaps.marketdata import asset_summary_refresh, drop_expired_partitions, dt_to_ms, ensure_partitions
-from heatmaps.models import Asset, Exchange
+from heatmaps.models import Asset, Exchange, Heatmap
 
 log = logging.getLogger(__name__)
 
 SHORT_TIMEFRAMES = ["12h", "24h"]
-RECOMPUTE_DEBOUNCE_SECONDS = 10
+# A trigger no longer waits for more to arrive: bursts are coalesced instead (see recompute_trigger).
+RECOMPUTE_DEBOUNCE_SECONDS = 0
 PARTITION_MONTHS_AHEAD = 3
 IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -39,20 +40,75 @@ def enqueue_recompute(*, asset_ids: list[int], timeframes: list[str] | None = No
         transaction.on_commit(partial(recompute_asset.delay, asset_id, timeframes))
 
 
-def schedule_recompute(asset_id: int) -> bool:
-    """Debounced: however many ingests finish within the window, one recompute runs after it.
+def _pending_key(asset_id: int) -> str:
+    return f"liq:recompute-pending:{asset_id}"
 
-    Returns whether this call enqueued it. In embedded mode (no Redis) it recomputes at once.
+
+def _dirty_key(asset_id: int) -> str:
+    return f"liq:recompute-dirty:{asset_id}"
+
+
+# Each is one Redis round trip and atomic, so a trigger can never slip between the running compute's
+# last look at "dirty" and its release of "pending" (which would leave new data uncomputed).
+_TRIGGER = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 0
+"""
+_FINISH = """
+if redis.call('DEL', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return 1
+end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+
+def recompute_trigger(asset_id: int) -> bool:
+    """New data of an asset is committed: recompute its due maps now, coalesced per asset.
+
+    No compute queued or running: one is enqueued at once (returns True). Otherwise the asset is
+    marked dirty (returns False): a queued compute will read the new rows anyway, and a running one
+    runs exactly once more when it finishes. However many triggers arrive, at most one compute per
+    asset waits in the queue. Call it only after the data is committed (schedule_recompute does).
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        enqueue_recompute(asset_ids=[asset_id])
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # embedded mode: no Redis, every map at once
+        recompute_asset.delay(asset_id)
         return True
-    if not _redis().set(f"liq:recompute-pending:{asset_id}", 1, nx=True, ex=RECOMPUTE_DEBOUNCE_SECONDS * 6):
+    ttl = settings.LIQ_RECOMPUTE_PENDING_SECONDS
+    if not _redis().eval(_TRIGGER, 2, _pending_key(asset_id), _dirty_key(asset_id), ttl):
         return False
-    transaction.on_commit(
-        lambda: recompute_asset.apply_async(args=(asset_id, None, True), countdown=RECOMPUTE_DEBOUNCE_SECONDS)
-    )
+    recompute_asset.delay(asset_id, None, True)
     return True
+
+
+def schedule_recompute(asset_id: int) -> None:
+    """recompute_trigger once the current transaction commits (at once outside one): a compute that
+    started earlier would otherwise finish without the rows and nothing would follow it."""
+    transaction.on_commit(partial(recompute_trigger, asset_id))
+
+
+def recompute_runs_key(asset_id: int) -> str:
+    """How many coalesced computes of the asset started (kept a day): what coalescing saved is visible."""
+    return f"liq:recompute-runs:{asset_id}"
+
+
+def _recompute_begin(asset_id: int) -> None:
+    """The compute about to read the asset covers every trigger so far; the pending mark lives on."""
+    with _redis().pipeline() as pipe:
+        pipe.delete(_dirty_key(asset_id))
+        pipe.expire(_pending_key(asset_id), settings.LIQ_RECOMPUTE_PENDING_SECONDS)
+        pipe.incr(recompute_runs_key(asset_id))
+        pipe.expire(recompute_runs_key(asset_id), 86_400)
+        pipe.execute()
+
+
+def _recompute_finish(asset_id: int) -> None:
+    """Release the asset, or, when a trigger arrived during the compute, enqueue exactly one more."""
+    ttl = settings.LIQ_RECOMPUTE_PENDING_SECONDS
+    if _redis().eval(_FINISH, 2, _pending_key(asset_id), _dirty_key(asset_id), ttl):
+        recompute_asset.delay(asset_id, None, True)
 
 
 def enqueue_backfill(*, asset_ids: list[int], days: int) -> None:
@@ -66,28 +122,58 @@ def heartbeat() -> None:
     record_heartbeat(WORKER_KEY)
 
 
-@shared_task(name="heatmaps.recompute_asset", **IDEMPOTENT)
-def recompute_asset(asset_id: int, timeframes: list[str] | None = None, debounced: bool = False) -> int:
-    """Recompute (all or some) timeframes of one asset. A failure leaves the previous maps in place."""
-    if debounced and not settings.CELERY_TASK_ALWAYS_EAGER:
-        _redis().delete(f"liq:recompute-pending:{asset_id}")
+# A lost database or Redis connection passes; anything else (bad parameters, a bug) would fail again.
+TRANSIENT_COMPUTE_ERRORS = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+
+
+@shared_task(bind=True, name="heatmaps.recompute_asset", max_retries=3, **IDEMPOTENT)
+def recompute_asset(self: Any, asset_id: int, timeframes: list[str] | None = None, debounced: bool = False) -> int:
+    """Recompute (all or some) timeframes of one asset. A failure leaves the previous maps in place.
+
+    `debounced` marks the coalesced compute after new data (recompute_trigger): it refreshes only the
+    maps that are due, the short ones first, and releases the asset (or runs once more) at the end.
+    """
+    coalesced = debounced and not settings.CELERY_TASK_ALWAYS_EAGER
+    if coalesced:
+        _recompute_begin(asset_id)
+    retrying = False
+    try:
+        return _recompute(asset_id, timeframes, due_only=debounced and timeframes is None)
+    except TRANSIENT_COMPUTE_ERRORS as exc:
+        retrying = self.request.retries < self.max_retries
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from None
+    finally:
+        if coalesced and not retrying:
+            _recompute_finish(asset_id)
+
+
+def _recompute(asset_id: int, timeframes: list[str] | None, *, due_only: bool) -> int:
     asset = Asset.objects.select_related("reference_exchange").filter(pk=asset_id).first()
     if asset is None:
         log.warning("recompute: asset %s no longer exists", asset_id)
         return 0
-    if debounced and timeframes is None:
+    if due_only:
         timeframes = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
         if not timeframes:
             asset_summary_refresh(asset=asset)  # no map due, but the overview's price and OI moved
             return 0
+    keys = timeframes or list(TIMEFRAMES)
+    # The short maps move with every bar and need two days of bars; the long ones re-read up to two
+    # years. Stored first, the short maps are served while the long ones are still being computed.
+    batches = [
+        b for b in ([k for k in keys if k in SHORT_TIMEFRAMES], [k for k in keys if k not in SHORT_TIMEFRAMES]) if b
+    ]
+    maps: list[Heatmap] = []
     try:
-        maps = heatmap_compute(asset=asset, timeframes=timeframes)
+        for batch in batches:
+            stored = heatmap_compute(asset=asset, timeframes=batch)
+            if stored:
+                announce_market_data(asset.pk)
+            maps += stored
     except Exception:
         log.exception("recompute of %s failed; the previous maps stay in place", asset.symbol)
         raise
     log.info("recomputed %s: %s", asset.symbol, ", ".join(m.timeframe for m in maps) or "no data")
-    if maps:
-        announce_market_data(asset.pk)
     return len(maps)
 
 

@@ -403,6 +403,10 @@ LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
 # Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
 LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
+# New data recomputes an asset's due maps at once, coalesced: while one compute of the asset is queued or
+# running, further triggers only mark it dirty. The mark expires after this long, so a worker killed
+# mid-compute cannot hold the asset's maps back for longer (above the slowest all-timeframe compute).
+LIQ_RECOMPUTE_PENDING_SECONDS = env_int("LIQ_RECOMPUTE_PENDING_SECONDS", 600, minimum=30)
 # Raw candles and open interest older than the current month and this many months before it are
 # dropped, a whole monthly partition at a time (PostgreSQL only); 0 keeps everything. Stored heat
 # maps are kept, but the 1y map needs 25 months of raw data to be recomputed with its full warm-up.

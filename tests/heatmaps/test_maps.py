@@ -17,7 +17,7 @@ from heatmaps.maps import asset_params, heatmap_cache_key, heatmap_compute, load
 from heatmaps.marketdata import load_sample_data, upsert_candles
 from heatmaps.models import Asset, Heatmap
 from heatmaps.rows import CandleRow
-from heatmaps.tasks import recompute_asset, schedule_recompute
+from heatmaps.tasks import recompute_asset
 
 
 @pytest.fixture
@@ -119,20 +119,6 @@ def test_recompute_task_on_a_real_worker_is_idempotent_and_keeps_old_map_on_fail
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_recompute_is_debounced(celery_worker_process: Any) -> None:
-    load_sample_data()
-    eth = Asset.objects.get(symbol="ETHUSDT")
-    assert schedule_recompute(eth.pk) is True
-    assert schedule_recompute(eth.pk) is False
-    assert schedule_recompute(eth.pk) is False
-    from tests.conftest import wait_for
-
-    wait_for(lambda: Heatmap.objects.filter(asset=eth).count() == len(engine.TIMEFRAMES), timeout=90)
-    assert set(Heatmap.objects.filter(asset=eth).values_list("version", flat=True)) == {1}
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
 def test_minutely_refresh_recomputes_only_the_short_maps(celery_worker_process: Any) -> None:
     from heatmaps.tasks import refresh_short_maps
     from tests.conftest import wait_for
@@ -163,7 +149,8 @@ def test_after_new_data_only_maps_due_for_a_refresh_are_stale(sample: Asset) -> 
     upsert_candles(
         asset=sample, exchange=sample.reference_exchange, rows=[CandleRow(new_bar, 84_000, 84_100, 83_900, 84_050, 5.0)]
     )
-    assert stale_timeframes(asset=sample, now=computed + timedelta(seconds=30)) == []
+    # The maps with one column per base bar follow it at once; the others wait a twelfth of their bar.
+    assert stale_timeframes(asset=sample, now=computed + timedelta(seconds=1)) == ["12h", "24h"]
     assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=2)) == ["12h", "24h", "3d"]
     assert stale_timeframes(asset=sample, now=computed + timedelta(minutes=11)) == [
         "12h",
