@@ -399,6 +399,17 @@ LIQ_BYBIT_URL = env_url("LIQ_BYBIT_URL", "https://api.bybit.com", schemes=("http
 LIQ_BYBIT_WS_URL = env_url("LIQ_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear", schemes=("ws", "wss"))
 LIQ_OKX_URL = env_url("LIQ_OKX_URL", "https://www.okx.com", schemes=("http", "https"))
 LIQ_OKX_WS_URL = env_url("LIQ_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public", schemes=("ws", "wss"))
+# Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
+# Bybit's and OKX's public endpoints are the ones above.
+LIQ_BINANCE_MARKET_WS_URL = env_url(
+    "LIQ_BINANCE_MARKET_WS_URL", "wss://fstream.binance.com/market/stream", schemes=("ws", "wss")
+)
+LIQ_OKX_BUSINESS_WS_URL = env_url(
+    "LIQ_OKX_BUSINESS_WS_URL", "wss://ws.okx.com:8443/ws/v5/business", schemes=("ws", "wss")
+)
+LIQ_MARKET_REFRESH_SECONDS = env_int("LIQ_MARKET_REFRESH_SECONDS", 30, minimum=1)  # enabled assets re-read
+LIQ_BINANCE_OI_POLL_SECONDS = env_int("LIQ_BINANCE_OI_POLL_SECONDS", 12, minimum=1)  # Binance has no OI stream
+LIQ_MARKET_REPAIR_DAYS = env_int("LIQ_MARKET_REPAIR_DAYS", 1, minimum=1)  # holes looked for after a reconnect
 LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
 # Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
