@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and start liqplatform with the sample data: web server, Celery worker and beat, liquidation
-# recorder — one Ctrl-C stops them all. Falls back to the embedded mode (SQLite in var/, Celery tasks
-# in-process) when PostgreSQL or Redis cannot be reached.
+# recorder and market-data streams — one Ctrl-C stops them all. Falls back to the embedded mode (SQLite
+# in var/, Celery tasks in-process) when PostgreSQL or Redis cannot be reached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
