@@ -21,13 +21,13 @@ from django.db import connections, transaction
 
 from heatmaps.exchanges import BinanceConnector, ExchangeError
 from heatmaps.exchanges.base import wall_clock_ms
+from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
 from heatmaps.exchanges.market_stream import (
     OKX_BUSINESS_CHANNELS,
     OKX_PUBLIC_CHANNELS,
     BarEvent,
     BybitMarketParser,
     CloseSampler,
-    MarketConnection,
     MarketEvent,
     MarkEvent,
     OiEvent,
@@ -40,7 +40,6 @@ from heatmaps.exchanges.market_stream import (
     okx_topics,
     parse_binance_market,
     parse_okx_market,
-    run_market_connection,
     topic_symbol,
 )
 from heatmaps.ingest.fetch import Kind, _store, connector_for, ingest_since_last, repair_gaps

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from heatmaps.exchanges.errors import MalformedPayload
+from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
 from heatmaps.exchanges.market_stream import (
     BarEvent,
     BybitMarketParser,
     CloseSampler,
-    MarketConnection,
     MarkEvent,
     OiEvent,
     binance_url,
@@ -24,7 +24,6 @@ from heatmaps.exchanges.market_stream import (
     okx_messages,
     parse_binance_market,
     parse_okx_market,
-    run_market_connection,
     topic_symbol,
 )
 from heatmaps.rows import OpenInterestRow
