@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine import decode_grid, encode_grid
+from heatmaps.live import publishers as live
 from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
 from heatmaps.marketdata.rawsql import db_time as _db_time
 from heatmaps.marketdata.rawsql import epoch_ms as _epoch_ms
@@ -392,6 +393,7 @@ def _store(
             heatmap.version = F("version") + 1
             heatmap.save()
             heatmap.refresh_from_db(fields=["version"])
+    live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it
     return heatmap
 
 

@@ -30,6 +30,7 @@ from heatmaps.exchanges import (
     TransientExchangeError,
     get_connector,
 )
+from heatmaps.live import publishers as live
 from heatmaps.marketdata import (
     Candles,
     candle_problems,
@@ -124,7 +125,9 @@ def _store_candles(asset: Asset, exchange: Exchange, rows: list[CandleRow]) -> i
         open_time__range=(ms_to_dt(rows[0].open_time_ms), ms_to_dt(rows[-1].open_time_ms)),
     ).exclude(open_time__in=[ms_to_dt(rows[i].open_time_ms) for i in problems]).delete()
     good = [r for i, r in enumerate(rows) if i not in problems]
-    return upsert_candles(asset=asset, exchange=exchange, rows=good)
+    written = upsert_candles(asset=asset, exchange=exchange, rows=good)
+    live.bars_stored(asset=asset, exchange=exchange, rows=good)
+    return written
 
 
 def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int:
@@ -362,4 +365,5 @@ def ingest_ticker(*, asset: Asset, exchange: Exchange, connector: BaseConnector 
             "next_funding_time": ms_to_dt(mark.next_funding_time_ms) if mark.next_funding_time_ms else None,
         },
     )
+    live.ticker_stored(asset=asset, exchange=exchange, ticker=ticker)
     return ticker

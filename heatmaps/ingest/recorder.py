@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from heatmaps.exchanges import ExchangeError
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
 from heatmaps.ingest.instruments import contract_sizes, instrument_specs_refresh
+from heatmaps.live import publishers as live
 from heatmaps.marketdata import insert_liquidations
 from heatmaps.models import Asset, Exchange
 from heatmaps.rows import LiquidationRow
@@ -145,6 +146,7 @@ def make_sink(recorder: Recorder) -> Callable[[list[LiquidationRow]], None]:
                 recorder.sizes.reload_if_stale()
             for symbol, batch in by_asset.items():
                 written += insert_liquidations(asset=recorder.assets[symbol], exchange=recorder.exchange, rows=batch)
+                live.liquidations_stored(asset=recorder.assets[symbol], exchange=recorder.exchange, rows=batch)
         finally:
             # The sink runs in a pool thread: release its connection rather than leave one per thread.
             connections.close_all()
