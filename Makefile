@@ -49,6 +49,7 @@ bench: venv services
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py
 	LIQ_TESTING=1 $(PY) bench/bench_ingest.py
 	$(PY) bench/bench_load.py
+	$(PY) bench/bench_freshness.py
 	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_api.py
 	LIQ_TESTING=1 $(PY) bench/bench_pages.py
 	LIQ_TESTING=1 $(PY) bench/bench_partitions.py
