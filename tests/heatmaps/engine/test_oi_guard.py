@@ -60,9 +60,7 @@ def _reference(oi: np.ndarray, close: np.ndarray, volume: np.ndarray | None) -> 
     for k in range(start + 1, m):
         if plausible(anchor, k):
             anchor = k
-        elif any(
-            plausible(anchor, j) and not plausible(k, j) for j in range(k + 1, min(k + 1 + MAX_SPIKE_ROWS, m))
-        ):
+        elif any(plausible(anchor, j) and not plausible(k, j) for j in range(k + 1, min(k + 1 + MAX_SPIKE_ROWS, m))):
             reason[idx[k]] = SPIKE
         elif np.isfinite(vol[max(idx[anchor], 0) : min(idx[k] + 2, n)]).all():
             reason[idx[k]] = EXCEEDS_VOLUME
