@@ -52,7 +52,18 @@ def test_data_coverage_table(btc: Asset, binance: Exchange) -> None:
     out = io.StringIO()
     call_command("data_coverage", stdout=out)
     line = next(line for line in out.getvalue().splitlines() if "candles" in line)
-    assert line.split() == ["BTCUSDT", "binance", "candles", "2026-01-01", "00:00", "2026-01-01", "00:55", "12", "0", "0"]
+    assert line.split() == [
+        "BTCUSDT",
+        "binance",
+        "candles",
+        "2026-01-01",
+        "00:00",
+        "2026-01-01",
+        "00:55",
+        "12",
+        "0",
+        "0",
+    ]
     assert "held back" in out.getvalue().splitlines()[0]
 
 

@@ -83,5 +83,21 @@ def test_import_summary_counts_missing_bars(btc: Asset, tmp_path: Path) -> None:
     out = run("import_market_data", first, second)
     summary = [line.split() for line in out.splitlines() if line.startswith("BTCUSDT")]
     assert summary == [
-        ["BTCUSDT", "binance", "klines", "2", "9", "0", "9", "0", "2026-01-01", "00:00", "UTC", "2026-01-01", "00:55", "UTC", "3"]
+        [
+            "BTCUSDT",
+            "binance",
+            "klines",
+            "2",
+            "9",
+            "0",
+            "9",
+            "0",
+            "2026-01-01",
+            "00:00",
+            "UTC",
+            "2026-01-01",
+            "00:55",
+            "UTC",
+            "3",
+        ]
     ]
