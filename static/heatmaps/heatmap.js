@@ -68,36 +68,90 @@
       drawn: false,
     };
     canvas.__heatmap = state;
-    fetch(canvas.dataset.heatmapSrc, { headers: { Accept: "application/json" } })
+    state.reload = function () {
+      return load(state);
+    };
+    load(state);
+  }
+
+  // Fetch the map and draw it: once at set-up, and again when live.js hears of a new version (then
+  // with If-None-Match, so an unchanged map costs a 304). A reload keeps the zoom unless it showed
+  // the whole map, in which case the new whole map (one more column) is shown.
+  function load(state) {
+    var canvas = state.canvas;
+    var headers = { Accept: "application/json" };
+    if (state.etag) headers["If-None-Match"] = state.etag;
+    return fetch(canvas.dataset.heatmapSrc, { headers: headers, cache: state.etag ? "no-cache" : "default" })
       .then(function (response) {
+        if (response.status === 304) return null;
         if (!response.ok) throw new Error("HTTP " + response.status);
+        state.etag = response.headers.get("ETag");
         return response.json();
       })
       .then(function (body) {
+        if (!body) return false;
         var arrived = performance.now();
         var data = fromApi(body, state.side);
         return Promise.all([
           D.decodePacked(data.long_packed, data.width, data.bins),
           D.decodePacked(data.short_packed, data.width, data.bins),
         ]).then(function (grids) {
+          var first = !state.data;
+          var whole = first || sameView(state.view, fullView(state.data));
           state.data = data;
           state.grid = { long: grids[0], short: grids[1] };
           state.autoFull = data.colour_scale_usd;
-          state.view = fullView(data);
+          if (whole) state.view = fullView(data);
           state.image = D.buildImage(data, state.grid, imageOptions(state));
           if (state.status) state.status.textContent = "";
+          if (!first && state.panelsBox) state.panelsBox.textContent = "";
           draw(state);
           buildPanels(state);
           // From the data's arrival to the map, the liquidation map and the panels on screen.
           state.drawMs = performance.now() - arrived;
           canvas.dataset.drawMs = state.drawMs.toFixed(1);
-          wire(state);
+          canvas.dataset.columns = String(data.width);
+          canvas.dataset.lastTime = String(data.times[data.times.length - 1]);
+          canvas.dispatchEvent(new CustomEvent("liq:map-loaded", { bubbles: true, detail: body }));
+          if (first) wire(state);
+          return true;
         });
       })
       .catch(function (error) {
         console.error("heat map", canvas.dataset.heatmapSrc, error);
         if (state.status) state.status.textContent = "Could not load the map data (" + error.message + ").";
+        return false;
       });
+  }
+
+  function sameView(a, b) {
+    return a && b && a.t0 === b.t0 && a.t1 === b.t1 && a.p0 === b.p0 && a.p1 === b.p1;
+  }
+
+  // ---- live updates (live.js) ---------------------------------------------------------------
+
+  // A trade or mark price: the price line moves and the newest column's candle takes it in.
+  function liveTick(state, timeMs, price) {
+    var data = state.data;
+    if (!data || !isFinite(price)) return;
+    data.current_price = price;
+    var last = data.times.length - 1;
+    var barMs = data.bar_seconds * 1000;
+    var c = data.candles[last];
+    if (c && timeMs >= data.times[last] && timeMs < data.times[last] + barMs) {
+      c[2] = Math.max(c[2], price);
+      c[3] = Math.min(c[3], price);
+      c[4] = price;
+    }
+    state.canvas.dataset.livePrice = String(price);
+    if (state.drawn) draw(state);
+  }
+
+  // A recorded liquidation: one more circle (the API's [time, price, usd, side]), if its side is shown.
+  function liveLiquidation(state, p) {
+    if (!state.data || (state.side !== "both" && p[3] !== state.side)) return;
+    state.data.liquidations.push(p);
+    if (state.drawn) draw(state);
   }
 
   function imageOptions(state) {
@@ -587,6 +641,22 @@
       });
     }
   }
+
+  window.LiqHeatmap = {
+    current: currentState,
+    reload: function () {
+      var state = currentState();
+      return state && state.reload ? state.reload() : Promise.resolve(false);
+    },
+    tick: function (timeMs, price) {
+      var state = currentState();
+      if (state) liveTick(state, timeMs, price);
+    },
+    liquidation: function (p) {
+      var state = currentState();
+      if (state) liveLiquidation(state, p);
+    },
+  };
 
   function boot() {
     init(document);

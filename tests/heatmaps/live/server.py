@@ -25,8 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def asgi_server(*, keepalive_seconds: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the base URL of a uvicorn process serving liqplatform.asgi against the test database."""
+def asgi_server(
+    *, keepalive_seconds: int = 1, static_root: Path | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Yield the base URL of a uvicorn process serving liqplatform.asgi against the test database; with
+    ``static_root``, the static files are collected there first and served from it (WhiteNoise)."""
     port = free_port()
     env = {
         **os.environ,
@@ -34,8 +37,16 @@ def asgi_server(*, keepalive_seconds: int = 1, extra_env: dict[str, str] | None 
         "DATABASE_URL": _database_url(settings.DATABASES["default"]),
         "REDIS_URL": settings.REDIS_URL,
         "LIQ_LIVE_KEEPALIVE_SECONDS": str(keepalive_seconds),
+        **({"STATIC_ROOT": str(static_root)} if static_root else {}),
         **(extra_env or {}),
     }
+    if static_root is not None:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+        )
     log_path = Path(settings.BASE_DIR) / "var" / "test-asgi.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as log:

@@ -1,0 +1,29 @@
+"""``{% live_badge asset %}``: the asset page's live-updates badge, which static/heatmaps/live.js drives."""
+
+from __future__ import annotations
+
+from django import template
+from django.conf import settings
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from heatmaps.models import Asset
+
+register = template.Library()
+
+EMBEDDED_TEXT = "live updates need Redis (not in the embedded mode)"
+
+
+@register.simple_tag
+def live_badge(asset: Asset) -> SafeString:
+    # Embedded (SQLite, no Redis): the badge says so and carries data-live-off, so live.js opens no stream.
+    off = format_html(' data-live-off="{}"', EMBEDDED_TEXT) if settings.EMBEDDED else ""
+    return format_html(
+        '<span class="live-badge" data-live-src="{}" data-state="{}"{} role="status" aria-live="polite">'
+        '<span class="live-dot" aria-hidden="true"></span><span class="live-label">{}</span></span>',
+        reverse("heatmaps:asset-events", args=[asset.symbol]),
+        "off" if settings.EMBEDDED else "connecting",
+        off,
+        EMBEDDED_TEXT if settings.EMBEDDED else "connecting…",
+    )
