@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from redis.exceptions import RedisError
 
@@ -97,6 +98,10 @@ async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | Stre
         return HttpResponse(
             "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
         )
+    if not isinstance(request, ASGIRequest):
+        # Under WSGI Django would read this endless stream to its end, holding a worker for ever: the
+        # stream is served by the ASGI process only (docs/deploy.md routes /assets/*/events to it).
+        return HttpResponse("Live events are served by the ASGI process.\n", status=503, content_type="text/plain")
     user = await request.auser()
     user_id = user.pk if user.is_authenticated else None
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_id")
