@@ -393,6 +393,8 @@ def _store(
             heatmap.version = F("version") + 1
             heatmap.save()
             heatmap.refresh_from_db(fields=["version"])
+    # Before the map event: a client that refetches on it must get the new tag, not a cached one.
+    transaction.on_commit(partial(heatmap_generation_bump, symbol=asset.symbol))
     live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it
     return heatmap
 
@@ -418,6 +420,25 @@ def shared_cache_key(prefix: str, *parts: object) -> str:
     """A short cache key for what several requests share, from whatever identifies it (URLs and query
     values a client chose, hashed so any length or character makes a valid key)."""
     return f"{prefix}:{hashlib.sha256(repr(parts).encode()).hexdigest()[:40]}"
+
+
+def heatmap_generation(symbol: str) -> int:
+    """A counter per asset, bumped whenever one of its maps gets a new version: caches keyed by it (the
+    map API's tag per URL) are fresh the moment a map changes, and still cost no database query."""
+    return int(cache.get(_generation_key(symbol)) or 0)
+
+
+def heatmap_generation_bump(*, symbol: str) -> None:
+    key = _generation_key(symbol)
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between the two calls: any new value differs from the cached ones
+        cache.set(key, time.time_ns(), timeout=None)
+
+
+def _generation_key(symbol: str) -> str:
+    return f"heatmap-gen:{symbol.upper()}"
 
 
 def heatmap_cache_key(heatmap: Heatmap) -> str:

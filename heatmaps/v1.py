@@ -36,7 +36,7 @@ from rest_framework.serializers import BaseSerializer, Serializer
 
 from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.maps import MODEL, read_heatmap, shared_cache_key
+from heatmaps.maps import MODEL, heatmap_generation, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
 from heatmaps.models import (
     EXCHANGE_NAMES,
@@ -268,9 +268,11 @@ def _etag(heatmap: Heatmap, query: dict[str, Any], newest_print: datetime | None
 @api_view(["GET"])
 def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     # The map's tag for this URL is looked up at most once per LIQ_PAGE_CACHE_SECONDS (as the pages'
-    # market figures are); with the JSON kept per tag, a popular map costs two cache reads.
+    # market figures are) and again as soon as one of the asset's maps is stored anew (its generation);
+    # with the JSON kept per tag, a popular map costs three cache reads.
     seconds = settings.LIQ_PAGE_CACHE_SECONDS
-    tag_key = shared_cache_key("heatmap-tag", symbol.upper(), sorted(request.query_params.lists()))
+    generation = heatmap_generation(symbol) if seconds else 0
+    tag_key = shared_cache_key("heatmap-tag", symbol.upper(), generation, sorted(request.query_params.lists()))
     tag: tuple[str, datetime] | None = cache.get(tag_key) if seconds else None
     asset, query = None, None
     if tag is None:

@@ -157,3 +157,26 @@ def test_a_popular_map_is_answered_from_the_cache_within_the_window(
     # A wrong request is never answered from another one's copy.
     assert client.get(url + "&side=sideways").status_code == 400
     assert client.get(url.replace("BTCUSDT", "NOSUCH")).status_code == 404
+
+
+def test_a_new_map_version_is_served_at_once_despite_the_window(
+    client: Client, shared: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A page that refetches on a live ``map`` event must get the new map, not the tag cached for 60 s."""
+    from django.db.models import F
+
+    from heatmaps.maps import heatmap_generation, heatmap_generation_bump
+    from heatmaps.models import Heatmap
+
+    url = "/api/v1/assets/BTCUSDT/heatmap/?timeframe=24h&cells=packed"
+    first = client.get(url)
+    Heatmap.objects.filter(asset__symbol="BTCUSDT", timeframe="24h").update(version=F("version") + 1)
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304  # cached: the stale tag
+    heatmap_generation_bump(symbol="BTCUSDT")
+    second = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert second.status_code == 200 and second["ETag"] != first["ETag"]
+    # Storing a map bumps it once the transaction commits.
+    before = heatmap_generation("BTCUSDT")
+    with django_capture_on_commit_callbacks(execute=True):
+        heatmap_compute(asset=Asset.objects.get(symbol="BTCUSDT"), timeframes=["12h"])
+    assert heatmap_generation("BTCUSDT") == before + 1
