@@ -95,7 +95,7 @@ def test_asset_page_shows_the_map_panel_with_provenance(client: Client, btc: Ass
     assert "0.0040 %" in body  # the last real funding settlement of the sample: 4.023e-05 at 2026-01-29 16:00 UTC
     m = Heatmap.objects.get(asset=btc, timeframe="24h")
     provenance = (
-        f"{utc(m.computed_at)} UTC</time> (0 min ago)\n        from Binance USDS-M candles and Binance USDS-M open interest, "
+        f'{utc(m.computed_at)} UTC</time> (<span class="computed-age">0 min</span> ago)\n        from Binance USDS-M candles and Binance USDS-M open interest, '
         f"data {utc(m.data_start)} →\n        {utc(m.data_end)} UTC (newest bar "
     )
     assert provenance in body
