@@ -53,6 +53,7 @@ bench: venv services
 	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_api.py
 	LIQ_TESTING=1 $(PY) bench/bench_pages.py
 	LIQ_TESTING=1 $(PY) bench/bench_partitions.py
+	$(PY) bench/bench_sse.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

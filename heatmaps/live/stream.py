@@ -11,14 +11,18 @@ own connection, and one from a crafted id only sets where in the user's own stre
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from redis.exceptions import RedisError
 
@@ -29,6 +33,28 @@ logger = logging.getLogger(__name__)
 
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 RETRY_MS = 3000  # how long EventSource waits before reconnecting after a dropped connection
+SYMBOLS_TTL_S = 30.0  # a newly enabled asset gets its stream this much later at most
+# A thousand browsers reconnecting at once (a deploy, a network blip) must not open a thousand
+# database connections: the few reads a connection needs (symbols, the session's user) wait their turn.
+_DB_GATE = asyncio.Semaphore(8)
+_symbols: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def _read_symbols() -> frozenset[str]:
+    try:
+        return frozenset(Asset.objects.filter(enabled=True).values_list("symbol", flat=True))
+    finally:
+        # Django gives a request's connection back when the response ends, and this one does not end.
+        connections.close_all()
+
+
+async def _enabled_symbols() -> frozenset[str]:
+    global _symbols
+    read_at, symbols = _symbols
+    if time.monotonic() - read_at > SYMBOLS_TTL_S:
+        symbols = await sync_to_async(_read_symbols)()
+        _symbols = (time.monotonic(), symbols)
+    return symbols
 
 
 def _parse_last_id(raw: str | None, *, with_user: bool) -> tuple[str | None, str | None]:
@@ -58,7 +84,10 @@ async def _events(symbol: str, user_id: int | None, last_event_id: str | None) -
     user_key = user_stream_key(user_id) if user_id is not None else None
     # A client of its own per connection: XREAD BLOCK holds its connection for the whole wait anyway,
     # and a client bound to no shared pool is safe whatever event loop serves the request.
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    # The read timeout outlasts the longest XREAD BLOCK, so only a Redis that stopped answering trips it.
+    client = aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=keepalive_ms / 1000 + 10
+    )
     try:
         asset_pos, user_pos = _parse_last_id(last_event_id, with_user=user_key is not None)
         positions: dict[str, str] = {asset_key: asset_pos or await _newest_id(client, asset_key)}
@@ -91,9 +120,6 @@ async def _events(symbol: str, user_id: int | None, last_event_id: str | None) -
 
 
 async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
-    asset = await Asset.objects.filter(symbol=symbol.upper(), enabled=True).only("symbol").afirst()
-    if asset is None:
-        raise Http404(f"There is no enabled asset {symbol[:32]!r} here.")
     if settings.EMBEDDED:
         return HttpResponse(
             "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
@@ -102,11 +128,17 @@ async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | Stre
         # Under WSGI Django would read this endless stream to its end, holding a worker for ever: the
         # stream is served by the ASGI process only (docs/deploy.md routes /assets/*/events to it).
         return HttpResponse("Live events are served by the ASGI process.\n", status=503, content_type="text/plain")
-    user = await request.auser()
-    user_id = user.pk if user.is_authenticated else None
+    async with _DB_GATE:
+        known = symbol.upper() in await _enabled_symbols()
+        user = await request.auser()
+        user_id = user.pk if user.is_authenticated else None
+        # The stream reads only Redis: the session's database connection (if any) goes back now.
+        await sync_to_async(connections.close_all)()
+    if not known:
+        raise Http404(f"There is no enabled asset {symbol[:32]!r} here.")
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_id")
     response = StreamingHttpResponse(
-        _events(asset.symbol, user_id, last_event_id), content_type="text/event-stream; charset=utf-8"
+        _events(symbol.upper(), user_id, last_event_id), content_type="text/event-stream; charset=utf-8"
     )
     # Every byte as it is written: never stored, never buffered by nginx, never compressed.
     response["Cache-Control"] = "no-store"
