@@ -4,12 +4,9 @@ request gets a server error and every documented answer matches its schema; prin
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from accounts.watchlists import watchlist_create
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset
-from tests.conftest import _database_url, _die_with_parent
+from tests.platform.servers import production_gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,57 +64,14 @@ def counts(output: str) -> str:
     return match.group(1).strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def api_server(transactional_db: None) -> Iterator[str]:
     """gunicorn, as in production, on a free port over the test database. (Django's live_server drops
     the connection when a view answers 401 without reading a request body, which the fuzzer reports
-    as a network error.)"""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LIQ_TESTING": "1",
-        "DATABASE_URL": _database_url(settings.DATABASES["default"]),
-        "REDIS_URL": settings.REDIS_URL,
-        # Limits are tested on their own; here they would only turn the fuzzer's bursts into 429s.
-        "LIQ_API_ANON_RATE": "off",
-        "LIQ_API_USER_RATE": "off",
-        "LIQ_LOG_LEVEL": "WARNING",
-        "LIQ_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "LIQ_WEB_THREADS": "2",
-    }
-    log_path = Path(settings.BASE_DIR) / "var" / "test-api-server.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            # The production config file (worker warm-up hook included), sized down for the test.
-            [str(Path(sys.executable).with_name("gunicorn")), "liqplatform.wsgi", "-c", "liqplatform/gunicorn.conf.py"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, f"gunicorn exited with {proc.returncode}; see {log_path}"
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.2)
-            else:
-                raise AssertionError(f"gunicorn did not listen within 30 s; see {log_path}")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    as a network error.) Limits are tested on their own; here they would only turn the fuzzer's
+    bursts into 429s."""
+    with production_gunicorn("test-api-server.log", LIQ_API_ANON_RATE="off", LIQ_API_USER_RATE="off") as url:
+        yield url
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(api_server: str) -> None:

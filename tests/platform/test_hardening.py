@@ -8,11 +8,9 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +31,7 @@ from accounts.tokens import api_token_create
 from accounts.watchlists import watchlist_create
 from heatmaps.models import Asset
 from liqplatform.api_policy import AnonymousRateThrottle
-from tests.conftest import _database_url, _die_with_parent
+from tests.platform.servers import production_gunicorn
 
 NESTED = "[" * 20_000 + "]" * 20_000  # about 40 KB, far deeper than any parser's recursion allows
 
@@ -124,52 +121,10 @@ def test_an_oversized_form_body_on_the_api_is_a_json_400(alice: User, content_ty
 # ---- 2. rate limits counted atomically -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _gunicorn(**env_overrides: str) -> Iterator[str]:
-    """The production server, with the production config file, over the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LIQ_TESTING": "1",
-        "DATABASE_URL": _database_url(settings.DATABASES["default"]),
-        "REDIS_URL": settings.REDIS_URL,
-        "LIQ_LOG_LEVEL": "WARNING",
-        "LIQ_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "LIQ_WEB_THREADS": "4",
-        **env_overrides,
-    }
-    log_path = Path(settings.BASE_DIR) / "var" / "test-hardening-server.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "liqplatform.wsgi", "-c", "liqplatform/gunicorn.conf.py"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, f"gunicorn exited with {proc.returncode}; see {log_path}"
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.2)
-            else:
-                raise AssertionError(f"gunicorn did not listen within 30 s; see {log_path}")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with production_gunicorn("test-hardening-server.log", LIQ_WEB_THREADS="4", **env_overrides) as url:
+        yield url
 
 
 def _fire(url: str, count: int, *, headers: dict[str, str] | None = None) -> tuple[Counter[int], list[str]]:
