@@ -87,42 +87,21 @@ def insert_liquidations(*, asset: Asset, exchange: Exchange, rows: Sequence[Liqu
     row with the largest fill (its price and value with it) and a replayed or older frame changes nothing.
     Bybit and OKX keys include the quantity, so for them a repeat is simply a no-op.
     """
-    from django.db import connection  # this function alone writes raw SQL here
-
     largest: dict[str, LiquidationRow] = {}
     for r in rows:  # one statement cannot touch the same row twice: keep each key's largest fill
         if r.dedupe_key not in largest or r.quantity > largest[r.dedupe_key].quantity:
             largest[r.dedupe_key] = r
-    if not largest:
-        return 0
-    q = connection.ops.quote_name
-    meta = Liquidation._meta
-    table = q(meta.db_table)
-    names = ("exchange", "dedupe_key", "asset", "time", "side", "price", "quantity", "value")
-    cols = [q(str(meta.get_field(n).column)) for n in names]  # type: ignore[union-attr]
-    exchange_col, key_col, quantity_col = cols[0], cols[1], cols[6]
-    # GREATEST on PostgreSQL, the two-argument MAX on SQLite (embedded mode); the WHERE keeps price, value
-    # and time from the frame that carried the largest fill.
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    updates = ", ".join(f"{c} = excluded.{c}" for c in (cols[3], cols[5], cols[7]))
-    records = [
-        (exchange.pk, r.dedupe_key, asset.pk, ms_to_dt(r.time_ms), r.side, r.price, r.quantity, r.value)
-        for r in largest.values()
-    ]
-    written = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(records), 500):
-            chunk = records[start : start + 500]
-            values = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * len(chunk))
-            sql = (
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES {values} "
-                f"ON CONFLICT ({exchange_col}, {key_col}) DO UPDATE SET "
-                f"{quantity_col} = {greatest}({table}.{quantity_col}, excluded.{quantity_col}), {updates} "
-                f"WHERE excluded.{quantity_col} > {table}.{quantity_col}"
-            )
-            cursor.execute(sql, [v for record in chunk for v in record])
-            written += max(cursor.rowcount, 0)
-    return written
+    return upsert_rows(
+        Liquidation,
+        key_fields=("exchange", "dedupe_key"),
+        value_fields=("time", "price", "quantity", "value"),
+        insert_only_fields=("asset", "side"),
+        only_if_greater="quantity",
+        records=[
+            (exchange.pk, r.dedupe_key, ms_to_dt(r.time_ms), r.price, r.quantity, r.value, asset.pk, r.side)
+            for r in largest.values()
+        ],
+    )
 
 
 class ImportProblem(ValueError):

@@ -30,10 +30,13 @@ def upsert_rows(
     value_fields: Sequence[str],
     records: Sequence[Sequence[Any]],
     insert_only_fields: Sequence[str] = (),
+    only_if_greater: str | None = None,
 ) -> int:
     """Insert or update `records`, tuples in key_fields + value_fields + insert_only_fields order.
 
-    On a key conflict the value_fields are updated (if they differ); insert_only_fields never are.
+    On a key conflict the value_fields are updated (if they differ); insert_only_fields never are. With
+    `only_if_greater` (one of the value_fields) a stored row is updated only when the new value of that
+    field is larger, so replaying older data never shrinks it. The records must not repeat a key.
     Returns the number of rows inserted or changed.
     """
     if not records:
@@ -50,6 +53,9 @@ def upsert_rows(
         set_sql = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in values)
         distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
         changed = " OR ".join(f"{table}.{q(c)} {distinct} excluded.{q(c)}" for c in values)
+        if only_if_greater is not None:
+            grows = q(_column(model, only_if_greater))
+            changed = f"excluded.{grows} > {table}.{grows}"
         action = f"DO UPDATE SET {set_sql} WHERE {changed}"
     else:
         action = "DO NOTHING"
