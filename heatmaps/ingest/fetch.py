@@ -94,7 +94,7 @@ def _store_candles(asset: Asset, exchange: Exchange, rows: list[CandleRow]) -> i
     if not rows:
         return 0
     rows = sorted(rows, key=lambda r: r.open_time_ms)
-    candles = Candles.of(*([getattr(r, f) for r in rows] for f in ("open_time_ms", "open", "high", "low", "close")))
+    candles = Candles.from_rows(rows)
     before = stored_candles_before(asset=asset, exchange=exchange, before_ms=rows[0].open_time_ms)
     problems = {p.index: p for p in candle_problems(candles, before=before)}
     if problems:

@@ -41,6 +41,7 @@ Z × σ × √k to reach it: for BTC at σ 0.1 %, from ETH's prices, that is wee
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -48,7 +49,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from heatmaps.rows import BASE_BAR_MS
+from heatmaps.rows import BASE_BAR_MS, CandleRow
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -87,6 +88,11 @@ class Candles:
             low=np.asarray(low, dtype=np.float64),
             close=np.asarray(close, dtype=np.float64),
         )
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[CandleRow]) -> Candles:
+        """Normalised candle rows (a file's, or a connector's page) as columns."""
+        return cls.of(*([getattr(r, f) for r in rows] for f in ("open_time_ms", "open", "high", "low", "close")))
 
     @classmethod
     def empty(cls) -> Candles:

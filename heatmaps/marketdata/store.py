@@ -145,13 +145,7 @@ def _refuse_implausible_candles(parsed: ParsedFile, *, asset: Asset, exchange: E
     """A file whose candles jump implausibly, within it or from the stored candles before it, is
     refused naming the line (and the stored candle it contradicts)."""
     rows = cast(list[CandleRow], parsed.rows)
-    candles = Candles.of(
-        [r.open_time_ms for r in rows],
-        [r.open for r in rows],
-        [r.high for r in rows],
-        [r.low for r in rows],
-        [r.close for r in rows],
-    )
+    candles = Candles.from_rows(rows)
     problems = candle_problems(
         candles, before=stored_candles_before(asset=asset, exchange=exchange, before_ms=rows[0].open_time_ms)
     )
