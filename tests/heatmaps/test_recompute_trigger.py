@@ -61,6 +61,17 @@ def _maps_locked() -> Iterator[None]:
         conn.rollback()
 
 
+def _a_session_waits_on_a_lock() -> bool:
+    """The compute reached its first write and waits on the held maps table (its bars are read)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def _next_bar(asset: Asset) -> int:
     """Store the bar after the asset's newest one (committed); returns its open time in ms."""
     last = Candle.objects.filter(asset=asset, exchange=asset.reference_exchange).latest("open_time")
@@ -96,7 +107,8 @@ def test_a_trigger_during_a_compute_causes_exactly_one_more(celery_worker_proces
     eth = Asset.objects.get(symbol="ETHUSDT")
     with _maps_locked():
         assert recompute_trigger(eth.pk) is True
-        wait_for(lambda: _runs(eth) == 1, timeout=60)  # started: its bars are read, its first write waits
+        wait_for(lambda: _runs(eth) == 1, timeout=60)  # started
+        wait_for(_a_session_waits_on_a_lock, timeout=60)  # its bars are read, its first write waits
         new_bar = _next_bar(eth)  # closes while the compute runs, too late for it
         assert [recompute_trigger(eth.pk) for _ in range(3)] == [False, False, False]
         assert _redis().llen("compute") == 0  # no pile-up behind the running compute
