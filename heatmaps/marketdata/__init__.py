@@ -3,6 +3,7 @@
 ``store`` writes rows (idempotent upserts) and imports dump files all-or-nothing, ``plausibility``
 judges candles (OHLC consistency, jumps against recent volatility) before they are stored, ``dumpfiles`` and
 ``dumpcolumns`` read Binance dump files (row by row, or columnar straight into numpy),
+``base_bars`` loads an asset's 5-minute bars as the engine takes them,
 ``coverage`` reports spans and gaps, ``aggregation`` sums the latest figures over exchanges,
 ``sample`` loads the bundled sample set, ``series`` reads an asset's recent bars, open interest and
 funding as arrays, ``panels`` puts OI, funding and volume on a map's columns and ``summary`` keeps
