@@ -25,6 +25,9 @@ from heatmaps.models import Asset, Exchange, Heatmap
 log = logging.getLogger(__name__)
 
 SHORT_TIMEFRAMES = ["12h", "24h"]
+# Broker priorities (0 first): the long maps of one asset re-read up to two years of bars, so after a bar
+# closes on many assets at once they wait behind every asset's short maps instead of delaying them.
+LONG_MAPS_PRIORITY = 9
 # A trigger no longer waits for more to arrive: bursts are coalesced instead (see recompute_trigger).
 RECOMPUTE_DEBOUNCE_SECONDS = 0
 PARTITION_MONTHS_AHEAD = 3
@@ -153,7 +156,10 @@ def _recompute(asset_id: int, timeframes: list[str] | None, *, due_only: bool) -
         log.warning("recompute: asset %s no longer exists", asset_id)
         return 0
     if due_only:
-        timeframes = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
+        due = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
+        timeframes = [k for k in due if k in SHORT_TIMEFRAMES]
+        if len(timeframes) < len(due):
+            _enqueue_long_maps(asset.pk)
         if not timeframes:
             asset_summary_refresh(asset=asset)  # no map due, but the overview's price and OI moved
             return 0
@@ -175,6 +181,37 @@ def _recompute(asset_id: int, timeframes: list[str] | None, *, due_only: bool) -
         raise
     log.info("recomputed %s: %s", asset.symbol, ", ".join(m.timeframe for m in maps) or "no data")
     return len(maps)
+
+
+def _long_pending_key(asset_id: int) -> str:
+    return f"liq:recompute-long-pending:{asset_id}"
+
+
+def _enqueue_long_maps(asset_id: int) -> None:
+    """At most one long-map compute per asset waits in the queue, behind the short maps (it reads what is
+    due when it starts, so triggers while it waits need nothing more)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        recompute_long_maps.delay(asset_id)
+        return
+    if _redis().set(_long_pending_key(asset_id), "1", nx=True, ex=settings.LIQ_RECOMPUTE_PENDING_SECONDS):
+        recompute_long_maps.apply_async((asset_id,), priority=LONG_MAPS_PRIORITY)
+
+
+@shared_task(bind=True, name="heatmaps.recompute_long_maps", max_retries=3, **IDEMPOTENT)
+def recompute_long_maps(self: Any, asset_id: int) -> int:
+    """The due maps longer than 24h of one asset, queued by a coalesced compute at low priority."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        _redis().delete(_long_pending_key(asset_id))  # from here on, new data queues a fresh run
+    asset = Asset.objects.filter(pk=asset_id).first()
+    if asset is None:
+        return 0
+    due = [k for k in stale_timeframes(asset=asset) if k not in SHORT_TIMEFRAMES]
+    if not due:
+        return 0
+    try:
+        return _recompute(asset_id, due, due_only=False)
+    except TRANSIENT_COMPUTE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from None
 
 
 @shared_task(name="heatmaps.refresh_short_maps")

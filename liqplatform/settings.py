@@ -354,7 +354,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_VISIBILITY_TIMEOUT = 2 * 60 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Task priorities 0-9, 0 first (heatmaps.tasks.LONG_MAPS_PRIORITY): each level of a queue is its own Redis
+# list, and a worker reads a queue's lists in that order.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "priority_steps": list(range(10)),
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "compute"

@@ -21,7 +21,14 @@ from heatmaps.engine import TIMEFRAMES
 from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_candles
 from heatmaps.models import Asset, Candle, Heatmap
 from heatmaps.rows import BASE_BAR_MS, CandleRow
-from heatmaps.tasks import recompute_runs_key, recompute_trigger, schedule_recompute
+from heatmaps.tasks import (
+    LONG_MAPS_PRIORITY,
+    SHORT_TIMEFRAMES,
+    recompute_asset,
+    recompute_runs_key,
+    recompute_trigger,
+    schedule_recompute,
+)
 from tests.conftest import _database_url, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -45,7 +52,10 @@ def _compute_queue_paused() -> Iterator[None]:
     from liqplatform.celery import app
 
     node = f"test-{os.getpid()}@{socket.gethostname()}"  # the celery_worker_process fixture's worker
-    app.control.cancel_consumer("compute", destination=[node], reply=True)
+    # A worker still starting up would not answer, and would then take the tasks meant to wait.
+    wait_for(
+        lambda: bool(app.control.cancel_consumer("compute", destination=[node], reply=True, timeout=2)), timeout=60
+    )
     try:
         yield
     finally:
@@ -94,7 +104,9 @@ def test_a_burst_of_triggers_queues_and_runs_one_compute(celery_worker_process: 
         assert _redis().llen("compute") == 1
     wait_for(lambda: _idle(eth), timeout=90)
     assert _runs(eth) == 1
-    assert Heatmap.objects.filter(asset=eth).count() == len(TIMEFRAMES)
+    # The long maps follow in their own low-priority task, which does not count as a trigger's compute.
+    wait_for(lambda: Heatmap.objects.filter(asset=eth).count() == len(TIMEFRAMES), timeout=90)
+    assert _runs(eth) == 1
     assert set(Heatmap.objects.filter(asset=eth).values_list("version", flat=True)) == {1}
     # Released: the next bar's trigger starts a compute again.
     assert recompute_trigger(eth.pk) is True
@@ -125,7 +137,7 @@ def test_after_commit_only_and_a_stored_bar_reaches_the_short_maps(celery_worker
     load_sample_data()
     btc = Asset.objects.get(symbol="BTCUSDT")
     assert recompute_trigger(btc.pk) is True
-    wait_for(lambda: _idle(btc), timeout=90)
+    wait_for(lambda: _idle(btc) and Heatmap.objects.filter(asset=btc).count() == len(TIMEFRAMES), timeout=90)
     before = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
     with _compute_queue_paused():
         with transaction.atomic():
@@ -139,3 +151,28 @@ def test_after_commit_only_and_a_stored_bar_reaches_the_short_maps(celery_worker
         assert dt_to_ms(after[key].data_end) == new_bar
         assert after[key].version == before[key].version + 1
     assert after["1y"].version == before["1y"].version  # the long maps wait for their own refresh interval
+
+
+def _queued(priority: int) -> int:
+    """Messages waiting in the compute queue at one priority (kombu keeps one Redis list per level)."""
+    return int(_redis().llen("compute" if priority == 0 else f"compute\x06\x16{priority}"))
+
+
+def test_long_maps_queue_once_behind_every_short_map(celery_worker_process: Any) -> None:
+    load_sample_data()
+    btc, eth = Asset.objects.get(symbol="BTCUSDT"), Asset.objects.get(symbol="ETHUSDT")
+    with _compute_queue_paused():
+        # BTC's coalesced compute runs here: its short maps at once, its long maps queued once, at low priority.
+        recompute_asset.apply(args=(btc.pk, None, True))
+        assert set(Heatmap.objects.filter(asset=btc).values_list("timeframe", flat=True)) == set(SHORT_TIMEFRAMES)
+        assert _queued(LONG_MAPS_PRIORITY) == 1
+        recompute_asset.apply(args=(btc.pk, None, True))  # another bar before the worker got to it
+        assert _queued(LONG_MAPS_PRIORITY) == 1
+        assert recompute_trigger(eth.pk) is True  # queued later, at the default priority
+        assert _queued(0) == 1
+    wait_for(lambda: Heatmap.objects.filter(asset=btc).count() == len(TIMEFRAMES), timeout=120)
+    wait_for(lambda: _idle(eth), timeout=120)
+    eth_short = Heatmap.objects.get(asset=eth, timeframe="24h").computed_at
+    btc_long = Heatmap.objects.filter(asset=btc).exclude(timeframe__in=SHORT_TIMEFRAMES)
+    assert all(m.computed_at > eth_short for m in btc_long)  # ETH's short maps went first
+    assert _queued(LONG_MAPS_PRIORITY) == 0
