@@ -532,3 +532,8 @@ LOGGING = {
 # Webhook delivery: plain http only for development, loopback only for tests (refused otherwise).
 LIQ_WEBHOOK_ALLOW_LOCAL = env_bool("LIQ_WEBHOOK_ALLOW_LOCAL", False)
 LIQ_WEBHOOK_ALLOW_HTTP = env_bool("LIQ_WEBHOOK_ALLOW_HTTP", DEBUG)
+# Alert destinations: the services' API roots (tests point them at stand-in servers on 127.0.0.1).
+LIQ_TELEGRAM_API_URL = env_url("LIQ_TELEGRAM_API_URL", "https://api.telegram.org", schemes=("http", "https"))
+LIQ_DISCORD_API_URL = env_url("LIQ_DISCORD_API_URL", "https://discord.com/api/v10", schemes=("http", "https"))
+# Encrypts destination secrets at rest; defaults to a key derived from SECRET_KEY.
+LIQ_SECRETS_KEY = os.environ.get("LIQ_SECRETS_KEY", "")
