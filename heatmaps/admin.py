@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -8,8 +9,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from heatmaps import tasks
+from heatmaps.ingest.instruments import venue_symbol_problem
 from heatmaps.marketdata import data_coverage, market_snapshot
-from heatmaps.models import Asset, Exchange, Heatmap
+from heatmaps.models import Asset, Exchange, Heatmap, VenueSymbol
 
 
 @admin.register(Exchange)
@@ -21,6 +23,38 @@ class ExchangeAdmin(admin.ModelAdmin):
     @admin.display(description="health")
     def health(self, obj: Exchange) -> str:
         return f"degraded since {obj.degraded_since:%Y-%m-%d %H:%M} UTC" if obj.degraded_since else "ok"
+
+
+class VenueSymbolForm(forms.ModelForm):
+    """A changed symbol is checked against the venue's instrument list before it is saved: a name the venue
+    does not list (or a venue that cannot be asked just now) is an error on the form, not a failing ingest."""
+
+    class Meta:
+        model = VenueSymbol
+        fields = ["asset", "exchange", "symbol"]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        exchange, symbol = data.get("exchange"), str(data.get("symbol") or "").strip()
+        if isinstance(exchange, Exchange) and symbol and self.has_changed():
+            problem, checked = venue_symbol_problem(exchange=exchange, symbol=symbol)
+            if problem is not None:
+                raise forms.ValidationError(problem)
+            self.instance.checked_at = timezone.now() if checked else None
+            data["symbol"] = symbol
+        return data
+
+
+@admin.register(VenueSymbol)
+class VenueSymbolAdmin(admin.ModelAdmin):
+    """One row per asset and venue: what the venue calls the asset. An asset without a row on one of its
+    venues uses the venue's convention (BTCUSDT, BTC-USDT-SWAP, BTC)."""
+
+    form = VenueSymbolForm
+    list_display = ["asset", "exchange", "symbol", "checked_at"]
+    list_filter = ["exchange"]
+    search_fields = ["asset__symbol", "symbol"]
+    readonly_fields = ["checked_at"]
 
 
 @admin.register(Asset)

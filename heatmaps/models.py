@@ -7,11 +7,17 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 DEFAULT_TIERS = "5:0.10,10:0.25,25:0.30,50:0.20,100:0.15"
-EXCHANGE_NAMES = {"binance": "Binance USDS-M", "bybit": "Bybit linear", "okx": "OKX swap"}
+EXCHANGE_NAMES = {
+    "binance": "Binance USDS-M",
+    "bybit": "Bybit linear",
+    "okx": "OKX swap",
+    "hyperliquid": "Hyperliquid perpetuals",
+    "bitget": "Bitget USDT-M",
+}
 
 
 class Exchange(models.Model):
-    code = models.SlugField(max_length=32, unique=True, help_text="binance, bybit or okx")
+    code = models.SlugField(max_length=32, unique=True, help_text="binance, bybit, okx, hyperliquid or bitget")
     name = models.CharField(max_length=64)
     enabled = models.BooleanField(default=True)
     degraded_since = models.DateTimeField(null=True, blank=True)
@@ -79,6 +85,25 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.symbol
+
+
+class VenueSymbol(models.Model):
+    """What one venue calls an asset (BTCUSDT on Binance, BTC-USDT-SWAP on OKX, BTC on Hyperliquid): the
+    instrument every fetch for the pair asks for. Without a row, the venue's naming convention applies."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="venue_symbols")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    symbol = models.CharField(max_length=64, help_text="the venue's own instrument name, e.g. BTC-USDT-SWAP")
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the venue's instrument list last listed it (empty: never checked)"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "exchange"], name="venue_symbol_one_per_venue")]
+        ordering = ["asset", "exchange"]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id}: {self.symbol}"
 
 
 class Candle(models.Model):

@@ -404,6 +404,10 @@ LIQ_BYBIT_URL = env_url("LIQ_BYBIT_URL", "https://api.bybit.com", schemes=("http
 LIQ_BYBIT_WS_URL = env_url("LIQ_BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear", schemes=("ws", "wss"))
 LIQ_OKX_URL = env_url("LIQ_OKX_URL", "https://www.okx.com", schemes=("http", "https"))
 LIQ_OKX_WS_URL = env_url("LIQ_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public", schemes=("ws", "wss"))
+LIQ_HYPERLIQUID_URL = env_url("LIQ_HYPERLIQUID_URL", "https://api.hyperliquid.xyz", schemes=("http", "https"))
+LIQ_HYPERLIQUID_WS_URL = env_url("LIQ_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws", schemes=("ws", "wss"))
+LIQ_BITGET_URL = env_url("LIQ_BITGET_URL", "https://api.bitget.com", schemes=("http", "https"))
+LIQ_BITGET_WS_URL = env_url("LIQ_BITGET_WS_URL", "wss://ws.bitget.com/v2/ws/public", schemes=("ws", "wss"))
 # Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
 # Bybit's and OKX's public endpoints are the ones above.
 LIQ_BINANCE_MARKET_WS_URL = env_url(

@@ -1,4 +1,5 @@
-"""Exchange connectors: Binance USDⓈ-M, Bybit v5 linear and OKX v5 swaps (pure Python, no Django).
+"""Exchange connectors: Binance USDⓈ-M, Bybit v5 linear, OKX v5 swaps, Hyperliquid perpetuals and Bitget
+USDT-M (pure Python, no Django).
 
 from heatmaps.exchanges import get_connector
 with get_connector("binance", base_url=settings.LIQ_BINANCE_FAPI_URL, limiter=limiter) as conn:
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from heatmaps.exchanges import binance, bybit, okx
+from heatmaps.exchanges import binance, bitget, bybit, hyperliquid, okx
 from heatmaps.exchanges.base import (
     BaseConnector,
     Connector,
@@ -22,6 +23,7 @@ from heatmaps.exchanges.base import (
     wall_clock_ms,
 )
 from heatmaps.exchanges.binance import BinanceConnector
+from heatmaps.exchanges.bitget import BitgetConnector
 from heatmaps.exchanges.bybit import BybitConnector
 from heatmaps.exchanges.errors import (
     ExchangeError,
@@ -32,6 +34,7 @@ from heatmaps.exchanges.errors import (
     UnknownSymbolError,
 )
 from heatmaps.exchanges.http import Health, HttpClient
+from heatmaps.exchanges.hyperliquid import HyperliquidConnector
 from heatmaps.exchanges.okx import OkxConnector
 from heatmaps.exchanges.ratelimit import (
     DEFAULT_BUDGETS,
@@ -41,21 +44,49 @@ from heatmaps.exchanges.ratelimit import (
     RedisRateLimiter,
 )
 
-EXCHANGE_CODES = ("binance", "bybit", "okx")
+EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget")
 
 DEFAULT_REST_URLS = {
     "binance": binance.DEFAULT_REST_URL,
     "bybit": bybit.DEFAULT_REST_URL,
     "okx": okx.DEFAULT_REST_URL,
+    "hyperliquid": hyperliquid.DEFAULT_REST_URL,
+    "bitget": bitget.DEFAULT_REST_URL,
 }
 DEFAULT_WS_URLS = {
     "binance": binance.DEFAULT_WS_URL,
     "bybit": bybit.DEFAULT_WS_URL,
     "okx": okx.DEFAULT_WS_URL,
+    "hyperliquid": hyperliquid.DEFAULT_WS_URL,
+    "bitget": bitget.DEFAULT_WS_URL,
 }
 
-_MODULES = {"binance": binance, "bybit": bybit, "okx": okx}
-_CLASSES: dict[str, type[BaseConnector]] = {"binance": BinanceConnector, "bybit": BybitConnector, "okx": OkxConnector}
+_MODULES = {"binance": binance, "bybit": bybit, "okx": okx, "hyperliquid": hyperliquid, "bitget": bitget}
+_CLASSES: dict[str, type[BaseConnector]] = {
+    "binance": BinanceConnector,
+    "bybit": BybitConnector,
+    "okx": OkxConnector,
+    "hyperliquid": HyperliquidConnector,
+    "bitget": BitgetConnector,
+}
+
+
+# Each venue's name for a linear perpetual, as its connector's ``instrument`` spells it (a test holds them
+# equal), so a symbol can be proposed without opening a client.
+_NAMING = {
+    "binance": "{base}{quote}",
+    "bybit": "{base}{quote}",
+    "okx": "{base}-{quote}-SWAP",
+    "hyperliquid": "{base}",
+    "bitget": "{base}{quote}",
+}
+
+
+def default_symbol(code: str, base: str, quote: str) -> str:
+    """The venue's conventional symbol for the ``base``/``quote`` perpetual (BTCUSDT, BTC-USDT-SWAP, BTC)."""
+    if code not in _NAMING:
+        raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
+    return _NAMING[code].format(base=base, quote=quote).upper()
 
 
 def make_http(code: str, *, base_url: str, limiter: RateLimiter | None = None, **http_kwargs: Any) -> HttpClient:
@@ -92,6 +123,7 @@ __all__ = [
     "EXCHANGE_CODES",
     "BaseConnector",
     "BinanceConnector",
+    "BitgetConnector",
     "Budget",
     "BybitConnector",
     "Connector",
@@ -99,6 +131,7 @@ __all__ = [
     "ExchangeError",
     "Health",
     "HttpClient",
+    "HyperliquidConnector",
     "InMemoryRateLimiter",
     "MalformedPayload",
     "MarkPrice",
@@ -112,6 +145,7 @@ __all__ = [
     "RedisRateLimiter",
     "TransientExchangeError",
     "UnknownSymbolError",
+    "default_symbol",
     "get_connector",
     "make_http",
 ]

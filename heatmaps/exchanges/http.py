@@ -184,13 +184,38 @@ class HttpClient:
         says "busy") to get a retry, or a permanent error to stop. ``costs`` is {bucket: weight} for the
         limiter (default: weight 1 on the default bucket).
         """
+        return self._request(path, params, None, parse=parse, costs=costs, endpoint=endpoint)
+
+    def post(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        parse: Callable[[Any], T],
+        costs: Mapping[str, int] | None = None,
+        endpoint: str | None = None,
+    ) -> T:
+        """POST ``body`` as JSON to ``path`` and return ``parse(decoded JSON)``: the same limiter, retries and
+        health as ``get`` (Hyperliquid's info API takes every query as a POST body)."""
+        return self._request(path, None, body, parse=parse, costs=costs, endpoint=endpoint)
+
+    def _request(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Mapping[str, Any] | None,
+        *,
+        parse: Callable[[Any], T],
+        costs: Mapping[str, int] | None,
+        endpoint: str | None,
+    ) -> T:
         endpoint = endpoint or path
         costs = costs if costs is not None else {DEFAULT_BUCKET: 1}
         attempt = 0
         while True:
             try:
                 self._acquire(costs, endpoint)
-                payload = self._send(path, params, endpoint)
+                payload = self._send(path, params, endpoint, body=body)
                 result = parse(payload)
             except TransientExchangeError as exc:
                 self._record_failure(exc)
@@ -235,11 +260,16 @@ class HttpClient:
             f"{self.exchange}: shared limiter never granted", exchange=self.exchange, endpoint=endpoint
         )
 
-    def _send(self, path: str, params: Mapping[str, Any] | None, endpoint: str) -> Any:
+    def _send(
+        self, path: str, params: Mapping[str, Any] | None, endpoint: str, *, body: Mapping[str, Any] | None = None
+    ) -> Any:
         try:
             with self._lock:
                 self._health = replace(self._health, requests=self._health.requests + 1)
-            response = self._client.get(path, params=dict(params) if params else None)
+            if body is not None:
+                response = self._client.post(path, json=dict(body))
+            else:
+                response = self._client.get(path, params=dict(params) if params else None)
         except httpx.TimeoutException as exc:
             raise TransientExchangeError(
                 f"{self.exchange} {endpoint}: timeout ({type(exc).__name__})", exchange=self.exchange, endpoint=endpoint

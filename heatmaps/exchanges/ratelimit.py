@@ -56,6 +56,12 @@ DEFAULT_BUDGETS: dict[str, dict[str, Budget]] = {
         "open-interest": Budget(16, 2_000),  # 20 / 2 s
         "instruments": Budget(16, 2_000),  # public instruments: 20 / 2 s
     },
+    "hyperliquid": {
+        DEFAULT_BUCKET: Budget(1000, 60_000),  # info requests: 1 200 weight per minute per IP
+    },
+    "bitget": {
+        DEFAULT_BUCKET: Budget(16, 1_000),  # each public market endpoint: 20 requests per second per IP
+    },
 }
 
 

@@ -43,7 +43,7 @@ from heatmaps.marketdata import (
     upsert_open_interest,
 )
 from heatmaps.marketdata.oi_flags import open_interest_flags_refresh
-from heatmaps.models import Asset, Candle, Exchange, FundingRate, HeldBackCandle, OpenInterest, Ticker
+from heatmaps.models import Asset, Candle, Exchange, FundingRate, HeldBackCandle, OpenInterest, Ticker, VenueSymbol
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,13 @@ _IN_MEMORY_LIMITERS: dict[str, InMemoryRateLimiter] = {}
 
 
 def rest_url(code: str) -> str:
-    urls = {"binance": settings.LIQ_BINANCE_FAPI_URL, "bybit": settings.LIQ_BYBIT_URL, "okx": settings.LIQ_OKX_URL}
+    urls = {
+        "binance": settings.LIQ_BINANCE_FAPI_URL,
+        "bybit": settings.LIQ_BYBIT_URL,
+        "okx": settings.LIQ_OKX_URL,
+        "hyperliquid": settings.LIQ_HYPERLIQUID_URL,
+        "bitget": settings.LIQ_BITGET_URL,
+    }
     if code not in urls:
         raise ValueError(f"no connector for exchange {code!r}")
     return urls[code]
@@ -78,6 +84,12 @@ def connector_for(exchange: Exchange, **http_kwargs: Any) -> BaseConnector:
     return get_connector(
         exchange.code, base_url=rest_url(exchange.code), limiter=shared_limiter(exchange.code), **http_kwargs
     )
+
+
+def symbol_for(asset: Asset, exchange: Exchange, connector: BaseConnector) -> str:
+    """The venue's name for the asset: its VenueSymbol row (edited in the admin), else the venue's convention."""
+    mapped = VenueSymbol.objects.filter(asset=asset, exchange=exchange).values_list("symbol", flat=True).first()
+    return mapped or connector.instrument(asset.base, asset.quote)
 
 
 def _fetch_pages(connector: BaseConnector, kind: Kind, symbol: str, start_ms: int, end_ms: int) -> Iterator[Any]:
@@ -209,7 +221,7 @@ def _run(
     result = FetchResult(kind=kind, start_ms=start_ms, end_ms=end_ms)
     if end_ms <= start_ms:
         return result
-    symbol = connector.instrument(asset.base, asset.quote)
+    symbol = symbol_for(asset, exchange, connector)
     buffered: list[Any] = []
     for pages, page in enumerate(_fetch_pages(connector, kind, symbol, start_ms, end_ms), start=1):
         result.rows_fetched += len(page.rows)
@@ -353,7 +365,7 @@ def ingest_ticker(*, asset: Asset, exchange: Exchange, connector: BaseConnector 
         fetch = getattr(conn, "fetch_mark_price", None)
         if fetch is None:
             return None
-        mark = fetch(conn.instrument(asset.base, asset.quote))
+        mark = fetch(symbol_for(asset, exchange, conn))
     ticker, _ = Ticker.objects.update_or_create(
         asset=asset,
         exchange=exchange,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from heatmaps.models import EXCHANGE_NAMES, Asset, Exchange
+from heatmaps.exchanges import default_symbol
+from heatmaps.models import EXCHANGE_NAMES, Asset, Exchange, VenueSymbol
 
 QUOTES = ("USDT", "USDC", "USD")
 
@@ -19,8 +20,16 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 
 
 @transaction.atomic
-def asset_add(*, symbol: str, exchanges: list[str], reference: str | None = None, name: str | None = None) -> Asset:
-    """Create an enabled asset on the given exchanges; model parameters take the validated defaults."""
+def asset_add(
+    *,
+    symbol: str,
+    exchanges: list[str],
+    reference: str | None = None,
+    name: str | None = None,
+    venue_symbols: dict[str, str] | None = None,
+) -> Asset:
+    """Create an enabled asset on the given exchanges; model parameters take the validated defaults. Each
+    venue gets its symbol for the asset: ``venue_symbols[code]`` when given, else the venue's convention."""
     symbol = symbol.strip().upper()
     if Asset.objects.filter(symbol=symbol).exists():
         raise ValidationError(f"{symbol} exists already; change it in the admin")
@@ -45,4 +54,12 @@ def asset_add(*, symbol: str, exchanges: list[str], reference: str | None = None
     asset.full_clean()
     asset.save()
     asset.exchanges.set(rows)
+    chosen = {code.lower(): sym.strip() for code, sym in (venue_symbols or {}).items()}
+    stray = sorted(set(chosen) - set(codes))
+    if stray:
+        raise ValidationError(f"a symbol is given for {', '.join(stray)}, which is not among the asset's exchanges")
+    VenueSymbol.objects.bulk_create(
+        VenueSymbol(asset=asset, exchange=e, symbol=chosen.get(e.code) or default_symbol(e.code, base, quote))
+        for e in rows
+    )
     return asset

@@ -11,7 +11,7 @@ from heatmaps import ingest
 from heatmaps.exchanges import ExchangeError, PageProgress
 from heatmaps.management.tables import format_table, utc
 from heatmaps.marketdata import dt_to_ms, span_summary
-from heatmaps.models import Asset, Exchange
+from heatmaps.models import EXCHANGE_NAMES, Asset, Exchange
 from heatmaps.tasks import enqueue_recompute
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--exchange", required=True, choices=["binance", "bybit", "okx"])
+        parser.add_argument("--exchange", required=True, choices=list(EXCHANGE_NAMES))
         parser.add_argument("--symbol", required=True, help="asset symbol, e.g. BTCUSDT")
         parser.add_argument("--start", required=True, help="e.g. 2026-01-01T00:00Z (inclusive)")
         parser.add_argument("--end", help="exclusive; default now")

@@ -1,0 +1,277 @@
+"""Stand-in servers for Hyperliquid (POST /info) and Bitget (v2 mix REST) on 127.0.0.1, over the same
+deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serves every venue::
+
+    with FakeVenues(Series(...)) as fake:
+        conn = get_connector("hyperliquid", base_url=fake.base_url, now_ms=lambda: fake.now_ms)
+
+Answers follow each venue's documented shapes and paging (Hyperliquid: at most 500 elements from ``startTime``
+on, the newest 5000 candles only; Bitget: ``history-candles`` at most 200, funding newest first in pages of
+``pageSize`` ≤ 100). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
+from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series, _Reply, _s
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HYPERLIQUID_COIN = "BTC"
+BITGET_SYMBOL = "BTCUSDT"
+HL_PAGE = 500
+HL_CANDLE_HISTORY = 5000
+
+
+class FakeVenues(FakeExchange):
+    def __init__(self, series: Series | None = None, **kwargs: Any) -> None:
+        super().__init__(series, **kwargs)
+        self.symbols.update({"hyperliquid": HYPERLIQUID_COIN, "bitget": BITGET_SYMBOL})
+        # Hyperliquid's universe: the recorded meta (BTC, ETH, ATOM); each gets a context in ``_hl_meta``.
+        self.hl_universe: list[dict[str, Any]] = json.loads((FIXTURES / "hyperliquid_meta_nautilus.json").read_text())[
+            "universe"
+        ]
+        self.bitget_contracts: list[dict[str, Any]] = json.loads(
+            (FIXTURES / "bitget_contracts_nautilus.json").read_text()
+        )["data"]
+        self._routes.update(
+            {
+                "/info": self._hyperliquid_info,
+                "/api/v2/mix/market/history-candles": self._bitget_candles,
+                "/api/v2/mix/market/open-interest": self._bitget_oi,
+                "/api/v2/mix/market/history-fund-rate": self._bitget_funding,
+                "/api/v2/mix/market/ticker": self._bitget_ticker,
+                "/api/v2/mix/market/contracts": self._bitget_contracts,
+            }
+        )
+
+    def start(self) -> FakeVenues:
+        self._server = ThreadingHTTPServer((self._host, 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-venues", daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> FakeVenues:
+        return self.start()
+
+    # ----------------------------------------------------------------- what a connector should return
+
+    def current_index(self) -> int:
+        return min(self.series.bars - 1, (self.now_ms - self.series.start_ms) // BASE_BAR_MS)
+
+    def hl_candle_rows(self, start_ms: int, end_ms: int) -> list[CandleRow]:
+        oldest = self.now_ms - self.now_ms % BASE_BAR_MS - (HL_CANDLE_HISTORY - 1) * BASE_BAR_MS
+        return [
+            CandleRow(b.open_time_ms, b.open, b.high, b.low, b.close, b.volume, None, None)
+            for b in self.series.bars_between(max(start_ms, oldest), end_ms - 1)
+            if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ]
+
+    def bitget_candle_rows(self, start_ms: int, end_ms: int) -> list[CandleRow]:
+        return [
+            CandleRow(b.open_time_ms, b.open, b.high, b.low, b.close, b.volume, None, b.quote_volume)
+            for b in self.series.bars_between(start_ms, end_ms - 1)
+            if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ]
+
+    def funding_rows(self, start_ms: int, end_ms: int) -> list[FundingRow]:
+        return [
+            FundingRow(t, rate, None) for t, rate, _m in self.series.funding_between(start_ms, end_ms - 1)
+            if t <= self.now_ms
+        ]  # fmt: skip
+
+    def oi_now(self, venue: str) -> OpenInterestRow:
+        """The snapshot a connector stores: the current figure on the 5-minute boundary at or before now."""
+        _t, base, _v = self.series.oi(self.current_index())
+        at = self.now_ms - self.now_ms % BASE_BAR_MS
+        mark = self.series.bar(self.current_index()).close
+        return OpenInterestRow(at, base, base * mark if venue == "hyperliquid" else None)
+
+    # ----------------------------------------------------------------- Hyperliquid
+
+    def _hyperliquid_info(self, p: dict[str, str]) -> Any:
+        kind = p.get("type")
+        if kind == "candleSnapshot":
+            return self._hl_candles(json.loads(p.get("req") or "{}"))
+        if kind == "metaAndAssetCtxs":
+            return self._hl_meta()
+        if kind == "fundingHistory":
+            return self._hl_funding(p)
+        raise _Reply(422, "Failed to deserialize the JSON body into the target type")
+
+    def _hl_candles(self, req: dict[str, Any]) -> Any:
+        if req.get("interval") != "5m" or "startTime" not in req:
+            raise _Reply(422, "Failed to deserialize the JSON body into the target type")
+        if req.get("coin") != self.symbols["hyperliquid"]:
+            return []
+        oldest = self.now_ms - self.now_ms % BASE_BAR_MS - (HL_CANDLE_HISTORY - 1) * BASE_BAR_MS
+        lo = max(int(req["startTime"]), oldest)
+        hi = int(req.get("endTime") or self.now_ms)
+        bars = [b for b in self.series.bars_between(lo, hi) if b.open_time_ms <= self.now_ms][:HL_PAGE]
+        return [
+            {
+                "T": b.open_time_ms + BASE_BAR_MS - 1,
+                "c": _s(b.close),
+                "h": _s(b.high),
+                "i": "5m",
+                "l": _s(b.low),
+                "n": b.trades,
+                "o": _s(b.open),
+                "s": self.symbols["hyperliquid"],
+                "t": b.open_time_ms,
+                "v": _s(b.volume),
+            }
+            for b in bars
+        ]
+
+    def _hl_meta(self) -> Any:
+        i = self.current_index()
+        bar = self.series.bar(i)
+        _t, base, _v = self.series.oi(i)
+        ctxs = []
+        for u in self.hl_universe:
+            if u["name"] == self.symbols["hyperliquid"]:
+                mark, oi = bar.close, base
+            else:
+                mark, oi = 10.0, 1234.5
+            ctxs.append(
+                {
+                    "dayNtlVlm": "1169046.29406",
+                    "funding": "0.0000125",
+                    "impactPxs": [_s(mark - 0.5), _s(mark + 0.5)],
+                    "markPx": _s(mark),
+                    "midPx": _s(mark),
+                    "openInterest": _s(oi),
+                    "oraclePx": _s(mark - 1.5),
+                    "premium": "0.00031774",
+                    "prevDayPx": _s(mark),
+                }
+            )
+        return [{"universe": self.hl_universe}, ctxs]
+
+    def _hl_funding(self, body: dict[str, str]) -> Any:
+        if "startTime" not in body:
+            raise _Reply(422, "Failed to deserialize the JSON body into the target type")
+        if body.get("coin") != self.symbols["hyperliquid"]:
+            return []
+        hi = int(body.get("endTime") or self.now_ms)
+        rows = [f for f in self.series.funding_between(int(body["startTime"]), hi) if f[0] <= self.now_ms][:HL_PAGE]
+        return [
+            {"coin": self.symbols["hyperliquid"], "fundingRate": f"{rate:.8f}", "premium": "0.00010000", "time": t}
+            for t, rate, _m in rows
+        ]
+
+    # ----------------------------------------------------------------- Bitget
+
+    def _bitget(self, data: Any) -> dict[str, Any]:
+        return {"code": "00000", "msg": "success", "requestTime": self.now_ms, "data": data}
+
+    def _bitget_check(self, p: dict[str, str], *, symbol: bool = True) -> None:
+        if p.get("productType", "").upper() != "USDT-FUTURES":
+            raise _Reply(400, {"code": "40034", "msg": "Parameter productType does not exist", "data": None})
+        if symbol and p.get("symbol") != self.symbols["bitget"]:
+            msg = f"Parameter {p.get('symbol')} does not exist"
+            raise _Reply(400, {"code": "40034", "msg": msg, "requestTime": self.now_ms, "data": None})
+
+    def _bitget_candles(self, p: dict[str, str]) -> Any:
+        self._bitget_check(p)
+        limit = int(p.get("limit", 100))
+        if not 1 <= limit <= 200 or p.get("granularity") != "5m":
+            raise _Reply(400, {"code": "40020", "msg": "Parameter limit or granularity error", "data": None})
+        hi = int(p.get("endTime", self.now_ms))
+        bars = [b for b in self.series.bars_between(int(p.get("startTime", 0)), hi) if b.open_time_ms <= self.now_ms]
+        bars = bars[-limit:]  # the newest ``limit`` of the range, oldest first
+        return self._bitget(
+            [
+                [str(b.open_time_ms), _s(b.open), _s(b.high), _s(b.low), _s(b.close), _s(b.volume), _s(b.quote_volume)]
+                for b in bars
+            ]
+        )
+
+    def _bitget_oi(self, p: dict[str, str]) -> Any:
+        self._bitget_check(p)
+        _t, base, _v = self.series.oi(self.current_index())
+        return self._bitget(
+            {"openInterestList": [{"symbol": self.symbols["bitget"], "size": _s(base)}], "ts": str(self.now_ms)}
+        )
+
+    def _bitget_funding(self, p: dict[str, str]) -> Any:
+        self._bitget_check(p)
+        size, page = int(p.get("pageSize", 20)), int(p.get("pageNo", 1))
+        if not 1 <= size <= 100 or page < 1:
+            raise _Reply(400, {"code": "40020", "msg": "Parameter pageSize error", "data": None})
+        rows = [f for f in self.series.funding() if f[0] <= self.now_ms][::-1][(page - 1) * size : page * size]
+        return self._bitget(
+            [
+                {"symbol": self.symbols["bitget"], "fundingRate": f"{rate:.6f}", "fundingTime": str(t)}
+                for t, rate, _m in rows
+            ]
+        )
+
+    def _bitget_ticker(self, p: dict[str, str]) -> Any:
+        self._bitget_check(p)
+        close = self.series.bar(self.current_index()).close
+        return self._bitget(
+            [
+                {
+                    "symbol": self.symbols["bitget"],
+                    "lastPr": _s(close),
+                    "indexPrice": _s(close - 1.5),
+                    "markPrice": _s(close),
+                    "fundingRate": "0.0001",
+                    "holdingAmount": "125.6844",
+                    "ts": str(self.now_ms),
+                }
+            ]
+        )
+
+    def _bitget_contracts(self, p: dict[str, str]) -> Any:
+        self._bitget_check(p, symbol=False)
+        return self._bitget(self.bitget_contracts)
+
+
+def _make_handler(fake: FakeVenues) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        wbufsize = -1
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            self._answer(*fake.handle(url.path, params, dict(self.headers.items())))
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError:
+                self._answer(422, {}, b"Failed to deserialize the JSON body")
+                return
+            # Routes take flat string parameters as for a GET: nested values JSON-encoded, the rest as text.
+            flat = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in body.items()}
+            self._answer(*fake.handle(url.path, flat, dict(self.headers.items())))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

@@ -1,0 +1,147 @@
+"""Hyperliquid and Bitget parsers on the venues' documented example responses (fixtures/README.md names each
+source): units, sides of the envelope, timestamps, and what is refused."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heatmaps.exchanges import (
+    EXCHANGE_CODES,
+    MalformedPayload,
+    PermanentExchangeError,
+    UnknownSymbolError,
+    bitget,
+    default_symbol,
+    get_connector,
+    hyperliquid,
+)
+from heatmaps.rows import CandleRow, FundingRow
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+# --------------------------------------------------------------------------- Hyperliquid
+
+
+def test_hyperliquid_candle_docs_example_is_one_closed_15m_bar_in_the_coin() -> None:
+    payload = load("hyperliquid_candle_snapshot_docs.json")
+    # The example is a 15-minute candle: t is its open, T = t + 15 min - 1 ms its close.
+    assert payload[0]["T"] - payload[0]["t"] == 15 * 60_000 - 1
+    rows = hyperliquid.parse_candle_snapshot(payload, now_ms=payload[0]["T"] + 1, coin="BTC", interval="15m")
+    assert rows == [CandleRow(1681923600000, 29295.0, 29309.0, 29250.0, 29258.0, 0.98639, None, None)]
+    # Still forming at its own close time; asked as 5m it is the wrong series and refused.
+    assert hyperliquid.parse_candle_snapshot(payload, now_ms=payload[0]["T"], coin="BTC", interval="15m") == []
+    with pytest.raises(MalformedPayload, match="interval '15m'"):
+        hyperliquid.parse_candle_snapshot(payload, now_ms=payload[0]["T"] + 1, coin="BTC")
+    with pytest.raises(MalformedPayload, match="coin 'BTC', not 'ETH'"):
+        hyperliquid.parse_candle_snapshot(payload, now_ms=payload[0]["T"] + 1, coin="ETH", interval="15m")
+
+
+def test_hyperliquid_candle_time_in_seconds_is_refused() -> None:
+    row = dict(load("hyperliquid_candle_snapshot_docs.json")[0])
+    row["t"] //= 1000
+    with pytest.raises(MalformedPayload, match="in seconds"):
+        hyperliquid.parse_candle_snapshot([row], now_ms=2_000_000_000_000, interval="15m")
+
+
+def test_hyperliquid_funding_docs_and_recorded_examples() -> None:
+    docs = hyperliquid.parse_funding_history(load("hyperliquid_funding_history_docs.json"), coin="ETH")
+    # The documented time is not on the hour to the millisecond; it is kept as the venue stamps it.
+    assert docs == [FundingRow(1683849600076, -0.00022196, None)]
+    recorded = hyperliquid.parse_funding_history(load("hyperliquid_funding_history_nautilus.json"), coin="BTC")
+    assert [r.rate for r in recorded] == [0.0000125, -0.0000081, 0.0000033]
+    # Hourly settlements, oldest first; the third row has no premium and still parses.
+    assert [b.time_ms - a.time_ms for a, b in itertools.pairwise(recorded)] == [3_600_000, 3_600_000]
+    with pytest.raises(MalformedPayload, match="coin 'BTC', not 'ETH'"):
+        hyperliquid.parse_funding_history(load("hyperliquid_funding_history_nautilus.json"), coin="ETH")
+
+
+def test_hyperliquid_meta_and_asset_ctxs_pairs_universe_with_contexts_by_position() -> None:
+    ctxs = hyperliquid.parse_meta_and_asset_ctxs(load("hyperliquid_meta_and_asset_ctxs_docs.json"))
+    assert list(ctxs) == ["BTC", "ETH", "HPOS"]
+    btc = ctxs["BTC"]
+    assert (btc.mark_price, btc.oracle_price, btc.funding_rate, btc.open_interest) == (
+        14.3161,
+        14.32,
+        0.0000125,
+        688.11,
+    )
+    assert (ctxs["HPOS"].max_leverage, ctxs["HPOS"].sz_decimals, ctxs["HPOS"].delisted) == (3, 0, False)
+    broken = load("hyperliquid_meta_and_asset_ctxs_docs.json")
+    broken[1].pop()
+    with pytest.raises(MalformedPayload, match="3 perpetuals in the universe but 2 asset contexts"):
+        hyperliquid.parse_meta_and_asset_ctxs(broken)
+
+
+def test_hyperliquid_recorded_meta_universe() -> None:
+    universe = hyperliquid.parse_universe(load("hyperliquid_meta_nautilus.json"))
+    assert [u["name"] for u in universe] == ["BTC", "ETH", "ATOM"]
+
+
+# --------------------------------------------------------------------------- Bitget
+
+
+def test_bitget_candles_docs_example() -> None:
+    payload = load("bitget_candles_docs.json")
+    rows = bitget.parse_candles(payload, now_ms=1695836700000 + 300_000)
+    assert rows == [
+        CandleRow(1695835800000, 26210.5, 26210.5, 26194.5, 26194.5, 26.26, None, 687897.63615),
+        CandleRow(1695836700000, 26194.5, 26194.5, 26171.0, 26171.0, 17.98, None, 470618.2604),
+    ]
+    # Quote volume is base volume times a price inside the bar's range (base coin, USDT).
+    for r in rows:
+        assert r.volume is not None and r.quote_volume is not None
+        assert r.low <= r.quote_volume / r.volume <= r.high
+    # A bar that has not closed by now is dropped.
+    assert [r.open_time_ms for r in bitget.parse_candles(payload, now_ms=1695836700000 + 1)] == [1695835800000]
+
+
+def test_bitget_open_interest_docs_example_in_base_coin() -> None:
+    ts, size = bitget.parse_open_interest(load("bitget_open_interest_docs.json"), symbol="BTCUSDT")
+    assert (ts, size) == (1695796781616, 34278.06)
+    with pytest.raises(UnknownSymbolError):
+        bitget.parse_open_interest(load("bitget_open_interest_docs.json"), symbol="ETHUSDT")
+
+
+def test_bitget_funding_and_ticker_docs_examples() -> None:
+    assert bitget.parse_funding(load("bitget_history_fund_rate_docs.json")) == [FundingRow(1695776400000, 0.000068)]
+    mark = bitget.parse_ticker(load("bitget_ticker_docs.json"))
+    assert (mark.symbol, mark.mark_price, mark.index_price, mark.last_funding_rate, mark.time_ms) == (
+        "BTCUSDT",
+        12345.0,
+        29132.353333,
+        -0.0007,
+        1695794098184,
+    )
+
+
+def test_bitget_contracts_keep_listed_perpetuals_only() -> None:
+    assert bitget.parse_contracts(load("bitget_contracts_nautilus.json")) == ["BTCUSDT"]  # ETHUSDT is a delivery
+
+
+def test_bitget_error_envelope_is_an_unknown_symbol() -> None:
+    body = load("bitget_error_symbol.json")
+    with pytest.raises(UnknownSymbolError, match="40034"):
+        bitget.parse_candles(body, now_ms=1)
+    assert isinstance(bitget.classify_error(400, body, "x"), UnknownSymbolError)
+    assert isinstance(bitget.classify_error(400, {"code": "40020", "msg": "limit"}, "x"), PermanentExchangeError)
+
+
+# --------------------------------------------------------------------------- naming
+
+
+@pytest.mark.parametrize("code", EXCHANGE_CODES)
+def test_default_symbol_is_what_the_connector_asks_for(code: str) -> None:
+    with get_connector(code, base_url="http://127.0.0.1:9") as conn:
+        assert default_symbol(code, "sol", "usdt") == conn.instrument("SOL", "USDT")
+    expected = {"okx": "SOL-USDT-SWAP", "hyperliquid": "SOL"}.get(code, "SOLUSDT")
+    assert default_symbol(code, "SOL", "USDT") == expected
