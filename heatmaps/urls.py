@@ -9,6 +9,7 @@ urlpatterns = [
     path("assets/<str:symbol>/", views.asset_page, name="asset"),
     path("assets/<str:symbol>/events", asset_events, name="asset-events"),
     path("model/", views.model_page, name="model"),
+    path("model/method/", views.model_method, name="model-method"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

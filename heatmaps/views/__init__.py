@@ -7,7 +7,7 @@ the JSON API.
 
 from heatmaps.views.asset import asset_page
 from heatmaps.views.common import format_age, format_pct, format_price, format_usd, price_decimals
-from heatmaps.views.model import CHART, backtest_card, model_page
+from heatmaps.views.model import CHART, backtest_card, model_method, model_page
 from heatmaps.views.overview import AssetScope, index
 from heatmaps.views.probes import healthz, readyz
 
@@ -22,6 +22,7 @@ __all__ = [
     "format_usd",
     "healthz",
     "index",
+    "model_method",
     "model_page",
     "price_decimals",
     "readyz",

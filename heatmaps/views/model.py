@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
@@ -28,6 +31,16 @@ class ChartPoint:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One headline figure of a card's table: its value and 95 % interval as a reader says them."""
+
+    label: str
+    value: str
+    interval: str
+    events: str
+
+
+@dataclass(frozen=True)
 class BacktestCard:
     backtest: Backtest
     sentences: list[str]
@@ -36,6 +49,7 @@ class BacktestCard:
     every: str
     horizon: str
     oi_source: str
+    figures: list[Figure]
 
 
 def _chart_points(rows: list[dict[str, object]] | None) -> list[ChartPoint]:
@@ -49,14 +63,77 @@ def _chart_points(rows: list[dict[str, object]] | None) -> list[ChartPoint]:
                 x=round(predicted * CHART, 1),
                 y=round((1 - realised) * CHART, 1),
                 r=round(2 + 2 * math.sqrt(n), 1),
-                label=f"predicted {predicted * 100:.0f} %, realised {realised * 100:.0f} % over {n} steps",
+                label=f"predicted {predicted * 100:.0f} %, realised {realised * 100:.0f} % over {n} events",
             )
         )
     return points
 
 
+def _share(value: object) -> str:
+    return f"{value * 100:.0f} %" if isinstance(value, float) else "–"
+
+
+def _share_ci(ci: object) -> str:
+    return f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f} %" if isinstance(ci, list) and len(ci) == 2 else "–"
+
+
+def _signed(value: object, digits: int = 4) -> str:
+    return f"{value:+.{digits}f}" if isinstance(value, float) else "–"
+
+
+def _signed_ci(ci: object, digits: int = 4) -> str:
+    return f"{ci[0]:+.{digits}f} to {ci[1]:+.{digits}f}" if isinstance(ci, list) and len(ci) == 2 else "–"
+
+
+def _figures(report: dict[str, Any]) -> list[Figure]:
+    """The headline figures with their intervals: over all events, then per regime."""
+    if "comparison" not in report:
+        return []
+    rows = []
+    parts = [("All days", report["first_reach"], report["comparison"])]
+    parts += [
+        (
+            f"{label} ({report['regimes'][key]['days']} days)",
+            report["regimes"][key],
+            report["regimes"][key]["comparison"],
+        )
+        for key, label in (("calm", "Calm"), ("cascade", "Cascade"))
+    ]
+    for name, first, compared in parts:
+        n = f"{first['events']}"
+        rows.append(
+            Figure(
+                f"{name}: bigger cluster reached first",
+                _share(first["share_bigger_first"]),
+                _share_ci(first["share_bigger_first_ci95"]),
+                n,
+            )
+        )
+        rows.append(Figure(f"{name}: distance alone predicts", _share(first["baseline_share_bigger_first"]), "", n))
+        if compared:
+            scored = f"{compared['scored_events']}"
+            rows.append(
+                Figure(
+                    f"{name}: log-loss, sizes − distance",
+                    _signed(compared["log_loss_difference"]),
+                    _signed_ci(compared["log_loss_difference_ci95"]),
+                    scored,
+                )
+            )
+            r2 = compared["pseudo_r2"]
+            rows.append(
+                Figure(
+                    f"{name}: incremental pseudo-R²",
+                    _signed(r2["incremental"]),
+                    _signed_ci(r2["incremental_ci95"]),
+                    scored,
+                )
+            )
+    return rows
+
+
 def backtest_card(backtest: Backtest) -> BacktestCard:
-    reliability = backtest.report.get("first_reach", {}).get("reliability") or {}
+    reliability = (backtest.report.get("comparison") or {}).get("reliability") or {}
     names = [exchange_name(code) for code in backtest.oi_exchanges]
     return BacktestCard(
         backtest=backtest,
@@ -66,6 +143,7 @@ def backtest_card(backtest: Backtest) -> BacktestCard:
         every=validity.duration_plain(backtest.every_seconds),
         horizon=validity.duration_plain(backtest.horizon_seconds),
         oi_source=", ".join(names) if names else "no",
+        figures=_figures(backtest.report),
     )
 
 
@@ -87,3 +165,13 @@ def model_page(request: HtmxHttpRequest) -> HttpResponse:
     )
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def model_method(request: HtmxHttpRequest) -> HttpResponse:
+    """/model/method/: docs/model.md as published with the code, so the page can link the method it measures."""
+    path = Path(settings.BASE_DIR) / "docs" / "model.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise Http404("the model's documentation is not installed here") from None
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")

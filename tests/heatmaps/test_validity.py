@@ -26,16 +26,25 @@ pytestmark = pytest.mark.django_db
 # The documented shape of the command's JSON (docs/model.md): keys at each level.
 TOP_KEYS = {
     "asset", "timeframe", "model", "every_seconds", "horizon_seconds", "computed_at_ms", "compute_ms",
-    "data", "steps", "first_reach", "same_distance", "modelled_vs_realised",
+    "data", "steps", "first_reach", "comparison", "regimes", "same_distance", "modelled_vs_realised",
 }  # fmt: skip
 DATA_KEYS = {"start_ms", "end_ms", "bars", "candle_exchange", "oi_exchanges", "oi_simulated", "liquidations"}
-STEPS_KEYS = {"total", "first_ms", "last_ms", "two_sided", "upper_first", "lower_first", "neither", "same_bar"}
-FIRST_KEYS = {
-    "resolved", "share_upper_first", "baseline_share_upper_first", "share_bigger_first",
-    "baseline_share_bigger_first", "fit_steps", "scored_steps", "coef", "brier_model", "brier_baseline",
-    "brier_difference", "difference_ci95", "reliability",
+STEPS_KEYS = {
+    "total", "first_ms", "last_ms", "two_sided", "upper_first", "lower_first", "neither", "same_bar", "resolved",
+    "events",
 }  # fmt: skip
-SAME_KEYS = {"steps", "hit_rate", "baseline_hit_rate", "difference", "difference_ci95"}
+FIRST_KEYS = {
+    "block_days", "events", "blocks", "share_upper_first", "share_upper_first_ci95", "baseline_share_upper_first",
+    "share_bigger_first", "share_bigger_first_ci95", "baseline_share_bigger_first", "excess_bigger_first",
+    "excess_bigger_first_ci95",
+}  # fmt: skip
+COMPARISON_KEYS = {
+    "fit_events", "fit_events_in_doubt", "scored_from_ms", "coef", "baseline_coef", "scored_events", "log_loss",
+    "log_loss_difference", "log_loss_difference_ci95", "brier", "brier_difference", "brier_difference_ci95",
+    "pseudo_r2", "reliability",
+}  # fmt: skip
+REGIME_KEYS = FIRST_KEYS - {"block_days"} | {"days", "comparison"}
+SAME_KEYS = {"steps", "hit_rate", "hit_rate_ci95", "baseline_hit_rate", "difference", "difference_ci95"}
 MVR_KEYS = {"sweeps", "modelled_usd", "realised_usd", "ratio", "median_ratio", "correlation"}
 
 
@@ -68,6 +77,12 @@ def test_command_json_has_the_documented_shape(sample_btc: Asset) -> None:
     assert set(report["steps"]) == STEPS_KEYS
     assert set(report["first_reach"]) == FIRST_KEYS
     assert set(report["same_distance"]) == SAME_KEYS
+    assert set(report["regimes"]) == {"definition", "calm", "cascade"}
+    assert set(report["regimes"]["calm"]) == REGIME_KEYS and set(report["regimes"]["cascade"]) == REGIME_KEYS
+    assert report["comparison"] is None or set(report["comparison"]) == COMPARISON_KEYS
+    # Events are counted once: no more than the resolved steps, and the regimes split them.
+    assert report["first_reach"]["events"] == report["steps"]["events"] <= report["steps"]["resolved"]
+    assert report["regimes"]["calm"]["events"] + report["regimes"]["cascade"]["events"] == report["steps"]["events"]
     assert report["modelled_vs_realised"] is None  # the sample set has no recorded liquidations
     assert (report["asset"], report["timeframe"], report["every_seconds"], report["horizon_seconds"]) == (
         "BTCUSDT", "1w", 4 * 3600, 24 * 3600,
@@ -89,6 +104,8 @@ def test_report_is_the_engine_backtest_of_the_stored_history(sample_btc: Asset) 
     direct = engine.backtest_magnets(bars=loaded.bars, timeframe="1w", params=asset_params(sample_btc))
     assert report["steps"] == direct.summary["steps"]
     assert report["first_reach"] == direct.summary["first_reach"]
+    assert report["comparison"] == direct.summary["comparison"]
+    assert report["regimes"] == direct.summary["regimes"]
     assert report["same_distance"] == direct.summary["same_distance"]
 
 
@@ -176,9 +193,13 @@ def test_model_page_says_it_in_words_with_chart_and_simulated_label(client: Clie
     assert "steps of the 1w map" in html and "distance alone predicts" in html
     assert "SIMULATED open interest" in html
     assert "<svg" in html and "Reliability" in html  # the 24h backtest has enough steps for a fit
-    fitted = Backtest.objects.get(asset=sample_btc, timeframe="24h").report["first_reach"]
-    assert fitted["scored_steps"] and html.count("<circle") >= 2
-    assert f"over the last {fitted['scored_steps']} of those" in html
+    fitted = Backtest.objects.get(asset=sample_btc, timeframe="24h").report["comparison"]
+    assert fitted["scored_events"] and html.count("<circle") >= 2
+    assert f"over the last {fitted['scored_events']} events" in html
+    assert "95 % interval" in html and "distinct events" in html and "Cascade days" in html
+    assert "<code>docs/model.md</code>" not in html and 'href="/model/method/"' in html  # a link, not a code string
+    method = client.get("/model/method/")
+    assert method.status_code == 200 and "Does the magnet work?" in method.content.decode()
     assert "No backtest yet" in html  # ETHUSDT has none
     stored = Backtest.objects.get(asset=sample_btc, timeframe="1w")
     assert f"{ms_to_dt(stored.report['data']['end_ms']):%Y-%m-%d %H:%M} UTC" in html
@@ -224,7 +245,10 @@ def test_plain_words_verdict_follows_the_interval(sample_btc: Asset, ci: list[fl
     from heatmaps.validity import plain_words
 
     report = json.loads(json.dumps(Backtest.objects.get(asset=sample_btc, timeframe="24h").report))
-    report["first_reach"]["difference_ci95"] = ci
+    assert report["first_reach"]["blocks"] >= 10
+    report["comparison"]["log_loss_difference_ci95"] = ci
     text = " ".join(plain_words(report))
     assert verdict in text
     assert f"{ci[0]:+.4f} to {ci[1]:+.4f}" in text
+    report["first_reach"]["blocks"] = 6
+    assert "only 6 day blocks: too few for a verdict" in " ".join(plain_words(report))

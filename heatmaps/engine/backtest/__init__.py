@@ -21,20 +21,28 @@ the upper level first is ``d_below / (d_above + d_below)`` (log distances).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from heatmaps.engine.backtest import regimes as regime_rules
 from heatmaps.engine.backtest.baseline import random_walk_upper_first
+from heatmaps.engine.backtest.events import first_of_each, group_events
+from heatmaps.engine.backtest.logistic import fit_logistic
+from heatmaps.engine.backtest.regimes import cascade_days
+from heatmaps.engine.backtest.resampling import block_length_ms, day_blocks, mean_interval
 from heatmaps.engine.backtest.scoring import (
-    MIN_FIT_STEPS,
+    MIN_FIT_EVENTS,
     RELIABILITY_BINS,
-    _first_reach,
-    _modelled_vs_realised,
-    _same_distance,
-    _step_counts,
+    Scoring,
+    comparison,
+    first_reach,
+    modelled_vs_realised,
+    regimes,
+    resolved_events,
+    same_distance,
+    step_counts,
 )
 from heatmaps.engine.backtest.walk import (
     DEFAULT_STEPS,
@@ -42,12 +50,14 @@ from heatmaps.engine.backtest.walk import (
     Steps,
     _walk,
     last_column_at,
+    leverage_band,
     resolve_steps,
 )
 from heatmaps.engine.inputs import (
     BASE_BAR_MS,
     TIMEFRAMES,
     Buckets,
+    IntArray,
     ModelParams,
     Timeframe,
     carry_open_interest,
@@ -72,11 +82,16 @@ def backtest_magnets(
     horizon_ms: int | None = None,
     start_ms: int | None = None,
     liquidations: LiquidationEvents | None = None,
+    leverages: tuple[float, float] | None = None,
     bootstrap: int = 2000,
     seed: int = 0,
 ) -> MagnetBacktest:
     """Walk forward over 5-minute ``bars``: one step every ``every_ms`` from ``start_ms`` (default:
-    the first step with a full warm-up and window), as long as the horizon after it is in the data."""
+    the first step with a full warm-up and window), as long as the horizon after it is in the data.
+
+    ``params`` is the model; ``leverages`` (lo, hi) restricts the map to the positions of the tiers
+    in that band (a variant scored on the same steps). ``bootstrap`` resamples of calendar-day blocks
+    give the intervals, drawn from ``seed``: the same inputs give the same report."""
     tf = TIMEFRAMES[timeframe] if isinstance(timeframe, str) else timeframe
     every_ms, horizon_ms = resolve_steps(tf, every_ms, horizon_ms)
     params = (params or ModelParams()).validate()
@@ -87,27 +102,70 @@ def backtest_magnets(
     if horizon_ms < BASE_BAR_MS or horizon_ms % BASE_BAR_MS:
         raise ValueError("the horizon must be a positive multiple of 5 minutes")
     base = carry_open_interest(bars)
-    steps = _walk(base=base, tf=tf, params=params, every_ms=every_ms, horizon_ms=horizon_ms, start_ms=start_ms)
-    block = max(1, math.ceil(horizon_ms / every_ms))  # steps whose horizons overlap move together
-    rng = np.random.default_rng(seed)
+    steps = _walk(
+        base=base,
+        tf=tf,
+        params=params,
+        every_ms=every_ms,
+        horizon_ms=horizon_ms,
+        start_ms=start_ms,
+        leverages=leverages,
+    )
+    scoring = Scoring(block_ms=block_length_ms(horizon_ms), reps=bootstrap, seed=seed)
+    cascade = cascade_days(open_time=base.open_time, close=base.close, liquidations=liquidations)
+    events = resolved_events(steps, cascade_days=cascade)
+    compared, fitted = comparison(events, scoring)
+    calm_days, cascade_count = _regime_days(base, steps, horizon_ms=horizon_ms, cascade=cascade)
     summary: dict[str, Any] = {
-        "steps": _step_counts(steps),
-        "first_reach": _first_reach(steps, block=block, bootstrap=bootstrap, rng=rng),
-        "same_distance": _same_distance(steps, block=block, bootstrap=bootstrap, rng=rng),
-        "modelled_vs_realised": _modelled_vs_realised(steps, liquidations),
+        "steps": step_counts(steps, events),
+        "first_reach": {"block_days": scoring.block_ms // regime_rules.DAY_MS, **first_reach(events, scoring)},
+        "comparison": compared,
+        "regimes": regimes(
+            events,
+            fitted,
+            scoring,
+            calm_days=calm_days,
+            cascade_days=cascade_count,
+            definition={
+                "k": regime_rules.CASCADE_K,
+                "trail_days": regime_rules.TRAIL_MS // regime_rules.DAY_MS,
+                "liquidation_multiple": regime_rules.LIQUIDATION_MULTIPLE,
+            },
+        ),
+        "same_distance": same_distance(steps, scoring),
+        "modelled_vs_realised": modelled_vs_realised(steps, liquidations),
     }
     return MagnetBacktest(timeframe=tf, every_ms=every_ms, horizon_ms=horizon_ms, steps=steps, summary=summary)
 
 
+def _regime_days(base: Buckets, steps: Steps, *, horizon_ms: int, cascade: IntArray) -> tuple[int, int]:
+    """Calm and cascade days with bars from the first step to the end of the last step's horizon."""
+    if not len(steps):
+        return 0, 0
+    lo, hi = int(steps.time_ms[0]), int(steps.time_ms[-1]) + horizon_ms
+    inside = (base.open_time >= lo) & (base.open_time < hi)
+    days = np.unique(base.open_time[inside] // regime_rules.DAY_MS)
+    hot = int(np.isin(days, cascade).sum())
+    return int(days.shape[0]) - hot, hot
+
+
 __all__ = [
     "DEFAULT_STEPS",
-    "MIN_FIT_STEPS",
+    "MIN_FIT_EVENTS",
     "RELIABILITY_BINS",
     "LiquidationEvents",
     "MagnetBacktest",
     "Steps",
     "backtest_magnets",
+    "block_length_ms",
+    "cascade_days",
+    "day_blocks",
+    "first_of_each",
+    "fit_logistic",
+    "group_events",
     "last_column_at",
+    "leverage_band",
+    "mean_interval",
     "random_walk_upper_first",
     "resolve_steps",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,7 @@ class Steps:
     up_move: FloatArray
     down_move: FloatArray
     spread: FloatArray  # sigma x sqrt(horizon) of log price, from the 5-minute closes of the window before t
+    bin_width: FloatArray  # the price width of one bin of the map at t (events: peaks within one bin are one wall)
 
     def __len__(self) -> int:
         return int(self.time_ms.shape[0])
@@ -126,7 +128,14 @@ def last_column_at(*, buckets: Buckets, timeframe: Timeframe, params: ModelParam
 
 
 def _walk(
-    *, base: Buckets, tf: Timeframe, params: ModelParams, every_ms: int, horizon_ms: int, start_ms: int | None
+    *,
+    base: Buckets,
+    tf: Timeframe,
+    params: ModelParams,
+    every_ms: int,
+    horizon_ms: int,
+    start_ms: int | None,
+    leverages: tuple[float, float] | None = None,
 ) -> Steps:
     n = len(base)
     if n == 0:
@@ -146,12 +155,16 @@ def _walk(
     upper, lower = np.full(m, np.nan), np.full(m, np.nan)
     usd_up, usd_dn = np.full(m, np.nan), np.full(m, np.nan)
     mod_up, mod_dn = np.full(m, np.nan), np.full(m, np.nan)
+    bin_width = np.full(m, np.nan)
     for i, t in enumerate(times.tolist()):
         grid = last_column_at(buckets=buckets, timeframe=tf, params=params, t_ms=t)
         if grid is None:
             continue
+        if leverages is not None:
+            grid = leverage_band(grid, leverages)
         p = grid.current_price
         price[i] = p
+        bin_width[i] = float(grid.edges[1] - grid.edges[0])
         clusters = find_clusters(grid, limit=10_000)
         above = next((c for c in clusters if c.side == "short"), None)  # largest first
         below = next((c for c in clusters if c.side == "long"), None)
@@ -180,12 +193,29 @@ def _walk(
         up_move=up_move,
         down_move=dn_move,
         spread=_trailing_spread(base, times, window_ms=tf.window_ms, horizon_ms=horizon_ms),
+        bin_width=bin_width,
+    )
+
+
+def leverage_band(grid: HeatmapGrid, leverages: tuple[float, float]) -> HeatmapGrid:
+    """The map of the positions whose leverage lies in ``[lo, hi]`` only (a variant of the same run:
+    the clusters, the liquidation map and the peaks are then those of that band)."""
+    lo, hi = leverages
+    keep = np.array([lo <= lev <= hi for lev in grid.leverages])
+    if not keep.any():
+        raise ValueError(f"no leverage tier between {lo:g}x and {hi:g}x")
+    return dataclasses.replace(
+        grid,
+        long=grid.tier_long[keep].sum(axis=0)[None, :],
+        short=grid.tier_short[keep].sum(axis=0)[None, :],
+        tier_long=grid.tier_long * keep[:, None],
+        tier_short=grid.tier_short * keep[:, None],
     )
 
 
 def _empty_steps() -> Steps:
     f, i = np.empty(0), np.empty(0, dtype=np.int64)
-    return Steps(i, f, f, f, f, f, f, f, i, i, i, f, f, f)
+    return Steps(i, f, f, f, f, f, f, f, i, i, i, f, f, f, f)
 
 
 def _outcomes(
