@@ -7,6 +7,7 @@ fields named as in docs/alerts.md (``price``, ``percent``, ``annotation`` …).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -19,7 +20,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.alerts.followup_store import followups_for_rule, rule_record
 from accounts.alerts.inbox import alert_event_set_read, alert_events_for_user, get_alert_event_for_user
+from accounts.alerts.messages import rule_sentence
 from accounts.alerts.rule_store import (
     CONDITION_FIELDS,
     PARAM_FIELDS,
@@ -71,7 +74,49 @@ def rule_json(rule: AlertRule) -> dict[str, Any]:
         "webhook_disabled_reason": rule.webhook_disabled_reason,
         "last_fired_bar": rule.last_fired_bar.isoformat().replace("+00:00", "Z") if rule.last_fired_bar else None,
         "created_at": rule.created_at.isoformat().replace("+00:00", "Z"),
+        "destinations": [d.pk for d in rule.destinations.all()],
+        "followup_horizon_minutes": rule.followup_horizon_minutes,
+        "description": rule_sentence(rule),
+        **_rate_pct(rule),
     }
+
+
+def _rate_pct(rule: AlertRule) -> dict[str, Any]:
+    """Funding rules: the stored fraction's twin in % per 8 h, as the pages show it."""
+    rate = rule.params.get("rate") if rule.condition in ("funding_above", "funding_below") else None
+    return {"rate_pct": float(f"{rate * 100:.10g}")} if isinstance(rate, int | float) else {}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@extend_schema(tags=["alerts"], responses={200: OpenApiTypes.OBJECT, **_ERRORS})
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def alert_rule_record(request: Request, rule_id: int) -> Response:
+    """The rule's record (fired, touched with its 95 % interval, median time to touch, reversals,
+    the same-distance baseline) and each followed-up event; docs/alerts.md, "Follow-up"."""
+    rule = get_alert_rule_for_user(user=_user(request), rule_id=rule_id)
+    events = [
+        {
+            "event": f.event_id,
+            "bar_time": _iso(f.event.bar_time),
+            "target_price": f.target_price,
+            "start_price": f.start_price,
+            "horizon_end": _iso(f.horizon_end),
+            "resolved": f.resolved_at is not None,
+            "touched": f.touched,
+            "minutes_to_touch": f.minutes_to_touch,
+            "max_toward_pct": f.max_toward_pct,
+            "max_against_pct": f.max_against_pct,
+            "liquidated_usd": f.liquidated_usd,
+            "reversed": f.reversed,
+            "baseline_rate": f.baseline_rate,
+        }
+        for f in followups_for_rule(rule=rule)[:1000]
+    ]
+    return Response({"rule": rule.pk, "record": rule_record(rule=rule).to_json(), "events": events})
 
 
 def _params(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +149,8 @@ def alert_rule_collection(request: Request) -> Response:
             enabled=data.get("enabled", True),
             channels=data.get("channels", ["in_app"]),
             webhook_url=data.get("webhook_url") or "",
+            destinations=data.get("destinations", []),
+            followup_horizon_minutes=data.get("followup_horizon_minutes"),
         )
     except DjangoValidationError as exc:
         raise _as_drf(exc) from None
@@ -145,6 +192,8 @@ def alert_rule_item(request: Request, rule_id: int) -> Response:
                 enabled=data.get("enabled", rule.enabled),
                 channels=data.get("channels", rule.channels),
                 webhook_url=(data["webhook_url"] or "") if "webhook_url" in data else rule.webhook_url,
+                destinations=data.get("destinations"),
+                followup_horizon_minutes=data.get("followup_horizon_minutes", rule.followup_horizon_minutes),
             )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from None

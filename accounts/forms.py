@@ -92,10 +92,11 @@ class AlertRuleForm(forms.Form):
         required=False, label="Minimum size (USD)", widget=forms.NumberInput(attrs={"step": "any", "min": "0"})
     )
     timeframe = forms.ChoiceField(required=False, choices=timeframe_choices, initial="1w", label="Map timeframe")
+    # Entered in % per 8 h, as every page shows funding; the rule stores the fraction (÷ 100).
     rate = forms.FloatField(
         required=False,
-        label="Funding rate (fraction per 8 h)",
-        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0.0005 = 0.05 %"}),
+        label="Funding rate (% per 8 h)",
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "0.05"}),
     )
     window_minutes = forms.IntegerField(required=False, label="Window (minutes)", initial=60)
     trigger = forms.ChoiceField(
@@ -115,12 +116,29 @@ class AlertRuleForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     webhook_url = forms.CharField(required=False, max_length=2048, label="Webhook URL")
+    destinations = forms.TypedMultipleChoiceField(
+        required=False, coerce=int, choices=[], widget=forms.CheckboxSelectMultiple, label="Destinations"
+    )
+    followup_horizon_minutes = forms.IntegerField(
+        required=False,
+        label="Follow-up horizon (minutes)",
+        widget=forms.NumberInput(attrs={"placeholder": "the map's timeframe / 7"}),
+    )
 
-    def __init__(self, *args: object, zones: list[tuple[int, str]] | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        zones: list[tuple[int, str]] | None = None,
+        destinations: list[tuple[int, str]] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         condition = self.fields["condition"]
         assert isinstance(condition, forms.ChoiceField)
-        condition.choices = [(key, f"{label} ({key})") for key, label in CONDITION_LABELS.items()]
+        condition.choices = [(key, label[:1].upper() + label[1:]) for key, label in CONDITION_LABELS.items()]
+        targets = self.fields["destinations"]
+        assert isinstance(targets, forms.TypedMultipleChoiceField)
+        targets.choices = destinations or []
         annotation = self.fields["annotation"]
         assert isinstance(annotation, forms.TypedChoiceField)
         annotation.choices = [("", "choose one of your zones"), *(zones or [])]

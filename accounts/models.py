@@ -7,6 +7,8 @@ explain a mistake to the trader field by field, the database constraints below k
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
@@ -160,6 +162,12 @@ class AlertRule(models.Model):
     webhook_failures = models.PositiveIntegerField(default=0, help_text="failed webhook attempts in a row")
     webhook_disabled_reason = models.TextField(blank=True, help_text="set when the webhook was switched off")
     last_fired_bar = models.DateTimeField(null=True, blank=True, help_text="open time of the bar it last fired on")
+    destinations: models.ManyToManyField[AlertDestination, Any] = models.ManyToManyField(
+        "AlertDestination", blank=True, related_name="rules", help_text="the user's Telegram chats, Discord channels …"
+    )
+    followup_horizon_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="how long each event is followed up; empty: the map's timeframe / 7"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,13 +220,48 @@ class AlertEvent(models.Model):
         return f"{self.condition} on {self.asset_id} at {self.bar_time:%Y-%m-%d %H:%M} UTC"
 
 
+class AlertDestination(models.Model):
+    """Somewhere a user's alerts go besides the bell, email and the rule's webhook: a Telegram chat
+    (bot token + chat id), a Discord channel (its webhook URL). Added once on the profile page,
+    picked per rule. ``sealed`` holds the whole configuration encrypted (accounts.alerts.sealed): a
+    bot token or a Discord webhook URL is a credential; ``hint`` is what the pages may show of it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="alert_destinations")
+    kind = models.CharField(max_length=16, help_text="a channel of accounts.alerts.channels: telegram, discord")
+    name = models.CharField(max_length=60)
+    sealed = models.TextField(help_text="the configuration, encrypted")
+    hint = models.CharField(max_length=120, help_text="a masked description, safe to show")
+    failures = models.PositiveIntegerField(default=0, help_text="failed deliveries in a row")
+    disabled_reason = models.TextField(blank=True, help_text="set when it was switched off")
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint("user", Lower("name"), name="alertdestination_name_unique_per_user"),
+            models.CheckConstraint(condition=~Q(name=""), name="alertdestination_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    def get_kind_label(self) -> str:
+        return {"telegram": "Telegram", "discord": "Discord"}.get(self.kind, self.kind)
+
+
 class AlertDelivery(models.Model):
-    """One event through one channel, with every attempt counted and the last error kept."""
+    """One event through one channel, with every attempt counted and the last error kept. A
+    destination's channel (Telegram, Discord) has one row per destination."""
 
     class Channel(models.TextChoices):
         IN_APP = "in_app", "in-app"
         EMAIL = "email", "email"
         WEBHOOK = "webhook", "webhook"
+        TELEGRAM = "telegram", "Telegram"
+        DISCORD = "discord", "Discord"
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
@@ -227,6 +270,9 @@ class AlertDelivery(models.Model):
 
     event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=8, choices=Channel.choices)
+    destination = models.ForeignKey(
+        AlertDestination, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -237,7 +283,18 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["event", "channel"], name="alertdelivery_once_per_channel")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "channel"],
+                condition=Q(destination__isnull=True),
+                name="alertdelivery_once_per_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["event", "destination"],
+                condition=Q(destination__isnull=False),
+                name="alertdelivery_once_per_destination",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} delivery of event {self.event_id}: {self.status}"
@@ -254,3 +311,36 @@ class AlertMarketMemory(models.Model):
 
     def __str__(self) -> str:
         return f"alert memory of {self.asset_id} at {self.bar_time:%Y-%m-%d %H:%M} UTC"
+
+
+class AlertFollowUp(models.Model):
+    """What price did after one event, within the rule's horizon (docs/alerts.md, "Follow-up"):
+    created with the event, resolved once by the worker when the horizon has passed."""
+
+    event = models.OneToOneField(AlertEvent, on_delete=models.CASCADE, primary_key=True, related_name="followup")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="followups")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    target_price = models.FloatField(help_text="the level or cluster peak followed, USD")
+    start_price = models.FloatField(help_text="the price it was measured from, USD")
+    touched_at_fire = models.BooleanField(default=False, help_text="the firing bar itself reached the target")
+    horizon_end = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    touched = models.BooleanField(null=True)
+    minutes_to_touch = models.PositiveIntegerField(null=True)
+    max_toward_pct = models.FloatField(null=True)
+    max_against_pct = models.FloatField(null=True)
+    liquidated_usd = models.FloatField(null=True, help_text="recorded on the target's side until the touch")
+    reversed = models.BooleanField(null=True)
+    baseline_rate = models.FloatField(null=True, help_text="how often a level this far was reached in the horizon")
+
+    class Meta:
+        ordering = ["-horizon_end"]
+        indexes = [
+            models.Index(
+                fields=["asset", "horizon_end"], condition=Q(resolved_at__isnull=True), name="followup_pending"
+            ),
+            models.Index(fields=["rule"], name="followup_rule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"follow-up of event {self.event_id}"

@@ -204,6 +204,8 @@ ALERT_RULE_FIELDS = (
     "enabled",
     "channels",
     "webhook_url",
+    "destinations",
+    "followup_horizon_minutes",
 )
 
 
@@ -240,6 +242,12 @@ class AlertRuleInput(serializers.Serializer):
     enabled = RawBoolean(required=False, help_text="default true")
     channels = RawStringList(enum=CHANNELS, required=False, help_text="default [in_app]")
     webhook_url = RawString(required=False, help_text="https:// URL; needed with the webhook channel")
+    destinations = RawField(
+        required=False, help_text="ids of your alert destinations (Telegram, Discord) to send to; default none"
+    )
+    followup_horizon_minutes = RawInteger(
+        required=False, help_text="how long each alert is followed up, 5 … 86400 minutes; null: the map's timeframe / 7"
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(self.initial_data) - set(ALERT_RULE_FIELDS))
@@ -274,6 +282,10 @@ class AlertRuleOutput(serializers.Serializer):
     webhook_disabled_reason = serializers.CharField(allow_blank=True, help_text="set when the webhook was switched off")
     last_fired_bar = serializers.DateTimeField(allow_null=True, help_text="open time of the bar it last fired on, UTC")
     created_at = serializers.DateTimeField(help_text="UTC")
+    destinations = serializers.ListField(child=serializers.IntegerField(), help_text="ids of your alert destinations")
+    followup_horizon_minutes = serializers.IntegerField(allow_null=True, help_text="null: the map's timeframe / 7")
+    description = serializers.CharField(help_text="the condition in plain words, prices on the asset's tick")
+    rate_pct = serializers.FloatField(required=False, help_text="funding rules: the rate in % per 8 h (rate × 100)")
 
 
 class AlertRuleCreatedOutput(AlertRuleOutput):

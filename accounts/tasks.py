@@ -11,8 +11,10 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.alerts.delivery import deliver_email, webhook_attempt
+from accounts.alerts.destinations import destination_attempt
 from accounts.alerts.evaluation import DELIVER_EVENTS_TASK, evaluate_asset
-from accounts.alerts.webhooks import next_retry_delay
+from accounts.alerts.followup_store import resolve_followups
+from accounts.alerts.webhooks import RETRY_CAP_S, next_retry_delay
 from accounts.models import AlertDelivery, AlertEvent
 from heatmaps.models import Asset
 
@@ -54,6 +56,10 @@ def evaluate_asset_alerts(asset_id: int, debounced: bool = False) -> tuple[int, 
     checked, fired = evaluate_asset(asset=asset)
     if fired:
         log.info("alerts %s: %s rules checked, %s fired", asset.symbol, checked, fired)
+    # The same new bars may end some follow-ups' horizons.
+    resolved = resolve_followups(asset=asset)
+    if resolved:
+        log.info("alerts %s: %s follow-ups resolved", asset.symbol, resolved)
     return checked, fired
 
 
@@ -69,7 +75,14 @@ def deliver_events(event_ids: list[int]) -> int:
     )
     for delivery_id in webhooks:
         deliver_webhook.delay(delivery_id)
-    return emails + len(webhooks)
+    destinations = list(
+        AlertDelivery.objects.filter(
+            event__in=events, destination__isnull=False, status=AlertDelivery.Status.PENDING
+        ).values_list("pk", flat=True)
+    )
+    for delivery_id in destinations:
+        deliver_to_destination.delay(delivery_id)
+    return emails + len(webhooks) + len(destinations)
 
 
 @shared_task(bind=True, name="accounts.deliver_webhook", max_retries=WEBHOOK_MAX_RETRIES, **IDEMPOTENT)
@@ -78,4 +91,17 @@ def deliver_webhook(self: Any, delivery_id: int) -> bool:
     outcome = webhook_attempt(delivery_id=delivery_id)
     if outcome.retry and self.request.retries < WEBHOOK_MAX_RETRIES:
         raise self.retry(countdown=next_retry_delay(self.request.retries + 1))
+    return outcome.ok
+
+
+@shared_task(bind=True, name="accounts.deliver_to_destination", max_retries=WEBHOOK_MAX_RETRIES, **IDEMPOTENT)
+def deliver_to_destination(self: Any, delivery_id: int) -> bool:
+    """One message to a Telegram chat or Discord channel; transient failures (network, 429, 5xx)
+    are retried with backoff, waiting at least what the service's Retry-After asks."""
+    outcome = destination_attempt(delivery_id=delivery_id)
+    if outcome.retry and self.request.retries < WEBHOOK_MAX_RETRIES:
+        delay = next_retry_delay(self.request.retries + 1)
+        if outcome.retry_after_s is not None:
+            delay = max(delay, min(outcome.retry_after_s, RETRY_CAP_S))
+        raise self.retry(countdown=delay)
     return outcome.ok

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import alerts, annotations, profile, watchlists
+from accounts.views import alerts, annotations, destinations, profile, watchlists
 
 app_name = "accounts"
 urlpatterns = [
@@ -37,4 +37,16 @@ urlpatterns = [
     path("alerts/rules/<int:rule_id>/toggle/", alerts.alert_rule_toggle, name="alert-rule-toggle"),
     path("alerts/rules/<int:rule_id>/delete/", alerts.alert_rule_delete_view, name="alert-rule-delete"),
     path("alerts/rules/<int:rule_id>/test/", alerts.alert_rule_test, name="alert-rule-test"),
+    path("alerts/rules/<int:rule_id>/record/", alerts.alert_rule_record, name="alert-rule-record"),
+    path("account/destinations/", destinations.destination_new, name="alert-destination-new"),
+    path(
+        "account/destinations/<int:destination_id>/test/",
+        destinations.destination_test,
+        name="alert-destination-test",
+    ),
+    path(
+        "account/destinations/<int:destination_id>/delete/",
+        destinations.destination_delete_view,
+        name="alert-destination-delete",
+    ),
 ]

@@ -24,6 +24,7 @@ urlpatterns = [
     path("annotations/<int:annotation_id>/", personal.annotation_item, name="annotation"),
     path("alert-rules/", alert_api.alert_rule_collection, name="alert-rules"),
     path("alert-rules/<int:rule_id>/", alert_api.alert_rule_item, name="alert-rule"),
+    path("alert-rules/<int:rule_id>/record/", alert_api.alert_rule_record, name="alert-rule-record"),
     path("alerts/", alert_api.alert_event_collection, name="alerts"),
     path("alerts/<int:event_id>/", alert_api.alert_event_item, name="alert"),
 ]

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.alerts.delivery import describe
+from accounts.alerts.followup_store import create_followups
 from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquidations, MarketState, Series
 from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
@@ -279,36 +280,59 @@ def _store(*, asset: Asset, rules: Sequence[StoredRule], firings: Sequence[Firin
     once = [rule_id for rule_id in last_bar if owner[rule_id].trigger == AlertRule.Trigger.ONCE]
     if once:
         AlertRule.objects.filter(pk__in=once).update(enabled=False)
-    deliveries = [
-        (event_id, channel)
+    deliveries: list[tuple[int, str, int | None]] = [
+        (event_id, channel, None)
         for event_id, rule_id in inserted
         for channel in owner[rule_id].channels
         if channel != "webhook" or owner[rule_id].webhook_active
     ]
+    targets = _destinations(list(fired_ids))
+    deliveries += [(event_id, kind, dest) for event_id, rule_id in inserted for dest, kind in targets.get(rule_id, [])]
     _create_deliveries(deliveries, now)
-    return [event_id for event_id, _ in inserted]
+    event_ids = [event_id for event_id, _ in inserted]
+    create_followups(event_ids=event_ids)
+    return event_ids
 
 
-def _create_deliveries(deliveries: Sequence[tuple[int, str]], now: datetime) -> None:
+def _destinations(rule_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each fired rule's destinations that are switched on: rule id → [(destination id, kind)]."""
+    through = AlertRule.destinations.through
+    rows = through.objects.filter(alertrule_id__in=rule_ids, alertdestination__disabled_reason="").values_list(
+        "alertrule_id", "alertdestination_id", "alertdestination__kind"
+    )
+    found: dict[int, list[tuple[int, str]]] = {}
+    for rule_id, destination_id, kind in rows:
+        found.setdefault(rule_id, []).append((destination_id, kind))
+    return found
+
+
+def _create_deliveries(deliveries: Sequence[tuple[int, str, int | None]], now: datetime) -> None:
     """In-app deliveries are done once the event row exists; the others wait for their task."""
     if connection.vendor != "postgresql":
-        AlertDelivery.objects.bulk_create([_delivery(e, c, now) for e, c in deliveries], ignore_conflicts=True)
+        AlertDelivery.objects.bulk_create([_delivery(e, c, d, now) for e, c, d in deliveries], ignore_conflicts=True)
         return
-    sent = [channel == AlertDelivery.Channel.IN_APP for _, channel in deliveries]
+    sent = [channel == AlertDelivery.Channel.IN_APP for _, channel, _ in deliveries]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {AlertDelivery._meta.db_table} "
-            "(event_id, channel, status, attempts, last_error, created_at, delivered_at) "
-            "SELECT e, c, CASE WHEN s THEN 'sent' ELSE 'pending' END, CASE WHEN s THEN 1 ELSE 0 END, '', %s, "
+            "(event_id, channel, destination_id, status, attempts, last_error, created_at, delivered_at) "
+            "SELECT e, c, d, CASE WHEN s THEN 'sent' ELSE 'pending' END, CASE WHEN s THEN 1 ELSE 0 END, '', %s, "
             "CASE WHEN s THEN %s::timestamptz END "
-            "FROM unnest(%s::bigint[], %s::text[], %s::boolean[]) AS d(e, c, s) ON CONFLICT DO NOTHING",
-            [now, now, [e for e, _ in deliveries], [c for _, c in deliveries], sent],
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::boolean[]) AS x(e, c, d, s) ON CONFLICT DO NOTHING",
+            [
+                now,
+                now,
+                [e for e, _, _ in deliveries],
+                [c for _, c, _ in deliveries],
+                [d for _, _, d in deliveries],
+                sent,
+            ],
         )
 
 
-def _delivery(event_id: int, channel: str, now: datetime) -> AlertDelivery:
+def _delivery(event_id: int, channel: str, destination_id: int | None, now: datetime) -> AlertDelivery:
     if channel == AlertDelivery.Channel.IN_APP:  # the event row is the in-app notification
         return AlertDelivery(
             event_id=event_id, channel=channel, status=AlertDelivery.Status.SENT, attempts=1, delivered_at=now
         )
-    return AlertDelivery(event_id=event_id, channel=channel)
+    return AlertDelivery(event_id=event_id, channel=channel, destination_id=destination_id)

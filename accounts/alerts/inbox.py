@@ -10,7 +10,11 @@ from accounts.ownership import owned_or_404
 
 def alert_events_for_user(*, user: User) -> QuerySet[AlertEvent]:
     """Newest first."""
-    return AlertEvent.objects.filter(user=user).select_related("asset").order_by("-fired_at", "-id")
+    return (
+        AlertEvent.objects.filter(user=user)
+        .select_related("asset", "rule__asset", "rule__annotation")
+        .order_by("-fired_at", "-id")
+    )
 
 
 def unread_count(*, user: User) -> int:

@@ -30,12 +30,13 @@ from accounts.alerts.rules import (
     params_to_json,
 )
 from accounts.alerts.webhooks import WebhookRefused, check_webhook_url, webhook_flags
-from accounts.models import AlertRule, Annotation, User
+from accounts.models import AlertDestination, AlertRule, Annotation, User
 from accounts.ownership import owned_or_404
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.models import Asset
 
 MAX_RULES = 200
+MAX_HORIZON_MINUTES = 60 * 24 * 60
 MAX_PERCENT = 50.0
 CHANNELS = ("in_app", "email", "webhook")
 # The fields each condition takes, in the order forms show them (the API uses the same names).
@@ -77,6 +78,10 @@ class RuleFields:
     enabled: bool
     channels: list[str] = field(default_factory=list)
     webhook_url: str = ""
+    followup_horizon_minutes: int | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -123,8 +128,11 @@ def alert_rule_create(
     enabled: bool = True,
     channels: Sequence[str] = ("in_app",),
     webhook_url: str = "",
+    destinations: Sequence[int] = (),
+    followup_horizon_minutes: int | None = None,
 ) -> tuple[AlertRule, str]:
     """A new rule and its webhook secret (shown to the user this once)."""
+    targets = _users_destinations(user=user, ids=destinations)
     fields = clean_alert_rule(
         user=user,
         asset=asset,
@@ -136,6 +144,8 @@ def alert_rule_create(
         enabled=enabled,
         channels=channels,
         webhook_url=webhook_url,
+        followup_horizon_minutes=followup_horizon_minutes,
+        has_destinations=bool(targets),
     )
     # Locking the user row serialises concurrent creates, so the limit cannot be overshot.
     User.objects.select_for_update().filter(pk=user.pk).first()
@@ -144,7 +154,8 @@ def alert_rule_create(
             {"condition": f"You already have {MAX_RULES} alert rules, the most allowed; delete some first."}
         )
     secret = "whsec_" + secrets.token_urlsafe(32)
-    rule = AlertRule.objects.create(user=user, webhook_secret=secret, **fields.__dict__)
+    rule = AlertRule.objects.create(user=user, webhook_secret=secret, **fields.stored())
+    rule.destinations.set(targets)
     return rule, secret
 
 
@@ -161,12 +172,17 @@ def alert_rule_update(
     enabled: bool,
     channels: Sequence[str],
     webhook_url: str,
+    destinations: Sequence[int] | None = None,
+    followup_horizon_minutes: int | None = None,
 ) -> AlertRule:
     """Replace every field (a partial change merges with the stored values before calling this).
 
     A changed condition, re-enabling or a new webhook starts afresh: the rule may fire on the next
     bar that meets it, and a switched-off webhook is switched on again.
     """
+    targets = (
+        list(rule.destinations.all()) if destinations is None else _users_destinations(user=rule.user, ids=destinations)
+    )
     fields = clean_alert_rule(
         user=rule.user,
         asset=asset,
@@ -179,6 +195,8 @@ def alert_rule_update(
         channels=channels,
         webhook_url=webhook_url,
         expires_unchanged=rule.expires_at,
+        followup_horizon_minutes=followup_horizon_minutes,
+        has_destinations=bool(targets),
     )
     what_changed = (
         fields.asset.pk != rule.asset_id
@@ -192,9 +210,10 @@ def alert_rule_update(
     if fields.webhook_url != rule.webhook_url or ("webhook" in fields.channels and "webhook" not in rule.channels):
         rule.webhook_failures = 0
         rule.webhook_disabled_reason = ""
-    for name, value in fields.__dict__.items():
+    for name, value in fields.stored().items():
         setattr(rule, name, value)
     rule.save()
+    rule.destinations.set(targets)
     return rule
 
 
@@ -228,9 +247,18 @@ def clean_alert_rule(
     channels: Sequence[str],
     webhook_url: str,
     expires_unchanged: datetime | None = None,
+    followup_horizon_minutes: Any = None,
+    has_destinations: bool = False,
 ) -> RuleFields:
     """Check every field, collect every problem, and keep only what the condition uses."""
     errors: dict[str, str] = {}
+    horizon = followup_horizon_minutes
+    if horizon is not None and (
+        isinstance(horizon, bool) or not isinstance(horizon, int) or not 5 <= horizon <= MAX_HORIZON_MINUTES
+    ):
+        errors["followup_horizon_minutes"] = (
+            f"Give the follow-up horizon in whole minutes between 5 and {MAX_HORIZON_MINUTES} (60 days), or leave it empty."
+        )
     symbol = (asset or "").strip().upper() if isinstance(asset, str) else ""
     found = Asset.objects.filter(symbol=symbol, enabled=True).first() if symbol else None
     if found is None:
@@ -255,7 +283,7 @@ def clean_alert_rule(
             errors["expires_at"] = "Give the expiry with a time zone, e.g. 2026-02-01T00:00Z."
         elif expires_at <= timezone.now() and expires_at != expires_unchanged:
             errors["expires_at"] = "The expiry must be in the future."
-    clean_channels = _clean_channels(channels, errors)
+    clean_channels = _clean_channels(channels, errors, has_destinations=has_destinations)
     if "email" in clean_channels and not user.email:
         errors["channels"] = "Add an email address to your account to get alerts by email."
     url = (webhook_url or "").strip() if isinstance(webhook_url, str) else ""
@@ -284,7 +312,22 @@ def clean_alert_rule(
         enabled=enabled,
         channels=clean_channels,
         webhook_url=url,
+        followup_horizon_minutes=horizon,
     )
+
+
+def _users_destinations(*, user: User, ids: Any) -> list[AlertDestination]:
+    """The user's own destinations with these ids; any other id is refused, naming none of them."""
+    if isinstance(ids, str) or not isinstance(ids, Sequence):
+        raise ValidationError({"destinations": "Give the destinations as a list of ids."})
+    try:
+        wanted = {int(i) for i in ids}
+    except (TypeError, ValueError):
+        raise ValidationError({"destinations": "Give the destinations as a list of ids."}) from None
+    found = list(AlertDestination.objects.filter(user=user, pk__in=wanted))
+    if len(found) != len(wanted):
+        raise ValidationError({"destinations": "Choose among your own destinations (profile page)."})
+    return found
 
 
 def _clean_params(
@@ -322,7 +365,7 @@ def _users_zone(*, user: User, asset: Asset | None, annotation: Any) -> Annotati
     return zone
 
 
-def _clean_channels(channels: Any, errors: dict[str, str]) -> list[str]:
+def _clean_channels(channels: Any, errors: dict[str, str], *, has_destinations: bool = False) -> list[str]:
     if isinstance(channels, str) or not isinstance(channels, Sequence):
         errors["channels"] = f"Give the channels as a list of {', '.join(CHANNELS)}."
         return []
@@ -330,8 +373,8 @@ def _clean_channels(channels: Any, errors: dict[str, str]) -> list[str]:
     if unknown:
         errors["channels"] = f"Unknown channel {unknown[0]!r}; choose from {', '.join(CHANNELS)}."
         return []
-    if not channels:
-        errors["channels"] = "Choose at least one channel."
+    if not channels and not has_destinations:
+        errors["channels"] = "Choose at least one channel or destination."
     return [c for c in CHANNELS if c in channels]
 
 

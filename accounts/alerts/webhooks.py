@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import random
 import re
 import socket
@@ -248,6 +249,7 @@ class DeliveryResult:
     error: str | None
     elapsed: float
     response_excerpt: str = ""
+    retry_after_s: float | None = None  # the server's Retry-After, when it sent one
 
     @property
     def ok(self) -> bool:
@@ -267,26 +269,51 @@ def send_webhook(
     clock: Callable[[], float] = time.time,
 ) -> DeliveryResult:
     """POST ``payload`` as signed JSON. Never raises for delivery problems: a refused URL, a network
-    error, a timeout, a redirect or a non-2xx status is a result with ``error`` set.
+    error, a timeout, a redirect or a non-2xx status is a result with ``error`` set."""
+    body = encode_payload(payload)
+    timestamp = int(clock())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Liq-Timestamp": str(timestamp),
+        "X-Liq-Signature": sign(body, secret, timestamp),
+    }
+    return post_pinned(
+        url,
+        body,
+        headers,
+        allow_http=allow_http,
+        allow_local=allow_local,
+        timeout=timeout,
+        resolver=resolver,
+        verify_tls=verify_tls,
+    )
+
+
+def post_pinned(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    allow_http: bool,
+    allow_local: bool,
+    timeout: float = TIMEOUT_S,
+    resolver: Resolver = socket.getaddrinfo,
+    verify_tls: ssl.SSLContext | bool = True,
+) -> DeliveryResult:
+    """POST ``body`` to ``url`` under the SSRF policy — every channel that calls out (webhooks,
+    Telegram, Discord) goes through here. Never raises for delivery problems.
 
     ``timeout`` limits each network phase (connect, send, wait for the response) and the whole
-    response read; the URL is checked and resolved again here, and the connection goes to the
-    address that check approved.
+    response read; the URL is checked and resolved here, and the connection goes to the address
+    that check approved.
     """
     started = time.monotonic()
     try:
         target = check_webhook_url(url, allow_http=allow_http, allow_local=allow_local, resolver=resolver)
     except WebhookRefused as refused:
         return DeliveryResult(None, f"refused: {refused.reason}", time.monotonic() - started)
-    body = encode_payload(payload)
-    timestamp = int(clock())
-    headers = {
-        "Host": target.host_header,
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-Liq-Timestamp": str(timestamp),
-        "X-Liq-Signature": sign(body, secret, timestamp),
-    }
+    sent_headers = {"Host": target.host_header, **headers}
     # Host and port from our own parse, so a parser difference cannot point the request elsewhere.
     pinned = httpx.URL(url).copy_with(host=target.address, port=target.port)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
@@ -294,7 +321,7 @@ def send_webhook(
         # trust_env off: a proxy from the environment would make its own DNS lookup and connection.
         with (
             httpx.Client(verify=verify_tls, trust_env=False, follow_redirects=False, timeout=timeout) as client,
-            client.stream("POST", pinned, content=body, headers=headers, extensions=extensions) as response,
+            client.stream("POST", pinned, content=body, headers=sent_headers, extensions=extensions) as response,
         ):
             excerpt = _read_excerpt(response, deadline=started + timeout)
     except _ResponseTooSlow:
@@ -305,12 +332,24 @@ def send_webhook(
         return DeliveryResult(None, f"connection failed: {exc or type(exc).__name__}", time.monotonic() - started)
     elapsed = time.monotonic() - started
     status = response.status_code
+    retry_after = _retry_after(response.headers.get("retry-after"))
     if 300 <= status < 400:
         location = response.headers.get("location", "")
         return DeliveryResult(status, f"redirect refused (HTTP {status} to {location[:200]})", elapsed, excerpt)
     if not 200 <= status < 300:
-        return DeliveryResult(status, f"HTTP {status}", elapsed, excerpt)
+        return DeliveryResult(status, f"HTTP {status}", elapsed, excerpt, retry_after)
     return DeliveryResult(status, None, elapsed, excerpt)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (the delta form; an HTTP date is rare from APIs)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class _ResponseTooSlow(Exception):

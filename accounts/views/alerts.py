@@ -22,6 +22,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.alerts.delivery import send_test
+from accounts.alerts.destinations import destinations_for_user
+from accounts.alerts.followup import default_horizon_minutes
+from accounts.alerts.followup_store import followups_for_rule, rule_record, rule_records
 from accounts.alerts.inbox import (
     alert_event_set_read,
     alert_events_for_user,
@@ -29,6 +32,7 @@ from accounts.alerts.inbox import (
     get_alert_event_for_user,
     unread_count,
 )
+from accounts.alerts.messages import rule_sentence
 from accounts.alerts.rule_store import (
     CONDITION_FIELDS,
     CONDITION_LABELS,
@@ -40,10 +44,14 @@ from accounts.alerts.rule_store import (
     alert_rules_for_user,
     get_alert_rule_for_user,
 )
+from accounts.alerts.ticks import asset_tick
+from accounts.alerts.wording import fmt_price, fmt_usd
 from accounts.annotations import annotations_for_user
 from accounts.forms import AlertRuleForm, add_service_errors
 from accounts.models import AlertRule, Annotation
+from accounts.templatetags.alerts import clean_number
 from accounts.views.common import AuthedHttpRequest, safe_next
+from heatmaps.models import Asset
 
 EVENTS_PER_PAGE = 50
 _SECRET_KEY = "alert_rule_secret"
@@ -63,8 +71,10 @@ def _render(request: AuthedHttpRequest, template: str, partial: str, ctx: dict[s
 def alert_rules(request: AuthedHttpRequest) -> HttpResponse:
     """The user's rules; right after creating one, its webhook secret (shown this once)."""
     secret = request.session.pop(_SECRET_KEY, None)
-    rules = list(alert_rules_for_user(user=request.user))
-    ctx = {"rules": rules, "new_secret": secret, "max_rules": MAX_RULES, "labels": CONDITION_LABELS}
+    rules = list(alert_rules_for_user(user=request.user).prefetch_related("destinations"))
+    records = rule_records(rules=rules)
+    rows = [{"rule": r, "words": rule_sentence(r), "record": records[r.pk]} for r in rules]
+    ctx = {"rules": rules, "rows": rows, "new_secret": secret, "max_rules": MAX_RULES, "labels": CONDITION_LABELS}
     return render(request, "accounts/alerts/rules.html", ctx)
 
 
@@ -74,6 +84,38 @@ def _zones(request: AuthedHttpRequest) -> list[tuple[int, str]]:
         (z.pk, f"{z.asset.symbol} {z.price:,.2f} – {z.price_high or 0:,.2f} USD{f' · {z.label}' if z.label else ''}")
         for z in zones
     ]
+
+
+def _destinations(request: AuthedHttpRequest) -> list[tuple[int, str]]:
+    return [
+        (d.pk, f"{d.get_kind_label()}: {d.name}{' (switched off)' if d.disabled_reason else ''}")
+        for d in destinations_for_user(user=request.user)
+    ]
+
+
+def _form(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> AlertRuleForm:
+    return AlertRuleForm(*args, zones=_zones(request), destinations=_destinations(request), **kwargs)
+
+
+FUNDING = ("funding_above", "funding_below")
+# Beyond these, a funding threshold in % per 8 h is most likely a unit mistake (usual: ±0.01–0.1 %).
+FUNDING_PCT_HIGH = 0.5
+FUNDING_PCT_LOW = 0.001
+
+
+def _funding_warning(rate_pct: float) -> str | None:
+    size = abs(rate_pct)
+    if size >= FUNDING_PCT_HIGH:
+        return (
+            f"Check the funding threshold: {rate_pct:g} % per 8 h is far beyond usual funding "
+            "(about ±0.01 % to ±0.1 %). The field takes percent: 0.05 means 0.05 %."
+        )
+    if 0 < size < FUNDING_PCT_LOW:
+        return (
+            f"Check the funding threshold: {rate_pct:g} % per 8 h is tiny — if you meant a fraction, "
+            f"{rate_pct * 100:g} is the percent to enter."
+        )
+    return None
 
 
 def _form_context(request: AuthedHttpRequest, form: AlertRuleForm, rule: AlertRule | None) -> dict[str, Any]:
@@ -93,27 +135,36 @@ def _save(request: AuthedHttpRequest, form: AlertRuleForm, rule: AlertRule | Non
         return None
     data = form.cleaned_data
     condition = data["condition"]
+    params = {name: data[name] for name in CONDITION_FIELDS.get(condition, ()) if data[name] not in (None, "")}
+    if condition in FUNDING and isinstance(params.get("rate"), float):
+        params["rate"] = round(params["rate"] / 100, 12)  # entered in %, stored as a fraction
     values: dict[str, Any] = {
         "asset": data["asset"],
         "condition": condition,
-        "params": {name: data[name] for name in CONDITION_FIELDS.get(condition, ()) if data[name] not in (None, "")},
+        "params": params,
         "trigger": data["trigger"],
         "cooldown_minutes": data["cooldown_minutes"] if data["cooldown_minutes"] is not None else 60,
         "expires_at": data["expires_at"],
         "enabled": bool(data["enabled"]),
         "channels": data["channels"],
         "webhook_url": data["webhook_url"],
+        "destinations": data["destinations"] or [],
+        "followup_horizon_minutes": data["followup_horizon_minutes"],
     }
     try:
         if rule is None:
             created, secret = alert_rule_create(user=request.user, **values)
             if "webhook" in created.channels:
                 request.session[_SECRET_KEY] = {"rule": created.pk, "secret": secret}
-            return created
-        return alert_rule_update(rule=rule, **values)
+            saved = created
+        else:
+            saved = alert_rule_update(rule=rule, **values)
     except ValidationError as exc:
         add_service_errors(form, exc)
         return None
+    if condition in FUNDING and (warning := _funding_warning(data["rate"])):
+        messages.warning(request, warning)
+    return saved
 
 
 @login_required
@@ -122,16 +173,14 @@ def alert_rule_new(request: AuthedHttpRequest) -> HttpResponse:
     """GET ?asset=BTCUSDT&condition=price_crosses&price=… shows the form prefilled ("Alert me");
     with HTMX (the condition changed) only the condition's fields."""
     if request.method == "POST" and "show_fields" not in request.POST:
-        form = AlertRuleForm(request.POST, zones=_zones(request))
+        form = _form(request, request.POST)
         created = _save(request, form, None)
         if created is not None:
-            messages.success(
-                request, f"Alert rule created: {created.asset.symbol}, {CONDITION_LABELS[created.condition]}."
-            )
+            messages.success(request, f"Alert rule created: {created.asset.symbol}, {rule_sentence(created)}.")
             return HttpResponseRedirect(safe_next(request, reverse("accounts:alert-rules")))
     else:
         source = request.POST if request.method == "POST" else request.GET
-        form = AlertRuleForm(initial=_initial_from_query(source), zones=_zones(request))
+        form = _form(request, initial=_initial_from_query(source))
     return _render(request, "accounts/alerts/rule_form.html", "condition-fields", _form_context(request, form, None))
 
 
@@ -140,16 +189,37 @@ def alert_rule_new(request: AuthedHttpRequest) -> HttpResponse:
 def alert_rule_edit(request: AuthedHttpRequest, rule_id: int) -> HttpResponse:
     rule = get_alert_rule_for_user(user=request.user, rule_id=rule_id)
     if request.method == "POST" and "show_fields" not in request.POST:
-        form = AlertRuleForm(request.POST, zones=_zones(request))
+        form = _form(request, request.POST)
         if _save(request, form, rule) is not None:
             messages.success(request, "Alert rule saved.")
             return HttpResponseRedirect(safe_next(request, reverse("accounts:alert-rules")))
     elif request.method == "POST" or request.htmx:
         source = request.POST if request.method == "POST" else request.GET
-        form = AlertRuleForm(initial=_initial_from_query(source), zones=_zones(request))
+        form = _form(request, initial=_initial_from_query(source))
     else:
-        form = AlertRuleForm(initial=_initial_from_rule(rule), zones=_zones(request))
+        form = _form(request, initial=_initial_from_rule(rule))
     return _render(request, "accounts/alerts/rule_form.html", "condition-fields", _form_context(request, form, rule))
+
+
+@login_required
+@require_GET
+def alert_rule_record(request: AuthedHttpRequest, rule_id: int) -> HttpResponse:
+    """The rule's record and what price did after each of its alerts."""
+    rule = get_alert_rule_for_user(user=request.user, rule_id=rule_id)
+    tick = asset_tick(rule.asset)
+    followups = list(followups_for_rule(rule=rule)[:500])
+    for f in followups:
+        f.target_text = fmt_price(f.target_price, tick)  # type: ignore[attr-defined]
+        f.start_text = fmt_price(f.start_price, tick)  # type: ignore[attr-defined]
+        f.liquidated_text = fmt_usd(f.liquidated_usd)  # type: ignore[attr-defined]
+    ctx = {
+        "rule": rule,
+        "words": rule_sentence(rule),
+        "record": rule_record(rule=rule),
+        "followups": followups,
+        "horizon_minutes": rule.followup_horizon_minutes or default_horizon_minutes(rule.condition, rule.params),
+    }
+    return render(request, "accounts/alerts/rule_record.html", ctx)
 
 
 @login_required
@@ -193,8 +263,12 @@ def _initial_from_rule(rule: AlertRule) -> dict[str, Any]:
         "enabled": rule.enabled,
         "channels": rule.channels,
         "webhook_url": rule.webhook_url,
+        "destinations": [d.pk for d in rule.destinations.all()],
+        "followup_horizon_minutes": rule.followup_horizon_minutes,
         **{k: v for k, v in rule.params.items() if v is not None},
     }
+    if rule.condition in FUNDING and isinstance(initial.get("rate"), int | float):
+        initial["rate"] = float(f"{initial['rate'] * 100:.10g}")  # shown in %, without float noise
     if rule.annotation_id:
         initial["annotation"] = rule.annotation_id
     return initial
@@ -203,14 +277,21 @@ def _initial_from_rule(rule: AlertRule) -> dict[str, Any]:
 def _initial_from_query(query: QueryDict) -> dict[str, Any]:
     """Prefill from a link or the form itself: unusable values are left out, not reported."""
     initial: dict[str, Any] = {}
+    asset = None
     if symbol := query.get("asset", "").strip().upper():
         initial["asset"] = symbol
+        asset = Asset.objects.filter(symbol=symbol).first()
     if query.get("condition") in CONDITION_FIELDS:
         initial["condition"] = query["condition"]
     for name in ("price", "percent", "min_usd", "rate"):
         with contextlib.suppress(ValueError):
             initial[name] = float(query.get(name, ""))
-    for name in ("window_minutes", "cooldown_minutes", "annotation"):
+    # A link from elsewhere may carry float noise: prices on the asset's tick, sizes and percentages tidied.
+    tick = asset_tick(asset) if asset is not None else None
+    for name in ("price", "min_usd", "percent"):
+        if isinstance(initial.get(name), float):
+            initial[name] = float(clean_number(name, initial[name], tick=tick))
+    for name in ("window_minutes", "cooldown_minutes", "annotation", "followup_horizon_minutes"):
         with contextlib.suppress(ValueError):
             initial[name] = int(query.get(name, ""))
     for name in ("direction", "side", "timeframe", "trigger", "webhook_url"):
@@ -218,6 +299,8 @@ def _initial_from_query(query: QueryDict) -> dict[str, Any]:
             initial[name] = query[name]
     if query.getlist("channels"):
         initial["channels"] = query.getlist("channels")
+    if query.getlist("destinations"):
+        initial["destinations"] = [int(d) for d in query.getlist("destinations") if d.isdigit()]
     if query.get("form"):  # the form's own state (an HTMX swap or "show fields"): keep the checkbox
         initial["enabled"] = query.get("enabled") == "on"
     if query.get("expires_at"):

@@ -57,7 +57,9 @@ def test_create_edit_switch_off_and_delete(alice_client: Client, alice: User, bt
         30,
     )
     page = alice_client.get("/alerts/rules/").content.decode()
-    assert "price_crosses" in page and "price 90000.0" in page and "webhook-secret" not in page
+    # Plain words, not the stored keys and floats.
+    assert "Price crosses 90,000" in page and "either way" in page and "webhook-secret" not in page
+    assert "price_crosses" not in page and "90000.0" not in page
     alice_client.post(
         f"/alerts/rules/{rule.pk}/", {**FORM, "condition": "price_crosses", "price": "95000", "direction": "down"}
     )
@@ -120,7 +122,7 @@ def make_events(user: User, asset: Asset, count: int) -> list[AlertEvent]:
                 condition="price_crosses",
                 fired_at=start + timedelta(minutes=5 * i),
                 bar_time=start + timedelta(minutes=5 * i),
-                values={"close": i},
+                values={"price": 1000.0 + i, "direction": "up", "previous_close": 999.0 + i, "close": 1000.5 + i},
             )
             for i in range(count)
         ]
@@ -134,7 +136,7 @@ def test_alerts_page_marks_read_and_the_bell_counts(alice_client: Client, alice:
     assert 'id="alert-bell"' in html and 'hx-trigger="every 30s"' in html and 'data-unread="55"' in html
     listing = alice_client.get("/alerts/").content.decode()
     assert listing.count('class="alert-event unread"') == 50 and "page 1 of 2" in listing
-    assert listing.index("close 54") < listing.index("close 53")  # newest first
+    assert listing.index("through 1,054.00") < listing.index("through 1,053.00")  # newest first, in words
     response = hx_post(alice_client, f"/alerts/{events[-1].pk}/read/")
     html = response.content.decode()
     assert (
@@ -165,7 +167,16 @@ def test_alert_me_links_on_the_asset_page(alice_client: Client, alice: User, btc
     zone = annotation_create(user=alice, asset="BTCUSDT", kind="zone", price=80_000, price_high=81_000)
     html = alice_client.get("/assets/BTCUSDT/?tf=12h").content.decode()
     assert html.count('class="alert-me"') >= 3
-    assert "condition=price_crosses&amp;price=85000.0" in html
+    assert 'condition=price_crosses&amp;price=85000"' in html  # a clean number, not 85000.0
+    # Cluster links: the peak on the asset's tick (0.1 in the sample) and the size in two figures.
+    cluster_links = re.findall(
+        r'href="/alerts/rules/new/\?asset=BTCUSDT&amp;condition=price_crosses&amp;price=([^&"]+)&amp;direction=(?:up|down)&amp;timeframe=12h&amp;min_usd=([^&"]+)"',
+        html,
+    )
+    assert cluster_links
+    for price, min_usd in cluster_links:
+        assert re.fullmatch(r"[0-9]+(\.[0-9])?", price), price
+        assert re.fullmatch(r"[1-9][0-9]?0*", min_usd), min_usd
     assert f"condition=price_enters_zone&amp;annotation={zone.pk}" in html
     assert "timeframe=12h" in html  # cluster rows carry the map's timeframe
     assert level.pk

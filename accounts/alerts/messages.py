@@ -1,0 +1,40 @@
+"""An event as the message every channel sends: its title, its plain-word lines and a link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.alerts.channels import AlertMessage
+from accounts.alerts.market import BAR_MS
+from accounts.alerts.ticks import asset_tick
+from accounts.alerts.wording import event_words, rule_words
+from accounts.models import AlertEvent, AlertRule
+
+
+def event_message(event: AlertEvent) -> AlertMessage:
+    # Imported here: delivery imports this module, and event_payload lives in delivery.
+    from accounts.alerts.delivery import event_payload
+
+    tick = asset_tick(event.asset)
+    rule = event.rule
+    zone = None
+    if rule.annotation_id and rule.annotation and rule.annotation.price_high is not None:
+        zone = (rule.annotation.price, rule.annotation.price_high)
+    close = event.bar_time + timedelta(milliseconds=BAR_MS)
+    prefix = "TEST · " if event.test else ""
+    title = f"{prefix}{event.asset.symbol}: {rule_words(event.condition, rule.params, tick=tick, zone=zone)}"
+    when = "sent as a test" if event.test else f"bar closed {close:%Y-%m-%d %H:%M} UTC"
+    lines = (event_words(event.condition, event.values, tick=tick), when)
+    url = settings.SITE_URL.rstrip("/") + reverse("heatmaps:asset", args=[event.asset.symbol])
+    return AlertMessage(title=title, lines=lines, url=url, test=event.test, payload=event_payload(event))
+
+
+def rule_sentence(rule: AlertRule) -> str:
+    """The rule's condition in plain words, prices on its asset's tick."""
+    zone = None
+    if rule.annotation_id and rule.annotation and rule.annotation.price_high is not None:
+        zone = (rule.annotation.price, rule.annotation.price_high)
+    return rule_words(rule.condition, rule.params, tick=asset_tick(rule.asset), zone=zone)
