@@ -13,11 +13,12 @@ EXCHANGE_NAMES = {
     "okx": "OKX swap",
     "hyperliquid": "Hyperliquid perpetuals",
     "bitget": "Bitget USDT-M",
+    "gate": "Gate USDT perpetuals",
 }
 
 
 class Exchange(models.Model):
-    code = models.SlugField(max_length=32, unique=True, help_text="binance, bybit, okx, hyperliquid or bitget")
+    code = models.SlugField(max_length=32, unique=True, help_text="the venue's lower-case name, e.g. binance")
     name = models.CharField(max_length=64)
     enabled = models.BooleanField(default=True)
     degraded_since = models.DateTimeField(null=True, blank=True)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from heatmaps import engine
+from heatmaps.engine.backtest import backtest_variants, league_table
 from heatmaps.maps import MODEL, asset_params, load_base_bars, newest_bar_time
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Backtest, Liquidation
@@ -25,8 +26,21 @@ log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365  # steps cover at most the last year; older data only warms the first maps up
 MIN_STEPS = 20  # fewer steps than this say nothing; such a run is not stored
+NEGLIGIBLE_SHARE = 0.005  # half a point: an excess share whose interval ends closer to 0 touches it
 NEGLIGIBLE_LOG_LOSS = 0.001  # nats per event; the same for log-loss
 NEGLIGIBLE_BRIER = 0.001  # a Brier difference whose whole interval is smaller than this is not worth a verdict
+
+
+def leverage_bands(params: engine.ModelParams) -> list[tuple[str, tuple[float, float]]]:
+    """The leverage-filter bands the league table ranks, named by the tiers they hold: at most 10x,
+    above 10x and below 50x, 50x and above (a band without a tier is left out)."""
+    out = []
+    for lo, hi in ((1.0, 10.0), (10.000001, 49.999999), (50.0, 1e9)):
+        held = [lev for lev in params.leverages if lo <= lev <= hi]
+        if held:
+            label = f"{min(held):g}x" if len(held) == 1 else f"{min(held):g}–{max(held):g}x"
+            out.append((label, (lo, hi)))
+    return out
 
 
 def backtest_run(
@@ -36,9 +50,13 @@ def backtest_run(
     every_ms: int | None = None,
     horizon_ms: int | None = None,
     days: int = HISTORY_DAYS,
+    league: bool = True,
+    leverages: tuple[float, float] | None = None,
+    seed: int = 0,
 ) -> dict[str, Any] | None:
     """The report of one walk-forward backtest over the last ``days`` of the stored history, or None
-    when the asset has no candles."""
+    when the asset has no candles. With ``league``, the leverage bands are scored on the same steps
+    and ranked with the whole map (``league``); ``leverages`` scores one band as the report itself."""
     if timeframe not in engine.TIMEFRAMES:
         raise ValueError(f"unknown timeframe {timeframe!r}; choose from {', '.join(engine.TIMEFRAMES)}")
     tf = engine.TIMEFRAMES[timeframe]
@@ -53,20 +71,31 @@ def backtest_run(
     if loaded is None:
         return None
     bars = loaded.bars
+    params = asset_params(asset)
     events = _liquidations(asset=asset, exchanges=loaded.oi_exchanges or [loaded.candle_exchange], bars=bars)
-    result = engine.backtest_magnets(
+    bands = leverage_bands(params) if league and leverages is None else []
+    results = backtest_variants(
         bars=bars,
         timeframe=tf,
-        params=asset_params(asset),
+        params=params,
         every_ms=every_ms,
         horizon_ms=horizon_ms,
         start_ms=dt_to_ms(first_step),
         liquidations=events,
+        bands=[leverages, *(band for _, band in bands)],
+        seed=seed,
     )
+    model = MODEL if leverages is None else f"{MODEL} {leverages[0]:g}–{leverages[1]:g}x"
+    table = None
+    if bands:
+        table = league_table(
+            [(MODEL, results[0].summary)]
+            + [(f"{MODEL} {label}", r.summary) for (label, _), r in zip(bands, results[1:], strict=True)]
+        )
     return {
         "asset": asset.symbol,
         "timeframe": timeframe,
-        "model": MODEL,
+        "model": model,
         "every_seconds": every_ms // 1000,
         "horizon_seconds": horizon_ms // 1000,
         "computed_at_ms": dt_to_ms(timezone.now()),
@@ -82,7 +111,8 @@ def backtest_run(
             if events is None
             else {"events": int(events.time_ms.shape[0]), "start_ms": events.start_ms, "end_ms": events.end_ms},
         },
-        **result.summary,
+        **results[0].summary,
+        "league": table,
     }
 
 
@@ -184,15 +214,19 @@ def _points(value: float) -> str:
     return f"{value * 100:+.1f}"
 
 
-def _verdict(ci: list[float] | None, *, blocks: int, better_below: bool, negligible: float = 0.0) -> str:
-    """What an interval of a difference says, in words; ``better_below``: a negative difference is a gain."""
+def _verdict(ci: list[float] | None, *, blocks: int, better_below: bool, negligible: float) -> str:
+    """What an interval of a difference says, in words; ``better_below``: a negative difference is a gain.
+
+    An end within ``negligible`` of 0 counts as touching it: with near-certain outcomes a percentile
+    bootstrap can end a hair's breadth short of 0, and that is no evidence of a difference."""
     if not ci:
         return "no interval"
     if blocks < MIN_VERDICT_BLOCKS:
         return f"only {blocks} day blocks: too few for a verdict"
     if max(abs(ci[0]), abs(ci[1])) < negligible:
         return "no practical difference from distance alone"
-    gain, loss = (ci[1] < 0, ci[0] > 0) if better_below else (ci[0] > 0, ci[1] < 0)
+    below, above = ci[1] < -negligible, ci[0] > negligible
+    gain, loss = (below, above) if better_below else (above, below)
     if gain:
         return "the cluster sizes added to what distance predicts"
     if loss:
@@ -207,7 +241,7 @@ def _comparison_words(c: dict[str, Any], *, blocks: int, label: str = "") -> str
     return (
         f"{label}Log-loss over the last {c['scored_events']} events: {ll['model']:.4f} with the cluster sizes, "
         f"{ll['baseline']:.4f} with distance alone (difference {c['log_loss_difference']:+.4f}, 95 % interval "
-        f"{fmt(lci)}: {_verdict(lci, blocks=blocks, better_below=True)}); Brier score {br['model']:.4f} against "
+        f"{fmt(lci)}: {_verdict(lci, blocks=blocks, better_below=True, negligible=NEGLIGIBLE_LOG_LOSS)}); Brier score {br['model']:.4f} against "
         f"{br['baseline']:.4f} (difference {c['brier_difference']:+.4f}, 95 % interval {fmt(bci)}: "
         f"{_verdict(bci, blocks=blocks, better_below=True, negligible=NEGLIGIBLE_BRIER)}; lower is better). "
         f"Incremental pseudo-R² of the sizes over distance: {r2['incremental']:+.4f} (95 % interval {fmt(rci)}; "
@@ -242,7 +276,7 @@ def plain_words(report: dict[str, Any]) -> list[str]:
             f"{_pct(first['baseline_share_bigger_first'])}. The excess is {_points(excess)} points"
             + (
                 f" (95 % interval {_points(eci[0])} to {_points(eci[1])}: "
-                f"{_verdict(eci, blocks=blocks, better_below=False)})."
+                f"{_verdict(eci, blocks=blocks, better_below=False, negligible=NEGLIGIBLE_SHARE)})."
                 if eci
                 else "."
             )
@@ -304,4 +338,30 @@ def plain_words(report: dict[str, Any]) -> list[str]:
             if mvr["median_ratio"] is not None
             else f"Over {mvr['sweeps']} sweeps the model had no USD between the price and the cluster."
         )
+    return out
+
+
+def league_words(report: dict[str, Any]) -> list[str]:
+    """The league table as lines: each variant's events and incremental pseudo-R² with its interval."""
+    table = report.get("league")
+    if not table:
+        return []
+    out = [
+        "Variants on the same steps, ranked by the incremental pseudo-R² of the cluster sizes over distance "
+        "(95 % interval; the best is marked only where its interval excludes every other's):"
+    ]
+    for row in table:
+        r2, ci = row["incremental_pseudo_r2"], row["incremental_pseudo_r2_ci95"]
+        figure = (
+            "too few events to score"
+            if r2 is None
+            else f"{r2:+.4f}" + (f" ({ci[0]:+.4f} to {ci[1]:+.4f})" if ci else "")
+        )
+        mark = "  ← best" if row["best"] else ""
+        out.append(
+            f"  {row['variant']}: {row['events']} events, bigger first {_pct(row['share_bigger_first'])} "
+            f"({_pct_ci(row['share_bigger_first_ci95'])}), pseudo-R² {figure}{mark}"
+        )
+    if not any(row["best"] for row in table):
+        out.append("  No variant stands out: the intervals overlap.")
     return out

@@ -408,6 +408,8 @@ LIQ_HYPERLIQUID_URL = env_url("LIQ_HYPERLIQUID_URL", "https://api.hyperliquid.xy
 LIQ_HYPERLIQUID_WS_URL = env_url("LIQ_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws", schemes=("ws", "wss"))
 LIQ_BITGET_URL = env_url("LIQ_BITGET_URL", "https://api.bitget.com", schemes=("http", "https"))
 LIQ_BITGET_WS_URL = env_url("LIQ_BITGET_WS_URL", "wss://ws.bitget.com/v2/ws/public", schemes=("ws", "wss"))
+LIQ_GATE_URL = env_url("LIQ_GATE_URL", "https://api.gateio.ws", schemes=("http", "https"))
+LIQ_GATE_WS_URL = env_url("LIQ_GATE_WS_URL", "wss://fx-ws.gateio.ws/v4/ws/usdt", schemes=("ws", "wss"))
 # Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
 # Bybit's and OKX's public endpoints are the ones above.
 LIQ_BINANCE_MARKET_WS_URL = env_url(

@@ -1,5 +1,5 @@
-"""Exchange connectors: Binance USDⓈ-M, Bybit v5 linear, OKX v5 swaps, Hyperliquid perpetuals and Bitget
-USDT-M (pure Python, no Django).
+"""Exchange connectors: Binance USDⓈ-M, Bybit v5 linear, OKX v5 swaps, Hyperliquid perpetuals, Bitget
+USDT-M and Gate USDT perpetuals (pure Python, no Django).
 
 from heatmaps.exchanges import get_connector
 with get_connector("binance", base_url=settings.LIQ_BINANCE_FAPI_URL, limiter=limiter) as conn:
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from heatmaps.exchanges import binance, bitget, bybit, hyperliquid, okx
+from heatmaps.exchanges import binance, bitget, bybit, gate, hyperliquid, okx
 from heatmaps.exchanges.base import (
     BaseConnector,
     Connector,
@@ -33,6 +33,7 @@ from heatmaps.exchanges.errors import (
     TransientExchangeError,
     UnknownSymbolError,
 )
+from heatmaps.exchanges.gate import GateConnector
 from heatmaps.exchanges.http import Health, HttpClient
 from heatmaps.exchanges.hyperliquid import HyperliquidConnector
 from heatmaps.exchanges.okx import OkxConnector
@@ -44,7 +45,7 @@ from heatmaps.exchanges.ratelimit import (
     RedisRateLimiter,
 )
 
-EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget")
+EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate")
 
 DEFAULT_REST_URLS = {
     "binance": binance.DEFAULT_REST_URL,
@@ -52,6 +53,7 @@ DEFAULT_REST_URLS = {
     "okx": okx.DEFAULT_REST_URL,
     "hyperliquid": hyperliquid.DEFAULT_REST_URL,
     "bitget": bitget.DEFAULT_REST_URL,
+    "gate": gate.DEFAULT_REST_URL,
 }
 DEFAULT_WS_URLS = {
     "binance": binance.DEFAULT_WS_URL,
@@ -59,15 +61,17 @@ DEFAULT_WS_URLS = {
     "okx": okx.DEFAULT_WS_URL,
     "hyperliquid": hyperliquid.DEFAULT_WS_URL,
     "bitget": bitget.DEFAULT_WS_URL,
+    "gate": gate.DEFAULT_WS_URL,
 }
 
-_MODULES = {"binance": binance, "bybit": bybit, "okx": okx, "hyperliquid": hyperliquid, "bitget": bitget}
+_MODULES = {"binance": binance, "bybit": bybit, "okx": okx, "hyperliquid": hyperliquid, "bitget": bitget, "gate": gate}
 _CLASSES: dict[str, type[BaseConnector]] = {
     "binance": BinanceConnector,
     "bybit": BybitConnector,
     "okx": OkxConnector,
     "hyperliquid": HyperliquidConnector,
     "bitget": BitgetConnector,
+    "gate": GateConnector,
 }
 
 
@@ -79,6 +83,7 @@ _NAMING = {
     "okx": "{base}-{quote}-SWAP",
     "hyperliquid": "{base}",
     "bitget": "{base}{quote}",
+    "gate": "{base}_{quote}",
 }
 
 
@@ -129,6 +134,7 @@ __all__ = [
     "Connector",
     "DataKind",
     "ExchangeError",
+    "GateConnector",
     "Health",
     "HttpClient",
     "HyperliquidConnector",

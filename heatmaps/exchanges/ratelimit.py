@@ -62,6 +62,9 @@ DEFAULT_BUDGETS: dict[str, dict[str, Budget]] = {
     "bitget": {
         DEFAULT_BUCKET: Budget(16, 1_000),  # each public market endpoint: 20 requests per second per IP
     },
+    "gate": {
+        DEFAULT_BUCKET: Budget(160, 10_000),  # public futures endpoints: 200 requests per 10 s per IP
+    },
 }
 
 

@@ -66,6 +66,7 @@ def rest_url(code: str) -> str:
         "okx": settings.LIQ_OKX_URL,
         "hyperliquid": settings.LIQ_HYPERLIQUID_URL,
         "bitget": settings.LIQ_BITGET_URL,
+        "gate": settings.LIQ_GATE_URL,
     }
     if code not in urls:
         raise ValueError(f"no connector for exchange {code!r}")

@@ -41,6 +41,17 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class LeagueRow:
+    variant: str
+    events: int
+    bigger_first: str
+    bigger_first_interval: str
+    pseudo_r2: str
+    pseudo_r2_interval: str
+    best: bool
+
+
+@dataclass(frozen=True)
 class BacktestCard:
     backtest: Backtest
     sentences: list[str]
@@ -50,6 +61,8 @@ class BacktestCard:
     horizon: str
     oi_source: str
     figures: list[Figure]
+    league: list[LeagueRow]
+    league_decided: bool
 
 
 def _chart_points(rows: list[dict[str, object]] | None) -> list[ChartPoint]:
@@ -132,6 +145,21 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
     return rows
 
 
+def _league(report: dict[str, Any]) -> list[LeagueRow]:
+    return [
+        LeagueRow(
+            variant=row["variant"],
+            events=row["events"],
+            bigger_first=_share(row["share_bigger_first"]),
+            bigger_first_interval=_share_ci(row["share_bigger_first_ci95"]),
+            pseudo_r2=_signed(row["incremental_pseudo_r2"]),
+            pseudo_r2_interval=_signed_ci(row["incremental_pseudo_r2_ci95"]),
+            best=row["best"],
+        )
+        for row in report.get("league") or []
+    ]
+
+
 def backtest_card(backtest: Backtest) -> BacktestCard:
     reliability = (backtest.report.get("comparison") or {}).get("reliability") or {}
     names = [exchange_name(code) for code in backtest.oi_exchanges]
@@ -144,6 +172,8 @@ def backtest_card(backtest: Backtest) -> BacktestCard:
         horizon=validity.duration_plain(backtest.horizon_seconds),
         oi_source=", ".join(names) if names else "no",
         figures=_figures(backtest.report),
+        league=(league := _league(backtest.report)),
+        league_decided=any(row.best for row in league),
     )
 
 

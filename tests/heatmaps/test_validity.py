@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 # The documented shape of the command's JSON (docs/model.md): keys at each level.
 TOP_KEYS = {
     "asset", "timeframe", "model", "every_seconds", "horizon_seconds", "computed_at_ms", "compute_ms",
-    "data", "steps", "first_reach", "comparison", "regimes", "same_distance", "modelled_vs_realised",
+    "data", "steps", "first_reach", "comparison", "regimes", "same_distance", "modelled_vs_realised", "league",
 }  # fmt: skip
 DATA_KEYS = {"start_ms", "end_ms", "bars", "candle_exchange", "oi_exchanges", "oi_simulated", "liquidations"}
 STEPS_KEYS = {
@@ -154,7 +154,35 @@ def test_recorded_liquidations_are_compared_with_the_modelled_sweeps(sample_btc:
     assert report["data"]["liquidations"]["events"] == len(rows)
 
 
+def test_the_league_ranks_the_leverage_bands_on_the_same_steps(sample_btc: Asset) -> None:
+    report = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--no-store")
+    league = report["league"]
+    assert [row["variant"] for row in league] == ["v1", "v1 5–10x", "v1 25x", "v1 50–100x"]
+    assert league[0]["events"] == report["first_reach"]["events"]
+    band = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--leverage", "50x-100x")
+    assert band["model"] == "v1 50–100x" and band["league"] is None
+    assert band["steps"]["total"] == report["steps"]["total"]  # the same steps
+    assert band["first_reach"]["events"] == league[3]["events"]
+    assert band["first_reach"]["share_bigger_first"] == league[3]["share_bigger_first"]
+    out = io.StringIO()
+    call_command("backtest_magnets", "--asset", "BTCUSDT", "--timeframe", "24h", "--no-store", stdout=out)
+    assert "Variants on the same steps" in out.getvalue() and "v1 50–100x:" in out.getvalue()
+
+
+def test_the_same_seed_gives_the_same_report_and_another_seed_other_intervals(sample_btc: Asset) -> None:
+    one = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--no-store")
+    again = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--no-store")
+    other = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--seed", "5")
+    assert one["first_reach"] == again["first_reach"] and one["comparison"] == again["comparison"]
+    assert one["first_reach"]["share_bigger_first"] == other["first_reach"]["share_bigger_first"]
+    assert one["first_reach"]["share_upper_first_ci95"] != other["first_reach"]["share_upper_first_ci95"]
+
+
 def test_bad_arguments_are_refused_with_a_message(sample_btc: Asset) -> None:
+    with pytest.raises(CommandError, match="leverage band"):
+        call_command("backtest_magnets", "--asset", "BTCUSDT", "--leverage", "10-5")
+    with pytest.raises(CommandError, match="no leverage tier"):
+        call_command("backtest_magnets", "--asset", "BTCUSDT", "--leverage", "200-300")
     with pytest.raises(CommandError, match="not a duration"):
         call_command("backtest_magnets", "--asset", "BTCUSDT", "--every", "four hours")
     with pytest.raises(CommandError, match="multiple"):
@@ -197,6 +225,7 @@ def test_model_page_says_it_in_words_with_chart_and_simulated_label(client: Clie
     assert fitted["scored_events"] and html.count("<circle") >= 2
     assert f"over the last {fitted['scored_events']} events" in html
     assert "95 % interval" in html and "distinct events" in html and "Cascade days" in html
+    assert "Variants on the same steps" in html and "v1 50–100x" in html
     assert "<code>docs/model.md</code>" not in html and 'href="/model/method/"' in html  # a link, not a code string
     method = client.get("/model/method/")
     assert method.status_code == 200 and "Does the magnet work?" in method.content.decode()

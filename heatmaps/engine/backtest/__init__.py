@@ -21,6 +21,7 @@ the upper level first is ``d_below / (d_above + d_below)`` (log distances).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from heatmaps.engine.backtest import regimes as regime_rules
 from heatmaps.engine.backtest.baseline import random_walk_upper_first
 from heatmaps.engine.backtest.events import first_of_each, group_events
+from heatmaps.engine.backtest.league import league_table
 from heatmaps.engine.backtest.logistic import fit_logistic
 from heatmaps.engine.backtest.regimes import cascade_days
 from heatmaps.engine.backtest.resampling import block_length_ms, day_blocks, mean_interval
@@ -92,6 +94,35 @@ def backtest_magnets(
     ``params`` is the model; ``leverages`` (lo, hi) restricts the map to the positions of the tiers
     in that band (a variant scored on the same steps). ``bootstrap`` resamples of calendar-day blocks
     give the intervals, drawn from ``seed``: the same inputs give the same report."""
+    return backtest_variants(
+        bars=bars,
+        timeframe=timeframe,
+        params=params,
+        every_ms=every_ms,
+        horizon_ms=horizon_ms,
+        start_ms=start_ms,
+        liquidations=liquidations,
+        bands=(leverages,),
+        bootstrap=bootstrap,
+        seed=seed,
+    )[0]
+
+
+def backtest_variants(
+    *,
+    bars: Buckets,
+    timeframe: Timeframe | str,
+    params: ModelParams | None = None,
+    every_ms: int | None = None,
+    horizon_ms: int | None = None,
+    start_ms: int | None = None,
+    liquidations: LiquidationEvents | None = None,
+    bands: Sequence[tuple[float, float] | None] = (None,),
+    bootstrap: int = 2000,
+    seed: int = 0,
+) -> list[MagnetBacktest]:
+    """``backtest_magnets`` for several leverage bands at once (None: all tiers), one report each,
+    on the same steps, horizons, spreads, day blocks and regimes: the map of each step is run once."""
     tf = TIMEFRAMES[timeframe] if isinstance(timeframe, str) else timeframe
     every_ms, horizon_ms = resolve_steps(tf, every_ms, horizon_ms)
     params = (params or ModelParams()).validate()
@@ -101,22 +132,37 @@ def backtest_magnets(
         raise ValueError(f"the step must be a positive multiple of the {tf.key} map's {tf.bar_ms // 60_000}-minute bar")
     if horizon_ms < BASE_BAR_MS or horizon_ms % BASE_BAR_MS:
         raise ValueError("the horizon must be a positive multiple of 5 minutes")
+    for band in bands:
+        if band is not None and not any(band[0] <= lev <= band[1] for lev in params.leverages):
+            raise ValueError(f"no leverage tier between {band[0]:g}x and {band[1]:g}x")
     base = carry_open_interest(bars)
-    steps = _walk(
-        base=base,
-        tf=tf,
-        params=params,
-        every_ms=every_ms,
-        horizon_ms=horizon_ms,
-        start_ms=start_ms,
-        leverages=leverages,
+    walked = _walk(
+        base=base, tf=tf, params=params, every_ms=every_ms, horizon_ms=horizon_ms, start_ms=start_ms, bands=bands
     )
     scoring = Scoring(block_ms=block_length_ms(horizon_ms), reps=bootstrap, seed=seed)
     cascade = cascade_days(open_time=base.open_time, close=base.close, liquidations=liquidations)
+    out = []
+    for steps in walked:
+        summary = _summary(
+            steps, base=base, scoring=scoring, cascade=cascade, horizon_ms=horizon_ms, liquidations=liquidations
+        )
+        out.append(MagnetBacktest(timeframe=tf, every_ms=every_ms, horizon_ms=horizon_ms, steps=steps, summary=summary))
+    return out
+
+
+def _summary(
+    steps: Steps,
+    *,
+    base: Buckets,
+    scoring: Scoring,
+    cascade: IntArray,
+    horizon_ms: int,
+    liquidations: LiquidationEvents | None,
+) -> dict[str, Any]:
     events = resolved_events(steps, cascade_days=cascade)
     compared, fitted = comparison(events, scoring)
     calm_days, cascade_count = _regime_days(base, steps, horizon_ms=horizon_ms, cascade=cascade)
-    summary: dict[str, Any] = {
+    return {
         "steps": step_counts(steps, events),
         "first_reach": {"block_days": scoring.block_ms // regime_rules.DAY_MS, **first_reach(events, scoring)},
         "comparison": compared,
@@ -135,7 +181,6 @@ def backtest_magnets(
         "same_distance": same_distance(steps, scoring),
         "modelled_vs_realised": modelled_vs_realised(steps, liquidations),
     }
-    return MagnetBacktest(timeframe=tf, every_ms=every_ms, horizon_ms=horizon_ms, steps=steps, summary=summary)
 
 
 def _regime_days(base: Buckets, steps: Steps, *, horizon_ms: int, cascade: IntArray) -> tuple[int, int]:
@@ -157,6 +202,7 @@ __all__ = [
     "MagnetBacktest",
     "Steps",
     "backtest_magnets",
+    "backtest_variants",
     "block_length_ms",
     "cascade_days",
     "day_blocks",
@@ -164,6 +210,7 @@ __all__ = [
     "fit_logistic",
     "group_events",
     "last_column_at",
+    "league_table",
     "leverage_band",
     "mean_interval",
     "random_walk_upper_first",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,11 +136,13 @@ def _walk(
     every_ms: int,
     horizon_ms: int,
     start_ms: int | None,
-    leverages: tuple[float, float] | None = None,
-) -> Steps:
+    bands: Sequence[tuple[float, float] | None] = (None,),
+) -> list[Steps]:
+    """One ``Steps`` per band (None: every tier): the run at each step is computed once and each
+    band reads its own clusters off it, so the variants share steps, horizons and spreads."""
     n = len(base)
     if n == 0:
-        return _empty_steps()
+        return [_empty_steps() for _ in bands]
     buckets = aggregate(base, tf.bar_ms)
     first_open = int(buckets.open_time[0])
     data_end = int(base.open_time[-1]) + BASE_BAR_MS  # close of the newest bar
@@ -150,51 +153,57 @@ def _walk(
     times = np.arange(first_t, data_end - horizon_ms + 1, every_ms, dtype=np.int64)
     m = times.shape[0]
     if m == 0:
-        return _empty_steps()
+        return [_empty_steps() for _ in bands]
+    k = len(bands)
     price = np.full(m, np.nan)
-    upper, lower = np.full(m, np.nan), np.full(m, np.nan)
-    usd_up, usd_dn = np.full(m, np.nan), np.full(m, np.nan)
-    mod_up, mod_dn = np.full(m, np.nan), np.full(m, np.nan)
     bin_width = np.full(m, np.nan)
+    upper, lower = np.full((k, m), np.nan), np.full((k, m), np.nan)
+    usd_up, usd_dn = np.full((k, m), np.nan), np.full((k, m), np.nan)
+    mod_up, mod_dn = np.full((k, m), np.nan), np.full((k, m), np.nan)
     for i, t in enumerate(times.tolist()):
-        grid = last_column_at(buckets=buckets, timeframe=tf, params=params, t_ms=t)
-        if grid is None:
+        full = last_column_at(buckets=buckets, timeframe=tf, params=params, t_ms=t)
+        if full is None:
             continue
-        if leverages is not None:
-            grid = leverage_band(grid, leverages)
-        p = grid.current_price
-        price[i] = p
-        bin_width[i] = float(grid.edges[1] - grid.edges[0])
-        clusters = find_clusters(grid, limit=10_000)
-        above = next((c for c in clusters if c.side == "short"), None)  # largest first
-        below = next((c for c in clusters if c.side == "long"), None)
-        if above is None and below is None:
-            continue
-        lmap = liquidation_map(grid)
-        if above is not None:
-            upper[i], usd_up[i] = above.peak_price, above.usd
-            mod_up[i] = lmap.cum_short[int(np.searchsorted(lmap.prices, above.peak_price))]
-        if below is not None:
-            lower[i], usd_dn[i] = below.peak_price, below.usd
-            mod_dn[i] = lmap.cum_long[int(np.searchsorted(lmap.prices, below.peak_price))]
-    first, up_at, dn_at, up_move, dn_move = _outcomes(base, times, price, upper, lower, horizon_ms)
-    return Steps(
-        time_ms=times,
-        price=price,
-        upper=upper,
-        lower=lower,
-        usd_upper=usd_up,
-        usd_lower=usd_dn,
-        modelled_upper=mod_up,
-        modelled_lower=mod_dn,
-        first=first,
-        upper_at_ms=up_at,
-        lower_at_ms=dn_at,
-        up_move=up_move,
-        down_move=dn_move,
-        spread=_trailing_spread(base, times, window_ms=tf.window_ms, horizon_ms=horizon_ms),
-        bin_width=bin_width,
-    )
+        price[i] = full.current_price
+        bin_width[i] = float(full.edges[1] - full.edges[0])
+        for j, band in enumerate(bands):
+            grid = full if band is None else leverage_band(full, band)
+            clusters = find_clusters(grid, limit=10_000)
+            above = next((c for c in clusters if c.side == "short"), None)  # largest first
+            below = next((c for c in clusters if c.side == "long"), None)
+            if above is None and below is None:
+                continue
+            lmap = liquidation_map(grid)
+            if above is not None:
+                upper[j, i], usd_up[j, i] = above.peak_price, above.usd
+                mod_up[j, i] = lmap.cum_short[int(np.searchsorted(lmap.prices, above.peak_price))]
+            if below is not None:
+                lower[j, i], usd_dn[j, i] = below.peak_price, below.usd
+                mod_dn[j, i] = lmap.cum_long[int(np.searchsorted(lmap.prices, below.peak_price))]
+    spread = _trailing_spread(base, times, window_ms=tf.window_ms, horizon_ms=horizon_ms)
+    out = []
+    for j in range(k):
+        first, up_at, dn_at, up_move, dn_move = _outcomes(base, times, price, upper[j], lower[j], horizon_ms)
+        out.append(
+            Steps(
+                time_ms=times,
+                price=price,
+                upper=upper[j],
+                lower=lower[j],
+                usd_upper=usd_up[j],
+                usd_lower=usd_dn[j],
+                modelled_upper=mod_up[j],
+                modelled_lower=mod_dn[j],
+                first=first,
+                upper_at_ms=up_at,
+                lower_at_ms=dn_at,
+                up_move=up_move,
+                down_move=dn_move,
+                spread=spread,
+                bin_width=bin_width,
+            )
+        )
+    return out
 
 
 def leverage_band(grid: HeatmapGrid, leverages: tuple[float, float]) -> HeatmapGrid:

@@ -177,3 +177,41 @@ def test_cascade_days_are_violent_hours_or_loud_liquidations():
     assert (cascade_days(open_time=open_time, close=close, liquidations=liq) - day0).tolist() == [12, 15]
     # The first days have no week of history before them: their yardstick is what history there is.
     assert cascade_days(open_time=open_time[:10], close=close[:10]).shape[0] == 0
+
+
+def test_variants_share_the_walk_and_equal_their_separate_runs():
+    from heatmaps.engine.backtest import backtest_magnets, backtest_variants
+    from tests.heatmaps.engine.magnet_series import random_walk
+
+    walk = random_walk(12, seed=4)
+    bands = [None, (50.0, 100.0)]
+    both = backtest_variants(bars=walk, timeframe="24h", every_ms=HOUR, horizon_ms=12 * HOUR, bands=bands)
+    for band, result in zip(bands, both, strict=True):
+        alone = backtest_magnets(bars=walk, timeframe="24h", every_ms=HOUR, horizon_ms=12 * HOUR, leverages=band)
+        assert result.summary == alone.summary
+    full, high = both[0].steps, both[1].steps
+    np.testing.assert_array_equal(full.time_ms, high.time_ms)
+    # High leverage liquidates near the price: the band's peaks sit closer than the whole map's.
+    near = np.nanmedian(np.log(high.upper / high.price)) < np.nanmedian(np.log(full.upper / full.price))
+    assert near and not np.array_equal(full.upper, high.upper, equal_nan=True)
+    with pytest.raises(ValueError, match="no leverage tier"):
+        backtest_magnets(bars=walk, timeframe="24h", leverages=(200.0, 300.0))
+
+
+def test_the_best_variant_is_marked_only_where_its_interval_excludes_the_others():
+    from heatmaps.engine.backtest import league_table
+
+    def summary(r2: float, ci: list[float] | None) -> dict[str, object]:
+        first = {"events": 40, "share_bigger_first": 0.5, "share_bigger_first_ci95": [0.4, 0.6]}
+        first |= {"excess_bigger_first": 0.0, "excess_bigger_first_ci95": [-0.1, 0.1]}
+        compared = {"scored_events": 20, "log_loss_difference": -r2, "log_loss_difference_ci95": None}
+        compared["pseudo_r2"] = {"incremental": r2, "incremental_ci95": ci}
+        return {"first_reach": first, "comparison": compared if ci else None}
+
+    clear = league_table([("a", summary(0.05, [0.02, 0.08])), ("b", summary(0.0, [-0.01, 0.01]))])
+    assert [row["best"] for row in clear] == [True, False]
+    overlap = league_table([("a", summary(0.05, [0.005, 0.08])), ("b", summary(0.0, [-0.01, 0.01]))])
+    assert not any(row["best"] for row in overlap)
+    alone = league_table([("a", summary(0.05, [0.02, 0.08])), ("b", summary(0.0, None))])
+    assert not any(row["best"] for row in alone)  # nothing to be better than
+    assert alone[1]["incremental_pseudo_r2"] is None

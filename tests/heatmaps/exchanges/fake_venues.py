@@ -1,4 +1,4 @@
-"""Stand-in servers for Hyperliquid (POST /info) and Bitget (v2 mix REST) on 127.0.0.1, over the same
+"""Stand-in servers for Hyperliquid (POST /info), Bitget (v2 mix REST) and Gate (API v4 futures) on 127.0.0.1, over the same
 deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serves every venue::
 
     with FakeVenues(Series(...)) as fake:
@@ -6,7 +6,8 @@ deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serv
 
 Answers follow each venue's documented shapes and paging (Hyperliquid: at most 500 elements from ``startTime``
 on, the newest 5000 candles only; Bitget: ``history-candles`` at most 200, funding newest first in pages of
-``pageSize`` ≤ 100). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
+``pageSize`` ≤ 100; Gate: times in seconds, volumes and open interest in contracts of ``GATE_MULTIPLIER``,
+contract statistics at most ``gate_stats_cap`` rows from ``from`` on, funding newest first). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series, _Reply,
 FIXTURES = Path(__file__).parent / "fixtures"
 HYPERLIQUID_COIN = "BTC"
 BITGET_SYMBOL = "BTCUSDT"
+GATE_SYMBOL = "BTC_USDT"
+GATE_MULTIPLIER = 0.0001
 HL_PAGE = 500
 HL_CANDLE_HISTORY = 5000
 
@@ -31,7 +34,11 @@ HL_CANDLE_HISTORY = 5000
 class FakeVenues(FakeExchange):
     def __init__(self, series: Series | None = None, **kwargs: Any) -> None:
         super().__init__(series, **kwargs)
-        self.symbols.update({"hyperliquid": HYPERLIQUID_COIN, "bitget": BITGET_SYMBOL})
+        self.symbols.update({"hyperliquid": HYPERLIQUID_COIN, "bitget": BITGET_SYMBOL, "gate": GATE_SYMBOL})
+        self.gate_stats_cap = 100  # rows contract_stats answers at most, whatever ``limit`` asks
+        self.gate_contract: dict[str, Any] = json.loads((FIXTURES / "gate_contract_docs.json").read_text())
+        self.gate_contract["quanto_multiplier"] = str(GATE_MULTIPLIER)
+        self.gate_contract_names = [GATE_SYMBOL, "ETH_USDT"]
         # Hyperliquid's universe: the recorded meta (BTC, ETH, ATOM); each gets a context in ``_hl_meta``.
         self.hl_universe: list[dict[str, Any]] = json.loads((FIXTURES / "hyperliquid_meta_nautilus.json").read_text())[
             "universe"
@@ -47,6 +54,12 @@ class FakeVenues(FakeExchange):
                 "/api/v2/mix/market/history-fund-rate": self._bitget_funding,
                 "/api/v2/mix/market/ticker": self._bitget_ticker,
                 "/api/v2/mix/market/contracts": self._bitget_contracts,
+                "/api/v4/futures/usdt/candlesticks": self._gate_candles,
+                "/api/v4/futures/usdt/contract_stats": self._gate_stats,
+                "/api/v4/futures/usdt/funding_rate": self._gate_funding,
+                "/api/v4/futures/usdt/contracts": self._gate_contracts,
+                f"/api/v4/futures/usdt/contracts/{GATE_SYMBOL}": lambda _p: self._gate_contract(GATE_SYMBOL),
+                "/api/v4/futures/usdt/contracts/XBT_USDT": lambda _p: self._gate_contract("XBT_USDT"),
             }
         )
 
@@ -78,6 +91,23 @@ class FakeVenues(FakeExchange):
             CandleRow(b.open_time_ms, b.open, b.high, b.low, b.close, b.volume, None, b.quote_volume)
             for b in self.series.bars_between(start_ms, end_ms - 1)
             if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ]
+
+    def gate_candle_rows(self, start_ms: int, end_ms: int) -> list[CandleRow]:
+        return [
+            CandleRow(
+                b.open_time_ms, b.open, b.high, b.low, b.close, round(b.volume / GATE_MULTIPLIER) * GATE_MULTIPLIER,
+                None, b.quote_volume,
+            )
+            for b in self.series.bars_between(start_ms, end_ms - 1)
+            if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ]  # fmt: skip
+
+    def gate_oi_rows(self, start_ms: int, end_ms: int) -> list[OpenInterestRow]:
+        return [
+            OpenInterestRow(t, round(base / GATE_MULTIPLIER) * GATE_MULTIPLIER, value)
+            for t, base, value in self.series.oi_between(start_ms, end_ms - 1)
+            if t <= self.now_ms
         ]
 
     def funding_rows(self, start_ms: int, end_ms: int) -> list[FundingRow]:
@@ -234,6 +264,74 @@ class FakeVenues(FakeExchange):
     def _bitget_contracts(self, p: dict[str, str]) -> Any:
         self._bitget_check(p, symbol=False)
         return self._bitget(self.bitget_contracts)
+
+    # ----------------------------------------------------------------- Gate
+
+    def _gate_check(self, p: dict[str, str]) -> None:
+        if p.get("contract") != self.symbols["gate"]:
+            raise _Reply(400, {"label": "CONTRACT_NOT_FOUND", "message": "Contract not found"})
+
+    def _gate_candles(self, p: dict[str, str]) -> Any:
+        self._gate_check(p)
+        if p.get("interval") != "5m" or "limit" in p:
+            raise _Reply(400, {"label": "INVALID_PARAM_VALUE", "message": "interval, or limit with from/to"})
+        lo, hi = int(p["from"]) * 1000, int(p.get("to", self.now_ms // 1000)) * 1000
+        if (hi - lo) // BASE_BAR_MS >= 2000:
+            raise _Reply(400, {"label": "INVALID_PARAM_VALUE", "message": "too many points"})
+        bars = [b for b in self.series.bars_between(lo, hi) if b.open_time_ms <= self.now_ms]
+        return [
+            {
+                "t": b.open_time_ms // 1000,
+                "v": round(b.volume / GATE_MULTIPLIER),
+                "c": _s(b.close),
+                "h": _s(b.high),
+                "l": _s(b.low),
+                "o": _s(b.open),
+                "sum": _s(b.quote_volume),
+            }
+            for b in bars
+        ]
+
+    def _gate_stats(self, p: dict[str, str]) -> Any:
+        self._gate_check(p)
+        if p.get("interval", "5m") != "5m":
+            raise _Reply(400, {"label": "INVALID_PARAM_VALUE", "message": "interval"})
+        limit = min(int(p.get("limit", 30)), self.gate_stats_cap)
+        rows = [r for r in self.series.oi_between(int(p["from"]) * 1000, self.now_ms) if r[0] <= self.now_ms][:limit]
+        return [
+            {
+                "time": t // 1000,
+                "lsr_taker": 1.1,
+                "lsr_account": 0.9,
+                "open_interest": round(base / GATE_MULTIPLIER),
+                "open_interest_usd": value,
+                "mark_price": _s(value / base),
+            }
+            for t, base, value in rows
+        ]
+
+    def _gate_funding(self, p: dict[str, str]) -> Any:
+        self._gate_check(p)
+        limit = int(p.get("limit", 100))
+        lo, hi = int(p.get("from", 0)) * 1000, int(p.get("to", self.now_ms // 1000)) * 1000
+        rows = [f for f in self.series.funding_between(lo, hi) if f[0] <= self.now_ms][::-1][:limit]
+        return [{"t": t // 1000, "r": f"{rate:.6f}"} for t, rate, _m in rows]
+
+    def _gate_contracts(self, p: dict[str, str]) -> Any:
+        return [{**self.gate_contract, "name": name} for name in self.gate_contract_names]
+
+    def _gate_contract(self, name: str) -> Any:
+        if name != self.symbols["gate"]:
+            raise _Reply(400, {"label": "CONTRACT_NOT_FOUND", "message": "Contract not found"})
+        close = self.series.bar(self.current_index()).close
+        step = self.series.funding_every_ms
+        return {
+            **self.gate_contract,
+            "mark_price": _s(close),
+            "index_price": _s(close - 1.5),
+            "funding_rate": "0.0001",
+            "funding_next_apply": (self.now_ms // step + 1) * step // 1000,
+        }
 
 
 def _make_handler(fake: FakeVenues) -> type[BaseHTTPRequestHandler]:

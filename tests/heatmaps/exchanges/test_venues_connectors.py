@@ -1,4 +1,4 @@
-"""Hyperliquid and Bitget connectors against their stand-in servers: paging to exactly the range, the POST
+"""Hyperliquid, Bitget and Gate connectors against their stand-in servers: paging to exactly the range, the POST
 bodies Hyperliquid documents, current open interest, mark price, instrument lists, retries and budgets."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from heatmaps.rows import BASE_BAR_MS as M5
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-SYMBOLS = {"hyperliquid": "BTC", "bitget": "BTCUSDT"}
+SYMBOLS = {"hyperliquid": "BTC", "bitget": "BTCUSDT", "gate": "BTC_USDT"}
+PAGE_BARS = {"hyperliquid": 500, "bitget": 200, "gate": 1000}
+HOUR_MS = 3_600_000
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +38,23 @@ def connector(fake: FakeVenues, code: str) -> Any:
     return get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda s: None)
 
 
-@pytest.mark.parametrize("code", ["hyperliquid", "bitget"])
+def expected_candles(fake: FakeVenues, code: str, start: int, end: int) -> list:
+    rows = {"hyperliquid": fake.hl_candle_rows, "bitget": fake.bitget_candle_rows, "gate": fake.gate_candle_rows}
+    return rows[code](start, end)
+
+
+@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "gate"])
 def test_candles_page_to_exactly_the_range(fake: FakeVenues, code: str) -> None:
     s = fake.series
     start, end = s.start_ms + 7 * M5, s.end_ms - 13 * M5
     with connector(fake, code) as conn:
         rows = conn.fetch_candles(SYMBOLS[code], start, end)
-    want = fake.hl_candle_rows(start, end) if code == "hyperliquid" else fake.bitget_candle_rows(start, end)
+    want = expected_candles(fake, code, start, end)
     assert rows == want and len(want) > 1000
     assert rows[0].open_time_ms == start and rows[-1].open_time_ms == end - M5
-    assert len(fake.requests) == -(-(end - start) // (M5 * (500 if code == "hyperliquid" else 200)))
+    pages = [r for r in fake.requests if "contracts" not in r.path]  # Gate reads its contract size once first
+    assert len(pages) == -(-(end - start) // (M5 * PAGE_BARS[code]))
+    assert len(fake.requests) - len(pages) == (1 if code == "gate" else 0)
 
 
 def test_hyperliquid_posts_the_documented_candle_body(fake: FakeVenues) -> None:
@@ -154,3 +163,47 @@ def test_hyperliquid_charges_its_documented_weights() -> None:
             conn.fetch_candles("BTC", fx.series.start_ms, fx.series.end_ms)  # 3 pages
             conn.fetch_mark_price("BTC")
         assert limiter.usage() == 3 * 29 + 20
+
+
+def test_gate_open_interest_history_in_base_coin_walks_past_a_short_page(fake: FakeVenues) -> None:
+    s = fake.series
+    start, end = s.start_ms + 3 * M5, s.end_ms - 5 * M5
+    fake.gate_stats_cap = 30  # the venue answers fewer rows than asked: the cursor goes on from the newest
+    try:
+        with connector(fake, "gate") as conn:
+            rows = conn.fetch_open_interest("BTC_USDT", start, end)
+    finally:
+        fake.gate_stats_cap = 100
+    assert rows == fake.gate_oi_rows(start, end) and len(rows) == 2016 - 8
+    # Contracts × quanto_multiplier is the open interest in the coin, and USD / coin a price near the bar's.
+    for row in rows[::100]:
+        bar = s.bar((row.time_ms - s.start_ms) // M5)
+        assert row.oi_base is not None and row.oi_value is not None
+        assert abs(row.oi_value / row.oi_base / bar.close - 1) < 1e-3
+    stats = [r for r in fake.requests if r.path.endswith("contract_stats")]
+    assert len(stats) == -(-len(rows) // 30) and all(r.params["limit"] == "100" for r in stats)
+
+
+def test_gate_funding_in_windows_that_each_fit_one_page() -> None:
+    with FakeVenues(Series(bars=2016 * 2, funding_every_ms=HOUR_MS)) as fx:
+        s = fx.series
+        start, end = s.start_ms + HOUR_MS, s.end_ms - 5 * HOUR_MS
+        with connector(fx, "gate") as conn:
+            rows = conn.fetch_funding("BTC_USDT", start, end)
+        want = fx.funding_rows(start, end)
+        assert [(r.time_ms, round(r.rate, 6)) for r in rows] == [(r.time_ms, round(r.rate, 6)) for r in want]
+        assert len(want) == 14 * 24 - 6
+        # The venue answers newest first and at most ``limit``: every window held fewer rows than that.
+        assert all(int(r.params["to"]) - int(r.params["from"]) < 100 * 3600 for r in fx.requests)
+
+
+def test_gate_mark_price_symbols_and_unknown_contract(fake: FakeVenues) -> None:
+    with connector(fake, "gate") as conn:
+        mark = conn.fetch_mark_price("BTC_USDT")
+        assert mark.mark_price == fake.series.bar(fake.current_index()).close and mark.index_price is not None
+        step = fake.series.funding_every_ms
+        assert mark.next_funding_time_ms == (fake.now_ms // step + 1) * step
+        assert conn.fetch_symbols() == ["BTC_USDT", "ETH_USDT"]
+        with pytest.raises(UnknownSymbolError, match="CONTRACT_NOT_FOUND"):
+            conn.fetch_candles("XBT_USDT", fake.series.start_ms, fake.series.start_ms + 10 * M5)
+        assert conn.health.ok

@@ -1,4 +1,4 @@
-"""Hyperliquid and Bitget end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
+"""Hyperliquid, Bitget and Gate end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
 symbol mapping per asset and venue, health flags, the shared budget in Redis, and add_asset in a fresh
 process with its symbols checked against the venues' instrument lists."""
 
@@ -29,7 +29,7 @@ from tests.conftest import _database_url
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-CODES = ["hyperliquid", "bitget"]
+CODES = ["hyperliquid", "bitget", "gate"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def fake() -> Iterator[FakeVenues]:
         ]
         fx.hl_universe = [*fx.hl_universe, {"name": "SOL", "szDecimals": 2, "maxLeverage": 20}]
         fx.bitget_contracts = [*fx.bitget_contracts, {**fx.bitget_contracts[0], "symbol": "SOLUSDT", "baseCoin": "SOL"}]
+        fx.gate_contract_names = [*fx.gate_contract_names, "SOL_USDT"]
         yield fx
 
 
@@ -80,14 +81,20 @@ def test_backfill_every_kind_into_postgresql_is_exact_and_rerunnable(fake: FakeV
             asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end,
             now_ms=fake.now_ms, connector=conn,
         )  # fmt: skip
-        want = fake.hl_candle_rows(start, end) if code == "hyperliquid" else fake.bitget_candle_rows(start, end)
+        want = {"hyperliquid": fake.hl_candle_rows, "bitget": fake.bitget_candle_rows, "gate": fake.gate_candle_rows}[
+            code
+        ](start, end)
         assert stored_candles(asset, exchange) == want and len(want) == 2016 - 288 - 1
-        # Open interest: only the figure now, on the bar boundary, and the note says why there is no more.
-        oi = fake.oi_now(code)
-        assert list(OpenInterest.objects.filter(asset=asset).values_list("time", "oi_base", "oi_value")) == [
-            (ms_to_dt(oi.time_ms), oi.oi_base, oi.oi_value)
-        ]
-        assert any("serves open interest only back to" in n for r in results for n in r.notes)
+        stored_oi = list(
+            OpenInterest.objects.filter(asset=asset).order_by("time").values_list("time", "oi_base", "oi_value")
+        )
+        if code == "gate":  # contract statistics: the 5-minute history
+            assert stored_oi == [(ms_to_dt(r.time_ms), r.oi_base, r.oi_value) for r in fake.gate_oi_rows(start, end)]
+            assert len(stored_oi) == 2016 - 288 and not any("open interest" in n for r in results for n in r.notes)
+        else:  # only the figure now, on the bar boundary, and the note says why there is no more
+            oi = fake.oi_now(code)
+            assert stored_oi == [(ms_to_dt(oi.time_ms), oi.oi_base, oi.oi_value)]
+            assert any("serves open interest only back to" in n for r in results for n in r.notes)
         funding = fake.funding_rows(start, end)
         assert sorted(FundingRate.objects.filter(asset=asset).values_list("funding_time", "rate")) == [
             (ms_to_dt(f.time_ms), pytest.approx(f.rate)) for f in funding
@@ -140,7 +147,11 @@ def test_fetches_ask_for_the_mapped_symbol(fake: FakeVenues) -> None:
 @pytest.mark.parametrize("code", CODES)
 def test_outage_marks_the_venue_degraded_until_it_recovers(fake: FakeVenues, code: str) -> None:
     asset, exchange = make_asset(code)
-    path = "/info" if code == "hyperliquid" else "/api/v2/mix/market/history-candles"
+    path = {
+        "hyperliquid": "/info",
+        "bitget": "/api/v2/mix/market/history-candles",
+        "gate": "/api/v4/futures/usdt/candlesticks",
+    }[code]
     conn = get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda _s: None, max_retries=1)
     first = fake.series.bar(fake.current_index() - 864)  # resume 3 days back, from a stored real bar
     Candle.objects.create(
@@ -177,7 +188,8 @@ def test_backfill_command_uses_the_setting_and_the_venues_own_budget_in_redis(
     )  # fmt: skip
     row = next(line.split() for line in out.getvalue().splitlines() if line.startswith("candles "))
     assert row[1:4] == ["288", "288", "288"] and row[-1] == "0"
-    assert fake.requests and all(req.path in ("/info", "/api/v2/mix/market/history-candles") for req in fake.requests)
+    paths = {"/info", "/api/v2/mix/market/history-candles", "/api/v4/futures/usdt/candlesticks"}
+    assert fake.requests and {req.path for req in fake.requests} - {"/api/v4/futures/usdt/contracts/BTC_USDT"} <= paths
     # The weight was counted under this venue's own key, not another's.
     assert list(r.scan_iter(f"liq:rl:{code}:w:default:*"))
 
@@ -207,7 +219,7 @@ def manage(fake: FakeVenues, *args: str) -> subprocess.CompletedProcess[str]:
         "LIQ_TESTING": "1",
         "DATABASE_URL": _database_url(django_settings.DATABASES["default"]),
         "REDIS_URL": django_settings.REDIS_URL,
-        **{f"LIQ_{c}_URL": fake.base_url for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET")},
+        **{f"LIQ_{c}_URL": fake.base_url for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET", "GATE")},
         "LIQ_BINANCE_FAPI_URL": fake.base_url,
     }
     return subprocess.run(
@@ -244,4 +256,8 @@ def test_add_asset_on_five_venues_in_a_fresh_process(fake: FakeVenues) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert VenueSymbol.objects.get(asset__symbol="XBTUSDT").symbol == "BTC"
-    Asset.objects.filter(symbol__in=["SOLUSDT", "XBTUSDT"]).delete()
+    # Gate, the sixth: its symbol by its own convention, checked against its contract list.
+    gate = manage(fake, "add_asset", "ETHUSDT", "--exchanges", "gate,hyperliquid", "--check")
+    assert gate.returncode == 0, gate.stderr
+    assert "gate ETH_USDT (listed)" in gate.stdout and "hyperliquid ETH (listed)" in gate.stdout
+    Asset.objects.filter(symbol__in=["SOLUSDT", "XBTUSDT", "ETHUSDT"]).delete()

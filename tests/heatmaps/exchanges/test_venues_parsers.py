@@ -1,4 +1,4 @@
-"""Hyperliquid and Bitget parsers on the venues' documented example responses (fixtures/README.md names each
+"""Hyperliquid, Bitget and Gate parsers on the venues' documented example responses (fixtures/README.md names each
 source): units, sides of the envelope, timestamps, and what is refused."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from heatmaps.exchanges import (
     EXCHANGE_CODES,
     MalformedPayload,
     PermanentExchangeError,
+    RateLimitedError,
     UnknownSymbolError,
     bitget,
     default_symbol,
+    gate,
     get_connector,
     hyperliquid,
 )
@@ -143,5 +145,50 @@ def test_bitget_error_envelope_is_an_unknown_symbol() -> None:
 def test_default_symbol_is_what_the_connector_asks_for(code: str) -> None:
     with get_connector(code, base_url="http://127.0.0.1:9") as conn:
         assert default_symbol(code, "sol", "usdt") == conn.instrument("SOL", "USDT")
-    expected = {"okx": "SOL-USDT-SWAP", "hyperliquid": "SOL"}.get(code, "SOLUSDT")
+    expected = {"okx": "SOL-USDT-SWAP", "hyperliquid": "SOL", "gate": "SOL_USDT"}.get(code, "SOLUSDT")
     assert default_symbol(code, "SOL", "USDT") == expected
+
+
+# --------------------------------------------------------------------------- Gate
+
+
+def test_gate_candlestick_docs_example_in_seconds_and_contracts() -> None:
+    payload = load("gate_candlesticks_docs.json")
+    rows = gate.parse_candlesticks(payload, now_ms=1539852480_000 + 300_000, multiplier=0.0001)
+    # t 1539852480 s is the open in milliseconds; v 97151 contracts of 0.0001 coin; sum is the USDT volume.
+    assert rows == [CandleRow(1539852480_000, 1.032, 1.032, 1.032, 1.032, 97151 * 0.0001, None, 3580.0)]
+    assert gate.parse_candlesticks(payload, now_ms=1539852480_000 + 299_999, multiplier=0.0001) == []  # forming
+    in_ms = [{**payload[0], "t": payload[0]["t"] * 1000}]
+    with pytest.raises(MalformedPayload, match="in milliseconds, not the documented seconds"):
+        gate.parse_candlesticks(in_ms, now_ms=2_000_000_000_000, multiplier=0.0001)
+
+
+def test_gate_contract_stats_docs_example_is_open_interest_in_contracts_and_usd() -> None:
+    (row,) = gate.parse_contract_stats(load("gate_contract_stats_docs.json"), multiplier=0.0001)
+    assert (row.time_ms, row.oi_base, row.oi_value) == (1603865400_000, 124724 * 0.0001, 1511.0)
+
+
+def test_gate_funding_and_contract_docs_examples() -> None:
+    assert gate.parse_funding_rate(load("gate_funding_rate_docs.json")) == [FundingRow(1543968000_000, 0.000157)]
+    contract = gate.parse_contract(load("gate_contract_docs.json"))
+    assert (contract.name, contract.multiplier, contract.mark_price, contract.index_price) == (
+        "BTC_USDT",
+        0.0001,
+        37985.6,
+        37954.92,
+    )
+    assert (contract.funding_rate, contract.funding_next_apply_ms, contract.delisting) == (
+        0.002053,
+        1610035200_000,
+        False,
+    )
+    # The next funding is on an 8-hour boundary, as funding_interval (28800 s) says.
+    assert contract.funding_next_apply_ms % (load("gate_contract_docs.json")["funding_interval"] * 1000) == 0
+    with pytest.raises(MalformedPayload, match="quanto_multiplier"):
+        gate.parse_contract({**load("gate_contract_docs.json"), "quanto_multiplier": "0"})
+
+
+def test_gate_error_label_for_an_unknown_contract() -> None:
+    assert isinstance(gate.classify_error(400, load("gate_error_contract.json"), "x"), UnknownSymbolError)
+    assert isinstance(gate.classify_error(429, {"label": "TOO_MANY_REQUESTS"}, "x"), RateLimitedError)
+    assert gate.classify_error(400, {"code": 1}, "x") is None

@@ -1,0 +1,41 @@
+"""Variants ranked on the same test: one row per variant of the map, the best marked only where its
+interval excludes every other's.
+
+The ranking figure is the incremental pseudo-R² of the cluster sizes over distance (higher is
+better), scored on each variant's later-half events; the steps, horizons, day blocks and regimes
+are the same for every variant, but each variant's events are the walls *its* map pointed at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def league_table(rows: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``rows``: (variant name, its backtest summary). One dict per variant, in the order given."""
+    out = []
+    for name, summary in rows:
+        first, compared = summary["first_reach"], summary["comparison"]
+        r2 = compared["pseudo_r2"] if compared else None
+        out.append(
+            {
+                "variant": name,
+                "events": first["events"],
+                "share_bigger_first": first["share_bigger_first"],
+                "share_bigger_first_ci95": first["share_bigger_first_ci95"],
+                "excess_bigger_first": first["excess_bigger_first"],
+                "excess_bigger_first_ci95": first["excess_bigger_first_ci95"],
+                "scored_events": compared["scored_events"] if compared else 0,
+                "log_loss_difference": compared["log_loss_difference"] if compared else None,
+                "log_loss_difference_ci95": compared["log_loss_difference_ci95"] if compared else None,
+                "incremental_pseudo_r2": r2["incremental"] if r2 else None,
+                "incremental_pseudo_r2_ci95": r2["incremental_ci95"] if r2 else None,
+                "best": False,
+            }
+        )
+    scored = [row for row in out if row["incremental_pseudo_r2_ci95"]]
+    for row in scored:
+        others = [o for o in scored if o is not row]
+        if others and all(row["incremental_pseudo_r2_ci95"][0] > o["incremental_pseudo_r2_ci95"][1] for o in others):
+            row["best"] = True
+    return out
