@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -201,10 +203,10 @@ def test_variants_share_the_walk_and_equal_their_separate_runs():
 def test_the_best_variant_is_marked_only_where_its_interval_excludes_the_others():
     from heatmaps.engine.backtest import league_table
 
-    def summary(r2: float, ci: list[float] | None) -> dict[str, object]:
-        first = {"events": 40, "share_bigger_first": 0.5, "share_bigger_first_ci95": [0.4, 0.6]}
+    def summary(r2: float, ci: list[float] | None) -> dict[str, Any]:
+        first: dict[str, Any] = {"events": 40, "share_bigger_first": 0.5, "share_bigger_first_ci95": [0.4, 0.6]}
         first |= {"excess_bigger_first": 0.0, "excess_bigger_first_ci95": [-0.1, 0.1]}
-        compared = {"scored_events": 20, "log_loss_difference": -r2, "log_loss_difference_ci95": None}
+        compared: dict[str, Any] = {"scored_events": 20, "log_loss_difference": -r2, "log_loss_difference_ci95": None}
         compared["pseudo_r2"] = {"incremental": r2, "incremental_ci95": ci}
         return {"first_reach": first, "comparison": compared if ci else None}
 
