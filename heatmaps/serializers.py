@@ -159,7 +159,13 @@ class ExchangeFiguresOut(serializers.Serializer):
     close = serializers.FloatField(allow_null=True, help_text="quote currency")
     open_interest_usd = serializers.FloatField(allow_null=True)
     funding_rate = serializers.FloatField(allow_null=True, help_text="last settled, fraction per interval")
-    volume_24h = serializers.FloatField(allow_null=True, help_text="base asset")
+    volume_24h = serializers.FloatField(
+        allow_null=True, help_text="base asset units (e.g. BTC), 24 h to the newest bar"
+    )
+    volume_24h_usd = serializers.FloatField(
+        allow_null=True,
+        help_text="the same 24 h in USD (quote currency): quote volume where reported, else volume × close",
+    )
 
 
 class AssetOut(serializers.Serializer):
@@ -180,7 +186,13 @@ class AssetOut(serializers.Serializer):
     funding_rate = serializers.FloatField(allow_null=True, help_text="last settled, OI-weighted over the exchanges")
     funding_estimate = serializers.FloatField(allow_null=True, help_text="the current interval's estimate")
     next_funding_time = serializers.DateTimeField(allow_null=True)
-    volume_24h = serializers.FloatField(allow_null=True, help_text="base asset, summed over the exchanges")
+    volume_24h = serializers.FloatField(
+        allow_null=True, help_text="base asset units (e.g. BTC), summed over the exchanges"
+    )
+    volume_24h_usd = serializers.FloatField(
+        allow_null=True,
+        help_text="the same in USD (quote currency), summed over the exchanges; what the overview shows",
+    )
     exchanges = ExchangeFiguresOut(many=True)
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Max, Model, QuerySet
+from django.db.models import F, FloatField, Max, Model, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
@@ -42,6 +43,7 @@ from heatmaps.models import (
     EXCHANGE_NAMES,
     Asset,
     Candle,
+    Exchange,
     FundingRate,
     Heatmap,
     Liquidation,
@@ -101,6 +103,17 @@ def _public(response: HttpResponseBase) -> HttpResponseBase:
 # ---- assets ---------------------------------------------------------------------------------------
 
 
+def _volume_24h_usd(asset: Asset, exchange: Exchange | None, last_bar: datetime | None) -> float | None:
+    """The 24 h up to the exchange's newest bar in USD (the quote currency): each bar's quote volume where
+    the exchange reports it, else its base volume at its close; the same sum the overview shows."""
+    if exchange is None or last_bar is None:
+        return None
+    usd = Candle.objects.filter(asset=asset, exchange=exchange, open_time__gt=last_bar - timedelta(hours=24)).aggregate(
+        usd=Sum(Coalesce(F("quote_volume"), F("volume") * F("close"), output_field=FloatField()))
+    )["usd"]
+    return float(usd) if usd is not None else None
+
+
 def _asset_figures(asset: Asset, *, timeframes: set[str], now: datetime) -> dict[str, Any]:
     snapshot = market_snapshot(asset=asset)
     total = next((row for row in snapshot if row.exchange == "all"), None)
@@ -119,6 +132,12 @@ def _asset_figures(asset: Asset, *, timeframes: set[str], now: datetime) -> dict
             change = (newest.close / before.close - 1) * 100
     ticker = Ticker.objects.filter(asset=asset).order_by("-time").first()
     latest_oi = OpenInterest.objects.filter(asset=asset).order_by("-time").only("simulated").first()
+    volume_usd = {
+        row.exchange: _volume_24h_usd(asset, exchanges.get(row.exchange), row.last_bar)
+        for row in snapshot
+        if row.exchange != "all"
+    }
+    known_usd = [v for v in volume_usd.values() if v is not None]
     return {
         "symbol": asset.symbol,
         "name": asset.display_name,
@@ -136,6 +155,7 @@ def _asset_figures(asset: Asset, *, timeframes: set[str], now: datetime) -> dict
         "funding_estimate": ticker.funding_rate if ticker else None,
         "next_funding_time": ticker.next_funding_time if ticker else None,
         "volume_24h": total.volume_24h if total else None,
+        "volume_24h_usd": sum(known_usd) if known_usd else None,
         "exchanges": [
             {
                 "exchange": row.exchange,
@@ -147,6 +167,7 @@ def _asset_figures(asset: Asset, *, timeframes: set[str], now: datetime) -> dict
                 "open_interest_usd": row.oi_usd,
                 "funding_rate": row.funding_rate,
                 "volume_24h": row.volume_24h,
+                "volume_24h_usd": volume_usd[row.exchange],
             }
             for row in snapshot
             if row.exchange != "all"

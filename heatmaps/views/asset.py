@@ -8,7 +8,7 @@ liquidation-map chart are drawn in the browser by static/heatmaps/ from the JSON
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -162,7 +162,13 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
 def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], *, market: tuple[object, ...]) -> SafeString:
     """The panel rendered once per `LIQ_PAGE_CACHE_SECONDS` for all who see it alike (signed in or not,
     time zone, swap or whole page), with the viewer's own levels and zones put in its one hole."""
-    looks = (request.user.is_authenticated, timezone.get_current_timezone_name(), bool(request.htmx))
+    # Staff see an admin link where a map is missing, so their render is not shared with other traders.
+    looks = (
+        request.user.is_authenticated,
+        getattr(request.user, "is_staff", False),
+        timezone.get_current_timezone_name(),
+        bool(request.htmx),
+    )
     key = shared_cache_key("asset-panel", *market, *looks)
     html = cache.get(key)
     if html is None:
@@ -262,6 +268,7 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
     ]
     now = timezone.now()
     bar_close = heatmap.data_end + timedelta(minutes=5)
+    data_stale = now - bar_close > STALE_AFTER
     oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
     # The public API's map in its packed form: what any client gets, no page-only endpoint.
     query = urlencode({"timeframe": heatmap.timeframe, "side": params.side, "cells": "packed"})
@@ -285,9 +292,46 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
         "large_liquidation": format_usd(LARGE_LIQUIDATION_USD),
         "computed_age": format_age(now - heatmap.computed_at),
         "data_age": format_age(now - bar_close),
-        "data_stale": now - bar_close > STALE_AFTER,
+        "data_stale": data_stale,
         "stale_minutes": int(STALE_AFTER.total_seconds() // 60),
+        "short_history": _short_history(heatmap),
+        "export_png": f"{reverse('api:heatmap', args=[asset.symbol])}?{_export_query(heatmap, params, 'png')}",
+        "export_csv": f"{reverse('api:heatmap', args=[asset.symbol])}?{_export_query(heatmap, params, 'csv')}",
     }
+
+
+def _export_query(heatmap: Heatmap, params: MapParams, fmt: str) -> str:
+    """The API's PNG or CSV of the map as the page shows it: timeframe, side and intensity (the page's
+    script adds the zoomed window when there is one)."""
+    query: dict[str, object] = {"timeframe": heatmap.timeframe, "side": params.side, "format": fmt}
+    if params.min_usd:
+        query["min_usd"] = f"{params.min_usd:.0f}"
+    if params.full_usd and fmt == "png":
+        query["full"] = f"{params.full_usd:.0f}"
+    if fmt == "png":
+        query.update(width=1600, height=900)
+    return urlencode(query)
+
+
+@dataclass(frozen=True)
+class ShortHistory:
+    """A map whose window reaches back before the stored history: how much of it is empty and why."""
+
+    empty_pct: int
+    since: datetime
+
+
+def _short_history(heatmap: Heatmap) -> ShortHistory | None:
+    """Most of a long map is blank when the market data starts inside its window (a 1y map of a
+    month's history): say so rather than leave the trader to guess. None when the data covers at
+    least 80 % of the window."""
+    window = timedelta(seconds=heatmap.bar_seconds * heatmap.width)
+    start = max(heatmap.data_start, heatmap.first_bucket)
+    covered = (heatmap.first_bucket + window) - start
+    if window.total_seconds() <= 0 or covered >= window * 0.8:
+        return None
+    empty = 1 - covered / window
+    return ShortHistory(empty_pct=round(empty * 100), since=heatmap.data_start)
 
 
 def _market_figures(asset: Asset) -> dict[str, str]:

@@ -55,7 +55,11 @@
       status: wrap.querySelector(".map-status"),
       crossX: wrap.querySelector(".crosshair-x"),
       crossY: wrap.querySelector(".crosshair-y"),
+      axisPrice: wrap.querySelector(".axis-price"),
+      axisTime: wrap.querySelector(".axis-time"),
       liqCanvas: section.querySelector("canvas.liqmap-chart"),
+      liqTip: section.querySelector(".liqmap-tooltip"),
+      exports: section.querySelectorAll("a[data-export]"),
       panelsBox: section.querySelector(".panels"),
       side: canvas.dataset.side || "both",
       minUsd: parseFloat(canvas.dataset.minUsd) || 0,
@@ -237,7 +241,35 @@
     if (state.panels) state.panels.setView(state.view.t0, state.view.t1);
     state.drawn = true;
     state.canvas.dataset.view = [state.view.t0, state.view.t1, state.view.p0, state.view.p1].join(",");
+    updateExports(state);
     announceDrawn(state, ctx);
+  }
+
+  // The PNG and CSV buttons export the map as shown: the zoomed window (whole columns and bins) and the
+  // handles' intensity, on top of the timeframe and side the server put in their links.
+  function updateExports(state) {
+    if (!state.exports || !state.exports.length) return;
+    var whole = sameView(state.view, fullView(state.data));
+    for (var i = 0; i < state.exports.length; i++) {
+      var a = state.exports[i];
+      var u = new URL(a.getAttribute("href"), window.location.href);
+      ["start", "end", "price_low", "price_high"].forEach(function (k) {
+        u.searchParams.delete(k);
+      });
+      if (!whole) {
+        u.searchParams.set("start", String(Math.floor(state.view.t0)));
+        u.searchParams.set("end", String(Math.ceil(state.view.t1)));
+        u.searchParams.set("price_low", String(state.view.p0));
+        u.searchParams.set("price_high", String(state.view.p1));
+      }
+      if (state.minUsd) u.searchParams.set("min_usd", String(state.minUsd));
+      else u.searchParams.delete("min_usd");
+      if (a.dataset.export === "png") {
+        if (state.fullUsd) u.searchParams.set("full", String(state.fullUsd));
+        else u.searchParams.delete("full");
+      }
+      a.setAttribute("href", u.pathname + u.search);
+    }
   }
 
   function redrawImage(state) {
@@ -412,6 +444,90 @@
         state.crossY.style.width = plot.w + "px";
       }
     }
+    axisLabels(state, x, y);
+  }
+
+  // The crosshair's price on the price axis and its time on the time axis, as on a trading chart.
+  function axisLabels(state, x, y) {
+    var l = state.layout;
+    if (state.axisPrice) {
+      state.axisPrice.hidden = y == null;
+      if (y != null) {
+        var pr = l.yToPrice(y);
+        state.axisPrice.textContent = D.price(pr, D.priceDecimals(pr));
+        state.axisPrice.style.left = l.plot.x + l.plot.w + 1 + "px";
+        state.axisPrice.style.top = Math.round(y) - 8 + "px";
+      }
+    }
+    if (state.axisTime) {
+      state.axisTime.hidden = x == null;
+      if (x != null) {
+        state.axisTime.textContent = D.utcStamp(l.xToTime(x)).slice(5);
+        var w = state.axisTime.offsetWidth;
+        var left = Math.min(Math.max(l.plot.x, Math.round(x) - w / 2), l.plot.x + l.plot.w - w);
+        state.axisTime.style.left = left + "px";
+        state.axisTime.style.top = l.plot.y + l.plot.h + 3 + "px";
+      }
+    }
+  }
+
+  // ---- the liquidation map's readout ---------------------------------------------------------
+
+  // Cumulative longs/shorts from the price to the hovered price, and that bin's USD by leverage tier.
+  function liqHover(state, clientY) {
+    var tip = state.liqTip;
+    var l = state.layout;
+    var data = state.data;
+    if (!tip || !l || !data) return;
+    var rect = state.liqCanvas.getBoundingClientRect();
+    var y = clientY - rect.top;
+    if (y < l.plot.y || y > l.plot.y + l.plot.h) {
+      liqLeave(state);
+      return;
+    }
+    var lm = data.liquidation_map || {};
+    var pr = l.yToPrice(y);
+    var bin = Math.floor(((pr - data.price_lo) / (data.price_hi - data.price_lo)) * data.bins);
+    if (bin < 0 || bin >= data.bins) {
+      liqLeave(state);
+      return;
+    }
+    var cp = lm.price != null ? lm.price : data.current_price;
+    var below = pr < cp;
+    var side = below ? "long" : "short";
+    var shown = state.side === "both" || state.side === side;
+    var cum = shown ? ((below ? lm.cum_long : lm.cum_short) || [])[bin] || 0 : 0;
+    var tiers = shown ? (below ? lm.tier_long : lm.tier_short) || [] : [];
+    var leverages = lm.leverages || [];
+    var quote = (data.units && data.units.price) || "";
+    var rows = [
+      "<strong>" + D.price(pr, D.priceDecimals(pr)) + " " + quote + "</strong>",
+      "<span class=\"" + side + "\">" + (below ? "longs liquidated down to here " : "shorts liquidated up to here ") + D.usd(cum) + "</span>",
+    ];
+    var binTotal = 0;
+    var tierRows = [];
+    for (var k = 0; k < tiers.length; k++) {
+      var v = (tiers[k] && tiers[k][bin]) || 0;
+      binTotal += v;
+      if (v > 0) {
+        tierRows.push("<span class=\"tier-row\"><span class=\"tier tier-" + k + "\">" + (leverages[k] != null ? Math.round(leverages[k]) + "×" : "tier " + (k + 1)) + "</span><span>" + D.usd(v) + "</span></span>");
+      }
+    }
+    rows.push("<span class=\"muted\">at this price " + D.usd(binTotal) + "</span>");
+    // the tier rows are flex rows (a line each), so only the lines above need <br>
+    tip.innerHTML = rows.join("<br>") + tierRows.join("");
+    tip.dataset.bin = String(bin);
+    tip.dataset.cum = String(cum);
+    tip.hidden = false;
+    var top = y + 12;
+    if (top + tip.offsetHeight > rect.height) top = y - 12 - tip.offsetHeight;
+    tip.style.top = Math.max(0, top) + "px";
+    showCrosshair(state, null, y);
+  }
+
+  function liqLeave(state) {
+    if (state.liqTip) state.liqTip.hidden = true;
+    showCrosshair(state, null, null);
   }
 
   // The stored cell under a point: column and bin indices, or null outside the data.
@@ -588,6 +704,18 @@
     canvas.addEventListener("keydown", function (event) {
       mapKeys(state, event);
     });
+    wireTouch(state);
+    if (state.liqCanvas) {
+      state.liqCanvas.addEventListener("mousemove", function (event) {
+        liqHover(state, event.clientY);
+      });
+      state.liqCanvas.addEventListener("mouseleave", function () {
+        liqLeave(state);
+      });
+      state.liqCanvas.addEventListener("touchstart", function (event) {
+        if (event.touches.length === 1) liqHover(state, event.touches[0].clientY);
+      }, { passive: true });
+    }
     canvas.addEventListener("liq:map-redraw", function () {
       if (canvas.isConnected) draw(state);
     });
@@ -609,6 +737,76 @@
       }, { passive: false });
     }
     wireIntensity(state);
+  }
+
+  // Touch: one finger drags (horizontally; a vertical swipe scrolls the page, see touch-action in the
+  // CSS), two fingers pinch-zoom around their midpoint, a tap shows the tooltip and crosshair.
+  function wireTouch(state) {
+    var canvas = state.canvas;
+    var gesture = null;
+
+    function local(t) {
+      var rect = canvas.getBoundingClientRect();
+      return { x: t.clientX - rect.left, y: t.clientY - rect.top, clientX: t.clientX, clientY: t.clientY };
+    }
+
+    canvas.addEventListener("touchstart", function (event) {
+      if (!state.layout) return;
+      var ts = event.touches;
+      if (ts.length === 1) {
+        gesture = { kind: "pan", start: local(ts[0]), view: state.view, moved: false };
+      } else if (ts.length === 2) {
+        var a = local(ts[0]);
+        var b = local(ts[1]);
+        gesture = {
+          kind: "pinch",
+          dist: Math.max(10, Math.hypot(a.x - b.x, a.y - b.y)),
+          mid: { t: state.layout.xToTime((a.x + b.x) / 2), p: state.layout.yToPrice((a.y + b.y) / 2) },
+          view: state.view,
+          moved: true,
+        };
+        event.preventDefault();
+      }
+    }, { passive: false });
+
+    canvas.addEventListener("touchmove", function (event) {
+      if (!gesture || !state.layout) return;
+      var ts = event.touches;
+      var v = gesture.view;
+      var plot = state.layout.plot;
+      if (gesture.kind === "pan" && ts.length === 1) {
+        var p = local(ts[0]);
+        var dx = p.x - gesture.start.x;
+        var dy = p.y - gesture.start.y;
+        if (!gesture.moved && Math.abs(dx) < 6) return; // a vertical swipe is the page's
+        gesture.moved = true;
+        event.preventDefault();
+        var dt = (-dx / plot.w) * (v.t1 - v.t0);
+        var dp = (dy / plot.h) * (v.p1 - v.p0);
+        setView(state, { t0: v.t0 + dt, t1: v.t1 + dt, p0: v.p0 + dp, p1: v.p1 + dp });
+      } else if (gesture.kind === "pinch" && ts.length === 2) {
+        event.preventDefault();
+        var a = local(ts[0]);
+        var b = local(ts[1]);
+        var f = gesture.dist / Math.max(10, Math.hypot(a.x - b.x, a.y - b.y));
+        var m = gesture.mid;
+        setView(state, {
+          t0: m.t - (m.t - v.t0) * f,
+          t1: m.t + (v.t1 - m.t) * f,
+          p0: m.p - (m.p - v.p0) * f,
+          p1: m.p + (v.p1 - m.p) * f,
+        });
+      }
+    }, { passive: false });
+
+    canvas.addEventListener("touchend", function (event) {
+      if (gesture && gesture.kind === "pan" && !gesture.moved && event.touches.length === 0) {
+        hover(state, gesture.start);
+        // no click (and so no annotation form) for a tap that only asked for values
+        event.preventDefault();
+      }
+      if (event.touches.length === 0) gesture = null;
+    });
   }
 
   function currentState() {

@@ -6,7 +6,8 @@
   "use strict";
 
   var AXIS_RIGHT = 74; // px, as heatmap.js
-  var HEIGHT = { oi: 110, funding: 80, volume: 110 };
+  var HEIGHT = { oi: 110, funding: 90, volume: 110 };
+  var TITLE_STRIP = 18; // px above each plot for its title and the value at the crosshair
   var EXCHANGE_COLOURS = { binance: "#f0b90b", bybit: "#f7a600", okx: "#a371f7" };
 
   function usdAxis(u, values) {
@@ -15,10 +16,74 @@
     });
   }
 
-  function pctAxis(u, values) {
+  // Funding rates are small (0.01 % per 8 h is typical): as many decimals as the tick step needs,
+  // so the labels never all read "0.000 %".
+  function pctDecimals(step) {
+    if (!(step > 0)) return 3;
+    return Math.max(2, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
+  }
+
+  function pctAxis(u, values, axisIdx, space, incr) {
+    var decimals = pctDecimals(incr);
     return values.map(function (v) {
-      return v == null ? "" : v.toFixed(3) + "%";
+      return v == null ? "" : v.toFixed(decimals) + "%";
     });
+  }
+
+  function pad2(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  function utcShort(ms) {
+    var d = new Date(ms);
+    return MONTHS_SHORT[d.getUTCMonth()] + " " + d.getUTCDate() + " " + pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes()) + " UTC";
+  }
+
+  var MONTHS_SHORT = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function signedPct(value) {
+    return (value >= 0 ? "+" : "−") + Math.abs(value).toFixed(2) + " %";
+  }
+
+  // The value at the crosshair, in words with units, for each kind of panel.
+  var READOUTS = {
+    oi: function (u, i) {
+      var usd = u.data[1][i];
+      if (usd == null) return "";
+      var text = window.LiqDraw.usd(usd);
+      var prev = i > 0 ? u.data[1][i - 1] : null;
+      if (prev) text += " (" + signedPct(((usd - prev) / prev) * 100) + " on the column before)";
+      var parts = [];
+      for (var s = 2; s < u.series.length; s++) {
+        if (u.data[s][i] != null) parts.push(u.series[s].label + " " + window.LiqDraw.usd(u.data[s][i]));
+      }
+      return parts.length ? text + " · " + parts.join(" · ") : text;
+    },
+    funding: function (u, i) {
+      var t = u.data[0][i];
+      if (t == null) return "";
+      var rate = u.data[1][i] != null ? u.data[1][i] : u.data[2][i];
+      if (rate == null) return "";
+      var n = u.__settled ? u.__settled[i] : 1;
+      return rate.toFixed(4) + " % settled " + utcShort(t * 1000) + (n > 1 ? " (mean of " + n + " exchanges)" : "");
+    },
+    volume: function (u, i) {
+      var buy = u.data[1][i];
+      var sell = u.data[2][i];
+      var total = u.data[3][i];
+      if (buy != null && sell != null) {
+        return window.LiqDraw.usd(buy - sell) + " total · taker buy " + window.LiqDraw.usd(buy) + " / sell " + window.LiqDraw.usd(-sell);
+      }
+      return total != null ? window.LiqDraw.usd(total) + " (taker split not reported)" : "";
+    },
+  };
+
+  function updateReadout(u) {
+    var out = u.__readout;
+    if (!out) return;
+    var i = u.cursor.idx;
+    var text = i == null || u.cursor.left < 0 ? "" : READOUTS[u.__kind](u, i);
+    out.textContent = text;
   }
 
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -40,7 +105,7 @@
     return {
       width: width,
       height: HEIGHT[kind] + (showTime ? 26 : 0),
-      padding: [6, 0, 0, 0],
+      padding: [TITLE_STRIP, 0, 0, 0],
       tzDate: utcDate,
       legend: { show: false },
       cursor: {
@@ -57,6 +122,7 @@
       hooks: {
         setCursor: [
           function (u) {
+            updateReadout(u);
             if (onCursor) onCursor(u.cursor.left, u);
           },
         ],
@@ -115,10 +181,15 @@
       neg.push(rate < 0 ? rate : null);
     });
     var opts = baseOptions(width, "funding", false, pctAxis, key, onCursor);
+    opts.axes[1].space = 22;
     opts.series.push({ label: "funding ≥ 0", fill: "rgba(63,185,80,.8)", stroke: "#3fb950", paths: bars(0.5) });
     opts.series.push({ label: "funding < 0", fill: "rgba(248,81,73,.8)", stroke: "#f85149", paths: bars(0.5) });
     opts.scales.y = { range: function (u, min, max) { var m = Math.max(Math.abs(min || 0), Math.abs(max || 0), 0.001); return [-m, m]; } };
-    return new window.uPlot(opts, [xs, pos, neg], el);
+    var chart = new window.uPlot(opts, [xs, pos, neg], el);
+    chart.__settled = times.map(function (t) {
+      return byTime[t][1];
+    });
+    return chart;
   }
 
   function volumeChart(el, data, width, key, onCursor) {
@@ -163,6 +234,7 @@
       if (old) old.remove();
       var chart = BUILDERS[kind](nodes[i], data, width, key, onCursor);
       chart.__kind = kind;
+      chart.__readout = nodes[i].querySelector(".panel-readout");
       charts.push(chart);
     }
     var panels = {
@@ -181,9 +253,9 @@
       setCursor: function (x) {
         var u = charts[0];
         if (!u) return;
-        u.setCursor({ left: x == null ? -10 : x, top: x == null ? -10 : 5 }, false);
-        charts.slice(1).forEach(function (c) {
+        charts.forEach(function (c) {
           c.setCursor({ left: x == null ? -10 : x, top: x == null ? -10 : 5 }, false);
+          updateReadout(c);
         });
       },
       // The time range each chart shows, in UTC ms (for tests: the panels share the map's range).
@@ -198,5 +270,5 @@
     return panels;
   }
 
-  window.LiqPanels = { create: create, AXIS_RIGHT: AXIS_RIGHT };
+  window.LiqPanels = { create: create, AXIS_RIGHT: AXIS_RIGHT, pctDecimals: pctDecimals };
 })();

@@ -115,7 +115,12 @@ def test_asset_page_reading(live_server: Any, page: Any, sample: Asset) -> None:
     )
     page.goto(f"{live_server.url}/assets/BTCUSDT/")
     wait_drawn(page, "24h")
+    # One compact status line: its chips show, the full sentences on demand.
+    assert page.locator(".chip-simulated").is_visible() and page.locator(".chip-stale").is_visible()
+    assert not page.locator(".badge-simulated").is_visible()
+    page.locator(".status-line summary").click()
     assert page.locator(".badge-simulated").is_visible() and page.locator(".badge-stale-data").is_visible()
+    page.locator(".status-line summary").click()
     screenshot(page, "asset-24h.png")
 
     # Timeframe tab: the panel is swapped in place, ?tf=1w pushed; the page itself is not reloaded.

@@ -89,6 +89,21 @@ def test_asset_list_and_detail_carry_the_latest_figures(client: Client, btc: Ass
     assert binance["volume_24h"] == pytest.approx(detail["volume_24h"])
 
 
+def test_volume_is_given_in_base_units_and_in_usd_as_the_overview_shows_it(client: Client, btc: Asset) -> None:
+    newest = Candle.objects.filter(asset=btc).order_by("-open_time").first()
+    assert newest is not None
+    day = list(Candle.objects.filter(asset=btc, open_time__gt=newest.open_time - timedelta(hours=24)))
+    assert len(day) == 288
+    base = sum(float(c.volume or 0.0) for c in day)
+    usd = sum(float(c.quote_volume) if c.quote_volume is not None else float(c.volume or 0.0) * c.close for c in day)
+    detail = json_of(client, f"{BASE}/BTCUSDT/")
+    assert detail["volume_24h"] == pytest.approx(base)
+    assert detail["volume_24h_usd"] == pytest.approx(usd)
+    assert detail["exchanges"][0]["volume_24h_usd"] == pytest.approx(usd)
+    # USD, not BTC: tens of thousands of times the base figure at BTC's price.
+    assert detail["volume_24h_usd"] / detail["volume_24h"] == pytest.approx(newest.close, rel=0.1)
+
+
 def test_unknown_or_disabled_asset_is_a_json_404(client: Client, btc: Asset) -> None:
     Asset.objects.filter(symbol="ETHUSDT").update(enabled=False)
     for url in (f"{BASE}/ETHUSDT/", f"{BASE}/NOPE/heatmap/", f"{BASE}/x/candles/", f"{BASE}/{'A' * 40}/"):

@@ -183,11 +183,27 @@ def test_timeframe_not_computed_yet_is_said_clearly(client: Client, btc: Asset) 
     response = client.get("/assets/BTCUSDT/?tf=3m")
     body = response.content.decode()
     assert response.status_code == 200
-    assert "The 3m map of BTCUSDT has not been computed yet." in body
+    assert "The 3m map of BTCUSDT is not computed yet" in body
     assert "<canvas" not in body
     assert 'class="tab not-computed"' in body
     eth = client.get("/assets/ETHUSDT/").content.decode()
-    assert "The 24h map of ETHUSDT has not been computed yet." in eth
+    assert "The 24h map of ETHUSDT is not computed yet" in eth
+    # A visitor is never told to run an operator's command, nor shown the admin.
+    panel = body.split('<section id="heatmap-panel"')[1].split("</section>")[0]
+    assert "manage.py" not in panel and "compute_heatmaps" not in panel and "/admin/" not in panel
+
+
+def test_staff_see_the_admin_action_where_a_map_is_missing(client: Client, btc: Asset) -> None:
+    from django.contrib.auth import get_user_model
+
+    trader = get_user_model().objects.create_user("trader", "t@example.com", "a-long-password-1")
+    staff = get_user_model().objects.create_user("operator", "o@example.com", "a-long-password-2", is_staff=True)
+    client.force_login(trader)
+    assert "/admin/heatmaps/asset/" not in client.get("/assets/BTCUSDT/?tf=3m").content.decode()
+    client.force_login(staff)
+    body = client.get("/assets/BTCUSDT/?tf=3m").content.decode()
+    assert '<a href="/admin/heatmaps/asset/?q=BTCUSDT">Recompute it from the admin</a>' in body
+    assert "compute_heatmaps" not in body
 
 
 def test_unknown_timeframe_is_a_400_with_a_message(client: Client, btc: Asset) -> None:
