@@ -38,9 +38,10 @@ def round_to_tick(value: float, tick: float | None) -> float:
 def fmt_price(value: float | None, tick: float | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "–"
-    if tick is None:
+    if tick is None:  # no tick known: six significant digits, no trailing zeros
         places = 2 if value == 0 else max(0, min(8, 5 - math.floor(math.log10(abs(value)))))
-        return f"{value:,.{places}f}"
+        text = f"{value:,.{places}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
     decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
     return f"{round_to_tick(value, tick):,.{decimals}f}"
 
