@@ -5,6 +5,8 @@ and the API, and nobody else's record."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from django.test import Client
@@ -31,7 +33,7 @@ from tests.accounts.alerts.sample import btc_bars
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % BAR_MS
 
 
-def bars(highs: list[float], lows: list[float], closes: list[float] | None = None) -> dict[str, np.ndarray]:
+def bars(highs: list[float], lows: list[float], closes: list[float] | None = None) -> dict[str, Any]:
     n = len(highs)
     return {
         "times_ms": T0 + np.arange(n, dtype=np.int64) * BAR_MS,
@@ -106,11 +108,18 @@ def test_same_distance_baseline_counts_reached_levels_and_never_looks_ahead() ->
     highs, lows = closes * 1.002, closes * 0.998
     times = T0 + np.arange(400, dtype=np.int64) * BAR_MS
     before = int(times[300]) + BAR_MS
-    args = {"times_ms": times, "close": closes, "before_ms": before, "up": True, "distance": 0.01, "horizon_bars": 12}
+    args: dict[str, Any] = {
+        "times_ms": times,
+        "close": closes,
+        "before_ms": before,
+        "up": True,
+        "distance": 0.01,
+        "horizon_bars": 12,
+    }
     rate = same_distance_rate(high=highs, low=lows, **args)
     # Independently: from each close up to bar 300 whose 12 following bars all closed by then.
     expected = np.mean([highs[t + 1 : t + 13].max() >= closes[t] * 1.01 for t in range(0, 301 - 12)])
-    assert rate == pytest.approx(expected) and 0 < rate < 1
+    assert rate is not None and rate == pytest.approx(expected) and 0 < rate < 1
     later = highs.copy()
     later[301:] *= 10  # what happened after the event must not move its baseline
     assert same_distance_rate(high=later, low=lows, **args) == rate
