@@ -423,6 +423,15 @@ LIQ_BINANCE_OI_POLL_SECONDS = env_int("LIQ_BINANCE_OI_POLL_SECONDS", 12, minimum
 LIQ_MARKET_REPAIR_DAYS = env_int("LIQ_MARKET_REPAIR_DAYS", 1, minimum=1)  # holes looked for after a reconnect
 LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
 # Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
+# The offline demo (`make run` when no exchange answers): the sample replayed as a live market by a Binance
+# stand-in on 127.0.0.1 (manage.py replay_market). scripts/run.sh sets LIQ_REPLAY=1 for every process then,
+# and pages label the data "replay of sample data". The replay streams the sample's last
+# LIQ_REPLAY_CATCHUP_BARS bars LIQ_REPLAY_SPEED times as fast as real time, then follows the clock.
+# "auto" (scripts/run.sh: replay when Binance does not answer) counts as off for every other process.
+LIQ_REPLAY = env_str("LIQ_REPLAY", "auto").strip().lower() != "auto" and env_bool("LIQ_REPLAY", False)
+LIQ_REPLAY_SPEED = env_int("LIQ_REPLAY_SPEED", 60, minimum=1)
+LIQ_REPLAY_CATCHUP_BARS = env_int("LIQ_REPLAY_CATCHUP_BARS", 72, minimum=1)
+LIQ_REPLAY_PORT = env_int("LIQ_REPLAY_PORT", 8790, minimum=1)
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
 LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
 # New data recomputes an asset's due maps at once, coalesced: while one compute of the asset is queued or

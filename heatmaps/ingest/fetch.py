@@ -67,6 +67,7 @@ def rest_url(code: str) -> str:
         "hyperliquid": settings.LIQ_HYPERLIQUID_URL,
         "bitget": settings.LIQ_BITGET_URL,
         "gate": settings.LIQ_GATE_URL,
+        "bitmex": settings.LIQ_BITMEX_URL,
     }
     if code not in urls:
         raise ValueError(f"no connector for exchange {code!r}")
@@ -147,7 +148,8 @@ def _store(kind: Kind, asset: Asset, exchange: Exchange, rows: list[Any]) -> int
     if kind == "candles":
         return _store_candles(asset, exchange, rows)
     if kind == "open_interest":
-        written = upsert_open_interest(asset=asset, exchange=exchange, rows=rows)
+        # While the sample is replayed (the offline demo), the open interest read is its simulated series.
+        written = upsert_open_interest(asset=asset, exchange=exchange, rows=rows, simulated=settings.LIQ_REPLAY)
         if rows:
             # Judged against the stored rows around them; a held-back snapshot stays stored but flagged.
             times = [r.time_ms for r in rows]
