@@ -14,6 +14,7 @@ EXCHANGE_NAMES = {
     "hyperliquid": "Hyperliquid perpetuals",
     "bitget": "Bitget USDT-M",
     "gate": "Gate USDT perpetuals",
+    "bitmex": "BitMEX linear USDT",
 }
 
 

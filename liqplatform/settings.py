@@ -410,6 +410,8 @@ LIQ_BITGET_URL = env_url("LIQ_BITGET_URL", "https://api.bitget.com", schemes=("h
 LIQ_BITGET_WS_URL = env_url("LIQ_BITGET_WS_URL", "wss://ws.bitget.com/v2/ws/public", schemes=("ws", "wss"))
 LIQ_GATE_URL = env_url("LIQ_GATE_URL", "https://api.gateio.ws", schemes=("http", "https"))
 LIQ_GATE_WS_URL = env_url("LIQ_GATE_WS_URL", "wss://fx-ws.gateio.ws/v4/ws/usdt", schemes=("ws", "wss"))
+LIQ_BITMEX_URL = env_url("LIQ_BITMEX_URL", "https://www.bitmex.com", schemes=("http", "https"))
+LIQ_BITMEX_WS_URL = env_url("LIQ_BITMEX_WS_URL", "wss://ws.bitmex.com/realtime", schemes=("ws", "wss"))
 # Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
 # Bybit's and OKX's public endpoints are the ones above.
 LIQ_BINANCE_MARKET_WS_URL = env_url(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from heatmaps.exchanges import binance, bitget, bybit, gate, hyperliquid, okx
+from heatmaps.exchanges import binance, bitget, bitmex, bybit, gate, hyperliquid, okx
 from heatmaps.exchanges.base import (
     BaseConnector,
     Connector,
@@ -24,6 +24,7 @@ from heatmaps.exchanges.base import (
 )
 from heatmaps.exchanges.binance import BinanceConnector
 from heatmaps.exchanges.bitget import BitgetConnector
+from heatmaps.exchanges.bitmex import BitmexConnector
 from heatmaps.exchanges.bybit import BybitConnector
 from heatmaps.exchanges.errors import (
     ExchangeError,
@@ -45,7 +46,7 @@ from heatmaps.exchanges.ratelimit import (
     RedisRateLimiter,
 )
 
-EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate")
+EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate", "bitmex")
 
 DEFAULT_REST_URLS = {
     "binance": binance.DEFAULT_REST_URL,
@@ -54,6 +55,7 @@ DEFAULT_REST_URLS = {
     "hyperliquid": hyperliquid.DEFAULT_REST_URL,
     "bitget": bitget.DEFAULT_REST_URL,
     "gate": gate.DEFAULT_REST_URL,
+    "bitmex": bitmex.DEFAULT_REST_URL,
 }
 DEFAULT_WS_URLS = {
     "binance": binance.DEFAULT_WS_URL,
@@ -62,9 +64,18 @@ DEFAULT_WS_URLS = {
     "hyperliquid": hyperliquid.DEFAULT_WS_URL,
     "bitget": bitget.DEFAULT_WS_URL,
     "gate": gate.DEFAULT_WS_URL,
+    "bitmex": bitmex.DEFAULT_WS_URL,
 }
 
-_MODULES = {"binance": binance, "bybit": bybit, "okx": okx, "hyperliquid": hyperliquid, "bitget": bitget, "gate": gate}
+_MODULES = {
+    "binance": binance,
+    "bybit": bybit,
+    "okx": okx,
+    "hyperliquid": hyperliquid,
+    "bitget": bitget,
+    "gate": gate,
+    "bitmex": bitmex,
+}
 _CLASSES: dict[str, type[BaseConnector]] = {
     "binance": BinanceConnector,
     "bybit": BybitConnector,
@@ -72,6 +83,7 @@ _CLASSES: dict[str, type[BaseConnector]] = {
     "hyperliquid": HyperliquidConnector,
     "bitget": BitgetConnector,
     "gate": GateConnector,
+    "bitmex": BitmexConnector,
 }
 
 
@@ -84,13 +96,18 @@ _NAMING = {
     "hyperliquid": "{base}",
     "bitget": "{base}{quote}",
     "gate": "{base}_{quote}",
+    "bitmex": "{base}{quote}",
 }
+# Where a venue names a coin its own way (BitMEX: XBT for bitcoin).
+_COIN_NAMES = {"bitmex": {"BTC": "XBT"}}
 
 
 def default_symbol(code: str, base: str, quote: str) -> str:
-    """The venue's conventional symbol for the ``base``/``quote`` perpetual (BTCUSDT, BTC-USDT-SWAP, BTC)."""
+    """The venue's conventional symbol for the ``base``/``quote`` perpetual (BTCUSDT, BTC-USDT-SWAP, BTC,
+    XBTUSDT)."""
     if code not in _NAMING:
         raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
+    base = _COIN_NAMES.get(code, {}).get(base.upper(), base)
     return _NAMING[code].format(base=base, quote=quote).upper()
 
 
@@ -129,6 +146,7 @@ __all__ = [
     "BaseConnector",
     "BinanceConnector",
     "BitgetConnector",
+    "BitmexConnector",
     "Budget",
     "BybitConnector",
     "Connector",

@@ -65,6 +65,9 @@ DEFAULT_BUDGETS: dict[str, dict[str, Budget]] = {
     "gate": {
         DEFAULT_BUCKET: Budget(160, 10_000),  # public futures endpoints: 200 requests per 10 s per IP
     },
+    "bitmex": {
+        DEFAULT_BUCKET: Budget(24, 60_000),  # without an API key: 30 requests per minute
+    },
 }
 
 

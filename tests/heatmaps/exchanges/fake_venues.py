@@ -1,4 +1,5 @@
-"""Stand-in servers for Hyperliquid (POST /info), Bitget (v2 mix REST) and Gate (API v4 futures) on 127.0.0.1, over the same
+"""Stand-in servers for Hyperliquid (POST /info), Bitget (v2 mix REST), Gate (API v4 futures) and BitMEX (API v1)
+on 127.0.0.1, over the same
 deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serves every venue::
 
     with FakeVenues(Series(...)) as fake:
@@ -7,13 +8,15 @@ deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serv
 Answers follow each venue's documented shapes and paging (Hyperliquid: at most 500 elements from ``startTime``
 on, the newest 5000 candles only; Bitget: ``history-candles`` at most 200, funding newest first in pages of
 ``pageSize`` ≤ 100; Gate: times in seconds, volumes and open interest in contracts of ``GATE_MULTIPLIER``,
-contract statistics at most ``gate_stats_cap`` rows from ``from`` on, funding newest first). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
+contract statistics at most ``gate_stats_cap`` rows from ``from`` on, funding newest first; BitMEX: ISO times,
+buckets stamped with their end, XBTUSDT linear at 1e-6 XBT a contract beside the recorded inverse XBTUSD). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ HYPERLIQUID_COIN = "BTC"
 BITGET_SYMBOL = "BTCUSDT"
 GATE_SYMBOL = "BTC_USDT"
 GATE_MULTIPLIER = 0.0001
+BITMEX_SYMBOL = "XBTUSDT"
+BITMEX_CONTRACTS_PER_COIN = 1_000_000
 HL_PAGE = 500
 HL_CANDLE_HISTORY = 5000
 
@@ -39,6 +44,10 @@ class FakeVenues(FakeExchange):
         self.gate_contract: dict[str, Any] = json.loads((FIXTURES / "gate_contract_docs.json").read_text())
         self.gate_contract["quanto_multiplier"] = str(GATE_MULTIPLIER)
         self.gate_contract_names = [GATE_SYMBOL, "ETH_USDT"]
+        self.symbols["bitmex"] = BITMEX_SYMBOL
+        self.bitmex_inverse: dict[str, Any] = json.loads(
+            (FIXTURES / "bitmex_instrument_xbtusd_nautilus.json").read_text()
+        )
         # Hyperliquid's universe: the recorded meta (BTC, ETH, ATOM); each gets a context in ``_hl_meta``.
         self.hl_universe: list[dict[str, Any]] = json.loads((FIXTURES / "hyperliquid_meta_nautilus.json").read_text())[
             "universe"
@@ -60,6 +69,10 @@ class FakeVenues(FakeExchange):
                 "/api/v4/futures/usdt/contracts": self._gate_contracts,
                 f"/api/v4/futures/usdt/contracts/{GATE_SYMBOL}": lambda _p: self._gate_contract(GATE_SYMBOL),
                 "/api/v4/futures/usdt/contracts/XBT_USDT": lambda _p: self._gate_contract("XBT_USDT"),
+                "/api/v1/trade/bucketed": self._bitmex_buckets,
+                "/api/v1/instrument": self._bitmex_instrument,
+                "/api/v1/instrument/active": lambda _p: [self._bitmex_linear(), self.bitmex_inverse],
+                "/api/v1/funding": self._bitmex_funding,
             }
         )
 
@@ -110,6 +123,13 @@ class FakeVenues(FakeExchange):
             if t <= self.now_ms
         ]
 
+    def bitmex_candle_rows(self, start_ms: int, end_ms: int) -> list[CandleRow]:
+        return [
+            CandleRow(b.open_time_ms, b.open, b.high, b.low, b.close, b.volume, None, b.quote_volume)
+            for b in self.series.bars_between(start_ms, end_ms - 1)
+            if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ]
+
     def funding_rows(self, start_ms: int, end_ms: int) -> list[FundingRow]:
         return [
             FundingRow(t, rate, None) for t, rate, _m in self.series.funding_between(start_ms, end_ms - 1)
@@ -121,7 +141,9 @@ class FakeVenues(FakeExchange):
         _t, base, _v = self.series.oi(self.current_index())
         at = self.now_ms - self.now_ms % BASE_BAR_MS
         mark = self.series.bar(self.current_index()).close
-        return OpenInterestRow(at, base, base * mark if venue == "hyperliquid" else None)
+        if venue == "bitmex":  # contracts of 1e-6 XBT, back in the coin
+            base = round(base * BITMEX_CONTRACTS_PER_COIN) * (1 / BITMEX_CONTRACTS_PER_COIN)
+        return OpenInterestRow(at, base, base * mark if venue in ("hyperliquid", "bitmex") else None)
 
     # ----------------------------------------------------------------- Hyperliquid
 
@@ -332,6 +354,90 @@ class FakeVenues(FakeExchange):
             "funding_rate": "0.0001",
             "funding_next_apply": (self.now_ms // step + 1) * step // 1000,
         }
+
+    # ----------------------------------------------------------------- BitMEX
+
+    def _bitmex_linear(self) -> dict[str, Any]:
+        """XBTUSDT as the recorded XBTUSD instrument, made linear: USDT-quoted and settled, 1e-6 XBT a contract."""
+        i = self.current_index()
+        _t, base, _v = self.series.oi(i)
+        close = self.series.bar(i).close
+        step = self.series.funding_every_ms
+        return {
+            **self.bitmex_inverse,
+            "symbol": BITMEX_SYMBOL,
+            "quoteCurrency": "USDT",
+            "positionCurrency": "XBT",
+            "settlCurrency": "USDt",
+            "isInverse": False,
+            "multiplier": 1,
+            "underlyingToPositionMultiplier": BITMEX_CONTRACTS_PER_COIN,
+            "openInterest": round(base * BITMEX_CONTRACTS_PER_COIN),
+            "markPrice": close,
+            "indicativeSettlePrice": close - 1.5,
+            "fundingRate": 0.0001,
+            "fundingTimestamp": _iso((self.now_ms // step + 1) * step),
+            "timestamp": _iso(self.now_ms),
+        }
+
+    def _bitmex_instrument(self, p: dict[str, str]) -> Any:
+        return [inst for inst in (self._bitmex_linear(), self.bitmex_inverse) if inst["symbol"] == p.get("symbol")]
+
+    def _bitmex_buckets(self, p: dict[str, str]) -> Any:
+        if p.get("binSize") != "5m" or p.get("partial") != "false":
+            raise _Reply(400, {"error": {"message": "binSize or partial", "name": "ValidationError"}})
+        if p.get("symbol") != BITMEX_SYMBOL:
+            return []
+        count = int(p.get("count", 100))
+        if not 1 <= count <= 1000:
+            raise _Reply(400, {"error": {"message": "count must be at most 1000", "name": "ValidationError"}})
+        lo, hi = _ms(p["startTime"]), _ms(p.get("endTime", _iso(self.now_ms)))
+        bars = [
+            b for b in self.series.bars_between(lo - BASE_BAR_MS, hi - BASE_BAR_MS)
+            if b.open_time_ms + BASE_BAR_MS <= self.now_ms
+        ][:count]  # fmt: skip
+        return [
+            {
+                "timestamp": _iso(b.open_time_ms + BASE_BAR_MS),  # the bucket's end
+                "symbol": BITMEX_SYMBOL,
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+                "trades": b.trades,
+                "volume": round(b.volume * BITMEX_CONTRACTS_PER_COIN),
+                "homeNotional": b.volume,
+                "foreignNotional": b.quote_volume,
+            }
+            for b in bars
+        ]
+
+    def _bitmex_funding(self, p: dict[str, str]) -> Any:
+        if p.get("symbol") != BITMEX_SYMBOL:
+            return []
+        count = int(p.get("count", 100))
+        if not 1 <= count <= 500:
+            raise _Reply(400, {"error": {"message": "count must be at most 500", "name": "ValidationError"}})
+        lo, hi = _ms(p["startTime"]), _ms(p.get("endTime", _iso(self.now_ms)))
+        rows = [f for f in self.series.funding_between(lo, hi) if f[0] <= self.now_ms][:count]
+        return [
+            {
+                "timestamp": _iso(t),
+                "symbol": BITMEX_SYMBOL,
+                "fundingInterval": "2000-01-01T08:00:00.000Z",
+                "fundingRate": rate,
+                "fundingRateDaily": rate * 3,
+            }
+            for t, rate, _m in rows
+        ]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _ms(text: str) -> int:
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _make_handler(fake: FakeVenues) -> type[BaseHTTPRequestHandler]:

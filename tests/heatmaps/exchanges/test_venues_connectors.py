@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget and Gate connectors against their stand-in servers: paging to exactly the range, the POST
+"""Hyperliquid, Bitget, Gate and BitMEX connectors against their stand-in servers: paging to exactly the range, the POST
 bodies Hyperliquid documents, current open interest, mark price, instrument lists, retries and budgets."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from heatmaps.rows import BASE_BAR_MS as M5
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-SYMBOLS = {"hyperliquid": "BTC", "bitget": "BTCUSDT", "gate": "BTC_USDT"}
-PAGE_BARS = {"hyperliquid": 500, "bitget": 200, "gate": 1000}
+SYMBOLS = {"hyperliquid": "BTC", "bitget": "BTCUSDT", "gate": "BTC_USDT", "bitmex": "XBTUSDT"}
+PAGE_BARS = {"hyperliquid": 500, "bitget": 200, "gate": 1000, "bitmex": 1000}
 HOUR_MS = 3_600_000
 
 
@@ -39,11 +39,16 @@ def connector(fake: FakeVenues, code: str) -> Any:
 
 
 def expected_candles(fake: FakeVenues, code: str, start: int, end: int) -> list:
-    rows = {"hyperliquid": fake.hl_candle_rows, "bitget": fake.bitget_candle_rows, "gate": fake.gate_candle_rows}
+    rows = {
+        "hyperliquid": fake.hl_candle_rows,
+        "bitget": fake.bitget_candle_rows,
+        "gate": fake.gate_candle_rows,
+        "bitmex": fake.bitmex_candle_rows,
+    }
     return rows[code](start, end)
 
 
-@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "gate"])
+@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "gate", "bitmex"])
 def test_candles_page_to_exactly_the_range(fake: FakeVenues, code: str) -> None:
     s = fake.series
     start, end = s.start_ms + 7 * M5, s.end_ms - 13 * M5
@@ -82,7 +87,7 @@ def test_hyperliquid_serves_only_the_newest_5000_candles(fake: FakeVenues) -> No
     assert s.bars == 2016
 
 
-@pytest.mark.parametrize("code", ["hyperliquid", "bitget"])
+@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "bitmex"])
 def test_funding_pages_to_exactly_the_range(fake: FakeVenues, code: str) -> None:
     s = fake.series
     start, end = s.start_ms + 11 * M5, s.end_ms - 20 * M5
@@ -207,3 +212,35 @@ def test_gate_mark_price_symbols_and_unknown_contract(fake: FakeVenues) -> None:
         with pytest.raises(UnknownSymbolError, match="CONTRACT_NOT_FOUND"):
             conn.fetch_candles("XBT_USDT", fake.series.start_ms, fake.series.start_ms + 10 * M5)
         assert conn.health.ok
+
+
+def test_bitmex_open_interest_in_the_coin_and_the_inverse_contract_refused(fake: FakeVenues) -> None:
+    from tests.heatmaps.exchanges.fake_venues import BITMEX_CONTRACTS_PER_COIN
+
+    with connector(fake, "bitmex") as conn:
+        assert conn.max_history_ms("open_interest") == M5
+        (row,) = conn.fetch_open_interest("XBTUSDT", fake.series.start_ms, fake.series.end_ms)
+        _t, base, _v = fake.series.oi(fake.current_index())
+        mark = conn.fetch_mark_price("XBTUSDT")
+        assert row.time_ms == fake.now_ms - fake.now_ms % M5
+        # openInterest is in contracts of 1e-6 XBT: back in the coin it is the series' figure.
+        assert row.oi_base == pytest.approx(round(base * BITMEX_CONTRACTS_PER_COIN) / BITMEX_CONTRACTS_PER_COIN)
+        assert row.oi_base == pytest.approx(base, rel=1e-9) and row.oi_value == pytest.approx(base * mark.mark_price)
+        assert mark.time_ms == fake.now_ms and mark.index_price == pytest.approx(mark.mark_price - 1.5)
+        step = fake.series.funding_every_ms
+        assert mark.next_funding_time_ms == (fake.now_ms // step + 1) * step
+        assert conn.fetch_symbols() == ["XBTUSDT"]  # the inverse XBTUSD is listed but not linear
+        for call in (conn.fetch_mark_price, lambda sym: conn.fetch_open_interest(sym, 0, 2**50)):
+            with pytest.raises(UnknownSymbolError, match="not a linear perpetual"):
+                call("XBTUSD")
+        with pytest.raises(UnknownSymbolError, match="no instrument 'DOGEUSDT'"):
+            conn.fetch_mark_price("DOGEUSDT")
+
+
+def test_bitmex_asks_for_iso_times_of_bucket_ends(fake: FakeVenues) -> None:
+    s = fake.series
+    with connector(fake, "bitmex") as conn:
+        rows = conn.fetch_candles("XBTUSDT", s.start_ms, s.start_ms + 3 * M5)
+    (req,) = fake.requests
+    assert (req.params["startTime"], req.params["endTime"]) == ("2024-01-01T00:05:00.000Z", "2024-01-01T00:15:00.000Z")
+    assert [r.open_time_ms for r in rows] == [s.start_ms, s.start_ms + M5, s.start_ms + 2 * M5]

@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget and Gate end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
+"""Hyperliquid, Bitget, Gate and BitMEX end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
 symbol mapping per asset and venue, health flags, the shared budget in Redis, and add_asset in a fresh
 process with its symbols checked against the venues' instrument lists."""
 
@@ -29,7 +29,7 @@ from tests.conftest import _database_url
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-CODES = ["hyperliquid", "bitget", "gate"]
+CODES = ["hyperliquid", "bitget", "gate", "bitmex"]
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,12 @@ def test_backfill_every_kind_into_postgresql_is_exact_and_rerunnable(fake: FakeV
             asset=asset, exchange=exchange, kinds=list(ingest.KINDS), start_ms=start, end_ms=end,
             now_ms=fake.now_ms, connector=conn,
         )  # fmt: skip
-        want = {"hyperliquid": fake.hl_candle_rows, "bitget": fake.bitget_candle_rows, "gate": fake.gate_candle_rows}[
-            code
-        ](start, end)
+        want = {
+            "hyperliquid": fake.hl_candle_rows,
+            "bitget": fake.bitget_candle_rows,
+            "gate": fake.gate_candle_rows,
+            "bitmex": fake.bitmex_candle_rows,
+        }[code](start, end)
         assert stored_candles(asset, exchange) == want and len(want) == 2016 - 288 - 1
         stored_oi = list(
             OpenInterest.objects.filter(asset=asset).order_by("time").values_list("time", "oi_base", "oi_value")
@@ -151,6 +154,7 @@ def test_outage_marks_the_venue_degraded_until_it_recovers(fake: FakeVenues, cod
         "hyperliquid": "/info",
         "bitget": "/api/v2/mix/market/history-candles",
         "gate": "/api/v4/futures/usdt/candlesticks",
+        "bitmex": "/api/v1/trade/bucketed",
     }[code]
     conn = get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda _s: None, max_retries=1)
     first = fake.series.bar(fake.current_index() - 864)  # resume 3 days back, from a stored real bar
@@ -188,7 +192,12 @@ def test_backfill_command_uses_the_setting_and_the_venues_own_budget_in_redis(
     )  # fmt: skip
     row = next(line.split() for line in out.getvalue().splitlines() if line.startswith("candles "))
     assert row[1:4] == ["288", "288", "288"] and row[-1] == "0"
-    paths = {"/info", "/api/v2/mix/market/history-candles", "/api/v4/futures/usdt/candlesticks"}
+    paths = {
+        "/info",
+        "/api/v2/mix/market/history-candles",
+        "/api/v4/futures/usdt/candlesticks",
+        "/api/v1/trade/bucketed",
+    }
     assert fake.requests and {req.path for req in fake.requests} - {"/api/v4/futures/usdt/contracts/BTC_USDT"} <= paths
     # The weight was counted under this venue's own key, not another's.
     assert list(r.scan_iter(f"liq:rl:{code}:w:default:*"))
@@ -219,7 +228,7 @@ def manage(fake: FakeVenues, *args: str) -> subprocess.CompletedProcess[str]:
         "LIQ_TESTING": "1",
         "DATABASE_URL": _database_url(django_settings.DATABASES["default"]),
         "REDIS_URL": django_settings.REDIS_URL,
-        **{f"LIQ_{c}_URL": fake.base_url for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET", "GATE")},
+        **{f"LIQ_{c}_URL": fake.base_url for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET", "GATE", "BITMEX")},
         "LIQ_BINANCE_FAPI_URL": fake.base_url,
     }
     return subprocess.run(
@@ -260,4 +269,8 @@ def test_add_asset_on_five_venues_in_a_fresh_process(fake: FakeVenues) -> None:
     gate = manage(fake, "add_asset", "ETHUSDT", "--exchanges", "gate,hyperliquid", "--check")
     assert gate.returncode == 0, gate.stderr
     assert "gate ETH_USDT (listed)" in gate.stdout and "hyperliquid ETH (listed)" in gate.stdout
-    Asset.objects.filter(symbol__in=["SOLUSDT", "XBTUSDT", "ETHUSDT"]).delete()
+    # BitMEX: bitcoin is XBT there, so BTCUSDT is asked for as XBTUSDT.
+    mex = manage(fake, "add_asset", "BTCUSDT", "--exchanges", "bitmex", "--check")
+    assert mex.returncode == 0, mex.stderr
+    assert "bitmex XBTUSDT (listed)" in mex.stdout
+    Asset.objects.filter(symbol__in=["SOLUSDT", "XBTUSDT", "ETHUSDT", "BTCUSDT"]).delete()

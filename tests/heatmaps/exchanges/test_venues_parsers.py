@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget and Gate parsers on the venues' documented example responses (fixtures/README.md names each
+"""Hyperliquid, Bitget, Gate and BitMEX parsers on the venues' documented example responses (fixtures/README.md names each
 source): units, sides of the envelope, timestamps, and what is refused."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from heatmaps.exchanges import (
     RateLimitedError,
     UnknownSymbolError,
     bitget,
+    bitmex,
     default_symbol,
     gate,
     get_connector,
@@ -147,6 +148,9 @@ def test_default_symbol_is_what_the_connector_asks_for(code: str) -> None:
         assert default_symbol(code, "sol", "usdt") == conn.instrument("SOL", "USDT")
     expected = {"okx": "SOL-USDT-SWAP", "hyperliquid": "SOL", "gate": "SOL_USDT"}.get(code, "SOLUSDT")
     assert default_symbol(code, "SOL", "USDT") == expected
+    with get_connector(code, base_url="http://127.0.0.1:9") as conn:
+        assert default_symbol(code, "BTC", "USDT") == conn.instrument("BTC", "USDT")
+    assert default_symbol("bitmex", "BTC", "USDT") == "XBTUSDT"
 
 
 # --------------------------------------------------------------------------- Gate
@@ -192,3 +196,41 @@ def test_gate_error_label_for_an_unknown_contract() -> None:
     assert isinstance(gate.classify_error(400, load("gate_error_contract.json"), "x"), UnknownSymbolError)
     assert isinstance(gate.classify_error(429, {"label": "TOO_MANY_REQUESTS"}, "x"), RateLimitedError)
     assert gate.classify_error(400, {"code": 1}, "x") is None
+
+
+# --------------------------------------------------------------------------- BitMEX
+
+
+def test_bitmex_buckets_are_stamped_with_their_end() -> None:
+    recorded = load("bitmex_trade_bins_nautilus.json")  # 1-minute bins: only 10:30 is on a 5-minute boundary
+    first = recorded[:1]
+    (row,) = bitmex.parse_buckets(first, now_ms=bitmex.iso_ms(bitmex_fields(), first[0]["timestamp"], "t"))
+    # Stamped 10:30, the bucket ran 10:25-10:30; homeNotional is the coin volume, foreignNotional the quote.
+    assert row == CandleRow(1732530300_000, 98900.0, 98980.5, 98890.0, 98950.0, 1.520475, None, 150000.0)
+    assert row.open_time_ms == bitmex.iso_ms(bitmex_fields(), "2024-11-25T10:25:00.000Z", "t")
+    with pytest.raises(MalformedPayload, match="not on a 5-minute boundary"):
+        bitmex.parse_buckets(recorded, now_ms=2_000_000_000_000)
+    # A bucket whose end is still ahead is forming.
+    assert bitmex.parse_buckets(first, now_ms=1732530600_000 - 1) == []
+    with pytest.raises(MalformedPayload, match="no time zone"):
+        bitmex.parse_buckets([{**first[0], "timestamp": "2024-11-25T10:30:00"}], now_ms=2_000_000_000_000)
+
+
+def bitmex_fields() -> Any:
+    from heatmaps.exchanges.base import Fields
+
+    return Fields("bitmex", "test")
+
+
+def test_bitmex_funding_recorded_example() -> None:
+    rows = bitmex.parse_funding([load("bitmex_funding_nautilus.json")])
+    assert rows == [FundingRow(1732507200_000, 0.0001)]  # 2024-11-25T04:00Z, an 8-hour settlement
+
+
+def test_bitmex_recorded_xbtusd_is_inverse_and_read_as_such() -> None:
+    (inst,) = bitmex.parse_instruments([load("bitmex_instrument_xbtusd_nautilus.json")])
+    assert (inst.symbol, inst.perpetual, inst.linear) == ("XBTUSD", True, False)
+    assert (inst.mark_price, inst.index_price, inst.funding_rate) == (97849.76, 97843.77, 0.00011)
+    assert inst.next_funding_ms == 1732507200_000 and inst.time_ms == 1732491199_034
+    assert isinstance(bitmex.classify_error(401, load("bitmex_error_nautilus.json"), "x"), PermanentExchangeError)
+    assert isinstance(bitmex.classify_error(404, {"error": {"message": "Not Found"}}, "x"), UnknownSymbolError)
