@@ -12,10 +12,11 @@ import base64
 import io
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from heatmaps.engine import FLOOR_RATIO, GRID_LEVELS
 
@@ -166,3 +167,168 @@ def _draw_candles(
             body = max(1.0, col_w * 0.6)
             top, bottom = y(max(o, c)), y(min(o, c))
             draw.rectangle([(x - body / 2, top), (x + body / 2, max(top + 1, bottom))], fill=colour, outline=WICK_SHADE)
+
+
+# ---- the PNG that stands alone: title, axes, colour scale, provenance -------------------------------
+
+AXIS_COLOUR = (139, 148, 158)
+TEXT_COLOUR = (230, 237, 243)
+GRID_COLOUR = (48, 54, 61)
+PRICE_LINE = (230, 237, 243)
+FRAME_TOP, FRAME_RIGHT, FRAME_BOTTOM = 52, 84, 74  # px around the plot
+MIN_FRAMED = (360, 240)  # below this the picture is the bare plot
+TIME_STEPS_MS = tuple(
+    m * 60_000 for m in (5, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 4320, 10080, 20160, 43200, 86400)
+)
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class PngFrame:
+    """What a shared picture must say about itself: the title (asset, timeframe, model, filters) and
+    the small print (computed at, data provenance); the rest is read off the map."""
+
+    title: str
+    subtitle: str
+    footer: str
+    quote: str
+    current_price: float | None
+    start_ms: int
+    end_ms: int
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def nice_step(span: float, target: int) -> float:
+    """1, 2, 2.5 or 5 × a power of ten, about `target` steps over `span` (heatmap.js niceStep)."""
+    raw = span / max(1, target)
+    mag = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * mag >= raw:
+            return step * mag
+    return 10 * mag
+
+
+def price_ticks(lo: float, hi: float, target: int) -> tuple[list[float], int]:
+    step = nice_step(hi - lo, target)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    first = math.ceil(lo / step) * step
+    ticks = [first + i * step for i in range(int((hi - first) / step) + 1) if first + i * step <= hi]
+    return ticks, decimals
+
+
+def time_ticks(start_ms: int, end_ms: int, width: int, per_label: int = 110) -> list[tuple[int, str]]:
+    """UTC ticks about `per_label` px apart: "Jan 29" at midnight or for day steps, "14:30" otherwise."""
+    span = max(1, end_ms - start_ms)
+    step = next((s for s in TIME_STEPS_MS if s / span * width >= per_label), TIME_STEPS_MS[-1])
+    out = []
+    t = -(-start_ms // step) * step
+    while t < end_ms:
+        d = datetime.fromtimestamp(t / 1000, tz=UTC)
+        midnight = d.hour == 0 and d.minute == 0
+        label = f"{MONTHS[d.month - 1]} {d.day}" if step >= 86_400_000 or midnight else f"{d:%H:%M}"
+        out.append((t, label))
+        t += step
+    return out
+
+
+def render_framed_png(
+    *,
+    grid: np.ndarray,
+    full_usd: float,
+    min_usd: float,
+    candles: Sequence[Candle],
+    price_lo: float,
+    price_hi: float,
+    width: int,
+    height: int,
+    frame: PngFrame,
+) -> bytes:
+    """The map as a picture to share: the plot (render_png's), the price axis with the current price,
+    the UTC time axis, the colour scale with its USD ends, the title and the provenance. Too small a
+    picture for words is the bare plot."""
+    if width < MIN_FRAMED[0] or height < MIN_FRAMED[1]:
+        return render_png(
+            grid=grid,
+            full_usd=full_usd,
+            candles=candles,
+            price_lo=price_lo,
+            price_hi=price_hi,
+            width=width,
+            height=height,
+        )
+    plot_w, plot_h = width - FRAME_RIGHT, height - FRAME_TOP - FRAME_BOTTOM
+    shown = np.where(grid >= min_usd, grid, 0.0) if min_usd > 0 else grid
+    plot = Image.open(
+        io.BytesIO(
+            render_png(
+                grid=shown,
+                full_usd=full_usd,
+                candles=candles,
+                price_lo=price_lo,
+                price_hi=price_hi,
+                width=plot_w,
+                height=plot_h,
+            )
+        )
+    )
+    image = Image.new("RGB", (width, height), COLOUR_STOPS[0][1])
+    image.paste(plot, (0, FRAME_TOP))
+    draw = ImageDraw.Draw(image)
+    small, bold = _font(11), _font(16)
+    draw.text((8, 6), frame.title, fill=TEXT_COLOUR, font=bold)
+    draw.text((8, 28), frame.subtitle, fill=AXIS_COLOUR, font=small)
+
+    def y(price: float) -> float:
+        return FRAME_TOP + (price_hi - price) / (price_hi - price_lo) * plot_h
+
+    ticks, decimals = price_ticks(price_lo, price_hi, max(3, plot_h // 55))
+    for p in ticks:
+        ty = round(y(p))
+        draw.line([(plot_w, ty), (plot_w + 4, ty)], fill=GRID_COLOUR)
+        draw.text((plot_w + 6, ty - 7), f"{p:,.{decimals}f}", fill=AXIS_COLOUR, font=small)
+    draw.text((plot_w + 6, FRAME_TOP - 15), frame.quote, fill=AXIS_COLOUR, font=small)
+    cp = frame.current_price
+    if cp is not None and price_lo <= cp <= price_hi:
+        cy = round(y(cp))
+        for x0 in range(0, plot_w, 8):  # dashed, as on the page
+            draw.line([(x0, cy), (min(plot_w, x0 + 4), cy)], fill=PRICE_LINE)
+        places = max(0, min(8, 5 - math.floor(math.log10(abs(cp))))) if cp else 2
+        draw.rectangle([(plot_w, cy - 8), (width - 1, cy + 8)], fill=PRICE_LINE)
+        draw.text((plot_w + 4, cy - 7), f"{cp:,.{places}f}", fill=COLOUR_STOPS[0][1], font=small)
+
+    axis_y = FRAME_TOP + plot_h
+    span = max(1, frame.end_ms - frame.start_ms)
+    for t, label in time_ticks(frame.start_ms, frame.end_ms, plot_w):
+        tx = round((t - frame.start_ms) / span * plot_w)
+        if tx < 20 or tx > plot_w - 20:
+            continue
+        draw.line([(tx, axis_y), (tx, axis_y + 4)], fill=GRID_COLOUR)
+        text_w = draw.textlength(label, font=small)
+        draw.text((tx - text_w / 2, axis_y + 6), label, fill=AXIS_COLOUR, font=small)
+    draw.text((plot_w + 6, axis_y + 6), "UTC", fill=AXIS_COLOUR, font=small)
+
+    # The colour scale: the LUT left to right, its USD ends written under it.
+    bar_w, bar_y = min(360, plot_w - 16), axis_y + 26
+    ramp = LUT[np.linspace(0, 255, bar_w).astype(np.int64)][np.newaxis, :, :].repeat(10, axis=0)
+    image.paste(Image.fromarray(np.ascontiguousarray(ramp), mode="RGB"), (8, bar_y))
+    draw.rectangle([(7, bar_y - 1), (8 + bar_w, bar_y + 10)], outline=GRID_COLOUR)
+    low = f"below {usd_text(min_usd)} not drawn" if min_usd > 0 else "$0"
+    draw.text((8, bar_y + 13), low, fill=AXIS_COLOUR, font=small)
+    high = f"full intensity = {usd_text(full_usd)}"
+    draw.text((8 + bar_w - draw.textlength(high, font=small), bar_y + 13), high, fill=AXIS_COLOUR, font=small)
+    draw.text((bar_w + 24, bar_y - 2), frame.footer, fill=AXIS_COLOUR, font=small)
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+def usd_text(value: float) -> str:
+    """$1.23B, $616.6M, $48.2K, $950 (as the pages write USD)."""
+    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= threshold:
+            scaled = value / threshold
+            return f"${scaled:,.{2 if abs(scaled) < 10 else 1}f}{suffix}"
+    return f"${value:,.0f}"

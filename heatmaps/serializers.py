@@ -126,6 +126,22 @@ class HeatmapQuery(serializers.Serializer):
         max_value=MAX_PINNED_USD,
         help_text="USD at full colour intensity, to compare maps cell for cell (default: the map's own 99th percentile).",
     )
+    # The window of a zoomed page (csv and png): whole columns and price bins covering it.
+    start = serializers.IntegerField(
+        required=False, min_value=0, help_text="csv/png: from this time, UTC ms (default: the map's first column)."
+    )
+    end = serializers.IntegerField(
+        required=False, min_value=0, help_text="csv/png: up to this time, UTC ms (default: the map's end)."
+    )
+    price_low = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: from this price (quote currency).")
+    price_high = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: up to this price.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "start" in attrs and "end" in attrs and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        if "price_low" in attrs and "price_high" in attrs and attrs["price_low"] >= attrs["price_high"]:
+            raise serializers.ValidationError({"price_low": ["price_low must be below price_high."]})
+        return attrs
 
 
 class SeriesQuery(serializers.Serializer):

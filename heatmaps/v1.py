@@ -37,6 +37,7 @@ from rest_framework.serializers import BaseSerializer, Serializer
 
 from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.export_window import export_window, png_frame
 from heatmaps.maps import MODEL, heatmap_generation, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
 from heatmaps.models import (
@@ -330,21 +331,34 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     filename = f"{asset.symbol}-{timeframe}-{query['side']}"
     response: HttpResponseBase
     if query["format"] == "csv":
+        cols, bins = export_window(stored, query)
         response = StreamingHttpResponse(
-            exports.cells_csv(times=stored.times, prices=stored.prices, sides=sides, min_usd=query["min_usd"]),
+            exports.cells_csv(
+                times=stored.times[cols],
+                prices=stored.prices[bins],
+                sides={name: grid[cols, bins] for name, grid in sides.items()},
+                min_usd=query["min_usd"],
+            ),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     elif query["format"] == "png":
-        grid = sum(sides.values(), start=np.zeros_like(stored.long))
-        png = exports.render_png(
+        cols, bins = export_window(stored, query)
+        grid = sum(sides.values(), start=np.zeros_like(stored.long))[cols, bins]
+        bin_w = (m.price_hi - m.price_lo) / m.bins
+        bar_ms = m.bar_seconds * 1000
+        png = exports.render_framed_png(
             grid=grid,
             full_usd=full_usd,
-            candles=m.candles,
-            price_lo=m.price_lo,
-            price_hi=m.price_hi,
+            min_usd=query["min_usd"],
+            candles=(m.candles or [])[cols],
+            price_lo=m.price_lo + bins.start * bin_w,
+            price_hi=m.price_lo + bins.stop * bin_w,
             width=query["width"],
             height=query["height"],
+            frame=png_frame(
+                asset, m, query, full_usd, start_ms=int(stored.times[cols.start]), bar_ms=bar_ms, cols=cols
+            ),
         )
         response = HttpResponse(png, content_type="image/png")
         response["Content-Disposition"] = f'inline; filename="{filename}.png"'

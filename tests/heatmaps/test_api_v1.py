@@ -10,10 +10,12 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.test import Client
 from PIL import Image
 
@@ -27,6 +29,7 @@ from tests.conftest import record_liquidation
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/assets"
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +222,53 @@ def test_png_has_the_requested_size_and_the_pages_colours(client: Client, btc: A
     assert (13, 17, 23) in colours and (252, 253, 191) in colours  # empty cells, full intensity
     # …and the candles are drawn on top, in the page's up and down colours.
     assert (63, 185, 80) in colours and (248, 81, 73) in colours
+
+
+def test_png_stands_alone_with_title_axes_scale_and_provenance(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    bare = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&format=png&width=1200&height=700&side=long&min_usd=1000")
+    (ARTIFACTS / "export.png").parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "export.png").write_bytes(bare.content)
+    image = np.asarray(Image.open(io.BytesIO(bare.content)))
+    assert image.shape == (700, 1200, 3)
+    background = np.array([13, 17, 23])
+    lit = np.abs(image.astype(int) - background).sum(axis=2) > 60
+
+    def has_ink(rows: slice, cols: slice) -> bool:
+        return bool(lit[rows, cols].sum() > 50)
+
+    assert has_ink(slice(0, 48), slice(0, 600))  # the title and the computed-at line above the plot
+    assert has_ink(slice(60, 620), slice(1120, 1200))  # price labels right of the plot
+    assert has_ink(slice(628, 646), slice(0, 1100))  # time labels under it
+    # The colour scale: the LUT from dark to full intensity, left to right, under the time axis.
+    scale_row = image[626 + 26 + 5, 8:368]
+    assert tuple(scale_row[0]) == (13, 17, 23) and tuple(scale_row[-1]) == (252, 253, 191)
+    assert has_ink(slice(648, 668), slice(392, 1200))  # the provenance line beside it
+
+
+def test_png_and_csv_export_the_zoomed_window(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    m = stored.heatmap
+    bar_ms = m.bar_seconds * 1000
+    start, end = int(stored.times[100]) + bar_ms // 2, int(stored.times[180]) - 1
+    bin_w = (m.price_hi - m.price_lo) / m.bins
+    low, high = m.price_lo + 150.5 * bin_w, m.price_lo + 249.5 * bin_w
+    window = f"&start={start}&end={end}&price_low={low}&price_high={high}"
+    response = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&format=csv&min_usd=0{window}")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert rows
+    times = {int(datetime.fromisoformat(r["time_utc"]).timestamp() * 1000) for r in rows}
+    prices = {float(r["price"]) for r in rows}
+    assert min(times) == int(stored.times[100]) and max(times) <= int(stored.times[179])
+    assert min(prices) >= float(stored.prices[150]) and max(prices) <= float(stored.prices[249])
+    expected = int((np.rint(stored.long[100:180, 150:250]) > 0).sum() | 0)
+    assert sum(1 for r in rows if int(r["long_usd"]) > 0) == expected
+    png = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&format=png&width=900&height=500{window}")
+    whole = client.get(f"{BASE}/BTCUSDT/heatmap/?timeframe=24h&format=png&width=900&height=500")
+    assert png.status_code == 200 and png.content != whole.content
+    assert client.get(f"{BASE}/BTCUSDT/heatmap/?format=csv&start=5&end=4").status_code == 400
 
 
 def test_etag_and_last_modified_give_a_304_until_the_map_changes(client: Client, btc: Asset) -> None:
