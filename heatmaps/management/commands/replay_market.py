@@ -20,6 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--probe", action="store_true", help="exit 0 if Binance answers, 1 if not")
+        parser.add_argument(
+            "--wait-ready", action="store_true", help="wait (up to 60 s) until LIQ_BINANCE_FAPI_URL answers, then exit"
+        )
         parser.add_argument("--prepare", action="store_true", help="store the shifted sample, compute maps, exit")
         parser.add_argument("--port", type=int, default=None, help="default LIQ_REPLAY_PORT")
         parser.add_argument("--speed", type=int, default=None, help="default LIQ_REPLAY_SPEED")
@@ -28,6 +31,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["probe"]:
             sys.exit(0 if self._exchange_answers() else 1)
+        if options["wait_ready"]:
+            deadline = time.monotonic() + 60
+            while not self._exchange_answers():
+                if time.monotonic() > deadline:
+                    raise CommandError(f"{settings.LIQ_BINANCE_FAPI_URL} did not answer within 60 s")
+                time.sleep(0.5)
+            return
         if options["prepare"]:
             self._prepare()
             return
