@@ -4,8 +4,11 @@ Run single-core for figures that match the targets, e.g.:
 
     OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_engine.py
 
-Targets: all nine timeframes <= 100 ms, the 1y view alone <= 20 ms, peak memory <= 200 MB.
-The data are generated (deterministic seed), not market data.
+Targets: all nine timeframes <= 20 ms, the 1y view alone <= 20 ms, peak memory <= 200 MB.
+"Before" is the engine as it was before its speed-up (issue 27), kept verbatim in
+tests/heatmaps/engine/previous_engine.py (its maps are bit-identical, which is checked here too);
+both are timed in this process, the before first. The data are generated (deterministic seed), not
+market data.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from heatmaps.engine import (
     compute_heatmap,
     price_edges,
 )
+from tests.heatmaps.engine import previous_engine
 
-TARGET_ALL_MS = 100.0
+TARGET_ALL_MS = 20.0
 TARGET_1Y_MS = 20.0
 TARGET_PEAK_MB = 200.0
 
@@ -146,7 +150,13 @@ def main() -> int:
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, CPUs allowed: {affinity}, best of {args.repeat}")
     print()
 
-    compute_all_timeframes(bars=bars, params=params)  # warm caches and imports
+    previous_engine.compute_all_timeframes(bars=bars, params=params)  # warm caches and imports
+    before_all = best_ms(lambda: previous_engine.compute_all_timeframes(bars=bars, params=params), args.repeat)
+    before = {
+        key: best_ms(partial(previous_engine.compute_heatmap, bars=bars, timeframe=tf, params=params), args.repeat)
+        for key, tf in TIMEFRAMES.items()
+    }
+    compute_all_timeframes(bars=bars, params=params)
     rows: list[tuple[str, int, int, float]] = []
     for key, tf in TIMEFRAMES.items():
         ms = best_ms(partial(compute_heatmap, bars=bars, timeframe=tf, params=params), args.repeat)
@@ -154,16 +164,31 @@ def main() -> int:
     all_ms = best_ms(lambda: compute_all_timeframes(bars=bars, params=params), args.repeat)
     one_year = next(r[3] for r in rows if r[0] == "1y")
 
+    new_maps = compute_all_timeframes(bars=bars, params=params)
+    old_maps = previous_engine.compute_all_timeframes(bars=bars, params=params)
+    for key, grid in new_maps.items():
+        old = old_maps[key]
+        if not (grid.long.tobytes() == old.long.tobytes() and grid.short.tobytes() == old.short.tobytes()):
+            print(f"  {key}: the maps differ from the previous pass's")
+            return 2
+
     tracemalloc.start()
     compute_all_timeframes(bars=bars, params=params)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_mb = peak / 2**20
 
-    print(f"{'timeframe':<10}{'columns':>8}{'run steps':>10}{'engine ms':>11}")
+    print(f"{'timeframe':<10}{'columns':>8}{'run steps':>10}{'before ms':>11}{'after ms':>10}")
     for key, cols, steps, ms in rows:
-        print(f"{key:<10}{cols:>8}{steps:>10}{ms:>11.2f}")
-    print(f"{'sum':<10}{'':>8}{sum(r[2] for r in rows):>10}{sum(r[3] for r in rows):>11.2f}  (nine separate calls)")
+        print(f"{key:<10}{cols:>8}{steps:>10}{before[key]:>11.2f}{ms:>10.2f}")
+    print(
+        f"{'sum':<10}{'':>8}{sum(r[2] for r in rows):>10}{sum(before.values()):>11.2f}"
+        f"{sum(r[3] for r in rows):>10.2f}  (nine separate calls)"
+    )
+    print(
+        f"{'all nine':<10}{'':>8}{'':>10}{before_all:>11.2f}{all_ms:>10.2f}  (one call; "
+        f"{before_all / all_ms:.1f}x faster, maps bit-identical)"
+    )
     print()
 
     slow_keys = [k.strip() for k in args.slow_timeframes.split(",") if k.strip()]
@@ -189,7 +214,7 @@ def main() -> int:
     slow_all = float(np.mean(per_step_slow)) * total_steps
     print(
         f"all nine, slow loop EXTRAPOLATED from the per-step cost above x {total_steps} steps: "
-        f"{slow_all:,.0f} ms -> engine is {slow_all / all_ms:,.0f}x faster"
+        f"{slow_all:,.0f} ms -> engine is {slow_all / all_ms:,.0f}x faster (before: {slow_all / before_all:,.0f}x)"
     )
     print()
 

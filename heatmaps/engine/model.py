@@ -79,8 +79,11 @@ class HeatmapGrid:
         return self.long + self.short
 
 
-def _heatmap_from_buckets(*, buckets: Buckets, timeframe: Timeframe, params: ModelParams) -> HeatmapGrid:
-    """Window/warm-up selection and grid (spec §2-3) on buckets already at ``timeframe.bar_ms``."""
+def _heatmap_from_buckets(
+    *, buckets: Buckets, timeframe: Timeframe, params: ModelParams, out: FloatArray | None = None
+) -> HeatmapGrid:
+    """Window/warm-up selection and grid (spec §2-3) on buckets already at ``timeframe.bar_ms``;
+    ``out`` as in ``run_model``."""
     if len(buckets) == 0:
         raise ValueError("no bars to build a heat map from")
     bar = timeframe.bar_ms
@@ -90,7 +93,7 @@ def _heatmap_from_buckets(*, buckets: Buckets, timeframe: Timeframe, params: Mod
     run = buckets.since(window_start - w * bar)
     win_from = int(np.searchsorted(run.open_time, window_start, side="left"))
     edges = price_edges(low=float(run.low[win_from:].min()), high=float(run.high[win_from:].max()), params=params)
-    result = run_model(buckets=run, edges=edges, params=params, start_ms=window_start, columns=w)
+    result = run_model(buckets=run, edges=edges, params=params, start_ms=window_start, columns=w, out=out)
     times = window_start + bar * np.arange(w, dtype=np.int64)
     close = np.full(w, np.nan)
     close[(run.open_time[win_from:] - window_start) // bar] = run.close[win_from:]
@@ -160,4 +163,17 @@ def compute_all_timeframes(
         start = min(run_start[t.key] for t in tfs if t.bar_ms == tf.bar_ms)
         if tf.bar_ms not in levels:
             levels[tf.bar_ms] = aggregate(base.since(start), tf.bar_ms)
-    return {tf.key: _heatmap_from_buckets(buckets=levels[tf.bar_ms], timeframe=tf, params=params) for tf in tfs}
+    # One allocation for every map's columns: first-touch page faults of many separate arrays cost
+    # more than the whole pass of the short timeframes, and one large block is faulted in huge pages.
+    sizes = [2 * tf.columns * params.n_bins for tf in tfs]
+    block = np.empty(sum(sizes))
+    offsets = np.cumsum([0, *sizes]).tolist()
+    return {
+        tf.key: _heatmap_from_buckets(
+            buckets=levels[tf.bar_ms],
+            timeframe=tf,
+            params=params,
+            out=block[offsets[i] : offsets[i + 1]].reshape(2, tf.columns, params.n_bins),
+        )
+        for i, tf in enumerate(tfs)
+    }

@@ -50,12 +50,15 @@ def run_model(
     params: ModelParams,
     start_ms: int | None = None,
     columns: int | None = None,
+    out: FloatArray | None = None,
 ) -> ModelRun:
     """Run model v1 over ``buckets`` (all of them, in order: the run) on the grid ``edges``.
 
     Output column ``i`` is the state after the last bucket whose ``open_time`` is at or before
     ``start_ms + i * bar_ms`` (zeros if none): buckets before ``start_ms`` are warm-up, and an
     empty slot repeats the previous state. Defaults: start at the first bucket, end at the last.
+    ``out``, if given, is the (2, columns, n_bins) array the long and short columns are written
+    into (several runs can then share one allocation, see ``compute_all_timeframes``).
 
     The steps: the open-interest flow of every bucket, where its new positions land (per tier),
     the per-tier state at the end, then one pass over the buckets that removes swept positions,
@@ -66,12 +69,15 @@ def run_model(
     flow = _open_interest_flow(buckets)
     placed = _place_new_positions(buckets, flow, edges=edges, params=params)
     tier_long, tier_short = _tier_state_at_end(buckets, flow, placed, edges=edges)
-    out_long, out_short, removed = _accumulate_columns(
-        buckets, flow, placed, edges=edges, start_ms=start_ms, columns=columns
-    )
+    n_bins = edges.shape[0] - 1
+    if out is None:
+        out = np.empty((2, columns, n_bins))
+    elif out.shape != (2, columns, n_bins):
+        raise ValueError(f"out has shape {out.shape}, expected {(2, columns, n_bins)}")
+    removed = _accumulate_columns(buckets, flow, placed, edges=edges, start_ms=start_ms, columns=columns, out=out)
     return ModelRun(
-        long=out_long,
-        short=out_short,
+        long=out[0],
+        short=out[1],
         tier_long=tier_long,
         tier_short=tier_short,
         balance=MassBalance(
@@ -266,39 +272,53 @@ def _merged_deposits(placed: _Placement, n_bins: int) -> tuple[IntArray, FloatAr
 
 
 def _accumulate_columns(
-    buckets: Buckets, flow: _Flow, placed: _Placement, *, edges: FloatArray, start_ms: int, columns: int
-) -> tuple[FloatArray, FloatArray, _Removed]:
+    buckets: Buckets,
+    flow: _Flow,
+    placed: _Placement,
+    *,
+    edges: FloatArray,
+    start_ms: int,
+    columns: int,
+    out: FloatArray,
+) -> _Removed:
     """The one sequential pass: per bucket remove swept positions, apply a close or add the new
-    positions, and write the state into its output column.
+    positions, and write the state into its column of ``out`` (2 x columns x bins: longs, shorts).
 
     Everything that does not depend on the state is prepared as plain lists first; the loop only
     touches the state, which is what keeps it fast.
     """
-    n = len(buckets)
     n_bins = edges.shape[0] - 1
     n_tiers, bins, amt = placed.n_tiers, placed.bins, placed.amt
     centers = (edges[:-1] + edges[1:]) / 2
-    scratch = 2 * n_bins
     flat_idx, flat_amt = _merged_deposits(placed, n_bins)
-    has_gain = (flow.gain > 0).tolist()
-    top_add = np.where(bins[:, :n_tiers] < n_bins, bins[:, :n_tiers] + 1, 0).max(axis=1, initial=0).tolist()
-    bot_add = bins[:, n_tiers:].min(axis=1, initial=n_bins).tolist()
-    sweep_long = np.searchsorted(centers, buckets.low, side="left").tolist()  # first bin with centre >= low
-    sweep_short = np.searchsorted(centers, buckets.high, side="right").tolist()  # bins before: centre <= high
-    keep_l = flow.keep.tolist()
-    has_close = flow.closing.tolist()
-    cols = ((buckets.open_time - start_ms) // buckets.bar_ms).tolist()
-    # Running side totals give the USD a close removes without summing the state every bar;
-    # they drift only by round-off, which is all the bookkeeping promises.
-    add_long = amt[:, :n_tiers].sum(axis=1).tolist()
-    add_short = amt[:, n_tiers:].sum(axis=1).tolist()
+    gaining = flow.gain > 0
+    # Per bucket, in the loop's order: nothing is looked up by index inside the loop.
+    steps = zip(
+        ((buckets.open_time - start_ms) // buckets.bar_ms).tolist(),
+        np.searchsorted(centers, buckets.low, side="left").tolist(),  # first long bin with centre >= low
+        np.searchsorted(centers, buckets.high, side="right").tolist(),  # short bins before: centre <= high
+        flow.closing.tolist(),
+        flow.keep.tolist(),
+        gaining.tolist(),
+        list(flat_idx),
+        list(flat_amt),
+        # Running side totals give the USD a close removes without summing the state every bar;
+        # they drift only by round-off, which is all the bookkeeping promises.
+        amt[:, :n_tiers].sum(axis=1).tolist(),
+        amt[:, n_tiers:].sum(axis=1).tolist(),
+        np.where(bins[:, :n_tiers] < n_bins, bins[:, :n_tiers] + 1, 0).max(axis=1, initial=0).tolist(),
+        bins[:, n_tiers:].min(axis=1, initial=n_bins).tolist(),
+        strict=True,
+    )
+    # Longs, shorts and a scratch slot in one array: a close scales both sides in one call and one
+    # copy writes both sides' column. The scratch slot takes off-grid and merged deposits and is
+    # never read.
     flat = np.zeros(2 * n_bins + 1)
     lng = flat[:n_bins]
-    sht = flat[n_bins:scratch]
-    # Written column by column straight into the returned arrays: a staging buffer would double
-    # the fresh memory, and first-touch page faults are a visible part of the run time.
-    out_long = np.empty((columns, n_bins))
-    out_short = np.empty((columns, n_bins))
+    sht = flat[n_bins : 2 * n_bins]
+    both = flat[: 2 * n_bins].reshape(2, n_bins)
+    column = list(out.transpose(1, 0, 2))  # column c of both sides, a (2, n_bins) view
+    add = np.add.reduce
     swept_long = swept_short = closed_long = closed_short = 0.0
     total_long = total_short = 0.0
     # Watermarks bound the bins that can be non-zero, so a sweep only touches (and sums) the part
@@ -306,49 +326,43 @@ def _accumulate_columns(
     top = 0
     bot = n_bins
     next_col = 0
-    for j in range(n):
-        col = cols[j]
+    for col, i, k, closing, g, gain, idx, dep, add_long, add_short, top_add, bot_add in steps:
         if col > next_col:  # slots with no bucket repeat the state after the previous bucket
-            out_long[next_col:col] = lng
-            out_short[next_col:col] = sht
-        i = sweep_long[j]  # remove the longs price traded down through
-        if i < top:
+            out[:, next_col:col] = both[:, None, :]
+        if i < top:  # remove the longs price traded down through
             part = lng[i:top]
-            gone = float(part.sum())
+            gone = float(add(part))
             swept_long += gone
             total_long -= gone
             part.fill(0.0)
             top = i
-        k = sweep_short[j]  # and the shorts it traded up through
-        if k > bot:
+        if k > bot:  # and the shorts it traded up through
             part = sht[bot:k]
-            gone = float(part.sum())
+            gone = float(add(part))
             swept_short += gone
             total_short -= gone
             part.fill(0.0)
             bot = k
-        if has_close[j]:  # falling OI closes every position pro rata
-            g = keep_l[j]
+        if closing:  # falling OI closes every position pro rata
             closed_long += total_long * (1.0 - g)
             closed_short += total_short * (1.0 - g)
             total_long *= g
             total_short *= g
             np.multiply(flat, g, out=flat)
-        elif has_gain[j]:  # rising OI places new positions
-            flat[flat_idx[j]] += flat_amt[j]
-            flat[scratch] = 0.0
-            total_long += add_long[j]
-            total_short += add_short[j]
-            top = max(top, top_add[j])
-            bot = min(bot, bot_add[j])
+        elif gain:  # rising OI places new positions
+            flat[idx] += dep
+            total_long += add_long
+            total_short += add_short
+            if top_add > top:
+                top = top_add
+            if bot_add < bot:
+                bot = bot_add
         if col >= 0:
-            out_long[col] = lng
-            out_short[col] = sht
+            column[col][...] = both
             next_col = col + 1
     if next_col < columns:
-        out_long[next_col:] = lng
-        out_short[next_col:] = sht
-    return out_long, out_short, _Removed(swept_long, swept_short, closed_long, closed_short)
+        out[:, next_col:] = both[:, None, :]
+    return _Removed(swept_long, swept_short, closed_long, closed_short)
 
 
 def _bin_of(edges: FloatArray, prices: FloatArray) -> IntArray:
