@@ -16,18 +16,32 @@
     });
   }
 
-  // Funding rates are small (0.01 % per 8 h is typical): as many decimals as the tick step needs,
+  // Funding rates are small (0.01 % per 8 h is typical): as many decimals as the smallest label needs,
   // so the labels never all read "0.000 %".
-  function pctDecimals(step) {
-    if (!(step > 0)) return 3;
-    return Math.max(2, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
+  function pctDecimals(values) {
+    var smallest = Infinity;
+    values.forEach(function (v) {
+      if (v) smallest = Math.min(smallest, Math.abs(v));
+    });
+    if (!isFinite(smallest)) return 2;
+    return Math.max(2, Math.min(6, Math.ceil(-Math.log10(smallest) + 1e-9) + 1));
   }
 
-  function pctAxis(u, values, axisIdx, space, incr) {
-    var decimals = pctDecimals(incr);
+  function pctAxis(u, values) {
+    var decimals = pctDecimals(values);
     return values.map(function (v) {
       return v == null ? "" : v.toFixed(decimals) + "%";
     });
+  }
+
+  // A symmetric range ending on a round rate (1, 2, 2.5 or 5 × 10^k %), labelled at −m, 0 and +m:
+  // the axis reads at a glance however small the rates are.
+  function fundingRange(u, min, max) {
+    var raw = Math.max(Math.abs(min || 0), Math.abs(max || 0), 0.0001);
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * mag >= raw) return [-steps[i] * mag, steps[i] * mag];
+    return [-10 * mag, 10 * mag];
   }
 
   function pad2(n) {
@@ -181,10 +195,14 @@
       neg.push(rate < 0 ? rate : null);
     });
     var opts = baseOptions(width, "funding", false, pctAxis, key, onCursor);
-    opts.axes[1].space = 22;
+    opts.axes[1].splits = function (u) {
+      var m = u.scales.y.max;
+      return [-m, 0, m];
+    };
     opts.series.push({ label: "funding ≥ 0", fill: "rgba(63,185,80,.8)", stroke: "#3fb950", paths: bars(0.5) });
     opts.series.push({ label: "funding < 0", fill: "rgba(248,81,73,.8)", stroke: "#f85149", paths: bars(0.5) });
-    opts.scales.y = { range: function (u, min, max) { var m = Math.max(Math.abs(min || 0), Math.abs(max || 0), 0.001); return [-m, m]; } };
+    opts.scales.y = { range: fundingRange };
+    opts.padding = [TITLE_STRIP, 0, 8, 0]; // room for the −m label under the plot
     var chart = new window.uPlot(opts, [xs, pos, neg], el);
     chart.__settled = times.map(function (t) {
       return byTime[t][1];
