@@ -45,7 +45,7 @@ from heatmaps.exchanges.market_stream import (
 from heatmaps.ingest.fetch import Kind, _store, connector_for, ingest_since_last, repair_gaps
 from heatmaps.ingest.recorder import ContractSizes, instrument_name, unsized_counter
 from heatmaps.models import Asset, Exchange
-from heatmaps.rows import CandleRow, OpenInterestRow
+from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
 log = logging.getLogger("heatmaps.market_stream")
 
@@ -117,6 +117,7 @@ class MarketStreamer:
         self.feeds: dict[str, dict[str, Feed]] = {}
         self.samplers = {code: CloseSampler() for code in CODES}
         self.marks: dict[tuple[str, str], float] = {}
+        self.last_prices: dict[tuple[str, str], float] = {}
         self.publish = _publisher()
         self.bars_stored = 0
         self.oi_stored = 0
@@ -210,14 +211,25 @@ class MarketStreamer:
             if feed is None:
                 continue  # unsubscribed meanwhile, or another market's frame
             if isinstance(ev, BarEvent):
-                if ev.closed:
+                if ev.closed:  # stored through the REST path, which publishes the `bar` event after commit
                     await self._in_db(self._store_bar, feed, ev.row)
-                    self._publish(feed, "bar", _bar_data(code, ev.row))
-                else:
-                    self._publish(feed, "tick", {**_bar_data(code, ev.row), "forming": True})
+                    continue
+                if feed.exchange.pk != feed.asset.reference_exchange_id:
+                    continue  # the page's candles and price line are the reference exchange's
+                # The forming bar's close is the last trade: a `tick` (live.events' schema) within that bar.
+                forming = ev.row
+                self.last_prices[(code, ev.symbol)] = forming.close
+                at = min(max(self.now_ms(), forming.open_time_ms), forming.open_time_ms + BASE_BAR_MS - 1)
+                mark = self.marks.get((code, ev.symbol))
+                self._publish(feed, "tick", {"time": at, "price": forming.close, "mark": mark, "exchange": code})
             elif isinstance(ev, MarkEvent):
                 self.marks[(code, ev.symbol)] = ev.mark_price
-                self._publish(feed, "tick", {"exchange": code, "time_ms": ev.time_ms, "mark_price": ev.mark_price})
+                if feed.exchange.pk != feed.asset.reference_exchange_id:
+                    continue
+                price = self.last_prices.get((code, ev.symbol), ev.mark_price)
+                self._publish(
+                    feed, "tick", {"time": ev.time_ms, "price": price, "mark": ev.mark_price, "exchange": code}
+                )
             elif isinstance(ev, OiEvent):
                 for row in self.samplers[code].add(ev):
                     await self._in_db(self._store_oi, feed, row)
@@ -362,15 +374,3 @@ class MarketStreamer:
     def summary(self) -> str:
         per_conn = "; ".join(f"{name}: {c.stats.summary()}" for name, c in self.connections.items())
         return f"bars={self.bars_stored} oi={self.oi_stored} repairs={self.repairs} ({per_conn})"
-
-
-def _bar_data(code: str, row: CandleRow) -> dict[str, Any]:
-    return {
-        "exchange": code,
-        "open_time_ms": row.open_time_ms,
-        "open": row.open,
-        "high": row.high,
-        "low": row.low,
-        "close": row.close,
-        "volume": row.volume,
-    }

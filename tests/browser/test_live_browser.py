@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,14 @@ from django.conf import settings
 
 from heatmaps.live import publish_event
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import dt_to_ms, load_sample_data
+from heatmaps.marketdata import dt_to_ms, load_sample_data, ms_to_dt
 from heatmaps.models import Asset, Candle, Heatmap
+from heatmaps.replay.sample import replay_prepare, sample_tape
+from heatmaps.replay.server import ReplayMarket
+from heatmaps.replay.tape import BAR_MS, ReplayClock
+from tests.conftest import _database_url
 from tests.heatmaps.live.server import asgi_server
+from tests.heatmaps.replay.running import serving
 
 STATE = "document.querySelector('canvas.heatmap')"
 
@@ -68,3 +77,50 @@ def test_new_map_version_and_tick_are_drawn_without_reload(server: str, page: An
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # still visible: stays live
     assert page.evaluate("document.querySelector('.live-badge').dataset.state") in ("live", "connecting")
     assert errors == []
+
+
+@pytest.mark.worker
+def test_bars_closing_on_the_replayed_stream_reach_the_open_page(
+    server: str, page: Any, celery_worker_process: Any, tmp_path: Path
+) -> None:
+    """The whole path, each part in its own process as deployed: the replay (Binance's documented stream)
+    → stream_market stores the closed bar → a worker recomputes → `map` event → the page redraws."""
+    start = replay_prepare(now_ms=int(time.time() * 1000), catchup_bars=40)
+    btc = Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+    heatmap_compute(asset=btc, timeframes=["12h", "24h"])
+    tape = sample_tape("BTCUSDT", origin_ms=start.origin_ms)
+    clock = ReplayClock(int(time.time() * 1000), start.resume_ms, speed=120)  # a bar every 2.5 s
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{server}/assets/BTCUSDT/?tf=12h")
+    page.wait_for_function(f"() => {STATE} && {STATE}.dataset.lastTime")
+    page.wait_for_function("() => document.querySelector('.live-badge').dataset.state === 'live'")
+    first_last = int(page.evaluate(f"{STATE}.dataset.lastTime"))
+    assert first_last == start.resume_ms - BAR_MS
+    page.evaluate(f"{STATE}.__marker = 'not reloaded'")
+
+    with serving(ReplayMarket({"BTCUSDT": tape}, clock)) as host:
+        env = {
+            **os.environ, "LIQ_TESTING": "1", "DEBUG": "1", "LIQ_REPLAY": "1",
+            "DATABASE_URL": _database_url(settings.DATABASES["default"]), "REDIS_URL": settings.REDIS_URL,
+            "LIQ_BINANCE_FAPI_URL": f"http://{host}", "LIQ_BINANCE_MARKET_WS_URL": f"ws://{host}/market/stream",
+        }  # fmt: skip
+        stream = subprocess.Popen(
+            [sys.executable, "manage.py", "stream_market", "--exchange", "binance", "--seconds", "40"],
+            env=env, cwd=settings.BASE_DIR, stdout=(tmp_path / "stream.log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            # Ticks move the price line between closes: two different prices from the tape's forming bar.
+            page.wait_for_function(f"() => {STATE}.dataset.livePrice", timeout=20_000)
+            seen = {page.evaluate(f"{STATE}.dataset.livePrice")}
+            page.wait_for_function(f"() => !{sorted(seen)!r}.includes({STATE}.dataset.livePrice)", timeout=20_000)
+            # Two bars later the map ends in a bar that closed on the stream while the page was open.
+            page.wait_for_function(f"() => +{STATE}.dataset.lastTime >= {first_last + 2 * BAR_MS}", timeout=40_000)
+        finally:
+            stream.terminate()
+            stream.wait(20)
+    last = int(page.evaluate(f"{STATE}.dataset.lastTime"))
+    stored = Candle.objects.get(asset=btc, open_time=ms_to_dt(last))
+    assert (stored.open, stored.close) == pytest.approx((tape.bar(tape.index_at(last)).open,
+                                                         tape.bar(tape.index_at(last)).close), rel=1e-8)  # fmt: skip
+    assert page.evaluate(f"{STATE}.__marker") == "not reloaded"

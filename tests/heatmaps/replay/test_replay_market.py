@@ -3,15 +3,10 @@ platform's own connector and stream process — run as `make run` runs them, in 
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,42 +16,12 @@ from heatmaps.exchanges import UnknownSymbolError, get_connector
 from heatmaps.marketdata import dt_to_ms
 from heatmaps.models import Asset, Candle, FundingRate, OpenInterest
 from heatmaps.replay.sample import ReplayRefused, replay_prepare, replay_resume, sample_tape
-from heatmaps.replay.server import ReplayMarket, replay_serve
+from heatmaps.replay.server import ReplayMarket
 from heatmaps.replay.tape import BAR_MS, ReplayClock
 from tests.conftest import _database_url, _die_with_parent, wait_for
+from tests.heatmaps.replay.running import free_port, serving
 
 CATCHUP = 24
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(market: ReplayMarket) -> Iterator[str]:
-    """The replay on an ephemeral port, in its own thread and event loop; yields its base URL."""
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    async def main(stop: asyncio.Event) -> None:
-        server = await replay_serve(market, host="127.0.0.1", port=port, interval_s=0.2)
-        started.set()
-        await stop.wait()
-        server.close()
-        await server.wait_closed()
-
-    stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(stop),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
 
 
 def _now_ms() -> int:
@@ -147,7 +112,7 @@ def test_the_stream_process_stores_the_replayed_bars_with_no_hole(tmp_path: Any)
     btc = Asset.objects.get(symbol="BTCUSDT")
     resume = replay_resume("BTCUSDT")
     assert resume is not None
-    port = _free_port()
+    port = free_port()
     env |= {
         "LIQ_BINANCE_FAPI_URL": f"http://127.0.0.1:{port}",
         "LIQ_BINANCE_MARKET_WS_URL": f"ws://127.0.0.1:{port}/market/stream",
