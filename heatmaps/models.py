@@ -15,6 +15,7 @@ EXCHANGE_NAMES = {
     "bitget": "Bitget USDT-M",
     "gate": "Gate USDT perpetuals",
     "bitmex": "BitMEX linear USDT",
+    "deribit": "Deribit perpetuals",
 }
 
 

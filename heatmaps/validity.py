@@ -348,7 +348,7 @@ def league_words(report: dict[str, Any]) -> list[str]:
         return []
     out = [
         "Variants on the same steps, ranked by the incremental pseudo-R² of the cluster sizes over distance "
-        "(95 % interval; the best is marked only where its interval excludes every other's):"
+        "(95 % interval; the best is marked only where its interval lies above every other's by more than 0.001):"
     ]
     for row in table:
         r2, ci = row["incremental_pseudo_r2"], row["incremental_pseudo_r2_ci95"]

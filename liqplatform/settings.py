@@ -412,6 +412,8 @@ LIQ_GATE_URL = env_url("LIQ_GATE_URL", "https://api.gateio.ws", schemes=("http",
 LIQ_GATE_WS_URL = env_url("LIQ_GATE_WS_URL", "wss://fx-ws.gateio.ws/v4/ws/usdt", schemes=("ws", "wss"))
 LIQ_BITMEX_URL = env_url("LIQ_BITMEX_URL", "https://www.bitmex.com", schemes=("http", "https"))
 LIQ_BITMEX_WS_URL = env_url("LIQ_BITMEX_WS_URL", "wss://ws.bitmex.com/realtime", schemes=("ws", "wss"))
+LIQ_DERIBIT_URL = env_url("LIQ_DERIBIT_URL", "https://www.deribit.com", schemes=("http", "https"))
+LIQ_DERIBIT_WS_URL = env_url("LIQ_DERIBIT_WS_URL", "wss://www.deribit.com/ws/api/v2", schemes=("ws", "wss"))
 # Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
 # Bybit's and OKX's public endpoints are the ones above.
 LIQ_BINANCE_MARKET_WS_URL = env_url(

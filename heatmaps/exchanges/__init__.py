@@ -1,5 +1,5 @@
 """Exchange connectors: Binance USDⓈ-M, Bybit v5 linear, OKX v5 swaps, Hyperliquid perpetuals, Bitget
-USDT-M and Gate USDT perpetuals (pure Python, no Django).
+USDT-M, Gate USDT perpetuals, BitMEX linear USDT and Deribit perpetuals (pure Python, no Django).
 
 from heatmaps.exchanges import get_connector
 with get_connector("binance", base_url=settings.LIQ_BINANCE_FAPI_URL, limiter=limiter) as conn:
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from heatmaps.exchanges import binance, bitget, bitmex, bybit, gate, hyperliquid, okx
+from heatmaps.exchanges import binance, bitget, bitmex, bybit, deribit, gate, hyperliquid, okx
 from heatmaps.exchanges.base import (
     BaseConnector,
     Connector,
@@ -26,6 +26,7 @@ from heatmaps.exchanges.binance import BinanceConnector
 from heatmaps.exchanges.bitget import BitgetConnector
 from heatmaps.exchanges.bitmex import BitmexConnector
 from heatmaps.exchanges.bybit import BybitConnector
+from heatmaps.exchanges.deribit import DeribitConnector
 from heatmaps.exchanges.errors import (
     ExchangeError,
     MalformedPayload,
@@ -46,7 +47,7 @@ from heatmaps.exchanges.ratelimit import (
     RedisRateLimiter,
 )
 
-EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate", "bitmex")
+EXCHANGE_CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate", "bitmex", "deribit")
 
 DEFAULT_REST_URLS = {
     "binance": binance.DEFAULT_REST_URL,
@@ -56,6 +57,7 @@ DEFAULT_REST_URLS = {
     "bitget": bitget.DEFAULT_REST_URL,
     "gate": gate.DEFAULT_REST_URL,
     "bitmex": bitmex.DEFAULT_REST_URL,
+    "deribit": deribit.DEFAULT_REST_URL,
 }
 DEFAULT_WS_URLS = {
     "binance": binance.DEFAULT_WS_URL,
@@ -65,6 +67,7 @@ DEFAULT_WS_URLS = {
     "bitget": bitget.DEFAULT_WS_URL,
     "gate": gate.DEFAULT_WS_URL,
     "bitmex": bitmex.DEFAULT_WS_URL,
+    "deribit": deribit.DEFAULT_WS_URL,
 }
 
 _MODULES = {
@@ -75,6 +78,7 @@ _MODULES = {
     "bitget": bitget,
     "gate": gate,
     "bitmex": bitmex,
+    "deribit": deribit,
 }
 _CLASSES: dict[str, type[BaseConnector]] = {
     "binance": BinanceConnector,
@@ -84,31 +88,30 @@ _CLASSES: dict[str, type[BaseConnector]] = {
     "bitget": BitgetConnector,
     "gate": GateConnector,
     "bitmex": BitmexConnector,
+    "deribit": DeribitConnector,
 }
 
 
-# Each venue's name for a linear perpetual, as its connector's ``instrument`` spells it (a test holds them
-# equal), so a symbol can be proposed without opening a client.
-_NAMING = {
-    "binance": "{base}{quote}",
-    "bybit": "{base}{quote}",
-    "okx": "{base}-{quote}-SWAP",
-    "hyperliquid": "{base}",
-    "bitget": "{base}{quote}",
-    "gate": "{base}_{quote}",
-    "bitmex": "{base}{quote}",
+# Each venue's name for a perpetual of base/quote (upper case), as its connector's ``instrument`` spells it (a
+# test holds them equal), so a symbol can be proposed without opening a client.
+_NAMING: dict[str, Callable[[str, str], str]] = {
+    "binance": lambda base, quote: f"{base}{quote}",
+    "bybit": lambda base, quote: f"{base}{quote}",
+    "okx": lambda base, quote: f"{base}-{quote}-SWAP",
+    "hyperliquid": lambda base, quote: base,
+    "bitget": lambda base, quote: f"{base}{quote}",
+    "gate": lambda base, quote: f"{base}_{quote}",
+    "bitmex": lambda base, quote: f"{'XBT' if base == 'BTC' else base}{quote}",  # XBT is BitMEX's bitcoin
+    "deribit": lambda base, quote: f"{base}-PERPETUAL" if base in deribit.INVERSE_COINS else f"{base}_USDC-PERPETUAL",
 }
-# Where a venue names a coin its own way (BitMEX: XBT for bitcoin).
-_COIN_NAMES = {"bitmex": {"BTC": "XBT"}}
 
 
 def default_symbol(code: str, base: str, quote: str) -> str:
     """The venue's conventional symbol for the ``base``/``quote`` perpetual (BTCUSDT, BTC-USDT-SWAP, BTC,
-    XBTUSDT)."""
+    XBTUSDT, BTC-PERPETUAL)."""
     if code not in _NAMING:
         raise ValueError(f"unknown exchange {code!r}; expected one of {EXCHANGE_CODES}")
-    base = _COIN_NAMES.get(code, {}).get(base.upper(), base)
-    return _NAMING[code].format(base=base, quote=quote).upper()
+    return _NAMING[code](base.upper(), quote.upper())
 
 
 def make_http(code: str, *, base_url: str, limiter: RateLimiter | None = None, **http_kwargs: Any) -> HttpClient:
@@ -151,6 +154,7 @@ __all__ = [
     "BybitConnector",
     "Connector",
     "DataKind",
+    "DeribitConnector",
     "ExchangeError",
     "GateConnector",
     "Health",

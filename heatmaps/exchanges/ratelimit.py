@@ -68,6 +68,9 @@ DEFAULT_BUDGETS: dict[str, dict[str, Budget]] = {
     "bitmex": {
         DEFAULT_BUCKET: Budget(24, 60_000),  # without an API key: 30 requests per minute
     },
+    "deribit": {
+        DEFAULT_BUCKET: Budget(16, 1_000),  # public methods: 20 requests per second sustained
+    },
 }
 
 

@@ -68,6 +68,7 @@ def rest_url(code: str) -> str:
         "bitget": settings.LIQ_BITGET_URL,
         "gate": settings.LIQ_GATE_URL,
         "bitmex": settings.LIQ_BITMEX_URL,
+        "deribit": settings.LIQ_DERIBIT_URL,
     }
     if code not in urls:
         raise ValueError(f"no connector for exchange {code!r}")

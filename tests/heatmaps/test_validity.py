@@ -154,6 +154,20 @@ def test_recorded_liquidations_are_compared_with_the_modelled_sweeps(sample_btc:
     assert report["data"]["liquidations"]["events"] == len(rows)
 
 
+def test_a_report_stored_before_the_protocol_still_reads(sample_btc: Asset) -> None:
+    from heatmaps.validity import plain_words
+
+    legacy: dict[str, Any] = {
+        "steps": {"total": 120},
+        "first_reach": {"resolved": 9},
+        "same_distance": {},
+        "timeframe": "1w",
+    }
+    legacy |= {"every_seconds": 14400, "horizon_seconds": 86400}
+    words = plain_words(legacy)
+    assert len(words) == 1 and "replaced at the next daily run" in words[0]
+
+
 def test_the_league_ranks_the_leverage_bands_on_the_same_steps(sample_btc: Asset) -> None:
     report = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--no-store")
     league = report["league"]

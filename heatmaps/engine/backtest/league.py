@@ -1,5 +1,5 @@
 """Variants ranked on the same test: one row per variant of the map, the best marked only where its
-interval excludes every other's.
+interval excludes every other's, by more than a negligible margin.
 
 The ranking figure is the incremental pseudo-R² of the cluster sizes over distance (higher is
 better), scored on each variant's later-half events; the steps, horizons, day blocks and regimes
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+MARGIN = 0.001  # a pseudo-R² gap smaller than this between intervals is no practical difference
 
-def league_table(rows: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """``rows``: (variant name, its backtest summary). One dict per variant, in the order given."""
+
+def league_table(rows: list[tuple[str, dict[str, Any]]], *, margin: float = MARGIN) -> list[dict[str, Any]]:
+    """``rows``: (variant name, its backtest summary). One dict per variant, in the order given; the
+    best is the one whose interval's lower end lies more than ``margin`` above every other's upper end."""
     out = []
     for name, summary in rows:
         first, compared = summary["first_reach"], summary["comparison"]
@@ -36,6 +39,8 @@ def league_table(rows: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]
     scored = [row for row in out if row["incremental_pseudo_r2_ci95"]]
     for row in scored:
         others = [o for o in scored if o is not row]
-        if others and all(row["incremental_pseudo_r2_ci95"][0] > o["incremental_pseudo_r2_ci95"][1] for o in others):
+        if others and all(
+            row["incremental_pseudo_r2_ci95"][0] > o["incremental_pseudo_r2_ci95"][1] + margin for o in others
+        ):
             row["best"] = True
     return out

@@ -214,6 +214,8 @@ def test_the_best_variant_is_marked_only_where_its_interval_excludes_the_others(
     assert [row["best"] for row in clear] == [True, False]
     overlap = league_table([("a", summary(0.05, [0.005, 0.08])), ("b", summary(0.0, [-0.01, 0.01]))])
     assert not any(row["best"] for row in overlap)
+    touching = league_table([("a", summary(0.0002, [0.00001, 0.0004])), ("b", summary(-0.0004, [-0.001, -0.00001]))])
+    assert not any(row["best"] for row in touching)  # apart, but by less than the margin
     alone = league_table([("a", summary(0.05, [0.02, 0.08])), ("b", summary(0.0, None))])
     assert not any(row["best"] for row in alone)  # nothing to be better than
     assert alone[1]["incremental_pseudo_r2"] is None

@@ -1,5 +1,5 @@
-"""Stand-in servers for Hyperliquid (POST /info), Bitget (v2 mix REST), Gate (API v4 futures) and BitMEX (API v1)
-on 127.0.0.1, over the same
+"""Stand-in servers for Hyperliquid (POST /info), Bitget (v2 mix REST), Gate (API v4 futures), BitMEX (API v1) and
+Deribit (API v2 public methods) on 127.0.0.1, over the same
 deterministic ``Series`` as the Binance/Bybit/OKX fake, so one ``base_url`` serves every venue::
 
     with FakeVenues(Series(...)) as fake:
@@ -9,7 +9,8 @@ Answers follow each venue's documented shapes and paging (Hyperliquid: at most 5
 on, the newest 5000 candles only; Bitget: ``history-candles`` at most 200, funding newest first in pages of
 ``pageSize`` ≤ 100; Gate: times in seconds, volumes and open interest in contracts of ``GATE_MULTIPLIER``,
 contract statistics at most ``gate_stats_cap`` rows from ``from`` on, funding newest first; BitMEX: ISO times,
-buckets stamped with their end, XBTUSDT linear at 1e-6 XBT a contract beside the recorded inverse XBTUSD). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
+buckets stamped with their end, XBTUSDT linear at 1e-6 XBT a contract beside the recorded inverse XBTUSD;
+Deribit: JSON-RPC envelopes, BTC-PERPETUAL inverse with its open interest in USD). Faults queue as on the base fake (``fail_next``, ``rate_limit_next``, ``malform_next``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ GATE_SYMBOL = "BTC_USDT"
 GATE_MULTIPLIER = 0.0001
 BITMEX_SYMBOL = "XBTUSDT"
 BITMEX_CONTRACTS_PER_COIN = 1_000_000
+DERIBIT_SYMBOL = "BTC-PERPETUAL"
 HL_PAGE = 500
 HL_CANDLE_HISTORY = 5000
 
@@ -45,6 +47,10 @@ class FakeVenues(FakeExchange):
         self.gate_contract["quanto_multiplier"] = str(GATE_MULTIPLIER)
         self.gate_contract_names = [GATE_SYMBOL, "ETH_USDT"]
         self.symbols["bitmex"] = BITMEX_SYMBOL
+        self.symbols["deribit"] = DERIBIT_SYMBOL
+        self.deribit_instruments: list[dict[str, Any]] = json.loads(
+            (FIXTURES / "deribit_instruments_nautilus.json").read_text()
+        )["result"]
         self.bitmex_inverse: dict[str, Any] = json.loads(
             (FIXTURES / "bitmex_instrument_xbtusd_nautilus.json").read_text()
         )
@@ -73,6 +79,11 @@ class FakeVenues(FakeExchange):
                 "/api/v1/instrument": self._bitmex_instrument,
                 "/api/v1/instrument/active": lambda _p: [self._bitmex_linear(), self.bitmex_inverse],
                 "/api/v1/funding": self._bitmex_funding,
+                "/api/v2/public/get_tradingview_chart_data": self._deribit_chart,
+                "/api/v2/public/ticker": self._deribit_ticker,
+                "/api/v2/public/get_instrument": self._deribit_instrument,
+                "/api/v2/public/get_instruments": lambda _p: self._deribit(self.deribit_instruments),
+                "/api/v2/public/get_funding_rate_history": self._deribit_funding,
             }
         )
 
@@ -143,6 +154,8 @@ class FakeVenues(FakeExchange):
         mark = self.series.bar(self.current_index()).close
         if venue == "bitmex":  # contracts of 1e-6 XBT, back in the coin
             base = round(base * BITMEX_CONTRACTS_PER_COIN) * (1 / BITMEX_CONTRACTS_PER_COIN)
+        if venue == "deribit":  # the USD open interest, and in the coin that value at the mark
+            return OpenInterestRow(at, base * mark / mark, base * mark)
         return OpenInterestRow(at, base, base * mark if venue in ("hyperliquid", "bitmex") else None)
 
     # ----------------------------------------------------------------- Hyperliquid
@@ -430,6 +443,86 @@ class FakeVenues(FakeExchange):
             }
             for t, rate, _m in rows
         ]
+
+    # ----------------------------------------------------------------- Deribit
+
+    def _deribit(self, result: Any) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "result": result, "usIn": self.now_ms * 1000, "usOut": self.now_ms * 1000 + 200,
+                "usDiff": 200, "testnet": False}  # fmt: skip
+
+    def _deribit_check(self, p: dict[str, str]) -> None:
+        if p.get("instrument_name") != DERIBIT_SYMBOL:
+            raise _Reply(
+                400,
+                {
+                    "jsonrpc": "2.0",
+                    "error": {
+                        "message": "Invalid params",
+                        "data": {"reason": "wrong format", "param": "instrument_name"},
+                        "code": -32602,
+                    },
+                },
+            )
+
+    def _deribit_chart(self, p: dict[str, str]) -> Any:
+        self._deribit_check(p)
+        if p.get("resolution") != "5":
+            raise _Reply(400, {"jsonrpc": "2.0", "error": {"message": "Invalid params", "code": -32602}})
+        bars = [
+            b for b in self.series.bars_between(int(p["start_timestamp"]), int(p["end_timestamp"]))
+            if b.open_time_ms <= self.now_ms  # the forming bar is served too
+        ]  # fmt: skip
+        if not bars:
+            return self._deribit({"status": "no_data", "ticks": [], "open": [], "high": [], "low": [], "close": []})
+        return self._deribit(
+            {
+                "status": "ok",
+                "ticks": [b.open_time_ms for b in bars],
+                "open": [b.open for b in bars],
+                "high": [b.high for b in bars],
+                "low": [b.low for b in bars],
+                "close": [b.close for b in bars],
+                "volume": [b.volume for b in bars],
+                "cost": [b.quote_volume for b in bars],
+            }
+        )
+
+    def _deribit_ticker(self, p: dict[str, str]) -> Any:
+        self._deribit_check(p)
+        i = self.current_index()
+        _t, base, _v = self.series.oi(i)
+        close = self.series.bar(i).close
+        return self._deribit(
+            {
+                "timestamp": self.now_ms,
+                "state": "open",
+                "instrument_name": DERIBIT_SYMBOL,
+                "index_price": close - 1.5,
+                "mark_price": close,
+                "open_interest": base * close,  # an inverse perpetual's open interest is in USD
+                "current_funding": 0.00001,
+                "funding_8h": 0.00008,
+            }
+        )
+
+    def _deribit_instrument(self, p: dict[str, str]) -> Any:
+        found = [i for i in self.deribit_instruments if i["instrument_name"] == p.get("instrument_name")]
+        if not found:
+            raise _Reply(400, {"jsonrpc": "2.0", "error": {"message": "not_found", "code": 13020}})
+        return self._deribit(found[0])
+
+    def _deribit_funding(self, p: dict[str, str]) -> Any:
+        self._deribit_check(p)
+        lo, hi = int(p["start_timestamp"]), int(p["end_timestamp"])
+        if hi - lo > 31 * 86_400_000:
+            raise _Reply(400, {"jsonrpc": "2.0", "error": {"message": "Invalid params", "code": -32602}})
+        rows = [f for f in self.series.funding_between(lo, hi) if f[0] <= self.now_ms]
+        return self._deribit(
+            [
+                {"timestamp": t, "index_price": m, "prev_index_price": m, "interest_8h": rate * 8, "interest_1h": rate}
+                for t, rate, m in rows
+            ]
+        )
 
 
 def _iso(ms: int) -> str:

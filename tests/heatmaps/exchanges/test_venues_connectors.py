@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget, Gate and BitMEX connectors against their stand-in servers: paging to exactly the range, the POST
+"""Hyperliquid, Bitget, Gate, BitMEX and Deribit connectors against their stand-in servers: paging to exactly the range, the POST
 bodies Hyperliquid documents, current open interest, mark price, instrument lists, retries and budgets."""
 
 from __future__ import annotations
@@ -14,8 +14,14 @@ from heatmaps.rows import BASE_BAR_MS as M5
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-SYMBOLS = {"hyperliquid": "BTC", "bitget": "BTCUSDT", "gate": "BTC_USDT", "bitmex": "XBTUSDT"}
-PAGE_BARS = {"hyperliquid": 500, "bitget": 200, "gate": 1000, "bitmex": 1000}
+SYMBOLS = {
+    "hyperliquid": "BTC",
+    "bitget": "BTCUSDT",
+    "gate": "BTC_USDT",
+    "bitmex": "XBTUSDT",
+    "deribit": "BTC-PERPETUAL",
+}
+PAGE_BARS = {"hyperliquid": 500, "bitget": 200, "gate": 1000, "bitmex": 1000, "deribit": 1000}
 HOUR_MS = 3_600_000
 
 
@@ -44,11 +50,12 @@ def expected_candles(fake: FakeVenues, code: str, start: int, end: int) -> list:
         "bitget": fake.bitget_candle_rows,
         "gate": fake.gate_candle_rows,
         "bitmex": fake.bitmex_candle_rows,
+        "deribit": fake.bitmex_candle_rows,  # the same columns: coin volume and quote volume
     }
     return rows[code](start, end)
 
 
-@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "gate", "bitmex"])
+@pytest.mark.parametrize("code", ["hyperliquid", "bitget", "gate", "bitmex", "deribit"])
 def test_candles_page_to_exactly_the_range(fake: FakeVenues, code: str) -> None:
     s = fake.series
     start, end = s.start_ms + 7 * M5, s.end_ms - 13 * M5
@@ -244,3 +251,29 @@ def test_bitmex_asks_for_iso_times_of_bucket_ends(fake: FakeVenues) -> None:
     (req,) = fake.requests
     assert (req.params["startTime"], req.params["endTime"]) == ("2024-01-01T00:05:00.000Z", "2024-01-01T00:15:00.000Z")
     assert [r.open_time_ms for r in rows] == [s.start_ms, s.start_ms + M5, s.start_ms + 2 * M5]
+
+
+def test_deribit_open_interest_mark_price_and_symbols(fake: FakeVenues) -> None:
+    with connector(fake, "deribit") as conn:
+        (row,) = conn.fetch_open_interest("BTC-PERPETUAL", fake.series.start_ms, fake.series.end_ms)
+        _t, base, _v = fake.series.oi(fake.current_index())
+        close = fake.series.bar(fake.current_index()).close
+        assert row.time_ms == fake.now_ms - fake.now_ms % M5
+        assert row.oi_value == pytest.approx(base * close) and row.oi_base == pytest.approx(base)
+        mark = conn.fetch_mark_price("BTC-PERPETUAL")
+        assert (mark.mark_price, mark.time_ms, mark.next_funding_time_ms) == (close, fake.now_ms, None)
+        assert conn.fetch_symbols() == ["BTC-PERPETUAL"]  # the dated future, the option and the combo left out
+        with pytest.raises(UnknownSymbolError, match="instrument_name"):
+            conn.fetch_candles("SOL-PERPETUAL", fake.series.start_ms, fake.series.start_ms + 10 * M5)
+        with pytest.raises(UnknownSymbolError, match="not a perpetual"):
+            conn.fetch_open_interest("BTC-27DEC24", 0, 2**50)
+
+
+def test_deribit_funding_in_month_windows(fake: FakeVenues) -> None:
+    s = fake.series
+    with connector(fake, "deribit") as conn:
+        rows = conn.fetch_funding("BTC-PERPETUAL", s.start_ms + 7 * M5, s.end_ms - 3 * M5)
+    assert [(r.time_ms, r.rate) for r in rows] == [
+        (f.time_ms, f.rate) for f in fake.funding_rows(s.start_ms + 7 * M5, s.end_ms - 3 * M5)
+    ]
+    assert len(rows) > 1500 and len(fake.requests) == 1  # seven days: one window

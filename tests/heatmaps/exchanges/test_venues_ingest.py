@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget, Gate and BitMEX end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
+"""Hyperliquid, Bitget, Gate, BitMEX and Deribit end to end: stand-in servers on 127.0.0.1 through backfill into PostgreSQL, the
 symbol mapping per asset and venue, health flags, the shared budget in Redis, and add_asset in a fresh
 process with its symbols checked against the venues' instrument lists."""
 
@@ -29,7 +29,7 @@ from tests.conftest import _database_url
 from tests.heatmaps.exchanges.fake_exchange import Series
 from tests.heatmaps.exchanges.fake_venues import FakeVenues
 
-CODES = ["hyperliquid", "bitget", "gate", "bitmex"]
+CODES = ["hyperliquid", "bitget", "gate", "bitmex", "deribit"]
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,7 @@ def test_backfill_every_kind_into_postgresql_is_exact_and_rerunnable(fake: FakeV
             "bitget": fake.bitget_candle_rows,
             "gate": fake.gate_candle_rows,
             "bitmex": fake.bitmex_candle_rows,
+            "deribit": fake.bitmex_candle_rows,
         }[code](start, end)
         assert stored_candles(asset, exchange) == want and len(want) == 2016 - 288 - 1
         stored_oi = list(
@@ -155,6 +156,7 @@ def test_outage_marks_the_venue_degraded_until_it_recovers(fake: FakeVenues, cod
         "bitget": "/api/v2/mix/market/history-candles",
         "gate": "/api/v4/futures/usdt/candlesticks",
         "bitmex": "/api/v1/trade/bucketed",
+        "deribit": "/api/v2/public/get_tradingview_chart_data",
     }[code]
     conn = get_connector(code, base_url=fake.base_url, now_ms=lambda: fake.now_ms, sleep=lambda _s: None, max_retries=1)
     first = fake.series.bar(fake.current_index() - 864)  # resume 3 days back, from a stored real bar
@@ -197,6 +199,7 @@ def test_backfill_command_uses_the_setting_and_the_venues_own_budget_in_redis(
         "/api/v2/mix/market/history-candles",
         "/api/v4/futures/usdt/candlesticks",
         "/api/v1/trade/bucketed",
+        "/api/v2/public/get_tradingview_chart_data",
     }
     assert fake.requests and {req.path for req in fake.requests} - {"/api/v4/futures/usdt/contracts/BTC_USDT"} <= paths
     # The weight was counted under this venue's own key, not another's.
@@ -228,7 +231,10 @@ def manage(fake: FakeVenues, *args: str) -> subprocess.CompletedProcess[str]:
         "LIQ_TESTING": "1",
         "DATABASE_URL": _database_url(django_settings.DATABASES["default"]),
         "REDIS_URL": django_settings.REDIS_URL,
-        **{f"LIQ_{c}_URL": fake.base_url for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET", "GATE", "BITMEX")},
+        **{
+            f"LIQ_{c}_URL": fake.base_url
+            for c in ("BYBIT", "OKX", "HYPERLIQUID", "BITGET", "GATE", "BITMEX", "DERIBIT")
+        },
         "LIQ_BINANCE_FAPI_URL": fake.base_url,
     }
     return subprocess.run(
@@ -270,7 +276,7 @@ def test_add_asset_on_five_venues_in_a_fresh_process(fake: FakeVenues) -> None:
     assert gate.returncode == 0, gate.stderr
     assert "gate ETH_USDT (listed)" in gate.stdout and "hyperliquid ETH (listed)" in gate.stdout
     # BitMEX: bitcoin is XBT there, so BTCUSDT is asked for as XBTUSDT.
-    mex = manage(fake, "add_asset", "BTCUSDT", "--exchanges", "bitmex", "--check")
+    mex = manage(fake, "add_asset", "BTCUSDT", "--exchanges", "bitmex,deribit", "--check")
     assert mex.returncode == 0, mex.stderr
-    assert "bitmex XBTUSDT (listed)" in mex.stdout
+    assert "bitmex XBTUSDT (listed)" in mex.stdout and "deribit BTC-PERPETUAL (listed)" in mex.stdout
     Asset.objects.filter(symbol__in=["SOLUSDT", "XBTUSDT", "ETHUSDT", "BTCUSDT"]).delete()

@@ -1,4 +1,4 @@
-"""Hyperliquid, Bitget, Gate and BitMEX parsers on the venues' documented example responses (fixtures/README.md names each
+"""Hyperliquid, Bitget, Gate, BitMEX and Deribit parsers on the venues' documented example responses (fixtures/README.md names each
 source): units, sides of the envelope, timestamps, and what is refused."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from heatmaps.exchanges import (
     bitget,
     bitmex,
     default_symbol,
+    deribit,
     gate,
     get_connector,
     hyperliquid,
@@ -146,11 +147,17 @@ def test_bitget_error_envelope_is_an_unknown_symbol() -> None:
 def test_default_symbol_is_what_the_connector_asks_for(code: str) -> None:
     with get_connector(code, base_url="http://127.0.0.1:9") as conn:
         assert default_symbol(code, "sol", "usdt") == conn.instrument("SOL", "USDT")
-    expected = {"okx": "SOL-USDT-SWAP", "hyperliquid": "SOL", "gate": "SOL_USDT"}.get(code, "SOLUSDT")
+    expected = {
+        "okx": "SOL-USDT-SWAP",
+        "hyperliquid": "SOL",
+        "gate": "SOL_USDT",
+        "deribit": "SOL_USDC-PERPETUAL",
+    }.get(code, "SOLUSDT")
     assert default_symbol(code, "SOL", "USDT") == expected
     with get_connector(code, base_url="http://127.0.0.1:9") as conn:
         assert default_symbol(code, "BTC", "USDT") == conn.instrument("BTC", "USDT")
     assert default_symbol("bitmex", "BTC", "USDT") == "XBTUSDT"
+    assert default_symbol("deribit", "BTC", "USDT") == "BTC-PERPETUAL"
 
 
 # --------------------------------------------------------------------------- Gate
@@ -234,3 +241,51 @@ def test_bitmex_recorded_xbtusd_is_inverse_and_read_as_such() -> None:
     assert inst.next_funding_ms == 1732507200_000 and inst.time_ms == 1732491199_034
     assert isinstance(bitmex.classify_error(401, load("bitmex_error_nautilus.json"), "x"), PermanentExchangeError)
     assert isinstance(bitmex.classify_error(404, {"error": {"message": "Not Found"}}, "x"), UnknownSymbolError)
+
+
+# --------------------------------------------------------------------------- Deribit
+
+
+def test_deribit_chart_recorded_columns_in_base_and_usd() -> None:
+    payload = load("deribit_chart_nautilus.json")  # 1-minute ticks; the columns parse the same at any resolution
+    rows = deribit.parse_chart(payload, now_ms=1766483700000 + 300_000)
+    assert [r.open_time_ms for r in rows] == [1766483460000, 1766483520000, 1766483580000, 1766483640000, 1766483700000]
+    first = rows[0]
+    assert (first.open, first.high, first.low, first.close) == (87451.0, 87456.5, 87451.0, 87456.5)
+    # volume is in BTC and cost in USD even on the inverse BTC-PERPETUAL: USD / BTC is the bar's price (within
+    # 0.1 %: the recorded bar's ratio, 87 470, sits 0.016 % above its high, so Deribit converts at a price of its own).
+    assert (first.volume, first.quote_volume) == (2.94375216, 257490.0)
+    assert first.low * 0.999 <= first.quote_volume / first.volume <= first.high * 1.001  # type: ignore[operator]
+    # Read as 5-minute bars, one minute past the first one's close only the first two ticks have closed.
+    assert len(deribit.parse_chart(payload, now_ms=1766483460000 + 300_000 + 60_000)) == 2
+    broken = load("deribit_chart_nautilus.json")
+    broken["result"]["close"].pop()
+    with pytest.raises(MalformedPayload, match="columns of different lengths"):
+        deribit.parse_chart(broken, now_ms=2_000_000_000_000)
+
+
+def test_deribit_inverse_open_interest_is_usd_and_converted_at_the_mark() -> None:
+    inst = deribit.parse_instrument(load("deribit_instrument_nautilus.json"))
+    assert (inst.name, inst.inverse, inst.perpetual, inst.contract_size) == ("BTC-PERPETUAL", True, True, 10.0)
+    recorded = load("deribit_ticker_nautilus.json")["params"]["data"]  # the REST ticker's result, pushed
+    ticker = deribit.parse_ticker({"jsonrpc": "2.0", "result": recorded})
+    row = deribit.open_interest_row(1765541400000, ticker, inst)
+    assert row is not None and row.oi_value == 1132329370.0
+    assert row.oi_base == pytest.approx(1132329370.0 / 92281.78)  # ≈ 12 270 BTC
+    assert (
+        row.oi_base is not None and 5_000 < row.oi_base < 50_000
+    )  # what BTC-PERPETUAL plausibly holds, not 1.1 billion coins
+    linear = deribit.DeribitInstrument("SOL_USDC-PERPETUAL", False, True, True, 0.1)
+    sol = deribit.open_interest_row(1, deribit.DeribitTicker(1, 150.0, None, 1000.0, None, None), linear)
+    assert sol is not None and (sol.oi_base, sol.oi_value) == (1000.0, 150_000.0)
+
+
+def test_deribit_funding_docs_example_and_instrument_list() -> None:
+    rows = deribit.parse_funding_history(load("deribit_funding_rate_history_docs.json"))
+    assert rows == [FundingRow(1569891600000, -4.739622041017375e-7)]  # the hour's rate, not the 8-hour one
+    listed = deribit.parse_instruments(load("deribit_instruments_nautilus.json"))
+    assert [(i.name, i.perpetual) for i in listed] == [("BTC-PERPETUAL", True), ("BTC-27DEC24", False)]
+    error = load("deribit_error_nautilus.json")
+    assert isinstance(deribit.classify_error(429, error, "x"), RateLimitedError)
+    with pytest.raises(RateLimitedError):
+        deribit.parse_ticker(error)
