@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import alerts, annotations, destinations, profile, watchlists
+from accounts.views import alert_history, alerts, annotations, destinations, profile, watchlists
 
 app_name = "accounts"
 urlpatterns = [
@@ -38,6 +38,7 @@ urlpatterns = [
     path("alerts/rules/<int:rule_id>/delete/", alerts.alert_rule_delete_view, name="alert-rule-delete"),
     path("alerts/rules/<int:rule_id>/test/", alerts.alert_rule_test, name="alert-rule-test"),
     path("alerts/rules/<int:rule_id>/record/", alerts.alert_rule_record, name="alert-rule-record"),
+    path("alerts/rules/history/", alert_history.alert_rule_history, name="alert-rule-history"),
     path("account/destinations/", destinations.destination_new, name="alert-destination-new"),
     path(
         "account/destinations/<int:destination_id>/test/",

@@ -58,7 +58,13 @@ def target_of(condition: str, values: Mapping[str, Any]) -> Target | None:
             up = values.get("from") == "below"
             price = float(values["low"] if up else values["high"])
             start = float(values["previous_close"])
-        elif condition in ("cluster_within", "cluster_forms", "cluster_swept"):
+        elif condition == "cluster_swept":
+            # The largest swept cluster's peak, approached from the far end of the sweeping bar.
+            price = float(values["largest_peak_price"])
+            low, high = float(values["bar_low"]), float(values["bar_high"])
+            up = high - price <= price - low
+            start = low if up else high
+        elif condition in ("cluster_within", "cluster_forms"):
             # ``side`` is the cluster's (long/short); where it lies is read off the prices.
             price, start = float(values["peak_price"]), float(values["price"])
             up = price >= start

@@ -56,6 +56,14 @@ class Bars:
     def __len__(self) -> int:
         return int(self.times_ms.size)
 
+    def window(self, start: int, stop: int) -> Bars:
+        """Bars ``[start, stop)`` as views, unchecked: a slice of checked bars is already valid, and
+        a replay takes one per bar (a test on history, thousands)."""
+        view = object.__new__(Bars)
+        for name in ("times_ms", "open", "high", "low", "close"):
+            object.__setattr__(view, name, getattr(self, name)[start:stop])
+        return view
+
     def upto(self, index: int) -> Bars:
         """The history as it stood when bar ``index`` closed (for replays and tests)."""
         stop = index + 1 if index >= 0 else len(self) + index + 1

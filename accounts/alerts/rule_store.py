@@ -316,6 +316,25 @@ def clean_alert_rule(
     )
 
 
+def params_for_history(*, user: User, asset: str, condition: str, params: Mapping[str, Any]) -> tuple[Asset, Params]:
+    """A rule's asset and parameters checked as a save would check them, for "Test on history"
+    (nothing is stored); ValidationError keyed by field otherwise."""
+    symbol = (asset or "").strip().upper() if isinstance(asset, str) else ""
+    found = Asset.objects.filter(symbol=symbol, enabled=True).first() if symbol else None
+    if found is None:
+        raise ValidationError({"asset": f"Unknown or disabled asset: {symbol or '(none given)'}."})
+    if condition not in PARAMS:
+        raise ValidationError({"condition": f"Choose a condition: {', '.join(CONDITIONS)}."})
+    try:
+        zone, clean = _clean_params(user=user, asset=found, condition=condition, params=params)
+    except RuleError as exc:
+        raise ValidationError({exc.field or "condition": _sentence(str(exc))}) from None
+    if zone is not None:
+        assert zone.price_high is not None  # a zone has both edges (a database constraint)
+        return found, PriceEntersZone(low=zone.price, high=zone.price_high)
+    return found, params_from_json(condition, clean)
+
+
 def _users_destinations(*, user: User, ids: Any) -> list[AlertDestination]:
     """The user's own destinations with these ids; any other id is refused, naming none of them."""
     if isinstance(ids, str) or not isinstance(ids, Sequence):

@@ -154,7 +154,8 @@ def event_words(condition: str, values: Mapping[str, Any], *, tick: float | None
         liquidated = v.get("liquidated_usd")
         realised = f"; {fmt_usd(liquidated)} liquidated" if liquidated is not None else ""
         return (
-            f"Swept {fmt_usd(v.get('swept_usd'))} of modelled clusters at {fmt_price(v.get('peak_price'), tick)}"
+            f"Swept {fmt_usd(v.get('swept_usd'))} of modelled clusters, the largest at "
+            f"{fmt_price(v.get('largest_peak_price'), tick)}"
             f"{realised} ({v.get('timeframe')} map)"
         )
     if condition in ("funding_above", "funding_below"):
