@@ -1,13 +1,14 @@
 from django.urls import path
 
 from heatmaps import views
-from heatmaps.live.stream import asset_events
+from heatmaps.live.stream import asset_events, market_events
 
 app_name = "heatmaps"
 urlpatterns = [
     path("", views.index, name="index"),
     path("assets/<str:symbol>/", views.asset_page, name="asset"),
     path("assets/<str:symbol>/events", asset_events, name="asset-events"),
+    path("markets/events", market_events, name="market-events"),
     path("model/", views.model_page, name="model"),
     path("model/method/", views.model_method, name="model-method"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,4 +1,5 @@
-"""``GET /assets/<symbol>/events``: the asset's live events as Server-Sent Events.
+"""``GET /assets/<symbol>/events``: the asset's live events as Server-Sent Events; ``GET /markets/events``:
+every enabled asset's ticks and closed bars, for the overview.
 
 An async view (served by the ASGI application): each connection waits in ``XREAD BLOCK`` on the
 asset's stream and, for a signed-in user, on that user's own alert stream, so an idle connection
@@ -141,6 +142,57 @@ async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | Stre
         _events(symbol.upper(), user_id, last_event_id), content_type="text/event-stream; charset=utf-8"
     )
     # Every byte as it is written: never stored, never buffered by nginx, never compressed.
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+OVERVIEW_KINDS = frozenset({b"tick", b"bar"})
+
+
+async def _market_events(symbols: frozenset[str]) -> AsyncIterator[bytes]:
+    """Ticks and closed bars of every asset, each tagged with its symbol; from now on (the overview
+    renders the current figures, so a reconnecting page needs no replay of what it missed)."""
+    keepalive_ms = max(1, int(settings.LIQ_LIVE_KEEPALIVE_SECONDS * 1000))
+    client = aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=keepalive_ms / 1000 + 10
+    )
+    try:
+        positions = {asset_stream_key(s): await _newest_id(client, asset_stream_key(s)) for s in sorted(symbols)}
+        symbol_of = {asset_stream_key(s).encode(): s.encode() for s in symbols}
+        yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+        while True:
+            reply: Any = await client.xread(positions, block=keepalive_ms, count=100)  # type: ignore[arg-type]
+            if not reply:
+                yield b": keep-alive\n\n"
+                continue
+            chunk = bytearray()
+            for key, stream in reply:
+                for entry_id, fields in stream:
+                    positions[key.decode()] = entry_id.decode()
+                    if fields[b"kind"] in OVERVIEW_KINDS:
+                        # The entry's data is a compact JSON object: the symbol goes in as its first member.
+                        data = b'{"symbol":"' + symbol_of[key] + b'",' + fields[b"data"][1:]
+                        chunk += _sse(entry_id.decode(), fields[b"kind"].decode(), data)
+            if chunk:
+                yield bytes(chunk)
+    except RedisError:
+        logger.warning("live market stream ended: Redis unavailable", exc_info=True)
+    finally:
+        await client.aclose()
+
+
+async def market_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    if settings.EMBEDDED:
+        return HttpResponse(
+            "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
+        )
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse("Live events are served by the ASGI process.\n", status=503, content_type="text/plain")
+    async with _DB_GATE:
+        symbols = await _enabled_symbols()
+        await sync_to_async(connections.close_all)()
+    response = StreamingHttpResponse(_market_events(symbols), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"
     return response

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -76,6 +77,7 @@ class Row:
     price: str
     change: str
     change_sign: int
+    price_24h_ago: float | None  # what live ticks recompute the change against
     oi: str
     oi_change: str
     oi_simulated: bool
@@ -105,6 +107,9 @@ def _row(asset: Asset, summary: AssetSummary | None, now: datetime) -> Row:
         price=format_price(s.price if s else None),
         change=format_pct(s.change_24h_pct if s else None),
         change_sign=_sign(s.change_24h_pct if s else None),
+        price_24h_ago=(
+            s.price / (1 + s.change_24h_pct / 100) if s and s.price and s.change_24h_pct is not None else None
+        ),
         oi=format_usd(s.oi_usd if s else None),
         oi_change=format_pct(s.oi_change_24h_pct if s else None),
         oi_simulated=bool(s and s.oi_simulated),
@@ -179,6 +184,7 @@ def index(
         "default_timeframe": DEFAULT_TIMEFRAME,
         "scope": scope,
         "stale_minutes": int(STALE_AFTER.total_seconds() // 60),
+        "live_markets": not settings.EMBEDDED,  # prices and bar ages move over /markets/events (needs Redis)
         "unknown_sort": raw_sort if raw_sort and column is None else "",
     }
     return render_page(request, "heatmaps/index.html", "overview-table", ctx)

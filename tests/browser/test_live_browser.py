@@ -124,3 +124,28 @@ def test_bars_closing_on_the_replayed_stream_reach_the_open_page(
     assert (stored.open, stored.close) == pytest.approx((tape.bar(tape.index_at(last)).open,
                                                          tape.bar(tape.index_at(last)).close), rel=1e-8)  # fmt: skip
     assert page.evaluate(f"{STATE}.__marker") == "not reloaded"
+
+
+def test_the_overview_moves_on_ticks_and_closed_bars(server: str, page: Any) -> None:
+    load_sample_data()
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    summary = btc.summary
+    assert summary.price is not None and summary.change_24h_pct is not None and summary.last_bar is not None
+    ref = summary.price / (1 + summary.change_24h_pct / 100)
+    row = "#overview-table tr[data-symbol=BTCUSDT]"
+    page.goto(f"{server}/")
+    page.wait_for_function("() => document.querySelector('[data-live-markets]').dataset.liveState === 'live'")
+    before = page.text_content(f"{row} [data-live=age]")
+
+    price = round(ref * 1.05, 1)  # five per cent above the price 24 h ago
+    publish_event(symbol="BTCUSDT", kind="tick", data={"time": dt_to_ms(summary.last_bar), "price": price})
+    page.wait_for_function(f"() => document.querySelector('{row}').dataset.livePrice === '{price}'")
+    assert page.text_content(f"{row} [data-live=price] .live-value") == f"{price:,.1f}"
+    assert page.text_content(f"{row} [data-live=change]").strip() == "+5.00 %"
+
+    closed = dt_to_ms(summary.last_bar) + 7 * 24 * 3_600_000  # a bar closing much later: a new age
+    publish_event(symbol="BTCUSDT", kind="bar", data={"time": closed, "close": price, "closed": True})
+    page.wait_for_function(
+        f"() => Date.parse(document.querySelector('{row} [data-live=age] time').getAttribute('datetime')) === {closed}"
+    )
+    assert page.text_content(f"{row} [data-live=age]") != before

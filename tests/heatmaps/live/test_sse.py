@@ -240,3 +240,18 @@ def test_embedded_mode_publishes_nothing(settings: object, btc: Asset) -> None:
     settings.EMBEDDED = True  # type: ignore[attr-defined]
     publish_event(symbol="BTCUSDT", kind="bar", data=bar(1))
     assert redis.Redis.from_url(settings.REDIS_URL).xlen(asset_stream_key("BTCUSDT")) == 0  # type: ignore[attr-defined]
+
+
+def test_the_markets_stream_carries_every_assets_ticks_and_bars_tagged_with_the_symbol(
+    server: str, btc: Asset
+) -> None:
+    with httpx.Client() as client:
+        for stream in connect(client, f"{server}/markets/events"):
+            publish_event(symbol="BTCUSDT", kind="tick", data={"time": 5, "price": 91_000.5, "mark": None})
+            publish_event(symbol="BTCUSDT", kind="liquidation", data={"time": 6, "side": "long", "price": 2.0})
+            publish_event(symbol="BTCUSDT", kind="map", data={"timeframe": "24h", "through": 3, "version": 4})
+            publish_event(symbol="BTCUSDT", kind="bar", data=bar(7))
+            got = stream.events(2)
+            assert stream.silent_for(1.5) == []  # the liquidation and the map are the asset page's only
+    assert [(e.kind, e.data["symbol"]) for e in got] == [("tick", "BTCUSDT"), ("bar", "BTCUSDT")]
+    assert got[0].data["price"] == 91_000.5 and got[1].data["close"] == 7
