@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+import liqplatform.celery  # noqa: F401  (the configured app: current before any task here is sent)
 from accounts.alerts.delivery import deliver_email, webhook_attempt
 from accounts.alerts.destinations import destination_attempt
 from accounts.alerts.evaluation import DELIVER_EVENTS_TASK, evaluate_asset

@@ -7,8 +7,6 @@ from functools import cache
 
 from django.core.exceptions import ValidationError
 
-from heatmaps.engine import TIMEFRAMES
-
 
 @cache
 def available_time_zones() -> frozenset[str]:
@@ -31,10 +29,14 @@ def validate_time_zone(value: str) -> None:
 
 
 def timeframe_choices() -> list[tuple[str, str]]:
+    from heatmaps.engine import TIMEFRAMES  # here, not at start-up: the engine loads numpy
+
     return [(key, key) for key in TIMEFRAMES]
 
 
 def validate_timeframe(value: str) -> None:
+    from heatmaps.engine import TIMEFRAMES
+
     if value not in TIMEFRAMES:
         raise ValidationError(
             "“%(value)s” is not a timeframe. Choose one of %(known)s.",

@@ -8,9 +8,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from heatmaps import tasks
-from heatmaps.ingest.instruments import venue_symbol_problem
-from heatmaps.marketdata import data_coverage, market_snapshot
 from heatmaps.models import Asset, Exchange, Heatmap, VenueSymbol
 
 
@@ -37,6 +34,10 @@ class VenueSymbolForm(forms.ModelForm):
         data = super().clean() or {}
         exchange, symbol = data.get("exchange"), str(data.get("symbol") or "").strip()
         if isinstance(exchange, Exchange) and symbol and self.has_changed():
+            # Imported here, not at start-up: the connectors behind it load an HTTP client (every
+            # manage.py command loads the admin).
+            from heatmaps.ingest.instruments import venue_symbol_problem
+
             problem, checked = venue_symbol_problem(exchange=exchange, symbol=symbol)
             if problem is not None:
                 raise forms.ValidationError(problem)
@@ -76,6 +77,8 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="last candle")
     def freshness(self, obj: Asset) -> str:
+        from heatmaps.marketdata import data_coverage  # numpy and the market modules: not at start-up
+
         rows = [c for c in data_coverage(assets=[obj]) if c.kind == "candles" and c.last]
         if not rows:
             return "no data"
@@ -87,6 +90,8 @@ class AssetAdmin(admin.ModelAdmin):
     def market(self, obj: Asset) -> SafeString | str:
         if obj.pk is None:
             return "-"
+        from heatmaps.marketdata import market_snapshot
+
         rows = market_snapshot(asset=obj)
         if not rows:
             return "no exchanges"
@@ -115,6 +120,8 @@ class AssetAdmin(admin.ModelAdmin):
     def coverage(self, obj: Asset) -> SafeString | str:
         if obj.pk is None:
             return "-"
+        from heatmaps.marketdata import data_coverage
+
         rows = data_coverage(assets=[obj])
         if not rows:
             return "no market data stored"
@@ -141,12 +148,16 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Backfill market data (last 30 days) for the selected assets")
     def enqueue_backfill(self, request: HttpRequest, queryset: QuerySet[Asset]) -> None:
+        from heatmaps import tasks  # the Celery app and every task module: not at start-up
+
         ids = list(queryset.values_list("pk", flat=True))
         tasks.enqueue_backfill(asset_ids=ids, days=30)
         self.message_user(request, f"Backfill queued for {len(ids)} asset(s).", messages.SUCCESS)
 
     @admin.action(description="Recompute heat maps for the selected assets")
     def enqueue_recompute(self, request: HttpRequest, queryset: QuerySet[Asset]) -> None:
+        from heatmaps import tasks
+
         ids = list(queryset.values_list("pk", flat=True))
         tasks.enqueue_recompute(asset_ids=ids)
         self.message_user(request, f"Heat-map recompute queued for {len(ids)} asset(s).", messages.SUCCESS)

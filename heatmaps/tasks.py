@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+import liqplatform.celery  # noqa: F401  (the configured app: current before any task here is sent)
 from heatmaps import ingest, validity
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.events import announce_market_data

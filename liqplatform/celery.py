@@ -9,8 +9,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liqplatform.settings")
 
 app = Celery("liqplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _beat_schedule(entries: dict[str, Any]) -> dict[str, Any]:
+    """The settings' schedule, each ``{"crontab": {...}}`` made a Celery crontab (the settings, which
+    every command loads, do not import Celery)."""
+    from celery.schedules import crontab
+
+    return {
+        name: {**entry, "schedule": crontab(**entry["schedule"]["crontab"])}
+        if isinstance(entry.get("schedule"), dict)
+        else entry
+        for name, entry in entries.items()
+    }
+
+
 # celery-redbeat looks its settings up by their plain names, which the CELERY_ namespace hides.
 app.conf.update(
+    beat_schedule=_beat_schedule(settings.CELERY_BEAT_SCHEDULE),
     redbeat_redis_url=settings.REDIS_URL,
     redbeat_redis_options={},
     redbeat_key_prefix=settings.LIQ_BEAT_KEY_PREFIX,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -380,6 +379,8 @@ CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
 LIQ_BEAT_KEY_PREFIX = env_str("LIQ_BEAT_KEY_PREFIX", "liq:beat:")
 LIQ_BEAT_LOCK_TIMEOUT = env_int("LIQ_BEAT_LOCK_TIMEOUT", 90, minimum=10)
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# A {"crontab": {...}} schedule becomes a Celery crontab in liqplatform/celery.py: the settings, which
+# every command loads, do not import Celery.
 CELERY_BEAT_SCHEDULE = {
     "ingest-candles": {"task": "heatmaps.ingest_tick", "schedule": 60.0, "args": ["candles"]},
     "ingest-open-interest": {"task": "heatmaps.ingest_tick", "schedule": 300.0, "args": ["open_interest"]},
@@ -390,9 +391,9 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "heatmaps.heartbeat", "schedule": float(env_int("LIQ_HEARTBEAT_SECONDS", 30, minimum=1))},
     "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
     # Daily, at a quiet minute: next months' partitions, rows rescued from DEFAULT, retention.
-    "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": crontab(minute=17, hour=3)},
+    "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": {"crontab": {"minute": 17, "hour": 3}}},
     # Daily: OKX contract sizes (ctVal) of every swap, which the liquidation recorder converts with.
-    "refresh-instruments": {"task": "heatmaps.refresh_instruments", "schedule": crontab(minute=23, hour=3)},
+    "refresh-instruments": {"task": "heatmaps.refresh_instruments", "schedule": {"crontab": {"minute": 23, "hour": 3}}},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).

@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,6 +33,7 @@ from heatmaps.live import publish_user_event
 from heatmaps.maps import stored_clusters
 from heatmaps.marketdata import dt_to_ms, ms_to_dt, recent_market, recorded_liquidations
 from heatmaps.models import Asset
+from liqplatform.celery import app as current_app  # the configured app, whichever process this runs in
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from heatmaps.exchanges import default_symbol
 from heatmaps.models import EXCHANGE_NAMES, Asset, Exchange, VenueSymbol
 
 QUOTES = ("USDT", "USDC", "USD")
@@ -58,6 +57,8 @@ def asset_add(
     stray = sorted(set(chosen) - set(codes))
     if stray:
         raise ValidationError(f"a symbol is given for {', '.join(stray)}, which is not among the asset's exchanges")
+    from heatmaps.exchanges import default_symbol  # here, not at start-up: the connectors load an HTTP client
+
     VenueSymbol.objects.bulk_create(
         VenueSymbol(asset=asset, exchange=e, symbol=chosen.get(e.code) or default_symbol(e.code, base, quote))
         for e in rows
