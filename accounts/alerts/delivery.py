@@ -21,10 +21,15 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.alerts.channels import channel_for
 from accounts.alerts.market import BAR_MS
+from accounts.alerts.messages import event_message
 from accounts.alerts.rule_store import CONDITION_LABELS
+from accounts.alerts.sealed import SealBroken, unseal
+from accounts.alerts.ticks import asset_tick
 from accounts.alerts.webhooks import DISABLE_AFTER_FAILURES, DeliveryResult, send_webhook, webhook_flags
-from accounts.models import AlertDelivery, AlertEvent, AlertRule
+from accounts.alerts.wording import event_words
+from accounts.models import AlertDelivery, AlertDestination, AlertEvent, AlertRule
 from heatmaps.marketdata import dt_to_ms
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,10 @@ def describe(event: AlertEvent) -> str:
 
 
 def _values_text(event: AlertEvent) -> str:
-    return "\n".join(f"  {key}: {value}" for key, value in sorted(event.values.items()))
+    """What fired in words, then the raw values for anyone who filters mail by them."""
+    words = event_words(event.condition, event.values, tick=asset_tick(event.asset))
+    raw = "\n".join(f"  {key}: {value}" for key, value in sorted(event.values.items()))
+    return f"  {words}\n{raw}"
 
 
 # ---- email ----------------------------------------------------------------------------------------
@@ -189,8 +197,9 @@ class TestReport:
 
 
 def send_test(*, rule: AlertRule) -> list[TestReport]:
-    """A sample event through each of the rule's channels, now, recorded like any other; the
-    webhook's answer is reported back (its failures do not count towards switching it off)."""
+    """A sample event through each of the rule's channels and destinations, now, each through its
+    channel module (accounts.alerts.channels), recorded like any other delivery; failures are
+    reported back and do not count towards switching anything off."""
     now = timezone.now()
     event = AlertEvent.objects.create(
         rule=rule,
@@ -202,24 +211,32 @@ def send_test(*, rule: AlertRule) -> list[TestReport]:
         values={"note": "a test notification; nothing fired", **_sample_values(rule)},
         test=True,
     )
-    reports: list[TestReport] = []
+    message = event_message(event)
+    targets: list[tuple[str, dict[str, Any], AlertDestination | None]] = []
     for channel in rule.channels:
-        if channel == AlertDelivery.Channel.IN_APP:
-            AlertDelivery.objects.create(event=event, channel=channel, status="sent", attempts=1, delivered_at=now)
-            reports.append(TestReport(channel, True, "shown on your alerts page"))
-        elif channel == AlertDelivery.Channel.EMAIL:
-            AlertDelivery.objects.create(event=event, channel=channel)
-            sent = deliver_email(events=[event])
-            reports.append(
-                TestReport(channel, sent == 1, f"sent to {rule.user.email}" if sent else "could not be sent")
-            )
+        if channel == AlertDelivery.Channel.EMAIL:
+            targets.append((channel, {"to": rule.user.email}, None))
         elif channel == AlertDelivery.Channel.WEBHOOK:
-            delivery = AlertDelivery.objects.create(event=event, channel=channel)
-            result = send_webhook(rule.webhook_url, event_payload(event), rule.webhook_secret, **webhook_flags())
-            status = AlertDelivery.Status.SENT if result.ok else AlertDelivery.Status.FAILED
-            _record(delivery, result.status_code, status, result.error or "")
-            detail = f"answered HTTP {result.status_code}" if result.ok else f"failed: {result.error}"
-            reports.append(TestReport(channel, result.ok, detail))
+            targets.append((channel, {"url": rule.webhook_url, "secret": rule.webhook_secret}, None))
+        else:
+            targets.append((channel, {}, None))
+    reports: list[TestReport] = []
+    for chosen in rule.destinations.all():
+        try:
+            targets.append((chosen.kind, unseal(chosen.sealed), chosen))
+        except SealBroken as exc:
+            reports.append(TestReport(f"{chosen.get_kind_label()} “{chosen.name}”", False, str(exc)))
+    for kind, config, destination in targets:
+        delivery = AlertDelivery.objects.create(event=event, channel=kind, destination=destination)
+        outcome = channel_for(kind).deliver(config=config, message=message)
+        status = AlertDelivery.Status.SENT if outcome.ok else AlertDelivery.Status.FAILED
+        _record(delivery, outcome.status_code, status, "" if outcome.ok else outcome.detail)
+        name = (
+            (kind if kind != "in_app" else "in-app")
+            if destination is None
+            else (f"{destination.get_kind_label()} “{destination.name}”")
+        )
+        reports.append(TestReport(name, outcome.ok, outcome.detail if outcome.ok else f"failed: {outcome.detail}"))
     return reports
 
 

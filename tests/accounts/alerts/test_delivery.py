@@ -65,6 +65,7 @@ def test_one_email_per_event(alice: User, btc: Asset) -> None:
     assert message.to == ["alice@example.org"]
     assert "BTCUSDT" in message.subject and "price crosses a level" in message.subject
     assert "previous_close" in message.body and "/alerts/" in message.body
+    assert "Closed at " in message.body and " through " in message.body  # in words first
     assert AlertDelivery.objects.get(channel="email").status == "sent"
     deliver_events(list(AlertEvent.objects.values_list("pk", flat=True)))  # redelivered task: nothing again
     assert len(mail.outbox) == 1
@@ -173,7 +174,7 @@ def test_send_test_goes_through_every_channel(
     )
     response = alice_client.post(f"/alerts/rules/{rule.pk}/test/", follow=True)  # type: ignore[attr-defined]
     page = response.content.decode()
-    assert "Test in_app: shown on your alerts page" in page and "Test webhook: answered HTTP 200" in page
+    assert "Test in-app: shown on your alerts page" in page and "Test webhook: answered HTTP 200" in page
     assert "Test email: sent to alice@example.org" in page
     event = AlertEvent.objects.get(rule=rule)
     assert event.test and len(mail.outbox) == 1 and mail.outbox[0].subject.startswith("[liqplatform] TEST")

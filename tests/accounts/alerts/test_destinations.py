@@ -224,3 +224,15 @@ def test_rule_api_and_form_pick_destinations(alice: User, alice_client: Client, 
     assert "Telegram: desk" in form and f'value="{destination.pk}"' in form
     alice_client.patch(f"/api/v1/alert-rules/{created['id']}/", {"destinations": []}, content_type="application/json")
     assert not AlertRule.objects.get(pk=created["id"]).destinations.exists()
+
+
+def test_send_test_on_a_rule_reaches_its_destinations(
+    alice: User, alice_client: Client, btc: Asset, stand_in: StandIn
+) -> None:
+    destination = telegram_of(alice)
+    rule = crossing_rule(alice, destination, channels=["in_app"])
+    page = alice_client.post(f"/alerts/rules/{rule.pk}/test/", follow=True).content.decode()
+    assert "Test in-app: shown on your alerts page" in page and "Test Telegram “desk”: answered HTTP 200" in page
+    (request,) = stand_in.requests
+    assert request.json()["text"].startswith("TEST · BTCUSDT: Price crosses")
+    assert AlertDelivery.objects.get(destination=destination).status == "sent"
