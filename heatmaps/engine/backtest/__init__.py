@@ -48,6 +48,7 @@ from heatmaps.engine.backtest.scoring import (
 )
 from heatmaps.engine.backtest.walk import (
     DEFAULT_STEPS,
+    ColumnAt,
     LiquidationEvents,
     Steps,
     _walk,
@@ -118,11 +119,13 @@ def backtest_variants(
     start_ms: int | None = None,
     liquidations: LiquidationEvents | None = None,
     bands: Sequence[tuple[float, float] | None] = (None,),
+    column_at: ColumnAt | None = None,
     bootstrap: int = 2000,
     seed: int = 0,
 ) -> list[MagnetBacktest]:
     """``backtest_magnets`` for several leverage bands at once (None: all tiers), one report each,
-    on the same steps, horizons, spreads, day blocks and regimes: the map of each step is run once."""
+    on the same steps, horizons, spreads, day blocks and regimes: the map of each step is run once.
+    ``column_at`` is the model (default v1; see ``walk.ColumnAt``)."""
     tf = TIMEFRAMES[timeframe] if isinstance(timeframe, str) else timeframe
     every_ms, horizon_ms = resolve_steps(tf, every_ms, horizon_ms)
     params = (params or ModelParams()).validate()
@@ -137,7 +140,14 @@ def backtest_variants(
             raise ValueError(f"no leverage tier between {band[0]:g}x and {band[1]:g}x")
     base = carry_open_interest(bars)
     walked = _walk(
-        base=base, tf=tf, params=params, every_ms=every_ms, horizon_ms=horizon_ms, start_ms=start_ms, bands=bands
+        base=base,
+        tf=tf,
+        params=params,
+        every_ms=every_ms,
+        horizon_ms=horizon_ms,
+        start_ms=start_ms,
+        bands=bands,
+        column_at=column_at,
     )
     scoring = Scoring(block_ms=block_length_ms(horizon_ms), reps=bootstrap, seed=seed)
     cascade = cascade_days(open_time=base.open_time, close=base.close, liquidations=liquidations)
@@ -198,6 +208,7 @@ __all__ = [
     "DEFAULT_STEPS",
     "MIN_FIT_EVENTS",
     "RELIABILITY_BINS",
+    "ColumnAt",
     "LiquidationEvents",
     "MagnetBacktest",
     "Steps",

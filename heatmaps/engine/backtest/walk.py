@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -94,6 +95,14 @@ def resolve_steps(timeframe: Timeframe, every_ms: int | None, horizon_ms: int | 
     return every_ms or every, horizon_ms or horizon
 
 
+class ColumnAt(Protocol):
+    """How a model draws its map at a step: the last column only, from the buckets that closed by ``t_ms``."""
+
+    def __call__(
+        self, *, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int
+    ) -> HeatmapGrid | None: ...
+
+
 def last_column_at(*, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int) -> HeatmapGrid | None:
     """The map ``compute_heatmap`` draws from the bars that closed by ``t_ms``, last column only.
 
@@ -137,9 +146,15 @@ def _walk(
     horizon_ms: int,
     start_ms: int | None,
     bands: Sequence[tuple[float, float] | None] = (None,),
+    column_at: ColumnAt | None = None,
 ) -> list[Steps]:
     """One ``Steps`` per band (None: every tier): the run at each step is computed once and each
-    band reads its own clusters off it, so the variants share steps, horizons and spreads."""
+    band reads its own clusters off it, so the variants share steps, horizons and spreads.
+
+    ``column_at`` draws the map at a step (default: model v1's ``last_column_at``); another model is
+    scored by the same protocol by passing its own, with the same contract: the last column of the
+    map drawn from the buckets that closed by ``t_ms``, tiers included."""
+    draw = column_at or last_column_at
     n = len(base)
     if n == 0:
         return [_empty_steps() for _ in bands]
@@ -161,7 +176,7 @@ def _walk(
     usd_up, usd_dn = np.full((k, m), np.nan), np.full((k, m), np.nan)
     mod_up, mod_dn = np.full((k, m), np.nan), np.full((k, m), np.nan)
     for i, t in enumerate(times.tolist()):
-        full = last_column_at(buckets=buckets, timeframe=tf, params=params, t_ms=t)
+        full = draw(buckets=buckets, timeframe=tf, params=params, t_ms=t)
         if full is None:
             continue
         price[i] = full.current_price

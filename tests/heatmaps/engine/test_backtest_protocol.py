@@ -219,3 +219,27 @@ def test_the_best_variant_is_marked_only_where_its_interval_excludes_the_others(
     alone = league_table([("a", summary(0.05, [0.02, 0.08])), ("b", summary(0.0, None))])
     assert not any(row["best"] for row in alone)  # nothing to be better than
     assert alone[1]["incremental_pseudo_r2"] is None
+
+
+def test_another_model_is_scored_by_the_same_protocol():
+    """The walk draws each step's map through ``column_at``: v1 by default, any model with the same contract."""
+    import dataclasses
+
+    from heatmaps.engine.backtest import backtest_variants, last_column_at
+    from tests.heatmaps.engine.magnet_series import random_walk
+
+    walk = random_walk(10, seed=6)
+    calls: list[int] = []
+
+    def longs_only(**kw: Any) -> Any:  # a "model" whose map holds no shorts
+        calls.append(kw["t_ms"])
+        grid = last_column_at(**kw)
+        return None if grid is None else dataclasses.replace(grid, short=grid.short * 0, tier_short=grid.tier_short * 0)
+
+    kw: dict[str, Any] = {"bars": walk, "timeframe": "24h", "every_ms": HOUR, "horizon_ms": 6 * HOUR, "bootstrap": 0}
+    v1 = backtest_variants(**kw)[0]
+    other = backtest_variants(**kw, column_at=longs_only)[0]
+    assert calls == v1.steps.time_ms.tolist()  # one map per step
+    assert np.isnan(other.steps.upper).all() and np.isfinite(v1.steps.upper).any()
+    np.testing.assert_array_equal(other.steps.lower, v1.steps.lower)
+    assert other.summary["steps"]["events"] == 0  # no two-sided step: nothing to score
