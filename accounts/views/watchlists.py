@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -160,14 +161,22 @@ def star(request: AuthedHttpRequest) -> HttpResponse:
     """Star/unstar an asset (POST asset=SYMBOL, optional watchlist=<id>, next=<url to return to>)."""
     asset = get_object_or_404(Asset, symbol=request.POST.get("asset", "").strip().upper(), enabled=True)
     had_lists = request.user.watchlists.exists()
-    asset_star_toggle(user=request.user, asset=asset, watchlist_id=request.POST.get("watchlist") or None)
+    watchlist, _ = asset_star_toggle(user=request.user, asset=asset, watchlist_id=request.POST.get("watchlist") or None)
+    # A first star makes a list the trader never named: say so, and where to rename it.
+    first_list = None if had_lists else watchlist
     next_url = safe_next(request, reverse("heatmaps:index"))
     if not request.htmx:
+        if first_list is not None:
+            messages.success(
+                request,
+                f"{asset.symbol} is in your new watchlist “{first_list.name}”; rename it or make more lists "
+                "on the watchlists page.",
+            )
         return HttpResponseRedirect(next_url)
     forget(request)
     ctx = star_context(request, asset, next_url)
     # Keep the list menu open after choosing a list there, and refresh the header when a first list was made.
-    ctx.update(menu_open=bool(request.POST.get("watchlist")), nav_changed=not had_lists)
+    ctx.update(menu_open=bool(request.POST.get("watchlist")), nav_changed=not had_lists, first_list=first_list)
     return render(request, "accounts/_star_button.html", ctx)
 
 

@@ -66,6 +66,13 @@ def test_star_then_mark_a_level_on_the_map(live_server: Any, page: Any, alice: U
     page.wait_for_selector(f"#star-{btc.pk} button.star[aria-pressed='true']")
     assert page.evaluate("window.__marker") == "same page"
     assert page.locator("#watchlist-nav a", has_text="★ Watchlist").count() == 1  # the header learnt of the new list
+    # The first list is named for the trader, who is told so and where to rename it.
+    note = page.locator(f"#star-{btc.pk} .star-note")
+    assert note.is_visible() and "your new list “Watchlist”" in note.inner_text()
+    assert (
+        note.locator("a", has_text="rename it").get_attribute("href")
+        == f"/watchlists/{Watchlist.objects.get(user=alice).pk}/"
+    )
     watchlist = Watchlist.objects.get(user=alice)
     assert [i.asset.symbol for i in watchlist.items.all()] == ["BTCUSDT"]
 

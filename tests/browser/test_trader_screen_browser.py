@@ -281,3 +281,25 @@ def test_keyboard_help_header_links_and_export_buttons(live_server: Any, page: A
     csv = page.request.get(f"{live_server.url}{csv_href}")
     assert csv.status == 200 and csv.text().startswith("time_utc,price,long_usd,short_usd")
     assert errors == []
+
+
+def test_signed_in_header_profile_tokens_and_dark_controls(live_server: Any, page: Any, alice: Any) -> None:
+    from accounts.tokens import api_token_create
+    from tests.browser.test_personal_browser import sign_in
+
+    api_token_create(user=alice, name="a bot with a long descriptive name", expires_at=None)
+    sign_in(page, live_server, alice)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{live_server.url}/account/profile/")
+    assert page.locator("nav.site-nav a").all_inner_texts() == ["Markets", "Model accuracy", "Alerts", "API"]
+    assert page.evaluate("getComputedStyle(document.documentElement).colorScheme") == "dark"  # date pickers too
+    revoke = page.locator("table.tokens button", has_text="Revoke")
+    create = page.locator("button", has_text="Create token")
+    colour = "e => getComputedStyle(e).backgroundColor"
+    assert revoke.evaluate(colour) != create.evaluate(colour)  # not the primary (green) action
+    assert revoke.evaluate("e => getComputedStyle(e).color") == "rgb(248, 81, 73)"
+    # Each date on one line: a wrapped inline element has more than one box.
+    assert page.locator("table.tokens tbody td.date time").count() == 1  # created; never expires, never used
+    for cell in page.locator("table.tokens tbody td.date time").all():
+        assert cell.evaluate("t => t.getClientRects().length") == 1
+    screenshot(page, "profile-tokens.png")
