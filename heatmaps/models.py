@@ -109,6 +109,65 @@ class VenueSymbol(models.Model):
         return f"{self.asset_id}@{self.exchange_id}: {self.symbol}"
 
 
+class HyperliquidAccount(models.Model):
+    """A Hyperliquid account whose positions the sweep reads (``clearinghouseState``): seen trading in the public
+    trades stream, on the public leaderboard, or added by an operator."""
+
+    class Source(models.TextChoices):
+        TRADES = "trades", "seen in the trades stream"
+        LEADERBOARD = "leaderboard", "on the leaderboard"
+        OPERATOR = "operator", "added by an operator"
+
+    address = models.CharField(
+        max_length=42,
+        unique=True,
+        validators=[RegexValidator(r"^0x[0-9a-f]{40}$", "An address is 0x and 40 hex digits, in lower case.")],
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    enabled = models.BooleanField(default=True)
+    added_at = models.DateTimeField()
+    last_swept_at = models.DateTimeField(null=True, blank=True)
+    hot = models.BooleanField(
+        default=False, help_text="a position within ±25 % of its liquidation price: read every minute"
+    )
+    open_positions = models.PositiveIntegerField(default=0, help_text="at the last sweep")
+    without_liquidation_price = models.PositiveIntegerField(
+        default=0, help_text="positions at the last sweep with no liquidation price (hedged or tiny accounts)"
+    )
+
+    class Meta:
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class MeasuredPosition(models.Model):
+    """One open position of a swept Hyperliquid account, replaced at every sweep of that account: the real USD
+    at the real liquidation price, not a model's guess."""
+
+    class Side(models.TextChoices):
+        LONG = "long", "long"
+        SHORT = "short", "short"
+
+    account = models.ForeignKey(HyperliquidAccount, on_delete=models.CASCADE, related_name="measured_positions")
+    coin = models.CharField(max_length=32, help_text="Hyperliquid's name, e.g. BTC")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    size = models.FloatField(help_text="in the coin")
+    entry_price = models.FloatField(null=True)
+    notional_usd = models.FloatField()
+    liquidation_price = models.FloatField(null=True, help_text="empty: the venue gives none (hedged or tiny account)")
+    leverage = models.FloatField(null=True)
+    swept_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "coin"], name="measured_position_one_per_coin")]
+        indexes = [models.Index(fields=["coin"], name="measured_position_coin")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.side} {self.size:g} {self.coin}"
+
+
 class Candle(models.Model):
     """A 5-minute last-price candle as the exchange reports it.
 

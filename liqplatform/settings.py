@@ -407,6 +407,12 @@ LIQ_OKX_URL = env_url("LIQ_OKX_URL", "https://www.okx.com", schemes=("http", "ht
 LIQ_OKX_WS_URL = env_url("LIQ_OKX_WS_URL", "wss://ws.okx.com:8443/ws/v5/public", schemes=("ws", "wss"))
 LIQ_HYPERLIQUID_URL = env_url("LIQ_HYPERLIQUID_URL", "https://api.hyperliquid.xyz", schemes=("http", "https"))
 LIQ_HYPERLIQUID_WS_URL = env_url("LIQ_HYPERLIQUID_WS_URL", "wss://api.hyperliquid.xyz/ws", schemes=("ws", "wss"))
+# The measured layer: the public leaderboard's host, and the info-API weight a minute the account sweep may use
+# of the 1 200 an IP has (the rest stays for candles, open interest and funding).
+LIQ_HYPERLIQUID_LEADERBOARD_URL = env_url(
+    "LIQ_HYPERLIQUID_LEADERBOARD_URL", "https://stats-data.hyperliquid.xyz", schemes=("http", "https")
+)
+LIQ_HYPERLIQUID_SWEEP_WEIGHT = env_int("LIQ_HYPERLIQUID_SWEEP_WEIGHT", 600, minimum=22)
 LIQ_BITGET_URL = env_url("LIQ_BITGET_URL", "https://api.bitget.com", schemes=("http", "https"))
 LIQ_BITGET_WS_URL = env_url("LIQ_BITGET_WS_URL", "wss://ws.bitget.com/v2/ws/public", schemes=("ws", "wss"))
 LIQ_GATE_URL = env_url("LIQ_GATE_URL", "https://api.gateio.ws", schemes=("http", "https"))

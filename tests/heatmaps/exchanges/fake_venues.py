@@ -58,12 +58,17 @@ class FakeVenues(FakeExchange):
         self.hl_universe: list[dict[str, Any]] = json.loads((FIXTURES / "hyperliquid_meta_nautilus.json").read_text())[
             "universe"
         ]
+        # clearinghouseState answers by address (lower case); an unknown address is an empty account.
+        self.hl_accounts: dict[str, dict[str, Any]] = {}
+        self.hl_account_reads: list[str] = []
+        self.leaderboard: list[str] = []
         self.bitget_contracts: list[dict[str, Any]] = json.loads(
             (FIXTURES / "bitget_contracts_nautilus.json").read_text()
         )["data"]
         self._routes.update(
             {
                 "/info": self._hyperliquid_info,
+                "/Mainnet/leaderboard": self._hl_leaderboard,
                 "/api/v2/mix/market/history-candles": self._bitget_candles,
                 "/api/v2/mix/market/open-interest": self._bitget_oi,
                 "/api/v2/mix/market/history-fund-rate": self._bitget_funding,
@@ -168,6 +173,10 @@ class FakeVenues(FakeExchange):
             return self._hl_meta()
         if kind == "fundingHistory":
             return self._hl_funding(p)
+        if kind == "clearinghouseState":
+            self.hl_account_reads.append(p.get("user", ""))
+            empty = {"assetPositions": [], "marginSummary": {}, "withdrawable": "0.0", "time": self.now_ms}
+            return self.hl_accounts.get(p.get("user", ""), empty)
         raise _Reply(422, "Failed to deserialize the JSON body into the target type")
 
     def _hl_candles(self, req: dict[str, Any]) -> Any:
@@ -194,6 +203,31 @@ class FakeVenues(FakeExchange):
             }
             for b in bars
         ]
+
+    def _hl_leaderboard(self, p: dict[str, str]) -> Any:
+        rows = [
+            {"ethAddress": a, "accountValue": "1000.0", "windowPerformances": [], "prize": 0} for a in self.leaderboard
+        ]
+        return {"leaderboardRows": rows}
+
+    def hl_position(
+        self, coin: str, szi: float, value: float, liq: float | None, *, entry: float = 30_000.0, leverage: int = 5
+    ) -> dict[str, Any]:
+        """One ``assetPositions`` entry in the recorded shape."""
+        return {
+            "position": {
+                "coin": coin,
+                "entryPx": _s(entry),
+                "leverage": {"type": "cross", "value": leverage},
+                "liquidationPx": None if liq is None else _s(liq),
+                "marginUsed": _s(value / leverage),
+                "maxLeverage": 40,
+                "positionValue": _s(value),
+                "szi": _s(szi),
+                "unrealizedPnl": "0.0",
+            },
+            "type": "oneWay",
+        }
 
     def _hl_meta(self) -> Any:
         i = self.current_index()
