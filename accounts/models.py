@@ -219,6 +219,14 @@ class AlertEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.condition} on {self.asset_id} at {self.bar_time:%Y-%m-%d %H:%M} UTC"
 
+    @property
+    def followup_or_none(self) -> AlertFollowUp | None:
+        """Its follow-up, or None for events that have none (funding, open interest, tests)."""
+        try:
+            return self.followup
+        except AlertFollowUp.DoesNotExist:
+            return None
+
 
 class AlertDestination(models.Model):
     """Somewhere a user's alerts go besides the bell, email and the rule's webhook: a Telegram chat

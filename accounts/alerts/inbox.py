@@ -12,7 +12,7 @@ def alert_events_for_user(*, user: User) -> QuerySet[AlertEvent]:
     """Newest first."""
     return (
         AlertEvent.objects.filter(user=user)
-        .select_related("asset", "rule__asset", "rule__annotation")
+        .select_related("asset", "rule__asset", "rule__annotation", "followup")
         .order_by("-fired_at", "-id")
     )
 

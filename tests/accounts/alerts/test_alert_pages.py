@@ -180,3 +180,28 @@ def test_alert_me_links_on_the_asset_page(alice_client: Client, alice: User, btc
     assert f"condition=price_enters_zone&amp;annotation={zone.pk}" in html
     assert "timeframe=12h" in html  # cluster rows carry the map's timeframe
     assert level.pk
+
+
+def test_funding_is_entered_in_percent_and_implausible_values_warned(
+    alice_client: Client, alice: User, btc: Asset
+) -> None:
+    response = alice_client.post(
+        "/alerts/rules/new/", {**FORM, "condition": "funding_above", "rate": "0.05"}, follow=True
+    )
+    rule = AlertRule.objects.get(user=alice)
+    assert rule.params == {"rate": 0.0005}  # 0.05 % per 8 h, stored as the fraction
+    assert "Check the funding threshold" not in response.content.decode()
+    assert "Funding rises above 0.05 % per 8 h" in response.content.decode()
+    form = alice_client.get(f"/alerts/rules/{rule.pk}/").content.decode()
+    assert 'name="rate" value="0.05"' in form and "% per 8 h" in form  # shown back in %, no float noise
+    api = alice_client.get(f"/api/v1/alert-rules/{rule.pk}/").json()
+    assert api["rate"] == 0.0005 and api["rate_pct"] == 0.05
+    # A trader typing the fraction out of habit, or 100 times too much, is told.
+    tiny = alice_client.post(
+        "/alerts/rules/new/", {**FORM, "condition": "funding_below", "rate": "0.0001"}, follow=True
+    ).content.decode()
+    assert "Check the funding threshold" in tiny and "0.01 is the percent to enter" in tiny
+    huge = alice_client.post(
+        "/alerts/rules/new/", {**FORM, "condition": "funding_above", "rate": "1"}, follow=True
+    ).content.decode()
+    assert "Check the funding threshold" in huge and "far beyond usual funding" in huge

@@ -213,6 +213,9 @@ def test_record_on_the_pages_and_the_api_and_nobody_elses(
     assert "fired 1×" in rules_page and f"/alerts/rules/{rule.pk}/record/" in rules_page
     record_page = alice_client.get(f"/alerts/rules/{rule.pk}/record/").content.decode()
     assert 'class="alert-followups"' in record_page and "1 h" in record_page
+    history = alice_client.get("/alerts/").content.decode()
+    followed = AlertFollowUp.objects.get(rule=rule)
+    assert ("reversed" if followed.reversed else "held") in history and "% back" in history
     assert bob_client.get(f"/api/v1/alert-rules/{rule.pk}/record/").status_code == 404
     assert bob_client.get(f"/alerts/rules/{rule.pk}/record/").status_code == 404
 
