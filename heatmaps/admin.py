@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from heatmaps.models import Asset, Exchange, Heatmap, VenueSymbol
+from heatmaps.models import Asset, Exchange, Heatmap, HyperliquidAccount, MeasuredPosition, VenueSymbol
 
 
 @admin.register(Exchange)
@@ -198,3 +198,50 @@ class HeatmapAdmin(admin.ModelAdmin):
     @admin.display(description="stored KiB")
     def stored_kib(self, obj: Heatmap) -> str:
         return f"{(len(obj.long_grid) + len(obj.short_grid)) / 1024:.1f}"
+
+
+class MeasuredPositionInline(admin.TabularInline):
+    model = MeasuredPosition
+    extra = 0
+    can_delete = False
+    fields = ["coin", "side", "size", "notional_usd", "entry_price", "liquidation_price", "leverage", "swept_at"]
+    readonly_fields = [
+        "coin",
+        "side",
+        "size",
+        "notional_usd",
+        "entry_price",
+        "liquidation_price",
+        "leverage",
+        "swept_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(HyperliquidAccount)
+class HyperliquidAccountAdmin(admin.ModelAdmin):
+    """The accounts the measured layer follows: add an address here to have it swept; its positions are read
+    only, replaced at every sweep."""
+
+    list_display = [
+        "address",
+        "source",
+        "enabled",
+        "hot",
+        "open_positions",
+        "without_liquidation_price",
+        "last_swept_at",
+    ]
+    list_filter = ["source", "enabled", "hot"]
+    list_editable = ["enabled"]
+    search_fields = ["address"]
+    fields = ["address", "source", "enabled", "hot", "open_positions", "without_liquidation_price", "last_swept_at"]
+    readonly_fields = ["hot", "open_positions", "without_liquidation_price", "last_swept_at"]
+    inlines = [MeasuredPositionInline]
+
+    def save_model(self, request: HttpRequest, obj: HyperliquidAccount, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            obj.added_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -5,6 +5,7 @@ leaderboard, and the coverage of the venue's open interest computed exactly on a
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 
 from heatmaps.exchanges import HttpClient, HyperliquidConnector, get_connector
 from heatmaps.exchanges.hyperliquid_accounts import (
@@ -268,3 +270,51 @@ def test_accounts_from_the_trades_stream() -> None:
     assert json.loads(received[0][1]) == {"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}
     assert track_accounts(seen, source="trades") == 3
     assert HyperliquidAccount.objects.filter(source="trades").count() == 3
+
+
+@pytest.mark.django_db
+def test_the_command_follows_sweeps_and_shows_the_measured_levels(
+    fake: FakeVenues, accounts: dict[str, Any], settings: Any
+) -> None:
+    settings.LIQ_HYPERLIQUID_URL = fake.base_url
+    settings.LIQ_HYPERLIQUID_LEADERBOARD_URL = fake.base_url
+    settings.LIQ_HYPERLIQUID_SWEEP_WEIGHT = 20 + 2 * 25
+    fake.leaderboard = [address(i) for i in range(20, 30)]
+
+    def run(*args: str) -> str:
+        out = io.StringIO()
+        call_command("hyperliquid_accounts", *args, stdout=out, stderr=io.StringIO())
+        return out.getvalue()
+
+    assert "20 new account(s) followed" in run("track", *[address(i) for i in range(20)], "0xnope")
+    assert "10 new account(s) from the leaderboard" in run("leaderboard")
+    text = run("sweep")
+    assert "up to 25 accounts a minute" in text and "25 account(s) read, weight 70" in text
+    assert (
+        "5 without a liquidation price" in text
+    )  # never-read accounts go in address order: 0-24, of which 20-24 hold none
+    assert "5 account(s) read, weight 30" in run("sweep")  # the other five, never read before
+    hyper = Exchange.get_supported("hyperliquid")
+    asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=hyper)
+    asset.exchanges.add(hyper)
+    OpenInterest.objects.create(
+        asset=asset, exchange=hyper, time=ms_to_dt(fake.now_ms - fake.now_ms % 300_000), oi_base=100.0,
+        oi_value=1_210_000.0,
+    )  # fmt: skip
+    shown = run("measured", "btcusdt", "--bins", "60", "--range", "0.6")
+    assert "longs 555,000 USD, shorts 50,000 USD measured; coverage of the open interest 25.0%" in shown
+    assert "5 position(s) without a liquidation price" in shown
+
+
+@pytest.mark.django_db
+def test_an_operator_adds_an_account_in_the_admin(olga_client: Any) -> None:
+    inline = {"measured_positions-TOTAL_FORMS": "0", "measured_positions-INITIAL_FORMS": "0"}
+    form = {"address": address(77), "source": "operator", "enabled": "on", **inline}
+    response = olga_client.post("/admin/heatmaps/hyperliquidaccount/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    added = HyperliquidAccount.objects.get(address=address(77))
+    assert added.source == "operator" and added.added_at is not None and added.last_swept_at is None
+    bad = olga_client.post("/admin/heatmaps/hyperliquidaccount/add/", {**form, "address": "0x1234"})
+    assert bad.status_code == 200 and "40 hex digits" in bad.content.decode()
+    page = olga_client.get(f"/admin/heatmaps/hyperliquidaccount/{added.pk}/change/").content.decode()
+    assert address(77) in page and "measured position" in page.lower()
