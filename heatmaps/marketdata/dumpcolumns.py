@@ -4,7 +4,9 @@
 two years of files (~10 µs a row). Here numpy's C parser reads whole files and the same checks run
 vectorised over columns. When anything is off, the file is re-read by `read_market_file`, whose
 row-by-row checks name the exact line and problem, so both paths report errors identically. Both read
-the text through `read_text`, which refuses a damaged ZIP and a cut last line before any parsing.
+the text through `read_text`, which refuses a damaged ZIP; a cut last line is judged on the parsed
+columns (`_last_line_checked`), and only a file they cannot vouch for goes through the line-by-line
+`check_last_line`, which then names the line exactly as the row reader would.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from heatmaps.marketdata.dumpfiles import KLINE_COLUMNS, METRICS_PREFIX, DumpFormatError, read_market_file, read_text
+from heatmaps.marketdata.dumpfiles import (
+    _CUT_FACTOR,
+    _TAIL_SAMPLE,
+    KLINE_COLUMNS,
+    METRICS_PREFIX,
+    DumpFormatError,
+    check_last_line,
+    read_market_file,
+    read_text,
+)
 from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,13 +49,37 @@ class MetricsColumns:
     oi_value: FloatArray  # NaN where empty
 
 
-def _text(path: str) -> tuple[str, str]:
-    """The CSV text and its first line."""
-    _, text = read_text(path)
+def _text(path: str) -> tuple[str, str, str]:
+    """The display name, the CSV text and its first line; the last line is not checked yet."""
+    name, text = read_text(path, check_last=False)
     first = text.split("\n", 1)[0].strip()
     if not first:
+        check_last_line(name, text)
         raise ValueError("empty")
-    return text, first
+    return name, text, first
+
+
+def _last_line_checked(name: str, text: str, rows: int, header: bool, whole: list[FloatArray]) -> None:
+    """``check_last_line`` for a file parsed into ``rows`` rows, whose ``whole`` columns (timestamps,
+    prices, open interest) are given: refuses exactly the files it refuses.
+
+    When every line is a row under a header and the text ends in a newline, the check's only test is
+    whether the last value of a whole column is more than ``_CUT_FACTOR`` times smaller than every
+    value in the 500 rows before it, which the columns answer at once. Any other file (no header, no
+    final newline, blank lines) and any file that may fail goes through ``check_last_line`` itself.
+    """
+    lines = text.count("\n")
+    if not (header and text.endswith("\n") and lines == rows + 1):
+        check_last_line(name, text)
+        return
+    if rows < 4:  # fewer than three rows before the last: never judged
+        return
+    for column in whole:
+        last = float(column[-1])
+        lowest = float(column[-_TAIL_SAMPLE - 1 : -1].min())
+        if last > 0 and lowest > 0 and last * _CUT_FACTOR < lowest:
+            check_last_line(name, text)  # raises, naming the line and the column
+            return
 
 
 def _dedupe_sorted(times: IntArray, *columns: FloatArray) -> tuple[IntArray, list[FloatArray]]:
@@ -63,7 +98,7 @@ def _dedupe_sorted(times: IntArray, *columns: FloatArray) -> tuple[IntArray, lis
 
 
 def _klines(path: str) -> KlineColumns:
-    text, first = _text(path)
+    name, text, first = _text(path)
     cells = first.split(",")
     if [c.strip().lower() for c in cells] == KLINE_COLUMNS:
         skip = 1
@@ -92,6 +127,7 @@ def _klines(path: str) -> KlineColumns:
     )
     if not ok:
         raise ValueError("invalid values")
+    _last_line_checked(name, text, table.shape[0], skip == 1, [table[:, j] for j in (0, 1, 2, 3, 4, 6)])
     t, (h, lo, c, v, tb) = _dedupe_sorted(open_time, h, lo, c, v, tb)
     return KlineColumns(open_time=t, high=h, low=lo, close=c, volume=v, taker_buy=tb)
 
@@ -100,7 +136,7 @@ _METRICS_DTYPE = [("time", "M8[s]"), ("symbol", "U40"), ("oi_base", "f8"), ("oi_
 
 
 def _metrics(path: str) -> MetricsColumns:
-    text, first = _text(path)
+    name, text, first = _text(path)
     if [c.strip().lower() for c in first.split(",")[:4]] != METRICS_PREFIX:
         raise ValueError("not metrics")
     table = np.loadtxt(
@@ -111,6 +147,7 @@ def _metrics(path: str) -> MetricsColumns:
     oi_base, oi_value = table["oi_base"], table["oi_value"]
     if not (np.all(np.isfinite(oi_value)) and np.all(oi_value >= 0) and np.all(oi_base >= 0)):
         raise ValueError("invalid values")
+    _last_line_checked(name, text, table.size, True, [oi_base, oi_value])
     times = table["time"].astype("M8[ms]").astype(np.int64)
     t, (value,) = _dedupe_sorted(times, oi_value)
     return MetricsColumns(time=t, oi_value=value)

@@ -169,3 +169,67 @@ def test_fast_reader_agrees_with_row_reader_and_falls_back(
     holey.write_text("\n".join(lines) + "\n")
     columns = read_kline_columns(str(holey))
     assert np.isnan(columns.taker_buy[2]) and np.isfinite(np.delete(columns.taker_buy, 2)).all()
+
+
+def _errors(path: Path, columns_reader: str) -> tuple[str, str]:
+    """The message of the columnar reader and of the row reader for the same damaged file."""
+    from heatmaps.marketdata import DumpFormatError, dumpcolumns, read_market_file
+
+    with pytest.raises(DumpFormatError) as fast:
+        getattr(dumpcolumns, columns_reader)(str(path))
+    with pytest.raises(DumpFormatError) as rows:
+        read_market_file(str(path))
+    return str(fast.value), str(rows.value)
+
+
+def test_a_cut_last_line_is_refused_alike_by_both_readers(
+    dump_files: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    klines, metrics = dump_files
+    lines = Path(klines[0]).read_text().splitlines()
+    last = lines[-1].split(",")
+    damaged: dict[str, tuple[str, str]] = {
+        # Digits lost from the open interest value: the row still parses and passes every value check.
+        "metrics value": (
+            "\n".join([*Path(metrics[1]).read_text().splitlines()[:-1], "2026-01-22 23:55:00,BTCUSDT,81234.5,7946"])
+            + "\n",
+            "read_metrics_columns",
+        ),
+        # A whole candle written with too few digits: consistent in itself, far below every other line.
+        "kline prices": (
+            "\n".join([*lines[:-1], ",".join([last[0], "9.1", "9.2", "9.0", "9.1", *last[5:]])]) + "\n",
+            "read_kline_columns",
+        ),
+        # The write stopped inside the last line: no final newline, columns missing.
+        "no newline, columns missing": ("\n".join([*lines[:-1], ",".join(last[:7])]), "read_kline_columns"),
+        # No final newline and a last field shorter than any other line's.
+        "no newline, short field": ("\n".join([*lines[:-1], ",".join([*last[:11], ""])]), "read_kline_columns"),
+    }
+    for label, (text, reader) in damaged.items():
+        path = tmp_path / f"BTCUSDT-{'metrics' if 'metrics' in reader else '5m'}-{label.replace(' ', '_')}.csv"
+        path.write_text(text)
+        fast, rows = _errors(path, reader)
+        assert fast == rows, label
+        assert f"line {len(text.rstrip(chr(10)).splitlines())}:" in fast and "cut" in fast, label
+
+
+def test_sound_files_skip_the_line_by_line_check(
+    dump_files: tuple[list[str], list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heatmaps.marketdata import dumpcolumns
+
+    calls: list[str] = []
+
+    def spy(name: str, text: str) -> None:
+        calls.append(name)
+
+    monkeypatch.setattr(dumpcolumns, "check_last_line", spy)
+    klines, metrics = dump_files
+    dumpcolumns.read_kline_columns(klines[0])  # header, final newline, every line a row
+    dumpcolumns.read_metrics_columns(metrics[1])
+    assert calls == []
+    # Without a final newline the columns cannot tell a cut line: the line-by-line check runs.
+    no_newline = tmp_path / "BTCUSDT-5m-open.csv"
+    no_newline.write_text(Path(klines[0]).read_text().rstrip("\n"))
+    dumpcolumns.read_kline_columns(str(no_newline))
+    assert calls == [str(no_newline)]
