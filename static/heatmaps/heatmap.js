@@ -101,11 +101,11 @@
           D.decodePacked(data.short_packed, data.width, data.bins),
         ]).then(function (grids) {
           var first = !state.data;
-          var whole = first || sameView(state.view, fullView(state.data));
+          var whole = first || sameView(state.view, fullView(state.data, state.live));
           state.data = data;
           state.grid = { long: grids[0], short: grids[1] };
           state.autoFull = data.colour_scale_usd;
-          if (whole) state.view = fullView(data);
+          if (whole) state.view = fullView(data, state.live);
           state.image = D.buildImage(data, state.grid, imageOptions(state));
           if (state.status) state.status.textContent = "";
           if (!first && state.panelsBox) state.panelsBox.textContent = "";
@@ -142,11 +142,27 @@
     var last = data.times.length - 1;
     var barMs = data.bar_seconds * 1000;
     var c = data.candles[last];
-    if (c && timeMs >= data.times[last] && timeMs < data.times[last] + barMs) {
+    var formingStart = data.times[last] + barMs;
+    if (c && timeMs >= data.times[last] && timeMs < formingStart) {
       c[2] = Math.max(c[2], price);
       c[3] = Math.min(c[3], price);
       c[4] = price;
+    } else if (timeMs >= formingStart) {
+      // The bar after the map's last one, forming: opened at the last close, drawn in the live column.
+      var t = formingStart + Math.floor((timeMs - formingStart) / barMs) * barMs;
+      var f = data.forming;
+      if (!f || f[0] !== t) f = data.forming = [t, c ? c[4] : price, price, price, price];
+      f[2] = Math.max(f[2], price);
+      f[3] = Math.min(f[3], price);
+      f[4] = price;
+      state.canvas.dataset.formingTime = String(t);
     }
+    // What price has traded through since the map was computed: the liquidation map draws it swept.
+    var lm = data.liquidation_map || {};
+    var from = lm.price != null ? lm.price : price;
+    data.traded = data.traded || [from, from];
+    data.traded[0] = Math.min(data.traded[0], price);
+    data.traded[1] = Math.max(data.traded[1], price);
     state.canvas.dataset.livePrice = String(price);
     if (state.drawn) draw(state);
   }
@@ -162,9 +178,11 @@
     return { side: state.side, minUsd: state.minUsd, fullUsd: state.fullUsd || state.autoFull, reuse: state.image };
   }
 
-  function fullView(data) {
+  // While live, the whole view keeps one column right of the map for the forming bar.
+  function fullView(data, live) {
     var t0 = data.times[0];
-    return { t0: t0, t1: t0 + data.width * data.bar_seconds * 1000, p0: data.price_lo, p1: data.price_hi };
+    var columns = data.width + (live ? 1 : 0);
+    return { t0: t0, t1: t0 + columns * data.bar_seconds * 1000, p0: data.price_lo, p1: data.price_hi };
   }
 
   function buildPanels(state) {
@@ -236,7 +254,10 @@
     D.drawTimeAxis(ctx, layout);
     if (state.liqCanvas) {
       var liq = sizeCanvas(state.liqCanvas);
-      if (liq) D.drawLiqMap(liq.ctx, data, layout, { x: 0, w: liq.w, total: liq.h }, state.side);
+      if (liq) {
+        var swept = D.drawLiqMap(liq.ctx, data, layout, { x: 0, w: liq.w, total: liq.h }, state.side);
+        state.canvas.dataset.sweptUsd = String(Math.round(swept || 0));
+      }
     }
     if (state.panels) state.panels.setView(state.view.t0, state.view.t1);
     state.drawn = true;
@@ -249,7 +270,7 @@
   // handles' intensity, on top of the timeframe and side the server put in their links.
   function updateExports(state) {
     if (!state.exports || !state.exports.length) return;
-    var whole = sameView(state.view, fullView(state.data));
+    var whole = sameView(state.view, fullView(state.data, state.live));
     for (var i = 0; i < state.exports.length; i++) {
       var a = state.exports[i];
       var u = new URL(a.getAttribute("href"), window.location.href);
@@ -849,6 +870,18 @@
     tick: function (timeMs, price) {
       var state = currentState();
       if (state) liveTick(state, timeMs, price);
+    },
+    // The stream is open (live.js): the whole view gains the forming bar's column, or loses it.
+    setLive: function (live) {
+      var state = currentState();
+      if (!state || !state.data || !!state.live === !!live) {
+        if (state) state.live = !!live;
+        return;
+      }
+      var whole = sameView(state.view, fullView(state.data, state.live));
+      state.live = !!live;
+      if (whole) state.view = fullView(state.data, state.live);
+      if (state.drawn) draw(state);
     },
     liquidation: function (p) {
       var state = currentState();

@@ -1,7 +1,8 @@
 /* liqplatform live updates on the asset page: one EventSource on /assets/<symbol>/events.
  *
  * `map` for the timeframe on screen → the map is refetched (If-None-Match) and redrawn (heatmap.js,
- * window.LiqHeatmap); `tick` → the price line and the newest candle move; `liquidation` → a circle;
+ * window.LiqHeatmap); `tick` → the price line moves, the forming bar is drawn in a column right of the
+ * map, and levels price trades through show as swept on the liquidation map; `liquidation` → a circle;
  * `alert` (a signed-in user's own) → a line in the badge's title. The badge says live / reconnecting /
  * paused. While the tab is hidden the stream is closed, and reopened with the last event id, so the
  * server resumes where it stopped. EventSource reconnects on its own after a dropped connection
@@ -42,11 +43,13 @@
     setState("connecting", "connecting…");
     source.onopen = function () {
       setState("live", "live");
+      if (window.LiqHeatmap && window.LiqHeatmap.setLive) window.LiqHeatmap.setLive(true);
     };
     source.onerror = function () {
       // CLOSED: the server refused (e.g. 404/503): EventSource gives up, and so do we.
       if (source && source.readyState === EventSource.CLOSED) {
         setState("off", "live updates unavailable");
+        if (window.LiqHeatmap && window.LiqHeatmap.setLive) window.LiqHeatmap.setLive(false);
         source = null;
       } else {
         setState("reconnecting", "reconnecting…");

@@ -176,30 +176,38 @@
   }
 
   function drawCandles(ctx, data, layout) {
-    var colW = layout.colW;
-    var body = Math.max(1, colW * 0.6);
     var barMs = data.bar_seconds * 1000;
     var first = Math.max(0, Math.floor((layout.t0 - data.times[0]) / barMs) - 1);
     var last = Math.min(data.candles.length - 1, Math.ceil((layout.t1 - data.times[0]) / barMs) + 1);
     for (var i = first; i <= last; i++) {
-      var c = data.candles[i];
-      if (!c) continue;
-      var x = layout.x(data.times[i] + barMs / 2);
-      var colour = c[4] >= c[1] ? UP : DOWN;
-      ctx.strokeStyle = colour;
-      ctx.lineWidth = 1;
-      ctx.beginPath();
-      ctx.moveTo(Math.round(x) + 0.5, layout.y(c[2]));
-      ctx.lineTo(Math.round(x) + 0.5, layout.y(c[3]));
-      ctx.stroke();
-      if (colW >= 2.5) {
-        var top = layout.y(Math.max(c[1], c[4]));
-        var height = Math.max(1, layout.y(Math.min(c[1], c[4])) - top);
-        ctx.fillStyle = colour;
-        ctx.fillRect(x - body / 2, top, body, height);
-        ctx.strokeStyle = "rgba(0,0,0,.55)";
-        ctx.strokeRect(x - body / 2, top, body, height);
-      }
+      if (data.candles[i]) drawCandle(ctx, data.candles[i], data.times[i] + barMs / 2, layout);
+    }
+    // The forming bar (live ticks), fainter: it is not closed yet.
+    if (data.forming) {
+      ctx.globalAlpha = 0.6;
+      drawCandle(ctx, data.forming, data.forming[0] + barMs / 2, layout);
+      ctx.globalAlpha = 1;
+    }
+  }
+
+  function drawCandle(ctx, c, centre, layout) {
+    var colW = layout.colW;
+    var body = Math.max(1, colW * 0.6);
+    var x = layout.x(centre);
+    var colour = c[4] >= c[1] ? UP : DOWN;
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(Math.round(x) + 0.5, layout.y(c[2]));
+    ctx.lineTo(Math.round(x) + 0.5, layout.y(c[3]));
+    ctx.stroke();
+    if (colW >= 2.5) {
+      var top = layout.y(Math.max(c[1], c[4]));
+      var height = Math.max(1, layout.y(Math.min(c[1], c[4])) - top);
+      ctx.fillStyle = colour;
+      ctx.fillRect(x - body / 2, top, body, height);
+      ctx.strokeStyle = "rgba(0,0,0,.55)";
+      ctx.strokeRect(x - body / 2, top, body, height);
     }
   }
 
@@ -345,11 +353,18 @@
     var useShort = side !== "long";
     var totals = new Float64Array(bins);
     var maxBar = 0;
+    // Levels the live price has traded through since the map was computed: liquidated, so left out.
+    var traded = data.traded;
+    var sweptUsd = 0;
     for (var b = 0; b < bins; b++) {
       var centre = data.price_lo + (b + 0.5) * binW;
       var sum = 0;
       var tiers = centre < cp ? (useLong ? tiersL : []) : useShort ? tiersS : [];
       for (var t = 0; t < tiers.length; t++) sum += tiers[t][b] || 0;
+      if (traded && centre >= traded[0] && centre <= traded[1]) {
+        sweptUsd += sum;
+        sum = 0;
+      }
       totals[b] = sum;
       if (centre >= layout.p0 && centre <= layout.p1) maxBar = Math.max(maxBar, sum);
     }
@@ -400,12 +415,22 @@
       ctx.stroke();
       ctx.setLineDash([]);
     }
+    if (traded && traded[1] > traded[0]) {
+      var top = layout.y(Math.min(traded[1], layout.p1));
+      var bottom = layout.y(Math.max(traded[0], layout.p0));
+      if (bottom > top) {
+        ctx.fillStyle = "rgba(139,148,158,.18)";
+        ctx.fillRect(box.x, top, box.w, bottom - top);
+      }
+    }
     ctx.fillStyle = "#8b949e";
     ctx.font = "10px system-ui, sans-serif";
     ctx.textBaseline = "top";
     ctx.textAlign = "left";
     ctx.fillText("bar " + usd(maxBar) + " · cum " + usd(maxCum), box.x + 2, 2);
+    if (sweptUsd > 0) ctx.fillText("swept since computed " + usd(sweptUsd), box.x + 2, 14);
     ctx.fillText("liquidation map", box.x + 2, layout.plot.y + layout.plot.h + 7);
+    return sweptUsd;
   }
 
   window.LiqDraw = {

@@ -74,6 +74,22 @@ def test_new_map_version_and_tick_are_drawn_without_reload(server: str, page: An
     page.wait_for_function(f"() => +{STATE}.dataset.livePrice === {price}", timeout=10_000)
     assert page.evaluate(f"{STATE}.__heatmap.data.current_price") == price
 
+    # A tick in the bar after the map's last: drawn as the forming bar, in the column kept for it.
+    forming = dt_to_ms(newest) + BAR_MS
+    view_end = float(page.evaluate(f"{STATE}.dataset.view").split(",")[1])
+    assert view_end == dt_to_ms(newest) + 2 * BAR_MS  # the map's columns and one for the forming bar
+    time.sleep(1.1)  # ticks are published at most once a second
+    publish_event(symbol="BTCUSDT", kind="tick", data={"time": forming + 60_000, "price": price, "mark": None})
+    page.wait_for_function(f"() => +{STATE}.dataset.formingTime === {forming}", timeout=10_000)
+    # It opens at the last close, which the tick before set to `price`.
+    assert page.evaluate(f"{STATE}.__heatmap.data.forming") == [forming, price, price, price, price]
+    # Price falls 4 %: the long positions it traded through are swept from the liquidation map at once.
+    assert page.evaluate(f"{STATE}.dataset.sweptUsd") == "0"
+    low = round(price * 0.96, 2)
+    time.sleep(1.1)  # ticks are published at most once a second
+    publish_event(symbol="BTCUSDT", kind="tick", data={"time": forming + 120_000, "price": low, "mark": None})
+    page.wait_for_function(f"() => +{STATE}.dataset.sweptUsd > 0", timeout=10_000)
+
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # still visible: stays live
     assert page.evaluate("document.querySelector('.live-badge').dataset.state") in ("live", "connecting")
     assert errors == []
