@@ -316,3 +316,21 @@ def test_api_side_filter(client: Client, btc: Asset) -> None:
     assert {c["side"] for c in data["clusters"]} == {c["side"] for c in stored.heatmap.clusters}
     bad = client.get(PAGE_JSON + "24h&side=up")
     assert bad.status_code == 400 and "side" in bad.json()
+
+
+def test_header_links_markets_model_api_and_alerts_once_signed_in(client: Client, btc: Asset) -> None:
+    from django.contrib.auth import get_user_model
+
+    def nav(html: str) -> str:
+        return html.split('<nav class="site-nav"')[1].split("</nav>")[0]
+
+    anonymous = nav(client.get("/").content.decode())
+    assert '<a href="/" aria-current="page">Markets</a>' in anonymous
+    assert '<a href="/model/">Model accuracy</a>' in anonymous and '<a href="/api/docs/">API</a>' in anonymous
+    assert "Alerts" not in anonymous
+    client.force_login(get_user_model().objects.create_user("trader", "t@example.com", "a-long-password-1"))
+    signed_in = nav(client.get("/model/").content.decode())
+    assert '<a href="/alerts/rules/">Alerts</a>' in signed_in
+    assert '<a href="/model/" aria-current="page">Model accuracy</a>' in signed_in
+    # The keyboard help is on every page.
+    assert 'id="keyboard-help"' in client.get("/alerts/rules/").content.decode()

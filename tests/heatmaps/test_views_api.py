@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -352,3 +352,29 @@ def test_pages_and_maps_keep_serving_from_postgresql_when_redis_is_away(client: 
         stored = read_heatmap(asset=btc, timeframe="1w")
         assert stored is not None and len(response.json()["prices"]) == stored.long.shape[1]
         assert client.get("/").status_code == 200
+
+
+def test_a_long_map_of_a_short_history_says_why_it_is_mostly_empty(client: Client, btc: Asset) -> None:
+    heatmap = Heatmap.objects.get(asset=btc, timeframe="1w")
+    body = client.get("/assets/BTCUSDT/?tf=1w").content.decode()
+    assert "Short history" not in body and "chip-history" not in body  # 33 days of data cover a week
+    # History that starts 5½ days into the week's window: most of the map has nothing to show.
+    window_end = heatmap.first_bucket + timedelta(seconds=heatmap.bar_seconds * heatmap.width)
+    since = heatmap.first_bucket + timedelta(days=5, hours=12)
+    Heatmap.objects.filter(pk=heatmap.pk).update(data_start=since)
+    empty = round((1 - (window_end - since) / (window_end - heatmap.first_bucket)) * 100)
+    body = client.get("/assets/BTCUSDT/?tf=1w&min=1").content.decode()  # another URL: not the cached panel
+    assert f"history starts {since:%b} {since.day}" in body
+    assert f"about {empty} % of this\n          1w window has no data" in body and empty > 70
+
+
+def test_status_line_collapses_the_banners_into_chips(client: Client, btc: Asset) -> None:
+    Exchange.objects.filter(code="binance").update(degraded_since=datetime(2026, 1, 29, 17, 30, tzinfo=UTC))
+    body = client.get("/assets/BTCUSDT/?tf=24h").content.decode()
+    line = body.split('<div class="status-line"')[1].split("</details>")[0]
+    summary = line.split("<summary")[1].split("</summary>")[0]
+    # One line of chips: the degraded feed, stale data and simulated open interest; details below it.
+    assert summary.count('class="chip ') == 3
+    assert "degraded</span>" in summary and "stale: newest bar" in summary and "simulated OI" in summary
+    assert "data feed degraded" in line and "Stale data" in line and "SIMULATED open interest" in line
+    assert line.count("<details>") == 1 and 'class="status-dismiss"' in body
