@@ -25,6 +25,7 @@ from heatmaps.validity.words import (
     duration_words,
     league_words,
     plain_words,
+    signed,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "league_words",
     "leverage_bands",
     "plain_words",
+    "signed",
 ]

@@ -37,8 +37,14 @@ def _pct_ci(ci: list[float] | None) -> str:
     return "no interval" if not ci else f"95 % interval {ci[0] * 100:.0f}–{ci[1] * 100:.0f} %"
 
 
+def signed(value: float, digits: int = 4) -> str:
+    """``+0.0123``; a value that rounds to zero is ``0.0000``, without a sign that would mislead."""
+    text = f"{value:+.{digits}f}"
+    return f"{0:.{digits}f}" if float(text) == 0 else text
+
+
 def _points(value: float) -> str:
-    return f"{value * 100:+.1f}"
+    return signed(value * 100, 1)
 
 
 def _verdict(ci: list[float] | None, *, blocks: int, better_below: bool, negligible: float) -> str:
@@ -64,14 +70,14 @@ def _verdict(ci: list[float] | None, *, blocks: int, better_below: bool, negligi
 def _comparison_words(c: dict[str, Any], *, blocks: int, label: str = "") -> str:
     ll, br, r2 = c["log_loss"], c["brier"], c["pseudo_r2"]
     lci, bci, rci = c["log_loss_difference_ci95"], c["brier_difference_ci95"], r2["incremental_ci95"]
-    fmt = lambda ci: "no interval" if not ci else f"{ci[0]:+.4f} to {ci[1]:+.4f}"  # noqa: E731
+    fmt = lambda ci: "no interval" if not ci else f"{signed(ci[0])} to {signed(ci[1])}"  # noqa: E731
     return (
         f"{label}Log-loss over the last {c['scored_events']} events: {ll['model']:.4f} with the cluster sizes, "
-        f"{ll['baseline']:.4f} with distance alone (difference {c['log_loss_difference']:+.4f}, 95 % interval "
+        f"{ll['baseline']:.4f} with distance alone (difference {signed(c['log_loss_difference'])}, 95 % interval "
         f"{fmt(lci)}: {_verdict(lci, blocks=blocks, better_below=True, negligible=NEGLIGIBLE_LOG_LOSS)}); Brier score {br['model']:.4f} against "
-        f"{br['baseline']:.4f} (difference {c['brier_difference']:+.4f}, 95 % interval {fmt(bci)}: "
+        f"{br['baseline']:.4f} (difference {signed(c['brier_difference'])}, 95 % interval {fmt(bci)}: "
         f"{_verdict(bci, blocks=blocks, better_below=True, negligible=NEGLIGIBLE_BRIER)}; lower is better). "
-        f"Incremental pseudo-R² of the sizes over distance: {r2['incremental']:+.4f} (95 % interval {fmt(rci)}; "
+        f"Incremental pseudo-R² of the sizes over distance: {signed(r2['incremental'])} (95 % interval {fmt(rci)}; "
         "the published figure for liquidation maps is about +0.005)."
     )
 
@@ -139,8 +145,8 @@ def plain_words(report: dict[str, Any]) -> list[str]:
         if c is not None:
             r2 = c["pseudo_r2"]
             ci = r2["incremental_ci95"]
-            text += f"; incremental pseudo-R² {r2['incremental']:+.4f}" + (
-                f" ({ci[0]:+.4f} to {ci[1]:+.4f}) over {c['scored_events']} scored events" if ci else ""
+            text += f"; incremental pseudo-R² {signed(r2['incremental'])}" + (
+                f" ({signed(ci[0])} to {signed(ci[1])}) over {c['scored_events']} scored events" if ci else ""
             )
         out.append(text + ".")
     sci = same.get("difference_ci95")
@@ -182,7 +188,7 @@ def league_words(report: dict[str, Any]) -> list[str]:
         figure = (
             "too few events to score"
             if r2 is None
-            else f"{r2:+.4f}" + (f" ({ci[0]:+.4f} to {ci[1]:+.4f})" if ci else "")
+            else f"{signed(r2)}" + (f" ({signed(ci[0])} to {signed(ci[1])})" if ci else "")
         )
         mark = "  ← best" if row["best"] else ""
         out.append(

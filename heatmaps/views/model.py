@@ -90,12 +90,12 @@ def _share_ci(ci: object) -> str:
     return f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f} %" if isinstance(ci, list) and len(ci) == 2 else "–"
 
 
-def _signed(value: object, digits: int = 4) -> str:
-    return f"{value:+.{digits}f}" if isinstance(value, float) else "–"
+def _signed(value: object) -> str:
+    return validity.signed(value) if isinstance(value, float) else "–"
 
 
-def _signed_ci(ci: object, digits: int = 4) -> str:
-    return f"{ci[0]:+.{digits}f} to {ci[1]:+.{digits}f}" if isinstance(ci, list) and len(ci) == 2 else "–"
+def _signed_ci(ci: object) -> str:
+    return f"{validity.signed(ci[0])} to {validity.signed(ci[1])}" if isinstance(ci, list) and len(ci) == 2 else "–"
 
 
 def _figures(report: dict[str, Any]) -> list[Figure]:

@@ -296,3 +296,12 @@ def test_plain_words_verdict_follows_the_interval(sample_btc: Asset, ci: list[fl
     assert f"{ci[0]:+.4f} to {ci[1]:+.4f}" in text
     report["first_reach"]["blocks"] = 6
     assert "only 6 day blocks: too few for a verdict" in " ".join(plain_words(report))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(-2e-11, "0.0000"), (0.0, "0.0000"), (0.0123, "+0.0123"), (-0.00006, "-0.0001")]
+)
+def test_a_figure_that_rounds_to_zero_carries_no_sign(value: float, text: str) -> None:
+    from heatmaps.validity import signed
+
+    assert signed(value) == text
