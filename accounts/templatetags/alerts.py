@@ -43,19 +43,19 @@ def clean_number(name: str, value: Any, *, tick: float | None) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return value
     if name == "price":
-        return _plain(round_to_tick(float(value), tick) if tick else float(f"{value:.6g}"))
+        return plain_number(round_to_tick(float(value), tick) if tick else float(f"{value:.6g}"))
     if name == "min_usd" and value > 0:
         magnitude = 10 ** (math.floor(math.log10(value)) - 1)
-        return _plain(math.floor(value / magnitude) * magnitude)
+        return plain_number(math.floor(value / magnitude) * magnitude)
     if name in ("percent", "rate_pct"):
-        return _plain(round(float(value), 2))
+        return plain_number(round(float(value), 2))
     return value
 
 
-def _plain(value: float) -> str:
-    """No exponent, no trailing zeros: 93052.0 → "93052", 0.1 → "0.1"."""
-    text = f"{value:.10f}".rstrip("0").rstrip(".")
-    return text or "0"
+def plain_number(value: float) -> str:
+    """No exponent, no trailing zeros, no float noise: 93052.0 → "93052", 0.05000000000000001 → "0.05"."""
+    text = f"{float(f'{value:.12g}'):.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
 @register.inclusion_tag("accounts/alerts/_destinations.html", takes_context=True)

@@ -27,7 +27,7 @@ from accounts.views.common import AuthedHttpRequest
 
 WIDTH, HEIGHT, PAD = 900, 220, 8
 MAX_POINTS = 900
-MAX_ROWS = 200
+MAX_ROWS = 50  # newest first; the chart shows them all
 
 
 @login_required
@@ -116,7 +116,11 @@ def _chart(result: HistoryResult) -> dict[str, Any]:
         outcome = firing.outcome
         state = "pending" if outcome is None else ("touched" if outcome.touched else "missed")
         marks.append({"x": x(firing.bar_ms), "y": y(float(closes[index])), "state": state, "when": _day(firing.bar_ms)})
-    ticks = [{"x": x(t), "label": _day(int(t))[:10]} for t in np.linspace(t0, t1, 5)]
+    anchors = ["start", "middle", "middle", "middle", "end"]
+    ticks = [
+        {"x": x(t), "label": _day(int(t))[:10], "anchor": a}
+        for t, a in zip(np.linspace(t0, t1, 5), anchors, strict=True)
+    ]
     return {
         "width": WIDTH,
         "height": HEIGHT,

@@ -49,7 +49,7 @@ from accounts.alerts.wording import fmt_price, fmt_usd
 from accounts.annotations import annotations_for_user
 from accounts.forms import AlertRuleForm, add_service_errors
 from accounts.models import AlertRule, Annotation
-from accounts.templatetags.alerts import clean_number
+from accounts.templatetags.alerts import clean_number, plain_number
 from accounts.views.common import AuthedHttpRequest, safe_next
 from heatmaps.models import Asset
 
@@ -265,10 +265,11 @@ def _initial_from_rule(rule: AlertRule) -> dict[str, Any]:
         "webhook_url": rule.webhook_url,
         "destinations": [d.pk for d in rule.destinations.all()],
         "followup_horizon_minutes": rule.followup_horizon_minutes,
-        **{k: v for k, v in rule.params.items() if v is not None},
+        # Shown as typed: 90000, not 90000.0.
+        **{k: plain_number(v) if isinstance(v, float) else v for k, v in rule.params.items() if v is not None},
     }
-    if rule.condition in FUNDING and isinstance(initial.get("rate"), int | float):
-        initial["rate"] = float(f"{initial['rate'] * 100:.10g}")  # shown in %, without float noise
+    if rule.condition in FUNDING and isinstance(rule.params.get("rate"), int | float):
+        initial["rate"] = plain_number(rule.params["rate"] * 100)  # shown in %, without float noise
     if rule.annotation_id:
         initial["annotation"] = rule.annotation_id
     return initial
@@ -290,7 +291,7 @@ def _initial_from_query(query: QueryDict) -> dict[str, Any]:
     tick = asset_tick(asset) if asset is not None else None
     for name in ("price", "min_usd", "percent"):
         if isinstance(initial.get(name), float):
-            initial[name] = float(clean_number(name, initial[name], tick=tick))
+            initial[name] = clean_number(name, initial[name], tick=tick)  # text: "5000000", not "5000000.0"
     for name in ("window_minutes", "cooldown_minutes", "annotation", "followup_horizon_minutes"):
         with contextlib.suppress(ValueError):
             initial[name] = int(query.get(name, ""))

@@ -1,6 +1,6 @@
 """A trader in headless Chromium: "Alert me" on a cluster of the asset page, a price_crosses rule
 saved from the prefilled form, a new bar that crosses it, the bell's count going up on its own
-(HTMX poll) and the event on the alerts page."""
+(HTMX poll) and the event on the alerts page; a cluster rule tested on history from the form."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from accounts.models import AlertEvent, AlertRule, User
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset, Candle
-from tests.browser.test_heatmap_page import screenshot, wait_drawn
+from tests.browser.test_heatmap_page import ARTIFACTS, screenshot, wait_drawn
 from tests.browser.test_personal_browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,10 +75,37 @@ def test_alert_me_new_bar_bell_and_alerts_page(live_server: Any, page: Any, alic
     page.locator("#alert-bell").click()
     page.wait_for_url(re.compile(r"/alerts/$"))
     row = page.locator("tr.alert-event.unread")
-    assert row.count() == 1 and "BTCUSDT" in row.inner_text() and "price_crosses" in row.inner_text()
+    assert row.count() == 1 and "BTCUSDT" in row.inner_text() and "Price crosses" in row.inner_text()
+    assert "price_crosses" not in row.inner_text()  # words, not the stored key
     row.locator("button", has_text="Mark read").click()
     page.wait_for_selector("tr.alert-event.unread", state="detached")
     page.wait_for_selector("#alert-bell .alert-count[data-unread='0']")
     assert AlertEvent.objects.get().read
     screenshot(page, "alerts-page.png")
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_test_on_history_draws_the_firings(live_server: Any, page: Any, alice: User) -> None:
+    load_sample_data()
+    sign_in(page, live_server, alice)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{live_server.url}/alerts/rules/new/?asset=BTCUSDT&condition=cluster_forms&min_usd=5000000&percent=5")
+    page.locator("select[name=timeframe]").select_option("1w")
+    page.locator("#history-days").fill("30")
+    page.locator("button.test-history").click()
+    page.wait_for_selector("#rule-history svg.history-chart", timeout=60_000)
+    fired = int(page.locator(".history-fired").inner_text().split()[0])
+    assert fired > 0 and page.locator("svg.history-chart circle.history-mark").count() == fired
+    assert page.locator("table.history-firings tbody tr").count() == min(fired, 50)
+    summary = page.locator(".history-summary").inner_text()
+    assert "no look-ahead" in summary and "by distance alone" in summary
+    assert page.url.endswith("/alerts/rules/new/?asset=BTCUSDT&condition=cluster_forms&min_usd=5000000&percent=5")
+    assert not AlertRule.objects.exists()  # testing saved nothing
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.locator("#rule-history h2").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "alert-test-on-history.png"))
+    page.locator("svg.history-chart").screenshot(path=str(ARTIFACTS / "alert-test-on-history-chart.png"))
+    assert page.locator("input[name=min_usd]").input_value() == "5000000"  # prefilled clean
     assert not [e for e in errors if "Content Security Policy" in e], errors
