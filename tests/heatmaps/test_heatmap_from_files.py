@@ -233,3 +233,18 @@ def test_sound_files_skip_the_line_by_line_check(
     no_newline.write_text(Path(klines[0]).read_text().rstrip("\n"))
     dumpcolumns.read_kline_columns(str(no_newline))
     assert calls == [str(no_newline)]
+
+
+def test_rows_of_other_widths_are_refused_alike_by_both_readers(
+    dump_files: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    klines, _ = dump_files
+    lines = Path(klines[0]).read_text().splitlines()
+    # One row a column too long and the next a column too short: the comma count of the file is right.
+    lines[5] = lines[5] + ",0"
+    lines[6] = lines[6].rsplit(",", 1)[0]
+    path = tmp_path / "BTCUSDT-5m-widths.csv"
+    path.write_text("\n".join(lines) + "\n")
+    fast, rows = _errors(path, "read_kline_columns")
+    assert fast == rows
+    assert "line 6: expected 12 kline columns" in fast
