@@ -314,6 +314,9 @@ class ProvenanceOut(serializers.Serializer):
     candle_exchange = serializers.CharField()
     oi_exchanges = serializers.ListField(child=serializers.CharField())
     oi_simulated = serializers.BooleanField(help_text="the open interest behind this map was simulated")
+    replay = serializers.BooleanField(
+        help_text="the data is the bundled sample replayed as a live market (the offline demo), not the market"
+    )
     held_back = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),
         help_text="rows of the map's data span left out as implausible, per exchange and kind "

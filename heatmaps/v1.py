@@ -429,6 +429,7 @@ def _heatmap_body(
             "candle_exchange": m.candle_exchange,
             "oi_exchanges": m.oi_exchanges,
             "oi_simulated": m.oi_simulated,
+            "replay": settings.LIQ_REPLAY,
             "held_back": m.held_back or {},
             "model": m.model,
             "version": m.version,

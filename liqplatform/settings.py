@@ -209,6 +209,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.watchlists",
+                "heatmaps.context_processors.market_mode",
             ],
         },
     },

@@ -42,7 +42,7 @@
     source = new EventSource(url);
     setState("connecting", "connecting…");
     source.onopen = function () {
-      setState("live", "live");
+      setState("live", badge.dataset.liveNote ? "live · " + badge.dataset.liveNote : "live");
       if (window.LiqHeatmap && window.LiqHeatmap.setLive) window.LiqHeatmap.setLive(true);
     };
     source.onerror = function () {
