@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from heatmaps.models import Asset, Heatmap
+from heatmaps.models import Asset, Exchange, Heatmap
 from tests.browser.test_heatmap_page import STATE, console_errors, sample, screenshot, wait_drawn
 
 __all__ = ["sample"]  # the fixture, shared with the heat-map page's tests
@@ -78,13 +79,15 @@ def test_status_line_details_on_demand_and_dismissed_until_it_changes(
     wait_drawn(page, "24h")
     assert not page.locator(".status-line").is_visible()  # still dismissed in this tab…
     # …but another combination of conditions (here: a feed degraded too) shows again.
-    btc = Asset.objects.get(symbol="BTCUSDT")
-    btc.reference_exchange.__class__.objects.filter(pk=btc.reference_exchange.pk).update(
-        degraded_since="2026-01-29T17:30:00Z"
-    )
+    Exchange.objects.filter(code="binance").update(degraded_since=datetime(2026, 1, 29, 17, 30, tzinfo=UTC))
     page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w")
     wait_drawn(page, "1w")
     assert page.locator(".status-line .chip-degraded").is_visible()
+    # Three conditions still make one line beside the tabs, and the map does not move down for them.
+    box = layout(page)
+    assert page.locator(".status-line .chip").count() == 3 and box["status"]["h"] < 36
+    assert box["map"]["y"] == map_y
+    screenshot(page, "trader-1280x720-degraded.png")
 
 
 def test_every_chart_reads_out_under_the_cursor(live_server: Any, page: Any, sample: Asset) -> None:
