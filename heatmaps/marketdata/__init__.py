@@ -12,43 +12,117 @@ the overview's one row per asset, and
 strays rescued from DEFAULT, expired months dropped.
 """
 
-from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
-from heatmaps.marketdata.assets import asset_add, split_symbol
-from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_coverage, find_gaps, span_summary
-from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
-from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
-from heatmaps.marketdata.panels import map_panels
-from heatmaps.marketdata.partitions import (
-    Created,
-    Partition,
-    drop_expired_partitions,
-    ensure_partitions,
-    list_partitions,
-    partitioning_active,
-)
-from heatmaps.marketdata.plausibility import CandleProblem, Candles, candle_problems
-from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
-from heatmaps.marketdata.series import (
-    RecentBars,
-    RecentMarket,
-    RecordedLiquidations,
-    recent_market,
-    recorded_liquidations,
-)
-from heatmaps.marketdata.store import (
-    ImportProblem,
-    ImportResult,
-    dt_to_ms,
-    import_market_file,
-    insert_liquidations,
-    liquidation_prints,
-    ms_to_dt,
-    stored_candles_before,
-    upsert_candles,
-    upsert_funding,
-    upsert_open_interest,
-)
-from heatmaps.marketdata.summary import SUMMARY_TIMEFRAMES, asset_summary_refresh
+# Loaded on first use (PEP 562): a command that reads dump files needs none of the
+# database modules, and the admin needs one or two.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
+    from heatmaps.marketdata.assets import asset_add, split_symbol
+    from heatmaps.marketdata.coverage import Coverage, Gap, SpanSummary, data_coverage, find_gaps, span_summary
+    from heatmaps.marketdata.dumpcolumns import KlineColumns, MetricsColumns, read_kline_columns, read_metrics_columns
+    from heatmaps.marketdata.dumpfiles import DumpFormatError, ParsedFile, read_market_file
+    from heatmaps.marketdata.panels import map_panels
+    from heatmaps.marketdata.partitions import (
+        Created,
+        Partition,
+        drop_expired_partitions,
+        ensure_partitions,
+        list_partitions,
+        partitioning_active,
+    )
+    from heatmaps.marketdata.plausibility import CandleProblem, Candles, candle_problems
+    from heatmaps.marketdata.sample import SAMPLE_ASSETS, ensure_sample_assets, load_sample_data
+    from heatmaps.marketdata.series import (
+        RecentBars,
+        RecentMarket,
+        RecordedLiquidations,
+        recent_market,
+        recorded_liquidations,
+    )
+    from heatmaps.marketdata.store import (
+        ImportProblem,
+        ImportResult,
+        dt_to_ms,
+        import_market_file,
+        insert_liquidations,
+        liquidation_prints,
+        ms_to_dt,
+        stored_candles_before,
+        upsert_candles,
+        upsert_funding,
+        upsert_open_interest,
+    )
+    from heatmaps.marketdata.summary import SUMMARY_TIMEFRAMES, asset_summary_refresh
+
+_WHERE: dict[str, tuple[str, str]] = {
+    "Snapshot": ("heatmaps.marketdata.aggregation", "Snapshot"),
+    "market_snapshot": ("heatmaps.marketdata.aggregation", "market_snapshot"),
+    "asset_add": ("heatmaps.marketdata.assets", "asset_add"),
+    "split_symbol": ("heatmaps.marketdata.assets", "split_symbol"),
+    "Coverage": ("heatmaps.marketdata.coverage", "Coverage"),
+    "Gap": ("heatmaps.marketdata.coverage", "Gap"),
+    "SpanSummary": ("heatmaps.marketdata.coverage", "SpanSummary"),
+    "data_coverage": ("heatmaps.marketdata.coverage", "data_coverage"),
+    "find_gaps": ("heatmaps.marketdata.coverage", "find_gaps"),
+    "span_summary": ("heatmaps.marketdata.coverage", "span_summary"),
+    "KlineColumns": ("heatmaps.marketdata.dumpcolumns", "KlineColumns"),
+    "MetricsColumns": ("heatmaps.marketdata.dumpcolumns", "MetricsColumns"),
+    "read_kline_columns": ("heatmaps.marketdata.dumpcolumns", "read_kline_columns"),
+    "read_metrics_columns": ("heatmaps.marketdata.dumpcolumns", "read_metrics_columns"),
+    "DumpFormatError": ("heatmaps.marketdata.dumpfiles", "DumpFormatError"),
+    "ParsedFile": ("heatmaps.marketdata.dumpfiles", "ParsedFile"),
+    "read_market_file": ("heatmaps.marketdata.dumpfiles", "read_market_file"),
+    "map_panels": ("heatmaps.marketdata.panels", "map_panels"),
+    "Created": ("heatmaps.marketdata.partitions", "Created"),
+    "Partition": ("heatmaps.marketdata.partitions", "Partition"),
+    "drop_expired_partitions": ("heatmaps.marketdata.partitions", "drop_expired_partitions"),
+    "ensure_partitions": ("heatmaps.marketdata.partitions", "ensure_partitions"),
+    "list_partitions": ("heatmaps.marketdata.partitions", "list_partitions"),
+    "partitioning_active": ("heatmaps.marketdata.partitions", "partitioning_active"),
+    "CandleProblem": ("heatmaps.marketdata.plausibility", "CandleProblem"),
+    "Candles": ("heatmaps.marketdata.plausibility", "Candles"),
+    "candle_problems": ("heatmaps.marketdata.plausibility", "candle_problems"),
+    "SAMPLE_ASSETS": ("heatmaps.marketdata.sample", "SAMPLE_ASSETS"),
+    "ensure_sample_assets": ("heatmaps.marketdata.sample", "ensure_sample_assets"),
+    "load_sample_data": ("heatmaps.marketdata.sample", "load_sample_data"),
+    "RecentBars": ("heatmaps.marketdata.series", "RecentBars"),
+    "RecentMarket": ("heatmaps.marketdata.series", "RecentMarket"),
+    "RecordedLiquidations": ("heatmaps.marketdata.series", "RecordedLiquidations"),
+    "recent_market": ("heatmaps.marketdata.series", "recent_market"),
+    "recorded_liquidations": ("heatmaps.marketdata.series", "recorded_liquidations"),
+    "ImportProblem": ("heatmaps.marketdata.store", "ImportProblem"),
+    "ImportResult": ("heatmaps.marketdata.store", "ImportResult"),
+    "dt_to_ms": ("heatmaps.marketdata.store", "dt_to_ms"),
+    "import_market_file": ("heatmaps.marketdata.store", "import_market_file"),
+    "insert_liquidations": ("heatmaps.marketdata.store", "insert_liquidations"),
+    "liquidation_prints": ("heatmaps.marketdata.store", "liquidation_prints"),
+    "ms_to_dt": ("heatmaps.marketdata.store", "ms_to_dt"),
+    "stored_candles_before": ("heatmaps.marketdata.store", "stored_candles_before"),
+    "upsert_candles": ("heatmaps.marketdata.store", "upsert_candles"),
+    "upsert_funding": ("heatmaps.marketdata.store", "upsert_funding"),
+    "upsert_open_interest": ("heatmaps.marketdata.store", "upsert_open_interest"),
+    "SUMMARY_TIMEFRAMES": ("heatmaps.marketdata.summary", "SUMMARY_TIMEFRAMES"),
+    "asset_summary_refresh": ("heatmaps.marketdata.summary", "asset_summary_refresh"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = [
     "SAMPLE_ASSETS",
