@@ -24,7 +24,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.alerts.delivery import describe
-from accounts.alerts.followup_store import create_followups
+from accounts.alerts.followup import pending_followup
+from accounts.alerts.followup_store import insert_followups
 from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquidations, MarketState, Series
 from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
@@ -164,6 +165,7 @@ class StoredRule:
     last_fired_bar: datetime | None
     channels: list[str]
     webhook_active: bool
+    followup_horizon_minutes: int | None = None
 
 
 def _enabled_rules(asset: Asset) -> list[StoredRule]:
@@ -181,6 +183,7 @@ def _enabled_rules(asset: Asset) -> list[StoredRule]:
         "channels",
         "webhook_url",
         "webhook_disabled_reason",
+        "followup_horizon_minutes",
     )
     return [
         StoredRule(
@@ -195,6 +198,7 @@ def _enabled_rules(asset: Asset) -> list[StoredRule]:
             last_fired_bar=r[9],
             channels=r[10],
             webhook_active="webhook" in r[10] and bool(r[11]) and not r[12],
+            followup_horizon_minutes=r[13],
         )
         for r in rows
     ]
@@ -263,10 +267,11 @@ def _store(*, asset: Asset, rules: Sequence[StoredRule], firings: Sequence[Firin
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO {table} (rule_id, user_id, asset_id, condition, fired_at, bar_time, "values", read, test) '
-            f"VALUES {values_sql} ON CONFLICT (rule_id, bar_time) DO NOTHING RETURNING id, rule_id",
+            f"VALUES {values_sql} ON CONFLICT (rule_id, bar_time) DO NOTHING RETURNING id, rule_id, bar_time",
             params,
         )
-        inserted: list[tuple[int, int]] = cursor.fetchall()
+        returned: list[tuple[int, int, Any]] = cursor.fetchall()
+    inserted = [(event_id, rule_id) for event_id, rule_id, _ in returned]
     if not inserted:
         return []
     # Only rules whose event was inserted move on; firings are in bar order, so the last one wins.
@@ -289,9 +294,32 @@ def _store(*, asset: Asset, rules: Sequence[StoredRule], firings: Sequence[Firin
     targets = _destinations(list(fired_ids))
     deliveries += [(event_id, kind, dest) for event_id, rule_id in inserted for dest, kind in targets.get(rule_id, [])]
     _create_deliveries(deliveries, now)
-    event_ids = [event_id for event_id, _ in inserted]
-    create_followups(event_ids=event_ids)
-    return event_ids
+    # Follow-ups from the firings in hand (no second read of the events): one row per new event.
+    by_key = {(f.rule_id, f.bar_ms): f for f in firings}
+    followups = []
+    for event_id, rule_id, bar_time in returned:
+        firing = by_key[(rule_id, _as_ms(bar_time))]
+        rule = owner[rule_id]
+        pending = pending_followup(
+            condition=firing.condition,
+            values=firing.values,
+            bar_ms=firing.bar_ms,
+            params=rule.params,
+            horizon_minutes=rule.followup_horizon_minutes,
+        )
+        if pending is not None:
+            followups.append((event_id, rule_id, pending))
+    insert_followups(asset_id=asset.pk, rows=followups)
+    return [event_id for event_id, _ in inserted]
+
+
+def _as_ms(value: Any) -> int:
+    """A RETURNING timestamp as UTC ms (SQLite hands back text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+    return dt_to_ms(value)
 
 
 def _destinations(rule_ids: list[int]) -> dict[int, list[tuple[int, str]]]:

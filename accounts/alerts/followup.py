@@ -79,6 +79,27 @@ def target_of(condition: str, values: Mapping[str, Any]) -> Target | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A follow-up as created with its event: what to follow and until when (UTC ms)."""
+
+    target: Target
+    horizon_end_ms: int
+
+
+def pending_followup(
+    *, condition: str, values: Mapping[str, Any], bar_ms: int, params: Mapping[str, Any], horizon_minutes: int | None
+) -> Pending | None:
+    """What an event of ``condition`` will be followed up against, or None (not a price level)."""
+    if condition not in FOLLOWED:
+        return None
+    target = target_of(condition, values)
+    if target is None:
+        return None
+    minutes = horizon_minutes or default_horizon_minutes(condition, params)
+    return Pending(target=target, horizon_end_ms=bar_ms + BAR_MS + minutes * 60_000)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     touched: bool
     minutes_to_touch: int | None
