@@ -111,10 +111,17 @@ _WHERE: dict[str, tuple[str, str]] = {
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module, attribute = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if name not in _WHERE:
+        # A submodule (``marketdata.store``) is an attribute once imported, as when this file imported
+        # them all.
+        if not name.startswith("__"):
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _WHERE[name]
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
