@@ -2,9 +2,10 @@
 backfill and heat-map recomputes run beside it, in their own process at nice 10 as the workers run.
 
 Mix (equal shares): overview, asset page, HTMX timeframe swap (two of five), the 1y map's data.
-Three runs: capacity (wrk flat out; its latency is mostly queueing), then the mix offered at a fixed
-rate (hey): visitors without a session at --rate (210/s), and a signed-in trader at --signed-in-rate
-(100/s). wrk and hey are Debian packages; scripts/bench-deps.sh installs them. Prints requests/s,
+Four runs: capacity (wrk flat out; its latency is mostly queueing), then the mix offered at a fixed
+rate (hey): visitors without a session at --rate (210/s), a signed-in trader at --signed-in-rate
+(100/s), and the visitors again while --sse-clients (1000) live event streams are held open on the
+uvicorn events process with a tick published every second. wrk and hey are Debian packages; scripts/bench-deps.sh installs them. Prints requests/s,
 p50/p95/p99 latency (per path for the fixed-rate runs) and errors; asserts nothing. Uses the
 liqplatform_bench database and Redis db 12.
 Run: make bench  (or .venv/bin/python bench/bench_load.py [--seconds 30] [--quiet-machine])
@@ -13,6 +14,7 @@ Run: make bench  (or .venv/bin/python bench/bench_load.py [--seconds 30] [--quie
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import re
@@ -192,6 +194,91 @@ def fixed_rate(port: int, seconds: int, rate: int, label: str, cookie: str = "")
     return Run(label, rps, float(p50), float(p95), float(p99), max(latencies, default=0.0), errors, detail)
 
 
+def events_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """The live-events process as Procfile.production runs it: uvicorn, one worker."""
+    port = free_port()
+    command = [str(ROOT / ".venv" / "bin" / "uvicorn"), "liqplatform.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(port)
+    return proc, port
+
+
+def hold_sse_clients(port: int, count: int, stop: threading.Event, ticks: list[int], opened: list[int]) -> None:
+    """`count` browsers with the asset page open: each holds its event stream and reads the ticks."""
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /assets/BTCUSDT/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        await writer.drain()
+        opened[0] += 1
+        while not stop.is_set():
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), 1)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            ticks[0] += chunk.count(b"event: tick")
+        writer.close()
+
+    async def main() -> None:
+        tasks = []
+        for i in range(count):
+            tasks.append(asyncio.create_task(one()))
+            if i % 100 == 99:
+                await asyncio.sleep(0.05)  # in waves, as browsers arrive
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: int, clients: int) -> tuple[Run, str]:
+    """The visitors' mix at `rate` while `clients` live streams stay open on the events process and a
+    tick is published every second (each reaching every stream)."""
+    from heatmaps.live import publish_event
+
+    proc, events_port = events_server(env)
+    stop, ticks, opened = threading.Event(), [0], [0]
+    holder = threading.Thread(target=hold_sse_clients, args=(events_port, clients, stop, ticks, opened))
+    holder.start()
+    try:
+        deadline = time.monotonic() + 120
+        while opened[0] < clients and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss_before = rss_mib(proc.pid)
+
+        def publish() -> None:
+            price = 90_000.0
+            while not stop.is_set():
+                price += 1
+                publish_event(symbol="BTCUSDT", kind="tick", data={"time": int(time.time() * 1000), "price": price})
+                time.sleep(1.0)
+
+        publisher = threading.Thread(target=publish, daemon=True)
+        publisher.start()
+        run = fixed_rate(port, seconds, rate, f"visitors, {rate}/s offered, {opened[0]} live streams open")
+        rss_after = rss_mib(proc.pid)
+    finally:
+        stop.set()
+        holder.join(timeout=30)
+        proc.terminate()
+        proc.wait(timeout=30)
+    expected = opened[0] * seconds
+    note = (
+        f"  events process: {opened[0]} streams, RSS {rss_before:.0f} MiB idle -> {rss_after:.0f} MiB after the run; "
+        f"{ticks[0]} ticks delivered (~{expected} published x streams)"
+    )
+    return run, note
+
+
 def signed_in_cookie() -> str:
     """A trader with a watchlist and levels on BTCUSDT, signed in: their pages render per request."""
     from django.contrib.auth import get_user_model
@@ -218,6 +305,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=210, help="requests/s offered in the fixed-rate runs")
     parser.add_argument("--signed-in-rate", type=int, default=100, help="requests/s offered in the signed-in run")
     parser.add_argument("--quiet-machine", action="store_true", help="no backfill or recompute beside the load")
+    parser.add_argument(
+        "--sse-clients", type=int, default=1000, help="live streams held open in the last run (0: none)"
+    )
     args = parser.parse_args()
 
     load_sample_data()
@@ -269,6 +359,10 @@ def main() -> None:
                 port, args.seconds, args.signed_in_rate, f"signed-in traders, {args.signed_in_rate}/s offered", cookie
             ),
         ]
+        sse_note = ""
+        if args.sse_clients:
+            beside, sse_note = visitors_beside_streams(port, env, args.seconds, args.rate, args.sse_clients)
+            runs.append(beside)
     finally:
         stop.set()
         if batch.is_alive():
@@ -287,6 +381,11 @@ def main() -> None:
     print(f"  target for {visitors.label}: >= 200 requests/s at p95 < 200 ms, 0 errors -> {'OK' if ok else 'MISSED'}")
     held = traders.rps >= args.signed_in_rate * 0.95 and traders.p95 < 200 and not traders.errors
     print(f"  {traders.label}: {'held' if held else 'NOT held'} at p95 < 200 ms (their pages render per request)")
+    if sse_note:
+        beside = runs[3]
+        ok = beside.rps >= 200 and beside.p95 < 200 and not beside.errors
+        print(sse_note)
+        print(f"  target for {beside.label}: >= 200 requests/s at p95 < 200 ms, 0 errors -> {'OK' if ok else 'MISSED'}")
 
 
 if __name__ == "__main__":

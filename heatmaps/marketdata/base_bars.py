@@ -134,6 +134,7 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
             simulated = simulated or bool(sim[mine].any())
             newest_oi = int(bar_open[mine].max()) + BASE_BAR_MS
             oi_end_ms = newest_oi if oi_end_ms is None else max(oi_end_ms, newest_oi)
+    _hold_late_starters(per_exchange)
     # NaN where any contributing exchange lacks a value
     oi_value = np.sum(np.vstack(list(per_exchange.values())), axis=0) if per_exchange else np.full(n, np.nan)
     codes = dict(Exchange.objects.filter(pk__in=per_exchange.keys()).values_list("pk", "code"))
@@ -181,3 +182,21 @@ def _exchange_volume(asset: Asset, exchange_id: int, open_time: np.ndarray) -> n
         hit[hit] = open_time[at[hit]] == times[hit]
         volume[at[hit]] = values[hit]
     return volume
+
+
+def _hold_late_starters(per_exchange: dict[int, np.ndarray]) -> None:
+    """An exchange whose series starts after the others' (a venue added later, or one that publishes no
+    open-interest history) counts at its first value before it starts: it adds nothing to the change of
+    the sum there, instead of turning every earlier bar's sum into "unknown" and blanking the map's past."""
+    if len(per_exchange) < 2:
+        return
+    starts = {
+        key: int(np.argmax(np.isfinite(series))) for key, series in per_exchange.items() if np.isfinite(series).any()
+    }
+    if not starts:
+        return
+    earliest = min(starts.values())
+    for key, first in starts.items():
+        if first > earliest:
+            series = per_exchange[key]
+            series[earliest:first] = series[first]
