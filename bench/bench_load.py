@@ -211,6 +211,12 @@ def hold_sse_clients(port: int, count: int, stop: threading.Event, ticks: list[i
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /assets/BTCUSDT/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
         await writer.drain()
+        greeting = b""
+        while b": connected" not in greeting:  # the stream has taken its position: events from here on
+            chunk = await reader.read(4096)
+            if not chunk:
+                return
+            greeting += chunk
         opened[0] += 1
         while not stop.is_set():
             try:
