@@ -133,6 +133,7 @@ class Run:
     max: float
     errors: int
     detail: str = ""
+    requests: int = 0
 
     def line(self) -> str:
         return (
@@ -156,7 +157,8 @@ def capacity(port: int, seconds: int, connections: int) -> Run:
     errors = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
     p50, p95, p99, top = (r[f"{key}_us"] / 1000 for key in ("p50", "p95", "p99", "max"))  # wrk's own histogram
     rps = r["requests"] / (r["duration_us"] / 1e6)
-    return Run(f"capacity, {connections} connections flat out", rps, p50, p95, p99, top, errors)
+    label = f"capacity, {connections} connections flat out"
+    return Run(label, rps, p50, p95, p99, top, errors, requests=r["requests"])
 
 
 def fixed_rate(port: int, seconds: int, rate: int, label: str, cookie: str = "") -> Run:
@@ -191,7 +193,8 @@ def fixed_rate(port: int, seconds: int, rate: int, label: str, cookie: str = "")
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies else (float("nan"),) * 3
     rps = len(latencies) / duration
     detail = "\n      " + "; ".join(by_path)
-    return Run(label, rps, float(p50), float(p95), float(p99), max(latencies, default=0.0), errors, detail)
+    top = max(latencies, default=0.0)
+    return Run(label, rps, float(p50), float(p95), float(p99), top, errors, detail, requests=len(latencies))
 
 
 def events_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
@@ -285,6 +288,12 @@ def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: 
     return run, note
 
 
+def worker_rss(master: int) -> dict[int, float]:
+    """Resident size (MiB) of each gunicorn worker, by pid."""
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    return {int(pid): rss_mib(int(pid)) for pid in out}
+
+
 def signed_in_cookie() -> str:
     """A trader with a watchlist and levels on BTCUSDT, signed in: their pages render per request."""
     from django.contrib.auth import get_user_model
@@ -311,6 +320,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=210, help="requests/s offered in the fixed-rate runs")
     parser.add_argument("--signed-in-rate", type=int, default=100, help="requests/s offered in the signed-in run")
     parser.add_argument("--quiet-machine", action="store_true", help="no backfill or recompute beside the load")
+    parser.add_argument("--memory-requests", type=int, default=50_000, help="requests served before RSS is read again")
     parser.add_argument(
         "--sse-clients", type=int, default=1000, help="live streams held open in the last run (0: none)"
     )
@@ -356,6 +366,7 @@ def main() -> None:
         wait_http(port)
         for path, _ in MIX:  # warm the caches
             subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"], check=False)
+        rss_warm = worker_rss(gunicorn.pid)
         if not args.quiet_machine:
             batch.start()
         runs = [
@@ -369,6 +380,12 @@ def main() -> None:
         if args.sse_clients:
             beside, sse_note = visitors_beside_streams(port, env, args.seconds, args.rate, args.sse_clients)
             runs.append(beside)
+        # Memory: the workers' resident size after warm-up and once the site has served --memory-requests.
+        served = sum(run.requests for run in runs)
+        if served < args.memory_requests:
+            more = (args.memory_requests - served) / max(runs[0].rps, 1.0)
+            served += capacity(port, int(more) + 2, args.connections).requests
+        rss_end = worker_rss(gunicorn.pid)
     finally:
         stop.set()
         if batch.is_alive():
@@ -387,6 +404,12 @@ def main() -> None:
     print(f"  target for {visitors.label}: >= 200 requests/s at p95 < 200 ms, 0 errors -> {'OK' if ok else 'MISSED'}")
     held = traders.rps >= args.signed_in_rate * 0.95 and traders.p95 < 200 and not traders.errors
     print(f"  {traders.label}: {'held' if held else 'NOT held'} at p95 < 200 ms (their pages render per request)")
+    growth = [rss_end[pid] / rss_warm[pid] - 1 for pid in rss_warm if pid in rss_end]
+    print(
+        f"  web workers' RSS after warm-up: {', '.join(f'{v:.0f}' for v in rss_warm.values())} MiB; after {served:,} "
+        f"requests: {', '.join(f'{v:.0f}' for v in rss_end.values())} MiB; growth "
+        f"{max(growth, default=float('nan')) * 100:+.1f} % at most ({len(growth)} of {len(rss_warm)} workers the same process)"
+    )
     if sse_note:
         beside = runs[3]
         ok = beside.rps >= 200 and beside.p95 < 200 and not beside.errors
