@@ -267,6 +267,7 @@ def test_asset_page_has_a_model_accuracy_section(client: Client, sample_btc: Ass
     assert 'href="/model/?asset=BTCUSDT"' in html
     eth = client.get("/assets/ETHUSDT/").content.decode()
     assert "No backtest of ETHUSDT yet" in eth
+    assert "manage.py" not in eth  # a visitor is never shown an operator's command
     # A timeframe tab swap (HTMX) returns the map panel only, not the section again.
     assert "model-accuracy" not in client.get("/assets/BTCUSDT/?tf=1w", HTTP_HX_REQUEST="true").content.decode()
 
