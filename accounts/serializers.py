@@ -182,6 +182,11 @@ class RawStringList(RawField):
         extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(enum)}})(self)  # type: ignore[type-var]
 
 
+@extend_schema_field({"type": "array", "items": {"type": "integer"}})
+class RawIntegerList(RawField):
+    pass
+
+
 DIRECTIONS = ("up", "down", "either")
 CLUSTER_SIDES = ("above", "below", "either")
 TRIGGERS = tuple(AlertRule.Trigger.values)
@@ -242,7 +247,7 @@ class AlertRuleInput(serializers.Serializer):
     enabled = RawBoolean(required=False, help_text="default true")
     channels = RawStringList(enum=CHANNELS, required=False, help_text="default [in_app]")
     webhook_url = RawString(required=False, help_text="https:// URL; needed with the webhook channel")
-    destinations = RawField(
+    destinations = RawIntegerList(
         required=False, help_text="ids of your alert destinations (Telegram, Discord) to send to; default none"
     )
     followup_horizon_minutes = RawInteger(

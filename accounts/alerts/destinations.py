@@ -75,14 +75,6 @@ def destination_delete(*, destination: AlertDestination) -> None:
     destination.delete()
 
 
-def destination_enable(*, destination: AlertDestination) -> AlertDestination:
-    """Switch a destination that was switched off on again (after fixing it on the service's side)."""
-    destination.failures = 0
-    destination.disabled_reason = ""
-    destination.save(update_fields=["failures", "disabled_reason"])
-    return destination
-
-
 def destination_send_test(*, destination: AlertDestination) -> SendOutcome:
     """A test message now; a failure is shown on the destination but does not count towards
     switching it off, and a success switches a switched-off destination on again."""

@@ -340,9 +340,11 @@ def _users_destinations(*, user: User, ids: Any) -> list[AlertDestination]:
     if isinstance(ids, str) or not isinstance(ids, Sequence):
         raise ValidationError({"destinations": "Give the destinations as a list of ids."})
     try:
-        wanted = {int(i) for i in ids}
+        wanted = {int(i) for i in ids if not isinstance(i, bool | float)}
     except (TypeError, ValueError):
         raise ValidationError({"destinations": "Give the destinations as a list of ids."}) from None
+    if len(wanted) != len(ids) or any(not 0 < i < 2**63 for i in wanted):  # a bigint column: no larger id exists
+        raise ValidationError({"destinations": "Choose among your own destinations (profile page)."})
     found = list(AlertDestination.objects.filter(user=user, pk__in=wanted))
     if len(found) != len(wanted):
         raise ValidationError({"destinations": "Choose among your own destinations (profile page)."})

@@ -236,3 +236,14 @@ def test_send_test_on_a_rule_reaches_its_destinations(
     (request,) = stand_in.requests
     assert request.json()["text"].startswith("TEST · BTCUSDT: Price crosses")
     assert AlertDelivery.objects.get(destination=destination).status == "sent"
+
+
+@pytest.mark.parametrize("bad", [[2**70], [True], ["x"], "1", [1.5], [[1]], {"a": 1}])
+def test_unusable_destination_ids_are_a_400(alice_client: Client, btc: Asset, bad: object) -> None:
+    response = alice_client.post(
+        "/api/v1/alert-rules/",
+        {"asset": "BTCUSDT", "condition": "price_crosses", "price": 1.0, "destinations": bad},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "destinations" in response.json()
+    assert not AlertRule.objects.exists()
