@@ -319,6 +319,7 @@ def _accumulate_columns(
     both = flat[: 2 * n_bins].reshape(2, n_bins)
     column = list(out.transpose(1, 0, 2))  # column c of both sides, a (2, n_bins) view
     add = np.add.reduce
+    factor = np.empty(())  # a close's keep: a 0-d array multiplies faster than a Python float
     swept_long = swept_short = closed_long = closed_short = 0.0
     total_long = total_short = 0.0
     # Watermarks bound the bins that can be non-zero, so a sweep only touches (and sums) the part
@@ -348,7 +349,8 @@ def _accumulate_columns(
             closed_short += total_short * (1.0 - g)
             total_long *= g
             total_short *= g
-            np.multiply(flat, g, out=flat)
+            factor[()] = g
+            np.multiply(flat, factor, out=flat)
         elif gain:  # rising OI places new positions
             flat[idx] += dep
             total_long += add_long
