@@ -130,7 +130,7 @@ async def run(port: int, pid: int) -> None:
     print(f"SSE: {CLIENTS} idle clients on one uvicorn worker, connected in {connect_s:.1f} s")
     print(
         f"  server RSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB with the clients: "
-        f"{(after - before) / CLIENTS:.1f} KiB per idle client (coroutine, socket and Redis connection)"
+        f"{(after - before) / CLIENTS:.1f} KiB per idle client (coroutine, socket and queue; one Redis reader for all)"
     )
     print(
         f"  one published event reached all {len(latencies)} clients: p50 {statistics.median(latencies):.0f} ms, "

@@ -1,9 +1,10 @@
 """``GET /assets/<symbol>/events``: the asset's live events as Server-Sent Events; ``GET /markets/events``:
 every enabled asset's ticks and closed bars, for the overview.
 
-An async view (served by the ASGI application): each connection waits in ``XREAD BLOCK`` on the
-asset's stream and, for a signed-in user, on that user's own alert stream, so an idle connection
-costs a coroutine and one Redis connection, not a thread. Every event carries its stream position
+An async view (served by the ASGI application): each connection subscribes to the asset's stream and,
+for a signed-in user, to that user's own alert stream, through the process's hub (heatmaps/live/hub.py:
+one Redis reader for all connections), so an idle connection costs a coroutine and a queue, not a
+thread or a Redis connection. Every event carries its stream position
 as the SSE ``id``; a browser that reconnects sends it back as ``Last-Event-ID`` and gets what it
 missed (as far as the stream's ~2000 entries reach). For a signed-in user the id holds both
 positions, ``<asset entry id>,<alert entry id>``: an alert position is only ever read on that user's
@@ -17,9 +18,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
@@ -28,6 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from redis.exceptions import RedisError
 
 from heatmaps.live.events import asset_stream_key, user_stream_key
+from heatmaps.live.hub import Entry, StreamClosed, Subscription, entry_order, hub
 from heatmaps.models import Asset
 
 logger = logging.getLogger(__name__)
@@ -68,56 +68,59 @@ def _parse_last_id(raw: str | None, *, with_user: bool) -> tuple[str | None, str
     return asset_id, user_id
 
 
-async def _newest_id(client: aioredis.Redis, key: str) -> str:
-    """Where "from now on" starts: the newest entry's id (entries after it are new), or 0-0 when empty."""
-    newest: Any = await client.xrevrange(key, count=1)
-    return str(newest[0][0].decode()) if newest else "0-0"
-
-
 def _sse(event_id: str, kind: str, data: bytes) -> bytes:
     # ``data`` is compact JSON (no newlines), so one data line always carries it whole.
     return b"id: " + event_id.encode() + b"\nevent: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
 async def _events(symbol: str, user_id: int | None, last_event_id: str | None) -> AsyncIterator[bytes]:
-    keepalive_ms = max(1, int(settings.LIQ_LIVE_KEEPALIVE_SECONDS * 1000))
+    keepalive_s = max(0.001, settings.LIQ_LIVE_KEEPALIVE_SECONDS)
     asset_key = asset_stream_key(symbol)
     user_key = user_stream_key(user_id) if user_id is not None else None
-    # A client of its own per connection: XREAD BLOCK holds its connection for the whole wait anyway,
-    # and a client bound to no shared pool is safe whatever event loop serves the request.
-    # The read timeout outlasts the longest XREAD BLOCK, so only a Redis that stopped answering trips it.
-    client = aioredis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=keepalive_ms / 1000 + 10
-    )
+    keys = [asset_key] + ([user_key] if user_key is not None else [])
+    feed = hub()
+    sub: Subscription | None = None
     try:
+        sub = await feed.subscribe(keys)
         asset_pos, user_pos = _parse_last_id(last_event_id, with_user=user_key is not None)
-        positions: dict[str, str] = {asset_key: asset_pos or await _newest_id(client, asset_key)}
-        if user_key is not None:
-            positions[user_key] = user_pos or await _newest_id(client, user_key)
+        positions = dict(sub.start)
+        resume = {asset_key: asset_pos, **({user_key: user_pos} if user_key is not None else {})}
+        missed: list[Entry] = []
+        for key, after in resume.items():
+            if after is not None:
+                missed += await feed.backlog(key, after, sub.start[key])
+        missed.sort(key=lambda e: entry_order(e[1]))
+
+        def frame(entry: Entry) -> bytes:
+            key, entry_id, fields = entry
+            positions[key] = entry_id
+            event_id = positions[asset_key] + (f",{positions[user_key]}" if user_key is not None else "")
+            return _sse(event_id, fields[b"kind"].decode(), fields[b"data"])
+
+        if missed:  # positions before the first event sent: those of the last id the browser saw
+            positions.update({k: v for k, v in resume.items() if v is not None})
         # Sent at once: the response starts (a proxy sees bytes), and a reconnecting browser waits RETRY_MS.
-        yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+        yield f"retry: {RETRY_MS}\n: connected\n\n".encode() + b"".join(frame(e) for e in missed)
         while True:
-            reply: Any = await client.xread(positions, block=keepalive_ms, count=100)  # type: ignore[arg-type]
-            if not reply:
+            entry = await sub.get(keepalive_s)
+            if entry is None:
                 # Nothing within the interval: a comment line keeps proxies and load balancers from
                 # closing an idle connection (and tells the server when the browser has gone).
                 yield b": keep-alive\n\n"
                 continue
-            entries = [
-                (entry_id.decode(), key.decode(), fields) for key, stream in reply for entry_id, fields in stream
-            ]
-            entries.sort(key=lambda e: tuple(int(n) for n in e[0].split("-")))
-            chunk = bytearray()
-            for entry_id, key, fields in entries:
-                positions[key] = entry_id
-                event_id = positions[asset_key] + (f",{positions[user_key]}" if user_key is not None else "")
-                chunk += _sse(event_id, fields[b"kind"].decode(), fields[b"data"])
+            chunk = bytearray(frame(entry))
+            while not sub.queue.empty():  # whatever else is already here goes in the same write
+                more = await sub.get(0)
+                if more is None:
+                    break
+                chunk += frame(more)
             yield bytes(chunk)
-    except RedisError:
+    except (RedisError, StreamClosed):
         # The browser reconnects on its own (after RETRY_MS) with the last id it saw.
-        logger.warning("live stream of %s ended: Redis unavailable", symbol, exc_info=True)
+        logger.warning("live stream of %s ended: Redis unavailable or the connection fell behind", symbol)
     finally:
-        await client.aclose()
+        if sub is not None:
+            feed.unsubscribe(sub)
 
 
 async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
@@ -153,33 +156,28 @@ OVERVIEW_KINDS = frozenset({b"tick", b"bar"})
 async def _market_events(symbols: frozenset[str]) -> AsyncIterator[bytes]:
     """Ticks and closed bars of every asset, each tagged with its symbol; from now on (the overview
     renders the current figures, so a reconnecting page needs no replay of what it missed)."""
-    keepalive_ms = max(1, int(settings.LIQ_LIVE_KEEPALIVE_SECONDS * 1000))
-    client = aioredis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=keepalive_ms / 1000 + 10
-    )
+    keepalive_s = max(0.001, settings.LIQ_LIVE_KEEPALIVE_SECONDS)
+    symbol_of = {asset_stream_key(s): s.encode() for s in symbols}
+    feed = hub()
+    sub: Subscription | None = None
     try:
-        positions = {asset_stream_key(s): await _newest_id(client, asset_stream_key(s)) for s in sorted(symbols)}
-        symbol_of = {asset_stream_key(s).encode(): s.encode() for s in symbols}
+        sub = await feed.subscribe(sorted(symbol_of))
         yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
         while True:
-            reply: Any = await client.xread(positions, block=keepalive_ms, count=100)  # type: ignore[arg-type]
-            if not reply:
+            entry = await sub.get(keepalive_s)
+            if entry is None:
                 yield b": keep-alive\n\n"
                 continue
-            chunk = bytearray()
-            for key, stream in reply:
-                for entry_id, fields in stream:
-                    positions[key.decode()] = entry_id.decode()
-                    if fields[b"kind"] in OVERVIEW_KINDS:
-                        # The entry's data is a compact JSON object: the symbol goes in as its first member.
-                        data = b'{"symbol":"' + symbol_of[key] + b'",' + fields[b"data"][1:]
-                        chunk += _sse(entry_id.decode(), fields[b"kind"].decode(), data)
-            if chunk:
-                yield bytes(chunk)
-    except RedisError:
-        logger.warning("live market stream ended: Redis unavailable", exc_info=True)
+            key, entry_id, fields = entry
+            if fields[b"kind"] in OVERVIEW_KINDS:
+                # The entry's data is a compact JSON object: the symbol goes in as its first member.
+                data = b'{"symbol":"' + symbol_of[key] + b'",' + fields[b"data"][1:]
+                yield _sse(entry_id, fields[b"kind"].decode(), data)
+    except (RedisError, StreamClosed):
+        logger.warning("live market stream ended: Redis unavailable or the connection fell behind")
     finally:
-        await client.aclose()
+        if sub is not None:
+            feed.unsubscribe(sub)
 
 
 async def market_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:

@@ -242,9 +242,7 @@ def test_embedded_mode_publishes_nothing(settings: object, btc: Asset) -> None:
     assert redis.Redis.from_url(settings.REDIS_URL).xlen(asset_stream_key("BTCUSDT")) == 0  # type: ignore[attr-defined]
 
 
-def test_the_markets_stream_carries_every_assets_ticks_and_bars_tagged_with_the_symbol(
-    server: str, btc: Asset
-) -> None:
+def test_the_markets_stream_carries_every_assets_ticks_and_bars_tagged_with_the_symbol(server: str, btc: Asset) -> None:
     with httpx.Client() as client:
         for stream in connect(client, f"{server}/markets/events"):
             publish_event(symbol="BTCUSDT", kind="tick", data={"time": 5, "price": 91_000.5, "mark": None})
@@ -255,3 +253,30 @@ def test_the_markets_stream_carries_every_assets_ticks_and_bars_tagged_with_the_
             assert stream.silent_for(1.5) == []  # the liquidation and the map are the asset page's only
     assert [(e.kind, e.data["symbol"]) for e in got] == [("tick", "BTCUSDT"), ("bar", "BTCUSDT")]
     assert got[0].data["price"] == 91_000.5 and got[1].data["close"] == 7
+
+
+def _redis_clients() -> int:
+    db = redis.Redis.from_url(settings.REDIS_URL)
+    number = db.connection_pool.connection_kwargs.get("db", 0)
+    return sum(1 for c in db.client_list() if int(c.get("db", -1)) == number)
+
+
+def test_many_streams_share_one_redis_reader(server: str, btc: Asset) -> None:
+    with httpx.Client() as warm:  # the hub's own connections exist once a stream has been served
+        for stream in connect(warm, f"{server}/assets/BTCUSDT/events"):
+            publish_event(symbol="BTCUSDT", kind="bar", data=bar(1))
+            assert stream.events(1)
+    before = _redis_clients()
+    clients = [httpx.Client() for _ in range(20)]
+    contexts = [connect(c, f"{server}/assets/BTCUSDT/events") for c in clients]
+    try:
+        streams = [next(ctx) for ctx in contexts]
+        assert _redis_clients() - before <= 2  # not one per stream
+        publish_event(symbol="BTCUSDT", kind="bar", data=bar(2))
+        got = [s.events(1) for s in streams]
+    finally:
+        for ctx in contexts:
+            ctx.close()
+        for c in clients:
+            c.close()
+    assert all(len(g) == 1 and g[0].data["close"] == 2 for g in got)
