@@ -36,6 +36,9 @@ def png_frame(
     where it comes from (computed at, the exchanges, simulated open interest)."""
     side = {"both": "longs + shorts", "long": "longs only", "short": "shorts only"}[query["side"]]
     filters = [side]
+    # An on-request filtered map (heatmaps/explorer.py) says which part of the run it shows.
+    if (explored := getattr(m, "explorer_filter", None)) is not None:
+        filters.extend(explored.words())
     if query["min_usd"]:
         filters.append(f"hidden below {exports.usd_text(query['min_usd'])}")
     filters.append(f"full at {exports.usd_text(full_usd)}" + (" (pinned)" if "full" in query else ""))

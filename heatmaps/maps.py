@@ -136,7 +136,7 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
     return stored
 
 
-def _store(
+def map_values(
     *,
     asset: Asset,
     key: str,
@@ -144,7 +144,9 @@ def _store(
     loaded: LoadedBars,
     params: engine.ModelParams,
     engine_ms: float,
-) -> Heatmap:
+) -> dict[str, Any]:
+    """A computed grid as the fields of its Heatmap row: the stored map's, and an on-request filtered
+    map's (heatmaps/explorer.py), which is shown through the same code."""
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)
     short_blob, short_scale = encode_grid(grid.short)
@@ -200,6 +202,20 @@ def _store(
             bar_ms=tf.bar_ms,
         ),
     }
+    return values
+
+
+def _store(
+    *,
+    asset: Asset,
+    key: str,
+    grid: engine.HeatmapGrid,
+    loaded: LoadedBars,
+    params: engine.ModelParams,
+    engine_ms: float,
+) -> Heatmap:
+    values = map_values(asset=asset, key=key, grid=grid, loaded=loaded, params=params, engine_ms=engine_ms)
+    long_blob, short_blob = values["long_grid"], values["short_grid"]
     with transaction.atomic():
         heatmap, created = Heatmap.objects.select_for_update().get_or_create(
             asset=asset, timeframe=key, model=MODEL, defaults=values

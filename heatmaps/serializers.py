@@ -31,6 +31,8 @@ PNG_WIDTH = (100, 4000, 1200)  # min, max, default pixels
 PNG_HEIGHT = (100, 3000, 600)
 
 SIDES = ["both", "long", "short"]
+MODELS = ["v1"]
+LEVERAGE_BANDS = ["low", "mid", "high"]
 CELL_ENCODINGS = ["sparse", "dense", "packed"]
 FORMATS = ["json", "csv", "png"]
 
@@ -135,8 +137,37 @@ class HeatmapQuery(serializers.Serializer):
     )
     price_low = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: from this price (quote currency).")
     price_high = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: up to this price.")
+    # Filters: the same run drawn on request with part of its positions or data (heatmaps/explorer.py).
+    model = serializers.ChoiceField(choices=MODELS, default=MODELS[0], help_text="The published model (v1).")
+    tiers = serializers.RegexField(
+        r"^\s*\d+(\.\d+)?[xX]?\s*(,\s*\d+(\.\d+)?[xX]?\s*)*$",
+        required=False,
+        max_length=200,
+        error_messages={"invalid": "Give leverage tiers of the model separated by commas, e.g. 50,100."},
+        help_text="Only these leverage tiers' positions (a subset of the model's tiers, e.g. 50,100), at their own "
+        "weights: the tiers' maps of one run add up to the whole map.",
+    )
+    lev = serializers.ChoiceField(
+        choices=list(LEVERAGE_BANDS),
+        required=False,
+        help_text="A leverage band: low (10x and below), mid (above 10x, below 50x), high (50x and above).",
+    )
+    exchange = serializers.RegexField(
+        r"^\s*[a-z]+\s*(,\s*[a-z]+\s*)*$",
+        required=False,
+        max_length=200,
+        error_messages={"invalid": "Give exchange codes separated by commas, e.g. binance,bybit."},
+        help_text="Only the open interest of these of the asset's exchanges (codes, comma-separated or repeated); "
+        "the candles stay the reference exchange's.",
+    )
+    at = UtcInstantField(
+        required=False,
+        help_text="The map as it would have been drawn at this moment, from the bars that had closed by then.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tiers" in attrs and "lev" in attrs:
+            raise serializers.ValidationError({"lev": ["Give tiers or lev, not both."]})
         if "start" in attrs and "end" in attrs and attrs["start"] >= attrs["end"]:
             raise serializers.ValidationError({"start": ["start must be before end."]})
         if "price_low" in attrs and "price_high" in attrs and attrs["price_low"] >= attrs["price_high"]:
@@ -371,6 +402,17 @@ class PanelsOut(serializers.Serializer):
     funding = FundingSettlementsField(help_text="funding settlements in the map's window, in time order")
 
 
+class FilterOut(serializers.Serializer):
+    tiers = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="leverages kept; null: every tier"
+    )
+    lev = serializers.ChoiceField(choices=LEVERAGE_BANDS, allow_null=True, help_text="the band asked for, if any")
+    exchanges = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="exchanges whose open interest is summed; null: all"
+    )
+    at = serializers.DateTimeField(allow_null=True, help_text="the moment the map is drawn as of; null: now")
+
+
 class HeatmapOut(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES))
@@ -395,6 +437,7 @@ class HeatmapOut(serializers.Serializer):
         help_text="open interest, volume and funding on the map's columns; null for a map stored without them",
     )
     units = serializers.DictField(child=serializers.CharField())
+    filter = FilterOut(help_text="what of the run this map shows (tiers, exchanges, moment)")
 
 
 # ---- time series ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from rest_framework.serializers import BaseSerializer, Serializer
 
 from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.explorer import FilterError, MapFilter, filtered_map, resolve_filter
 from heatmaps.export_window import export_window, png_frame
 from heatmaps.maps import MODEL, heatmap_generation, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
@@ -91,9 +92,28 @@ def _get_asset(symbol: str) -> Asset:
 
 
 def _query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.query_params)
+    data: Any = request.query_params
+    if serializer_class is HeatmapQuery and len(data.getlist("exchange")) > 1:
+        # exchange=binance&exchange=bybit is the list binance,bybit
+        data = data.copy()
+        data.setlist("exchange", [",".join(data.getlist("exchange"))])
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _map_filter(asset: Asset, query: dict[str, Any]) -> MapFilter:
+    """The query's filter checked against the asset's model and exchanges: a 400 naming the parameter."""
+    try:
+        return resolve_filter(
+            asset=asset,
+            tiers=query.get("tiers"),
+            lev=query.get("lev"),
+            exchange=query.get("exchange"),
+            at=query.get("at"),
+        )
+    except FilterError as exc:
+        raise ValidationError({exc.param: [exc.message]}) from None
 
 
 def _public(response: HttpResponseBase) -> HttpResponseBase:
@@ -300,6 +320,7 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     if tag is None:
         asset = _get_asset(symbol)
         query = _query(HeatmapQuery, request)
+        _map_filter(asset, query)  # a filter the map cannot take is a 400 before any tag
         tag = _map_tag(asset, query)
         if seconds and query["format"] == "json":
             cache.set(tag_key, tag, seconds)
@@ -317,18 +338,27 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
         asset = _get_asset(symbol)
         query = _query(HeatmapQuery, request)
     timeframe = query["timeframe"]
+    filt = _map_filter(asset, query)
     stored = read_heatmap(asset=asset, timeframe=timeframe)
     if stored is None:  # removed since the tag was read
         raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
     # Tagged by the row just read, so a body is never kept under an older version's tag.
     etag, modified = _map_tag(asset, query, row=stored.heatmap)
     last_modified = http_date(modified.timestamp())
+    try:
+        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+    except FilterError as exc:
+        raise ValidationError({exc.param: [exc.message]}) from None
+    if shown is None:
+        raise NotFound(f"no market data of {asset.symbol} up to {query['at']:%Y-%m-%d %H:%M} UTC")
+    stored = shown
     m = stored.heatmap
     sides = {
         name: grid for name, grid in (("long", stored.long), ("short", stored.short)) if query["side"] in (name, "both")
     }
     full_usd = query.get("full") or m.colour_scale_usd
-    filename = f"{asset.symbol}-{timeframe}-{query['side']}"
+    filename = "-".join([asset.symbol, timeframe, query["side"], *(f"{k}-{v}" for k, v in filt.query().items())])
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
     response: HttpResponseBase
     if query["format"] == "csv":
         cols, bins = export_window(stored, query)
@@ -363,7 +393,14 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
         response = HttpResponse(png, content_type="image/png")
         response["Content-Disposition"] = f'inline; filename="{filename}.png"'
     else:
-        content = JSONRenderer().render(_heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides))
+        body = _heatmap_body(asset, stored, query, full_usd=full_usd, sides=sides)
+        body["filter"] = {
+            "tiers": list(filt.tiers) if filt.tiers is not None else None,
+            "lev": filt.band,
+            "exchanges": list(filt.exchanges) if filt.exchanges is not None else None,
+            "at": _iso(filt.at) if filt.at is not None else None,
+        }
+        content = JSONRenderer().render(body)
         cache.set(f"heatmap-json:{etag}", content, BODY_CACHE_SECONDS)
         response = HttpResponse(content, content_type="application/json")
     return _public(_tagged(response, etag, last_modified))

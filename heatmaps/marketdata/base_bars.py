@@ -3,6 +3,7 @@ interest summed over exchanges (held-back snapshots left out), and the model par
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,8 +56,18 @@ class LoadedBars:
         return counts
 
 
-def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None:
+def load_base_bars(
+    *,
+    asset: Asset,
+    since: datetime | None,
+    until: datetime | None = None,
+    exchanges: Collection[str] | None = None,
+) -> LoadedBars | None:
     """Reference-exchange candles joined with open interest summed over the asset's exchanges.
+
+    ``until`` (inclusive) ends the bars at a past open time: the data a map drawn then would have
+    read. ``exchanges`` (codes) sums the open interest of those of the asset's enabled exchanges only;
+    the candles stay the reference exchange's.
 
     An OI snapshot stamped T belongs to the bar that closes at T (Binance stamps the bar's close).
     A bar's OI is the sum over contributing exchanges, or NaN unless every one of them has a value.
@@ -72,6 +83,9 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     if since is not None:
         where = " AND open_time >= %s"
         params.append(_db_time(since))
+    if until is not None:
+        where += " AND open_time <= %s"
+        params.append(_db_time(until))
     # Times come back as epoch milliseconds from the database: converting 200 000 datetimes in
     # Python would cost more than the whole engine run.
     rows = _fetch(
@@ -87,7 +101,14 @@ def load_base_bars(*, asset: Asset, since: datetime | None) -> LoadedBars | None
     cols = table[:, 1:]
     first_ms, last_ms = int(open_time[0]), int(open_time[-1])
 
-    exchange_ids = list(asset.exchanges.filter(enabled=True).values_list("pk", flat=True)) or [ref.pk]
+    enabled = asset.exchanges.filter(enabled=True)
+    if exchanges is not None:
+        enabled = enabled.filter(code__in=list(exchanges))
+    exchange_ids = list(enabled.values_list("pk", flat=True))
+    if not exchange_ids and (exchanges is None or ref.code in exchanges):
+        exchange_ids = [ref.pk]
+    if not exchange_ids:
+        exchange_ids = [-1]  # none of those exchanges: no open interest, an empty map
     placeholders = ", ".join(["%s"] * len(exchange_ids))
     oi_rows = _fetch(
         f"SELECT exchange_id, {_epoch_ms('time')}, oi_base, oi_value, simulated, held_back "

@@ -1,0 +1,212 @@
+"""Maps drawn on request from a stored map's run: some leverage tiers only, some exchanges' open
+interest only, or the map as it would have been drawn at a past moment.
+
+The engine draws a year's map in a few milliseconds, so none of these is stored: each is computed
+from the same base bars as the stored map (up to its newest bar, or up to the moment asked for) and
+cached under the stored map's own cache key, so a new version of the map is a new filtered map too.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.core.cache import cache
+
+from heatmaps import engine
+from heatmaps.engine import decode_grid
+from heatmaps.engine.filters import BANDS, band_leverages, compute_tier_heatmap
+from heatmaps.maps import CACHE_SECONDS, StoredMap, heatmap_cache_key, map_values
+from heatmaps.marketdata import dt_to_ms, ms_to_dt
+from heatmaps.marketdata.base_bars import asset_params, load_base_bars
+from heatmaps.models import EXCHANGE_NAMES, Asset, Heatmap
+from heatmaps.rows import BASE_BAR_MS
+
+LEVERAGE_BANDS = tuple(BANDS)
+
+
+class FilterError(ValueError):
+    """A filter the map cannot take, naming the query parameter it came from."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MapFilter:
+    """Which part of a stored map's run to draw. None everywhere is the stored map itself."""
+
+    tiers: tuple[float, ...] | None = None  # leverages kept, in the model's order; None: every tier
+    band: str | None = None  # the band the tiers came from (lev=), for the words
+    exchanges: tuple[str, ...] | None = None  # exchange codes whose open interest is summed; None: all
+    at: datetime | None = None  # draw the map as of this moment (UTC)
+
+    @property
+    def active(self) -> bool:
+        return self.tiers is not None or self.exchanges is not None or self.at is not None
+
+    def cache_part(self) -> str:
+        tiers = ",".join(f"{lev:g}" for lev in self.tiers) if self.tiers is not None else "*"
+        exchanges = ",".join(self.exchanges) if self.exchanges is not None else "*"
+        at = str(dt_to_ms(self.at)) if self.at is not None else "-"
+        return f"tiers={tiers}:ex={exchanges}:at={at}"
+
+    def words(self) -> list[str]:
+        """The filter as a title says it: "50–100x", "Binance OI", "as at 2026-01-10 12:00 UTC"."""
+        out = []
+        if self.tiers is not None:
+            levs = "+".join(f"{lev:g}x" for lev in self.tiers)
+            out.append(f"{self.band} leverage ({levs})" if self.band else f"{levs} only")
+        if self.exchanges is not None:
+            out.append(" + ".join(EXCHANGE_NAMES.get(c, c) for c in self.exchanges) + " open interest only")
+        if self.at is not None:
+            out.append(f"as at {self.at.strftime('%Y-%m-%d %H:%M')} UTC")
+        return out
+
+    def query(self) -> dict[str, str]:
+        """The filter as URL parameters (a band by its name)."""
+        out: dict[str, str] = {}
+        if self.band:
+            out["lev"] = self.band
+        elif self.tiers is not None:
+            out["tiers"] = ",".join(f"{lev:g}" for lev in self.tiers)
+        if self.exchanges is not None:
+            out["exchange"] = ",".join(self.exchanges)
+        if self.at is not None:
+            out["at"] = self.at.strftime("%Y-%m-%dT%H:%MZ")
+        return out
+
+
+def asset_exchange_codes(asset: Asset) -> list[str]:
+    """The exchanges whose open interest the asset's maps sum (its enabled ones), in code order."""
+    return sorted(asset.exchanges.filter(enabled=True).values_list("code", flat=True))
+
+
+def _split(values: str | Iterable[str] | None) -> list[str]:
+    if values is None:
+        return []
+    items = [values] if isinstance(values, str) else list(values)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def resolve_filter(
+    *,
+    asset: Asset,
+    tiers: str | Iterable[str] | None = None,
+    lev: str | None = None,
+    exchange: str | Iterable[str] | None = None,
+    at: datetime | None = None,
+    exchange_codes: list[str] | None = None,
+) -> MapFilter:
+    """Check a filter against the asset's model and exchanges; ``FilterError`` names the parameter.
+    A filter that keeps everything is no filter: the stored map answers it."""
+    leverages = asset_params(asset).leverages
+    kept: tuple[float, ...] | None = None
+    band = None
+    tier_parts = _split(tiers)
+    if tier_parts and lev:
+        raise FilterError("lev", "Give tiers or lev, not both.")
+    if tier_parts:
+        wanted = set()
+        for part in tier_parts:
+            try:
+                value = float(part.lower().rstrip("x"))
+            except ValueError:
+                value = float("nan")
+            if value not in leverages:
+                known = ", ".join(f"{v:g}" for v in leverages)
+                raise FilterError("tiers", f"The model has no {part[:20]!r} tier; its tiers are {known}.")
+            wanted.add(value)
+        kept = tuple(v for v in leverages if v in wanted)
+    elif lev:
+        band = lev.strip().lower()
+        if band not in BANDS:
+            raise FilterError("lev", f"Unknown leverage band {lev[:20]!r}; choose {', '.join(BANDS)}.")
+        kept = band_leverages(params=asset_params(asset), band=band)
+        if not kept:
+            raise FilterError("lev", f"The model has no tier in the {band} band.")
+    if kept is not None and len(kept) == len(leverages):
+        kept, band = None, None
+    codes = exchange_codes if exchange_codes is not None else asset_exchange_codes(asset)
+    chosen: tuple[str, ...] | None = None
+    exchange_parts = [p.lower() for p in _split(exchange)]
+    if exchange_parts:
+        unknown = [p for p in exchange_parts if p not in codes]
+        if unknown:
+            raise FilterError(
+                "exchange", f"{asset.symbol} has no exchange {unknown[0][:20]!r}; choose from {', '.join(codes)}."
+            )
+        chosen = tuple(c for c in codes if c in exchange_parts)
+        if set(chosen) == set(codes):
+            chosen = None
+    return MapFilter(tiers=kept, band=band, exchanges=chosen, at=at)
+
+
+def filtered_map(*, asset: Asset, stored: StoredMap, filt: MapFilter) -> StoredMap | None:
+    """The stored map's run drawn with the filter, shaped like the stored map (a Heatmap row that is
+    never saved, and its grids). None when there is no data up to ``filt.at``."""
+    if not filt.active:
+        return stored
+    row = stored.heatmap
+    key = f"{heatmap_cache_key(row)}:filtered:{filt.cache_part()}"
+    found = cache.get(key)
+    if found is None:
+        found = _compute(asset=asset, row=row, filt=filt) or {"empty": True}
+        cache.set(key, found, CACHE_SECONDS)
+    if found.get("empty"):
+        return None
+    view = copy.copy(row)
+    for name, value in found["fields"].items():
+        setattr(view, name, value)
+    view.explorer_filter = filt  # type: ignore[attr-defined]  # read by the titles and provenance
+    edges = np.linspace(view.price_lo, view.price_hi, view.bins + 1)
+    times = dt_to_ms(view.first_bucket) + np.arange(view.width, dtype=np.int64) * view.bar_seconds * 1000
+    return StoredMap(
+        heatmap=view, times=times, prices=(edges[:-1] + edges[1:]) / 2, long=found["long"], short=found["short"]
+    )
+
+
+def _row_params(row: Heatmap, asset: Asset) -> engine.ModelParams:
+    """The parameters the stored map was computed with (the asset's may have been edited since)."""
+    p = row.params or {}
+    if not p.get("tiers"):
+        return asset_params(asset)
+    return engine.ModelParams(
+        tiers=engine.ModelParams.parse_tiers(p["tiers"]), mmr=p["mmr"], n_bins=p["bins"], pad=p["pad"]
+    ).validate()
+
+
+def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] | None:
+    tf = engine.TIMEFRAMES[row.timeframe]
+    end = row.data_end
+    if filt.at is not None:
+        # The bars that had closed by then: a bar opening at T closes at T + 5 min.
+        closed = dt_to_ms(filt.at) - BASE_BAR_MS
+        end = min(end, ms_to_dt(closed // BASE_BAR_MS * BASE_BAR_MS))
+    reach = timedelta(milliseconds=2 * tf.window_ms + tf.bar_ms)
+    loaded = load_base_bars(asset=asset, since=end - reach, until=end, exchanges=filt.exchanges)
+    if loaded is None:
+        return None
+    params = _row_params(row, asset)
+    started = time.perf_counter()
+    try:
+        grid = compute_tier_heatmap(bars=loaded.bars, timeframe=tf, params=params, leverages=filt.tiers)
+    except ValueError as exc:  # the asset's tiers changed since the map was stored
+        raise FilterError("tiers", str(exc)) from None
+    engine_ms = (time.perf_counter() - started) * 1000
+    values = map_values(asset=asset, key=row.timeframe, grid=grid, loaded=loaded, params=params, engine_ms=engine_ms)
+    values["params"] = row.params
+    if filt.at is None:
+        values["computed_at"] = row.computed_at  # the same run as the stored map
+    shape = (values["width"], values["bins"])
+    # The grids as the stored map's are served: through the codec, so every representation agrees.
+    long = decode_grid(values["long_grid"], values["long_scale"], shape).astype(np.float32)
+    short = decode_grid(values["short_grid"], values["short_scale"], shape).astype(np.float32)
+    return {"fields": values, "long": long, "short": short}

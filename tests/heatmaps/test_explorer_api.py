@@ -1,0 +1,213 @@
+"""Filtered maps on request (heatmaps/explorer.py) through the map API: leverage tiers and bands, an
+exchange's open interest alone, the map as of a past moment, and a 400 naming each parameter the map
+cannot take. Real PostgreSQL and Redis; the sample data with a second exchange's open interest added."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from heatmaps import engine
+from heatmaps.engine.gridcodec import FLOOR_RATIO, MAX_RELATIVE_ERROR
+from heatmaps.maps import heatmap_compute, read_heatmap
+from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_open_interest
+from heatmaps.marketdata.base_bars import asset_params, load_base_bars
+from heatmaps.models import Asset, Candle, Exchange, OpenInterest
+from heatmaps.rows import OpenInterestRow
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/assets/BTCUSDT/heatmap/"
+TIMEFRAMES = ["24h", "1w"]
+
+
+@pytest.fixture(scope="module")
+def explorer_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, np.ndarray]]:
+    """BTCUSDT's maps from Binance's open interest alone (kept as arrays), then Bybit's open interest
+    added (a smooth series of its own) and the maps recomputed from both."""
+    with django_db_blocker.unblock():
+        load_sample_data()
+        btc = Asset.objects.get(symbol="BTCUSDT")
+        alone: dict[str, np.ndarray] = {}
+        for tf in TIMEFRAMES:  # one at a time: each loads its own span, as a filtered map does
+            heatmap_compute(asset=btc, timeframes=[tf])
+            stored = read_heatmap(asset=btc, timeframe=tf)
+            assert stored is not None
+            alone[tf] = stored.long.astype(np.float64) + stored.short
+        bybit = Exchange.get_supported("bybit")
+        btc.exchanges.add(bybit)
+        rows = OpenInterest.objects.filter(asset=btc, exchange=btc.reference_exchange).order_by("time")
+        times = np.array([dt_to_ms(t) for t in rows.values_list("time", flat=True)])
+        values = np.array(list(rows.values_list("oi_value", flat=True)), dtype=np.float64)
+        phase = (times - times[0]) / 86_400_000
+        bybit_oi = values * (0.5 + 0.1 * np.sin(phase * 1.7))
+        upsert_open_interest(
+            asset=btc,
+            exchange=bybit,
+            rows=[OpenInterestRow(int(t), None, float(v)) for t, v in zip(times, bybit_oi, strict=True)],
+            simulated=True,
+        )
+        for tf in TIMEFRAMES:
+            heatmap_compute(asset=btc, timeframes=[tf])
+        yield alone
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def btc(explorer_maps: dict[str, np.ndarray]) -> Asset:
+    return Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+
+
+def dense(client: Client, query: str) -> tuple[np.ndarray, dict[str, Any]]:
+    response = client.get(f"{URL}?cells=dense&{query}")
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    shape = tuple(body["cells"]["shape"])
+    grids = [np.frombuffer(base64.b64decode(body["cells"][s]), dtype="<f4").reshape(shape) for s in ("long", "short")]
+    return grids[0].astype(np.float64) + grids[1], body
+
+
+def codec_close(actual: np.ndarray, expected: np.ndarray, *, parts: int = 1) -> None:
+    """Equal within what the stored codec keeps: each part off by its relative error, and cells below its
+    floor stored as $0."""
+    floor = float(expected.max()) * FLOOR_RATIO * parts
+    np.testing.assert_allclose(actual, expected, rtol=3 * MAX_RELATIVE_ERROR, atol=floor)
+
+
+@pytest.mark.parametrize("timeframe", TIMEFRAMES)
+def test_the_tiers_maps_add_up_to_the_whole_map(client: Client, btc: Asset, timeframe: str) -> None:
+    whole, body = dense(client, f"timeframe={timeframe}")
+    assert body["filter"] == {"tiers": None, "lev": None, "exchanges": None, "at": None}
+    leverages = asset_params(btc).leverages
+    parts = []
+    for lev in leverages:
+        part, body = dense(client, f"timeframe={timeframe}&tiers={lev:g}")
+        assert body["filter"]["tiers"] == [lev]
+        # its own share, not renormalised to the whole (a low tier may lie off a short map's grid: $0)
+        assert part.sum() < whole.sum() * 0.9
+        # the liquidation map's tiers: none but this one holds USD
+        held = [sum(row) > 0 for row in body["liquidation_map"]["tier_long"] + body["liquidation_map"]["tier_short"]]
+        assert not any(h for h, other in zip(held, leverages * 2, strict=True) if other != lev)
+        parts.append(part)
+    assert sum(p.sum() > 0 for p in parts) >= 3
+    codec_close(np.sum(parts, axis=0), whole, parts=len(parts))
+
+
+def test_a_band_is_its_tiers_and_all_tiers_is_the_stored_map(client: Client, btc: Asset) -> None:
+    high, body = dense(client, "timeframe=1w&lev=high")
+    assert body["filter"]["lev"] == "high" and body["filter"]["tiers"] == [50.0, 100.0]
+    pair, _ = dense(client, "timeframe=1w&tiers=50,100x")
+    np.testing.assert_array_equal(high, pair)
+    low, _ = dense(client, "timeframe=1w&lev=low")
+    mid, _ = dense(client, "timeframe=1w&lev=mid")
+    whole, _ = dense(client, "timeframe=1w")
+    codec_close(low + mid + high, whole, parts=3)
+    every, body = dense(client, "timeframe=1w&tiers=5,10,25,50,100")
+    assert body["filter"]["tiers"] is None  # every tier is no filter: the stored map itself
+    np.testing.assert_array_equal(every, whole)
+
+
+@pytest.mark.parametrize("timeframe", TIMEFRAMES)
+def test_one_exchange_is_the_map_of_its_data_alone(
+    client: Client, btc: Asset, explorer_maps: dict[str, np.ndarray], timeframe: str
+) -> None:
+    whole, _ = dense(client, f"timeframe={timeframe}")
+    only, body = dense(client, f"timeframe={timeframe}&exchange=binance")
+    assert body["filter"]["exchanges"] == ["binance"] and body["provenance"]["oi_exchanges"] == ["binance"]
+    assert body["provenance"]["candle_exchange"] == "binance"
+    codec_close(only, explorer_maps[timeframe])
+    assert not np.allclose(only, whole, rtol=0.01)  # Bybit's open interest counts in the whole map
+    both, body = dense(client, f"timeframe={timeframe}&exchange=bybit&exchange=binance")
+    assert body["filter"]["exchanges"] is None  # all of the asset's exchanges: the stored map
+    np.testing.assert_array_equal(both, whole)
+    bybit, body = dense(client, f"timeframe={timeframe}&exchange=bybit")
+    assert body["provenance"]["oi_exchanges"] == ["bybit"] and bybit.sum() > 0
+
+
+def test_filters_combine_with_side_and_the_exports(client: Client, btc: Asset) -> None:
+    response = client.get(f"{URL}?timeframe=1w&cells=dense&side=long&lev=high&exchange=binance")
+    body = response.json()
+    assert body["cells"]["short"] is None and body["filter"]["lev"] == "high"
+    csv = client.get(f"{URL}?timeframe=1w&format=csv&lev=high")
+    assert csv.status_code == 200 and "lev-high" in csv["Content-Disposition"]
+    lines = b"".join(csv.streaming_content).decode().splitlines()[1:]  # type: ignore[attr-defined]
+    total = sum(float(r.split(",")[2]) + float(r.split(",")[3]) for r in lines)
+    high, _ = dense(client, "timeframe=1w&lev=high")
+    assert total == pytest.approx(high.sum(), rel=1e-3)
+    png = client.get(f"{URL}?timeframe=1w&format=png&lev=high&exchange=binance")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    plain = client.get(f"{URL}?timeframe=1w&format=png")
+    assert png.content != plain.content
+    # each filter is its own representation
+    tags = {client.get(f"{URL}?timeframe=1w&{q}")["ETag"] for q in ("", "lev=high", "tiers=50", "exchange=binance")}
+    assert len(tags) == 4
+
+
+def test_at_is_the_map_from_the_data_up_to_then_and_later_data_does_not_change_it(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    at = stored.heatmap.data_end - timedelta(days=3, minutes=2)
+    at_text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    then, body = dense(client, f"timeframe=1w&at={at_text}")
+    closed = dt_to_ms(at) - 300_000  # bars that had closed by then
+    loaded = load_base_bars(asset=btc, since=None)
+    assert loaded is not None
+    keep = int(np.searchsorted(loaded.bars.open_time, closed, side="right"))
+    bars = loaded.bars.slice(0, keep)
+    expected = engine.compute_heatmap(bars=bars, timeframe="1w", params=asset_params(btc))
+    assert body["times"] == expected.times.tolist()
+    codec_close(then, expected.long + expected.short)
+    assert body["filter"]["at"].startswith(at.strftime("%Y-%m-%dT%H:%M"))
+    # A bar after the moment changes the map of now, never the map as of then.
+    late = Candle.objects.filter(asset=btc, open_time__gt=at).order_by("open_time").first()
+    assert late is not None
+    high = late.high
+    try:
+        Candle.objects.filter(pk=late.pk).update(high=high * 1.08)
+        heatmap_compute(asset=btc, timeframes=["1w"])
+        now_after, _ = dense(client, "timeframe=1w")
+        then_after, _ = dense(client, f"timeframe=1w&at={at_text}")
+        assert now_after.shape != then.shape or not np.array_equal(
+            now_after, stored.long + stored.short.astype(np.float64)
+        )
+        np.testing.assert_array_equal(then_after, then)
+    finally:
+        Candle.objects.filter(pk=late.pk).update(high=high)
+        heatmap_compute(asset=btc, timeframes=["1w"])
+
+
+BAD = [
+    ("tiers=20", "tiers"),
+    ("tiers=abc", "tiers"),
+    ("tiers=50,", "tiers"),
+    ("lev=huge", "lev"),
+    ("lev=high&tiers=50", "lev"),
+    ("exchange=kraken", "exchange"),
+    ("exchange=okx", "exchange"),  # a known exchange, but not one of this asset's
+    ("exchange=Binance;DROP", "exchange"),
+    ("model=v9", "model"),
+    ("at=yesterday", "at"),
+    ("at=2026-13-45", "at"),
+    ("at=1769644800", "at"),  # seconds, not milliseconds
+]
+
+
+@pytest.mark.parametrize(("query", "param"), BAD)
+def test_a_filter_the_map_cannot_take_is_a_400_naming_the_parameter(
+    client: Client, btc: Asset, query: str, param: str
+) -> None:
+    for fmt in ("json", "png", "csv"):
+        response = client.get(f"{URL}?timeframe=1w&format={fmt}&{query}")
+        assert response.status_code == 400, response.content[:300]
+        assert list(response.json()) == [param]
+
+
+def test_at_before_any_data_is_a_404(client: Client, btc: Asset) -> None:
+    response = client.get(f"{URL}?timeframe=1w&at=2020-01-01T00:00Z")
+    assert response.status_code == 404 and "2020-01-01" in response.json()["detail"]
