@@ -180,11 +180,19 @@ def round_trip(client: httpx.Client, assets: list[Asset], tags: dict[str, str]) 
         m = Heatmap.objects.get(asset=asset, timeframe="24h")
         written = m.computed_at.timestamp() - t0 if dt_to_ms(m.data_end) == bar else float("nan")
         out.append((served.get(asset.symbol, float("inf")) - t0, written))
-    # Let the long maps of this round finish before the next bar: bars are 5 minutes apart.
+    # Let the long maps of this round (their own low-priority tasks) finish before the next bar, as they
+    # do in production where bars are 5 minutes apart.
+    from liqplatform.celery import app
+
     queue = redis.Redis.from_url(settings.REDIS_URL)
     end = time.monotonic() + 300
-    while any(queue.exists(f"liq:recompute-pending:{a.pk}") for a in assets) and time.monotonic() < end:
-        time.sleep(0.05)
+    while time.monotonic() < end:
+        pending = any(queue.exists(f"liq:recompute-pending:{a.pk}") for a in assets)
+        active = app.control.inspect(timeout=0.5).active() or {}
+        queued = sum(int(queue.llen(k)) for k in queue.scan_iter("compute*"))
+        if not pending and not queued and not any(active.values()):
+            break
+        time.sleep(0.2)
     return out
 
 
