@@ -23,30 +23,15 @@ from django.utils import timezone
 
 from accounts.alerts.channels import channel_for
 from accounts.alerts.market import BAR_MS
-from accounts.alerts.messages import event_message
+from accounts.alerts.messages import event_message, event_payload
 from accounts.alerts.rule_store import CONDITION_LABELS
 from accounts.alerts.sealed import SealBroken, unseal
 from accounts.alerts.ticks import asset_tick
 from accounts.alerts.webhooks import DISABLE_AFTER_FAILURES, DeliveryResult, send_webhook, webhook_flags
 from accounts.alerts.wording import event_words
 from accounts.models import AlertDelivery, AlertDestination, AlertEvent, AlertRule
-from heatmaps.marketdata import dt_to_ms
 
 log = logging.getLogger(__name__)
-
-
-def event_payload(event: AlertEvent) -> dict[str, Any]:
-    """What a webhook receives (docs/alerts.md, "Webhooks"): times in UTC ms, prices and amounts USD."""
-    return {
-        "event_id": event.pk,
-        "rule_id": event.rule_id,
-        "asset": event.asset.symbol,
-        "condition": event.condition,
-        "bar_ms": dt_to_ms(event.bar_time),
-        "fired_at_ms": dt_to_ms(event.fired_at),
-        "values": event.values,
-        "test": event.test,
-    }
 
 
 def describe(event: AlertEvent) -> str:

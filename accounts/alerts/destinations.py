@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.alerts.channels import DESTINATION_KINDS, DestinationInvalid, SendOutcome, channel_for
+from accounts.alerts.messages import event_message
 from accounts.alerts.sealed import SealBroken, seal, unseal
 from accounts.alerts.webhooks import DISABLE_AFTER_FAILURES
 from accounts.models import AlertDelivery, AlertDestination, User
@@ -105,9 +106,6 @@ class AttemptResult:
 
 def destination_attempt(*, delivery_id: int) -> AttemptResult:
     """One attempt of one pending destination delivery, recorded on the delivery and the destination."""
-    # Imported here: the message wording reads the rule store, which the channels must not need.
-    from accounts.alerts.messages import event_message
-
     delivery = (
         AlertDelivery.objects.select_related("event__asset", "event__rule", "destination")
         .filter(pk=delivery_id)

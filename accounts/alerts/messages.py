@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -12,12 +13,24 @@ from accounts.alerts.market import BAR_MS
 from accounts.alerts.ticks import asset_tick
 from accounts.alerts.wording import event_words, rule_words
 from accounts.models import AlertEvent, AlertRule
+from heatmaps.marketdata import dt_to_ms
+
+
+def event_payload(event: AlertEvent) -> dict[str, Any]:
+    """What a webhook receives (docs/alerts.md, "Webhooks"): times in UTC ms, prices and amounts USD."""
+    return {
+        "event_id": event.pk,
+        "rule_id": event.rule_id,
+        "asset": event.asset.symbol,
+        "condition": event.condition,
+        "bar_ms": dt_to_ms(event.bar_time),
+        "fired_at_ms": dt_to_ms(event.fired_at),
+        "values": event.values,
+        "test": event.test,
+    }
 
 
 def event_message(event: AlertEvent) -> AlertMessage:
-    # Imported here: delivery imports this module, and event_payload lives in delivery.
-    from accounts.alerts.delivery import event_payload
-
     tick = asset_tick(event.asset)
     rule = event.rule
     zone = None
