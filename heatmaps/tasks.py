@@ -16,7 +16,7 @@ import liqplatform.celery  # noqa: F401  (the configured app: current before any
 from heatmaps import ingest, validity
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.events import announce_market_data
-from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError
+from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError, publishes_mark_price
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
 from heatmaps.maps import heatmap_compute, stale_timeframes
@@ -284,11 +284,15 @@ def ingest_asset_exchange(self: Any, asset_id: int, exchange_id: int, kind: str)
 
 @shared_task(name="heatmaps.ingest_ticker_tick")
 def ingest_ticker_tick() -> int:
-    """Mark price and funding estimate for every enabled asset on Binance (the exchange that publishes them)."""
+    """Mark price and funding estimate for every enabled asset, from its reference exchange when that one
+    publishes them, else from the first of its exchanges that does."""
     count = 0
-    for asset in Asset.objects.filter(enabled=True, exchanges__code="binance", exchanges__enabled=True).distinct():
-        ingest_ticker.delay(asset.pk, Exchange.get_supported("binance").pk)
-        count += 1
+    for asset in Asset.objects.filter(enabled=True).select_related("reference_exchange"):
+        feeds = sorted(_feeds(asset), key=lambda e: e.pk != asset.reference_exchange_id)
+        source = next((e for e in feeds if publishes_mark_price(e.code)), None)
+        if source is not None:
+            ingest_ticker.delay(asset.pk, source.pk)
+            count += 1
     return count
 
 

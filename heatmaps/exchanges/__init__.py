@@ -122,6 +122,12 @@ def make_http(code: str, *, base_url: str, limiter: RateLimiter | None = None, *
     return module.make_http(base_url, limiter=limiter, **http_kwargs)
 
 
+def publishes_mark_price(code: str) -> bool:
+    """Whether the exchange's connector reads a mark price and the next funding (premiumIndex or alike)."""
+    cls = _CLASSES.get(code)
+    return cls is not None and callable(getattr(cls, "fetch_mark_price", None))
+
+
 def get_connector(
     code: str,
     *,
@@ -176,4 +182,5 @@ __all__ = [
     "default_symbol",
     "get_connector",
     "make_http",
+    "publishes_mark_price",
 ]
