@@ -70,15 +70,19 @@ def main() -> None:
         rec = result.record
         interval = rec.touched_interval
         touched = (
-            f"touched {rec.touched}/{rec.resolved}"
-            + (f" (95 % {interval[0] * 100:.0f}–{interval[1] * 100:.0f} %)" if interval else "")
-            + (
-                f", median {fmt_minutes(rec.median_minutes_to_touch)}"
-                if rec.median_minutes_to_touch is not None
-                else ""
+            "not followed (no price level)"
+            if not rec.resolved and not rec.pending
+            else (
+                f"touched {rec.touched}/{rec.resolved}"
+                + (f" (95 % {interval[0] * 100:.0f}–{interval[1] * 100:.0f} %)" if interval else "")
+                + (
+                    f", median {fmt_minutes(rec.median_minutes_to_touch)}"
+                    if rec.median_minutes_to_touch is not None
+                    else ""
+                )
+                + f", {rec.reversals} reversed"
+                + (f", same distance {rec.baseline_rate * 100:.0f} %" if rec.baseline_rate is not None else "")
             )
-            + f", {rec.reversals} reversed"
-            + (f", same distance {rec.baseline_rate * 100:.0f} %" if rec.baseline_rate is not None else "")
         )
         print(
             f"  {label:<42} {result.bars:>5} bars {result.maps:>5} maps {len(result.firings):>4} fired  "

@@ -73,21 +73,20 @@ def clusters_of(grid: engine.HeatmapGrid, *, limit: int = 20) -> ClusterSet:
     nonzero = values > 0
     side = grid.prices >= price
     joined = nonzero[:-1] & nonzero[1:] & (side[1:] == side[:-1])
-    starts = np.flatnonzero(nonzero & ~np.concatenate(([False], joined)))
-    stops = np.flatnonzero(nonzero & ~np.concatenate((joined, [False])))
+    is_start = nonzero & ~np.concatenate(([False], joined))
+    is_stop = nonzero & ~np.concatenate((joined, [False]))
+    starts, stops = np.flatnonzero(is_start), np.flatnonzero(is_stop)
     if starts.size == 0:
         return ClusterSet(through_ms=0)
     # Summed zone by zone as find_clusters does (numpy's pairwise sum), so equal zones tie alike.
     usd = np.array([values[a : b + 1].sum() for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
     # Each zone's peak: its first bin holding the zone's largest value (np.argmax's choice).
-    zone = np.cumsum(np.isin(np.arange(values.size), starts)) - 1
-    inside = np.zeros(values.size, dtype=np.bool_)
-    inside[starts] = True
-    inside = np.cumsum(inside.astype(np.int64) - np.isin(np.arange(values.size), stops + 1)) > 0
+    zone = np.cumsum(is_start) - 1
+    inside = np.cumsum(is_start) - np.cumsum(np.concatenate(([False], is_stop[:-1]))) > 0
     top = np.maximum.reduceat(values, starts)
-    candidates = np.flatnonzero(inside & (values == top[np.clip(zone, 0, None)]))
-    _, first = np.unique(zone[candidates], return_index=True)
-    peaks = candidates[first]
+    candidates = np.flatnonzero(inside & (values == top[np.maximum(zone, 0)]))
+    zones_of = zone[candidates]
+    peaks = candidates[np.flatnonzero(np.diff(zones_of, prepend=-1))]
     order = np.argsort(-usd, kind="stable")[:limit]
     return ClusterSet(
         through_ms=0,
