@@ -18,7 +18,7 @@ from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, byb
 from heatmaps.ingest.instruments import contract_sizes, instrument_specs_refresh
 from heatmaps.live import publishers as live
 from heatmaps.marketdata import insert_liquidations
-from heatmaps.models import Asset, Exchange
+from heatmaps.models import Asset, Exchange, VenueSymbol
 from heatmaps.rows import LiquidationRow
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ SIZES_MAX_AGE_S = 600.0  # the daily refresh reaches a running recorder within t
 
 
 def instrument_name(code: str, asset: Asset) -> str:
+    """The venue's name for the asset in its streams: its VenueSymbol row (edited in the admin) when there
+    is one, as the REST ingest uses, else the venue's convention."""
+    mapped = VenueSymbol.objects.filter(asset=asset, exchange__code=code).values_list("symbol", flat=True).first()
+    if mapped:
+        return str(mapped)
     return f"{asset.base}-{asset.quote}-SWAP" if code == "okx" else f"{asset.base}{asset.quote}"
 
 

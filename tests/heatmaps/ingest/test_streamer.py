@@ -209,3 +209,16 @@ def test_offline_the_command_says_so_once(settings: Any, caplog: pytest.LogCaptu
     assert len(warnings) == 1 and "cannot be reached" in warnings[0].getMessage()
     assert not any(r.exc_info for r in caplog.records)
     assert "bars=0" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_streams_ask_for_the_venue_symbol_set_in_the_admin() -> None:
+    from heatmaps.ingest.recorder import instrument_name
+    from heatmaps.ingest.streamer import load_feeds
+    from heatmaps.models import VenueSymbol
+
+    asset = tracked("okx")
+    assert instrument_name("okx", asset) == "BTC-USDT-SWAP"  # the convention
+    VenueSymbol.objects.create(asset=asset, exchange=Exchange.get_supported("okx"), symbol="BTC-USD-SWAP")
+    assert instrument_name("okx", asset) == "BTC-USD-SWAP"
+    assert list(load_feeds(("okx",))["okx"]) == ["BTC-USD-SWAP"]
