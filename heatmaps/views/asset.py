@@ -7,7 +7,7 @@ liquidation-map chart are drawn in the browser by static/heatmaps/ from the JSON
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.explorer import MapFilter
 from heatmaps.maps import MODEL, shared_cache_key
 from heatmaps.marketdata import market_snapshot
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
@@ -35,6 +36,7 @@ from heatmaps.views.common import (
     price_decimals,
     render_page,
 )
+from heatmaps.views.explore import explore_links, explored_heatmap, parse_explore
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
 from heatmaps.views.visitor_cache import shared_with_visitors
 
@@ -86,6 +88,7 @@ class MapParams:
     min_usd: float | None = None
     full_usd: float | None = None
     ignored: tuple[str, ...] = ()
+    explore: MapFilter = field(default_factory=MapFilter)  # tiers, exchanges, moment (views/explore.py)
 
     def query(self, **changes: object) -> dict[str, str]:
         values = {"side": self.side, "min": self.min_usd, "full": self.full_usd, **changes}
@@ -96,6 +99,7 @@ class MapParams:
             value = values[key]
             if isinstance(value, float):
                 out[key] = f"{value:.2f}".rstrip("0").rstrip(".")
+        out.update(self.explore.query())
         return out
 
 
@@ -152,6 +156,8 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
 
     timeframe = request.GET.get("tf", _default_timeframe(request))
     params = parse_map_params(request)
+    explore, problems = parse_explore(request, asset)
+    params = replace(params, explore=explore, ignored=(*params.ignored, *problems))
     ctx = _market_context(asset, timeframe, params, path=request.path)
     status = 400 if ctx.get("unknown_timeframe") else 200
     if settings.LIQ_PAGE_CACHE_SECONDS and status == 200:
@@ -219,8 +225,15 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
         ctx["unknown_timeframe"] = True
     elif timeframe in computed:
         heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
+        if heatmap is not None and params.explore.active:
+            explored, problem = explored_heatmap(asset=asset, timeframe=timeframe, filt=params.explore)
+            if explored is None and problem:
+                params = replace(params, explore=MapFilter(), ignored=(*params.ignored, problem))
+                ctx["params"] = params
+            heatmap = explored or heatmap
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap, params))
+            ctx.update(explore_links(asset=asset, keep={"tf": timeframe, **params.query()}, filt=params.explore))
     if seconds:
         cache.set(key, ctx, seconds)
     return ctx
@@ -271,7 +284,7 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
     data_stale = now - bar_close > STALE_AFTER
     oi_names = [exchange_name(code) for code in heatmap.oi_exchanges]
     # The public API's map in its packed form: what any client gets, no page-only endpoint.
-    query = urlencode({"timeframe": heatmap.timeframe, "side": params.side, "cells": "packed"})
+    query = urlencode({"timeframe": heatmap.timeframe, "side": params.side, "cells": "packed", **_api_filter(params)})
     api_url = f"{reverse('api:heatmap', args=[asset.symbol])}?{query}"
     return {
         "heatmap": heatmap,
@@ -303,7 +316,12 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
 def _export_query(heatmap: Heatmap, params: MapParams, fmt: str) -> str:
     """The API's PNG or CSV of the map as the page shows it: timeframe, side and intensity (the page's
     script adds the zoomed window when there is one)."""
-    query: dict[str, object] = {"timeframe": heatmap.timeframe, "side": params.side, "format": fmt}
+    query: dict[str, object] = {
+        "timeframe": heatmap.timeframe,
+        "side": params.side,
+        "format": fmt,
+        **_api_filter(params),
+    }
     if params.min_usd:
         query["min_usd"] = f"{params.min_usd:.0f}"
     if params.full_usd and fmt == "png":
@@ -311,6 +329,11 @@ def _export_query(heatmap: Heatmap, params: MapParams, fmt: str) -> str:
     if fmt == "png":
         query.update(width=1600, height=900)
     return urlencode(query)
+
+
+def _api_filter(params: MapParams) -> dict[str, str]:
+    """The map explorer's filter as the API's parameters (the same names as the page's)."""
+    return params.explore.query()
 
 
 @dataclass(frozen=True)

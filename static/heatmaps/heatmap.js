@@ -684,7 +684,7 @@
   function rememberIntensity(state) {
     var u = withIntensity(window.location.href, state);
     window.history.replaceState(window.history.state, "", u.pathname + u.search);
-    state.section.querySelectorAll("nav.tabs a, nav.sides a").forEach(function (a) {
+    state.section.querySelectorAll("nav.tabs a, nav.sides a, .liqmap-legend a").forEach(function (a) {
       var next = withIntensity(a.getAttribute("href"), state);
       a.setAttribute("href", next.search);
     });

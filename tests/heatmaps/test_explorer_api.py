@@ -16,10 +16,10 @@ from django.test import Client
 from heatmaps import engine
 from heatmaps.engine.gridcodec import FLOOR_RATIO, MAX_RELATIVE_ERROR
 from heatmaps.maps import heatmap_compute, read_heatmap
-from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_open_interest
+from heatmaps.marketdata import dt_to_ms, load_sample_data
 from heatmaps.marketdata.base_bars import asset_params, load_base_bars
-from heatmaps.models import Asset, Candle, Exchange, OpenInterest
-from heatmaps.rows import OpenInterestRow
+from heatmaps.models import Asset, Candle
+from tests.heatmaps.explorer_data import add_bybit_open_interest
 
 pytestmark = pytest.mark.django_db
 
@@ -40,19 +40,7 @@ def explorer_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[dic
             stored = read_heatmap(asset=btc, timeframe=tf)
             assert stored is not None
             alone[tf] = stored.long.astype(np.float64) + stored.short
-        bybit = Exchange.get_supported("bybit")
-        btc.exchanges.add(bybit)
-        rows = OpenInterest.objects.filter(asset=btc, exchange=btc.reference_exchange).order_by("time")
-        times = np.array([dt_to_ms(t) for t in rows.values_list("time", flat=True)])
-        values = np.array(list(rows.values_list("oi_value", flat=True)), dtype=np.float64)
-        phase = (times - times[0]) / 86_400_000
-        bybit_oi = values * (0.5 + 0.1 * np.sin(phase * 1.7))
-        upsert_open_interest(
-            asset=btc,
-            exchange=bybit,
-            rows=[OpenInterestRow(int(t), None, float(v)) for t, v in zip(times, bybit_oi, strict=True)],
-            simulated=True,
-        )
+        add_bybit_open_interest(btc)
         for tf in TIMEFRAMES:
             heatmap_compute(asset=btc, timeframes=[tf])
         yield alone

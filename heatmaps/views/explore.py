@@ -1,0 +1,139 @@
+"""The asset page's map explorer: leverage tiers and bands, exchanges' open interest and a past moment
+from the URL (`tiers=`, `lev=`, `exchange=`, `at=`), the links that toggle them, and the stored map's
+row swapped for the filtered one (heatmaps/explorer.py computes it).
+
+Like `min`/`full`, a value the map cannot take is ignored with a message rather than refused: the page
+still shows the map. The API refuses the same values with a 400 naming the parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError
+
+from heatmaps.explorer import FilterError, MapFilter, asset_exchange_codes, filtered_map, resolve_filter
+from heatmaps.maps import read_heatmap
+from heatmaps.marketdata.base_bars import asset_params
+from heatmaps.models import Asset, Heatmap
+from heatmaps.serializers import UtcInstantField
+from heatmaps.views.common import exchange_name
+
+BAND_LABELS = (("", "All"), ("low", "Low"), ("mid", "Mid"), ("high", "High"))
+
+
+@dataclass(frozen=True)
+class Toggle:
+    label: str
+    href: str
+    active: bool
+    title: str = ""
+
+
+def parse_explore(request: HttpRequest, asset: Asset) -> tuple[MapFilter, list[str]]:
+    """The filter the URL asks for, each part checked on its own: an unusable one is dropped and said."""
+    ignored: list[str] = []
+    get = request.GET
+    tiers, lev = get.get("tiers", "").strip(), get.get("lev", "").strip()
+    exchange = ",".join(v for v in get.getlist("exchange") if v.strip())
+    at = None
+    if raw_at := get.get("at", "").strip():
+        try:
+            at = UtcInstantField().to_internal_value(raw_at)
+        except ValidationError:
+            ignored.append(f"Ignored at={raw_at[:40]!r}: give a UTC time such as 2026-01-10T12:00Z.")
+    codes = asset_exchange_codes(asset)
+    filt = MapFilter(at=at)
+    for name, value in (("tiers", tiers), ("lev", lev), ("exchange", exchange)):
+        if not value:
+            continue
+        if name == "lev" and tiers and filt.tiers is not None:
+            ignored.append(f"Ignored lev={lev[:20]!r}: the tiers given are shown; give tiers or lev, not both.")
+            continue
+        try:
+            part = resolve_filter(
+                asset=asset,
+                exchange_codes=codes,
+                tiers=value if name == "tiers" else None,
+                lev=value if name == "lev" else None,
+                exchange=value if name == "exchange" else None,
+            )
+        except FilterError as exc:
+            ignored.append(f"Ignored {name}: {exc.message}")
+            continue
+        if name == "exchange":
+            filt = MapFilter(tiers=filt.tiers, band=filt.band, exchanges=part.exchanges, at=at)
+        else:
+            filt = MapFilter(tiers=part.tiers, band=part.band, exchanges=filt.exchanges, at=at)
+    return filt, ignored
+
+
+def explored_heatmap(*, asset: Asset, timeframe: str, filt: MapFilter) -> tuple[Heatmap | None, str]:
+    """The filtered map's row (never saved) in place of the stored one, or None and why not."""
+    stored = read_heatmap(asset=asset, timeframe=timeframe)
+    if stored is None:
+        return None, ""
+    try:
+        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+    except FilterError as exc:
+        return None, f"Ignored {exc.param}: {exc.message}"
+    if shown is None:
+        at = f"{filt.at:%Y-%m-%d %H:%M}" if filt.at else "then"
+        return None, f"Ignored at: there is no market data of {asset.symbol} up to {at} UTC; showing the map of now."
+    return shown.heatmap, ""
+
+
+def _href(base: dict[str, str], **changes: str | None) -> str:
+    query = {**base, **changes}
+    return "?" + urlencode({k: v for k, v in query.items() if v})
+
+
+def explore_links(*, asset: Asset, keep: dict[str, str], filt: MapFilter) -> dict[str, object]:
+    """The page's toggles, each a real link carrying every other setting of the URL: the liquidation
+    map's legend (a tier in or out), the leverage bands and the asset's exchanges."""
+    leverages = asset_params(asset).leverages
+    base = {k: v for k, v in keep.items() if k not in ("tiers", "lev", "exchange")}
+    kept = set(filt.tiers) if filt.tiers is not None else set(leverages)
+    exchange_part = {"exchange": ",".join(filt.exchanges)} if filt.exchanges is not None else {}
+    tier_part = {k: v for k, v in filt.query().items() if k in ("tiers", "lev")}
+    tiers = []
+    for lev in leverages:
+        after = kept ^ {lev} or set(leverages)  # leaving none out is every tier
+        text = ",".join(f"{v:g}" for v in leverages if v in after) if after != set(leverages) else None
+        tiers.append(
+            Toggle(
+                label=f"{lev:g}×",
+                href=_href(base, **exchange_part, tiers=text),
+                active=lev in kept,
+                title=f"{'Hide' if lev in kept else 'Show'} the {lev:g}x positions",
+            )
+        )
+    bands = [
+        Toggle(label=label, href=_href(base, **exchange_part, lev=key or None), active=(filt.band or "") == key)
+        for key, label in BAND_LABELS
+    ]
+    if filt.tiers is not None and not filt.band:
+        bands[0] = Toggle(label="All", href=bands[0].href, active=False)
+    codes = asset_exchange_codes(asset)
+    chosen = set(filt.exchanges) if filt.exchanges is not None else set(codes)
+    exchanges = []
+    for code in codes:
+        shown = chosen ^ {code} or set(codes)  # leaving every exchange out is all of them
+        text = ",".join(c for c in codes if c in shown) if shown != set(codes) else None
+        exchanges.append(
+            Toggle(
+                label=exchange_name(code),
+                href=_href(base, **tier_part, exchange=text),
+                active=code in chosen,
+                title=f"{'Leave out' if code in chosen else 'Add'} {exchange_name(code)}'s open interest",
+            )
+        )
+    return {
+        "tier_toggles": tiers,
+        "band_links": bands,
+        "exchange_toggles": exchanges,
+        "explore_words": filt.words(),
+        "explore_clear": _href(base) if filt.active else "",
+    }

@@ -1,0 +1,126 @@
+"""The asset page's map explorer: the filters from the URL reach the map's API address, the exports,
+the clusters beside the map and every link (tabs, sides, the legend's tier toggles, bands, exchanges);
+values the map cannot take are ignored with a message. Real PostgreSQL and Redis, the sample data with
+a second exchange's open interest."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset
+from heatmaps.views import format_usd
+from heatmaps.views.common import exchange_name
+from tests.heatmaps.explorer_data import add_bybit_open_interest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        load_sample_data()
+        btc = Asset.objects.get(symbol="BTCUSDT")
+        add_bybit_open_interest(btc)
+        heatmap_compute(asset=btc, timeframes=["24h", "1w"])
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def btc(sample_maps: None) -> Asset:
+    return Asset.objects.get(symbol="BTCUSDT")
+
+
+def page(client: Client, query: str, **extra: Any) -> str:
+    response = client.get(f"/assets/BTCUSDT/?{query}", **extra)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def query_of(href: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(html.unescape(href)).query)
+
+
+def links(body: str, css_class: str) -> dict[str, str]:
+    """Link text → href of the anchors carrying a class."""
+    found = re.findall(rf'<a href="([^"]*)"[^>]*class="[^"]*{css_class}[^"]*"[^>]*>([^<]+)</a>', body)
+    return {text: href for href, text in found}
+
+
+def test_the_filter_reaches_the_map_the_exports_and_the_clusters(client: Client, btc: Asset) -> None:
+    body = page(client, "tf=1w&lev=high&exchange=binance&side=long&min=1000")
+    src = re.search(r'data-heatmap-src="([^"]+)"', body)
+    assert src is not None
+    api = query_of(src.group(1))
+    assert api["lev"] == ["high"] and api["exchange"] == ["binance"] and api["side"] == ["long"]
+    for kind in ("png", "csv"):
+        export = re.search(rf'class="button export-{kind}" href="([^"]+)"', body)
+        assert export is not None and query_of(export.group(1))["lev"] == ["high"]
+    # The clusters beside the map are the filtered map's, as the API gives them.
+    clusters = client.get(html.unescape(src.group(1)).replace("cells=packed", "cells=sparse")).json()["clusters"]
+    top_long = next(c for c in clusters if c["side"] == "long")
+    table = body.split('class="clusters"')[1].split("</table>")[0]
+    assert format_usd(top_long["usd"]) in table
+    assert f"high leverage (50x+100x) · {exchange_name('binance')} open interest only" in body
+
+
+def test_tabs_sides_and_the_intensity_form_keep_the_filter(client: Client, btc: Asset) -> None:
+    body = page(client, "tf=1w&tiers=25,50&exchange=bybit&min=1000")
+    for text, href in links(body, "tab").items():
+        q = query_of(href)
+        if text in ("12h", "24h", "3d", "1w", "Longs", "Shorts", "Both"):
+            assert q["tiers"] == ["25,50"] and q["exchange"] == ["bybit"] and q["min"] == ["1000"], text
+    form = body.split('<form class="intensity"')[1].split("</form>")[0]
+    assert 'name="tiers" value="25,50"' in form and 'name="exchange" value="bybit"' in form
+    # an HTMX swap of the panel keeps them too
+    swapped = page(client, "tf=24h&tiers=25,50&exchange=bybit", HTTP_HX_REQUEST="true")
+    assert "<html" not in swapped and "tiers=25%2C50" in swapped and "exchange=bybit" in swapped
+
+
+def test_the_legend_toggles_tiers_and_the_bands_and_exchanges_are_links(client: Client, btc: Asset) -> None:
+    body = page(client, "tf=1w&lev=high&side=short")
+    tiers = links(body, "tier ")
+    assert list(tiers) == ["5×", "10×", "25×", "50×", "100×"]
+    assert query_of(tiers["50×"])["tiers"] == ["100"]  # 50x out of the high band
+    assert query_of(tiers["5×"])["tiers"] == ["5,50,100"]  # 5x in
+    assert all(query_of(h)["side"] == ["short"] for h in tiers.values())
+    assert 'aria-pressed="false" title="Show the 5x positions"' in body
+    bands = links(body, "tab")
+    assert "lev" not in query_of(bands["All"]) and query_of(bands["Mid"])["lev"] == ["mid"]
+    exchanges = links(body, "exchange-toggle")
+    binance, bybit = exchange_name("binance"), exchange_name("bybit")
+    assert set(exchanges) == {binance, bybit}
+    assert query_of(exchanges[binance])["exchange"] == ["bybit"]  # Binance left out
+    assert query_of(exchanges[binance])["lev"] == ["high"]
+    # the only tier shown, toggled off, is every tier again: no tiers parameter
+    only = links(page(client, "tf=1w&tiers=25"), "tier ")
+    assert "tiers" not in query_of(only["25×"])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("tiers=20", "Ignored tiers: The model has no '20' tier"),
+        ("lev=huge", "Ignored lev: Unknown leverage band 'huge'"),
+        ("exchange=kraken", "Ignored exchange: BTCUSDT has no exchange 'kraken'"),
+        ("at=yesterday", "Ignored at='yesterday'"),
+        ("at=2020-01-01T00:00Z", "Ignored at: there is no market data of BTCUSDT up to 2020-01-01 00:00 UTC"),
+    ],
+)
+def test_what_the_map_cannot_take_is_ignored_with_a_message(
+    client: Client, btc: Asset, query: str, message: str
+) -> None:
+    body = page(client, f"tf=1w&{query}")
+    assert message.replace("'", "&#x27;") in body
+    src = re.search(r'data-heatmap-src="([^"]+)"', body)
+    assert src is not None
+    assert set(query_of(src.group(1))) == {"timeframe", "side", "cells"}
