@@ -292,10 +292,12 @@ class AlertDelivery(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
+            # The rule's own channels; a destination's deliveries are kept (destination NULL) when
+            # it is deleted, several of one kind for one event, so this leaves them out.
             models.UniqueConstraint(
                 fields=["event", "channel"],
-                condition=Q(destination__isnull=True),
-                name="alertdelivery_once_per_channel",
+                condition=Q(destination__isnull=True, channel__in=["in_app", "email", "webhook"]),
+                name="alertdelivery_once_per_rule_channel",
             ),
             models.UniqueConstraint(
                 fields=["event", "destination"],

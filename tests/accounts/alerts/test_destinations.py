@@ -247,3 +247,22 @@ def test_unusable_destination_ids_are_a_400(alice_client: Client, btc: Asset, ba
     )
     assert response.status_code == 400 and "destinations" in response.json()
     assert not AlertRule.objects.exists()
+
+
+def test_deleting_destinations_keeps_their_delivery_history(alice: User, btc: Asset) -> None:
+    first, second = telegram_of(alice, "one"), telegram_of(alice, "two")
+    level, direction = crossing_level(K)
+    rule, _ = alert_rule_create(
+        user=alice,
+        asset="BTCUSDT",
+        condition="price_crosses",
+        params={"price": level, "direction": direction},
+        destinations=[first.pk, second.pk],
+    )
+    fire(btc)
+    assert AlertDelivery.objects.filter(channel="telegram").count() == 2
+    first.delete()
+    second.delete()  # two telegram rows of one event, both without a destination now: allowed
+    kept = AlertDelivery.objects.filter(event__rule=rule, channel="telegram")
+    assert kept.count() == 2 and all(d.destination_id is None for d in kept)
+    assert not rule.destinations.exists()
