@@ -83,6 +83,8 @@ def _last_line_checked(name: str, text: str, rows: int, header: bool, whole: lis
 
 
 def _dedupe_sorted(times: IntArray, *columns: FloatArray) -> tuple[IntArray, list[FloatArray]]:
+    if times.size < 2 or bool(np.all(times[1:] > times[:-1])):
+        return times, list(columns)  # the usual file: in order, no repeats, nothing to copy
     order = np.argsort(times, kind="stable")
     times = times[order]
     cols = [c[order] for c in columns]

@@ -92,21 +92,16 @@ def read_text(path: str, *, check_last: bool = True) -> tuple[str, str]:
     otherwise surface as a puzzling text-encoding or zlib error. ``check_last=False`` leaves the
     last-line check (``check_last_line``) to a caller that runs it on columns it has parsed anyway.
     """
-    p = Path(path)
     try:
-        with p.open("rb") as handle:
-            head = handle.read(4)
+        raw = Path(path).read_bytes()  # once: two years of daily dumps are hundreds of small files
     except OSError as exc:
         raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
-    if not _looks_like_zip(path, head):
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise DumpFormatError(path, None, f"cannot read file: {exc}") from None
+    if not _looks_like_zip(path, raw[:4]):
+        data = raw
         name = path
     else:
         try:
-            with zipfile.ZipFile(p) as archive:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
                 members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
                 if len(members) != 1:
                     raise DumpFormatError(path, None, f"expected one CSV inside the ZIP, found {len(members)}")
