@@ -1,0 +1,99 @@
+"""The map explorer in headless Chromium: the liquidation map's legend toggles a tier and the heat map
+follows, the leverage bands and the exchanges toggle, and every swap keeps the whole URL (side,
+intensity, filters) in the address bar, the tabs and a reload. Screenshots go to var/artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+
+from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset
+from heatmaps.views.common import exchange_name
+from tests.heatmaps.explorer_data import add_bybit_open_interest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
+STATE = "document.querySelector('canvas.heatmap').__heatmap"
+# The map drawn is the one read from the API with exactly these parameters.
+DRAWN = """want => {
+  const c = document.querySelector('canvas.heatmap');
+  if (!c || !c.__heatmap || !c.__heatmap.drawn) return false;
+  const got = Object.fromEntries(new URL(c.dataset.heatmapSrc, location.href).searchParams);
+  return JSON.stringify(Object.keys(got).sort().map(k => [k, got[k]])) === JSON.stringify(Object.keys(want).sort().map(k => [k, want[k]]));
+}"""
+
+
+@pytest.fixture
+def sample(transactional_db: None) -> Asset:
+    load_sample_data()
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    add_bybit_open_interest(btc)
+    heatmap_compute(asset=btc, timeframes=["24h", "1w"])
+    return btc
+
+
+def url_query(page: Any) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+def wait_drawn(page: Any, **api: str) -> dict[str, Any]:
+    page.wait_for_function(DRAWN, arg={"cells": "packed", **api})
+    return page.evaluate(f"() => {{ const d = {STATE}.data; return {{ filter: d.filter, lmap: d.liquidation_map }}; }}")
+
+
+def test_legend_bands_and_exchanges_toggle_the_map_and_keep_the_url(live_server: Any, page: Any, sample: Asset) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w&side=long&min=1000")
+    whole = wait_drawn(page, timeframe="1w", side="long")
+    assert whole["filter"]["tiers"] is None
+    page.evaluate("window.__marker = 'same page'")
+
+    # The legend: 100x out. The heat map and the liquidation map are redrawn from the filtered run.
+    page.locator(".liqmap-legend a.tier", has_text="100×").click()
+    page.wait_for_url(lambda url: "tiers=" in url)
+    assert url_query(page) == {"tf": "1w", "side": "long", "min": "1000", "tiers": "5,10,25,50"}
+    shown = wait_drawn(page, timeframe="1w", side="long", tiers="5,10,25,50")
+    assert shown["filter"]["tiers"] == [5, 10, 25, 50]
+    assert sum(shown["lmap"]["tier_long"][4]) == 0 and sum(whole["lmap"]["tier_long"][4]) > 0
+    assert shown["lmap"]["total_long"] < whole["lmap"]["total_long"]
+    assert page.locator(".liqmap-legend a.tier-off", has_text="100×").is_visible()
+    assert page.evaluate("window.__marker") == "same page"  # swapped in place, not reloaded
+
+    # A band, then one exchange's open interest: each keeps side and intensity.
+    page.locator("nav.explore-leverage a", has_text="High").click()
+    page.wait_for_url(lambda url: "lev=high" in url)
+    wait_drawn(page, timeframe="1w", side="long", lev="high")
+    page.locator("nav.explore-exchanges a", has_text=exchange_name("bybit")).click()
+    page.wait_for_url(lambda url: "exchange=" in url)
+    assert url_query(page) == {"tf": "1w", "side": "long", "min": "1000", "lev": "high", "exchange": "binance"}
+    shown = wait_drawn(page, timeframe="1w", side="long", lev="high", exchange="binance")
+    assert shown["filter"]["exchanges"] == ["binance"]
+    assert "high leverage" in page.locator("[data-testid=explore-shown]").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explorer-1w-high-binance.png"), full_page=True)
+
+    # Another timeframe keeps every filter; a reload draws the same map; back returns to the previous one.
+    page.locator("nav.tabs a", has_text="24h").click()
+    page.wait_for_url(lambda url: "tf=24h" in url)
+    assert url_query(page) == {"tf": "24h", "side": "long", "min": "1000", "lev": "high", "exchange": "binance"}
+    wait_drawn(page, timeframe="24h", side="long", lev="high", exchange="binance")
+    page.reload()
+    wait_drawn(page, timeframe="24h", side="long", lev="high", exchange="binance")
+    page.go_back()
+    page.wait_for_url(lambda url: "tf=1w" in url)
+    wait_drawn(page, timeframe="1w", side="long", lev="high", exchange="binance")
+    # "whole map" clears the filters and keeps the rest
+    page.locator("a.explore-clear").click()
+    page.wait_for_url(lambda url: "lev=" not in url and "exchange=" not in url)
+    assert url_query(page) == {"tf": "1w", "side": "long", "min": "1000"}
+    wait_drawn(page, timeframe="1w", side="long")
+    assert errors == []
