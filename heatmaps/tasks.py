@@ -16,7 +16,7 @@ import liqplatform.celery  # noqa: F401  (the configured app: current before any
 from heatmaps import ingest, validity
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.events import announce_market_data
-from heatmaps.exchanges import PermanentExchangeError, TransientExchangeError, publishes_mark_price
+from heatmaps.exchanges import ExchangeError, PermanentExchangeError, TransientExchangeError, publishes_mark_price
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
 from heatmaps.maps import heatmap_compute, stale_timeframes
@@ -312,6 +312,21 @@ def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
     if stored:  # the overview shows the announced next funding time
         asset_summary_refresh(asset=asset)
     return stored
+
+
+@shared_task(name="heatmaps.hyperliquid_sweep", ignore_result=True, expires=50)
+def hyperliquid_sweep() -> int:
+    """Every minute: the tracked Hyperliquid accounts that are due (hot tier every minute, the rest every
+    15), within LIQ_HYPERLIQUID_SWEEP_WEIGHT; nothing when no enabled asset is on Hyperliquid."""
+    from heatmaps.ingest.hyperliquid_sweep import sweep
+
+    if not Asset.objects.filter(enabled=True, exchanges__code="hyperliquid", exchanges__enabled=True).exists():
+        return 0
+    try:
+        return sweep().accounts
+    except ExchangeError as exc:  # the next minute tries again; the positions stored stay
+        log.warning("hyperliquid sweep skipped: %s", exc)
+        return 0
 
 
 @shared_task(bind=True, name="heatmaps.refresh_instruments", max_retries=3, **IDEMPOTENT)

@@ -5,6 +5,7 @@ from django.urls import path
 from accounts import account_api, alert_api
 from accounts import api as personal
 from heatmaps import v1 as market
+from heatmaps.api import measured
 
 app_name = "api"
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("assets/<str:symbol>/open-interest/", market.OpenInterestSeries.as_view(), name="open-interest"),
     path("assets/<str:symbol>/funding/", market.FundingSeries.as_view(), name="funding"),
     path("assets/<str:symbol>/liquidations/", market.LiquidationSeries.as_view(), name="liquidations"),
+    path("assets/<str:symbol>/measured/", measured.measured, name="measured"),
     path("me/", account_api.me, name="me"),
     path("tokens/", account_api.token_collection, name="tokens"),
     path("tokens/<int:token_id>/", account_api.token_item, name="token"),

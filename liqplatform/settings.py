@@ -367,6 +367,7 @@ CELERY_TASK_ROUTES = {
     "heatmaps.ingest_*": {"queue": "ingest"},
     "heatmaps.backfill_*": {"queue": "ingest"},
     "heatmaps.repair_*": {"queue": "ingest"},
+    "heatmaps.hyperliquid_*": {"queue": "ingest"},
     "heatmaps.recompute_*": {"queue": "compute"},
     "heatmaps.refresh_*": {"queue": "compute"},
     "heatmaps.maintain_*": {"queue": "compute"},
@@ -391,6 +392,8 @@ CELERY_BEAT_SCHEDULE = {
     "repair-gaps": {"task": "heatmaps.repair_gaps_tick", "schedule": 3600.0},
     "heartbeat": {"task": "heatmaps.heartbeat", "schedule": float(env_int("LIQ_HEARTBEAT_SECONDS", 30, minimum=1))},
     "backtest-magnets": {"task": "heatmaps.backtest_tick", "schedule": 86400.0},
+    # Hyperliquid's measured layer: the tracked accounts that are due, within their weight budget.
+    "hyperliquid-sweep": {"task": "heatmaps.hyperliquid_sweep", "schedule": 60.0},
     # Daily, at a quiet minute: next months' partitions, rows rescued from DEFAULT, retention.
     "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": {"crontab": {"minute": 17, "hour": 3}}},
     # Daily: OKX contract sizes (ctVal) of every swap, which the liquidation recorder converts with.
@@ -433,8 +436,6 @@ LIQ_OKX_BUSINESS_WS_URL = env_url(
 LIQ_MARKET_REFRESH_SECONDS = env_int("LIQ_MARKET_REFRESH_SECONDS", 30, minimum=1)  # enabled assets re-read
 LIQ_BINANCE_OI_POLL_SECONDS = env_int("LIQ_BINANCE_OI_POLL_SECONDS", 12, minimum=1)  # Binance has no OI stream
 LIQ_MARKET_REPAIR_DAYS = env_int("LIQ_MARKET_REPAIR_DAYS", 1, minimum=1)  # holes looked for after a reconnect
-LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
-# Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
 # The offline demo (`make run` when no exchange answers): the sample replayed as a live market by a Binance
 # stand-in on 127.0.0.1 (manage.py replay_market). scripts/run.sh sets LIQ_REPLAY=1 for every process then,
 # and pages label the data "replay of sample data". The replay streams the sample's last
@@ -444,6 +445,8 @@ LIQ_REPLAY = env_str("LIQ_REPLAY", "auto").strip().lower() != "auto" and env_boo
 LIQ_REPLAY_SPEED = env_int("LIQ_REPLAY_SPEED", 60, minimum=1)
 LIQ_REPLAY_CATCHUP_BARS = env_int("LIQ_REPLAY_CATCHUP_BARS", 72, minimum=1)
 LIQ_REPLAY_PORT = env_int("LIQ_REPLAY_PORT", 8790, minimum=1)
+LIQ_HTTP_TIMEOUT = env_int("LIQ_HTTP_TIMEOUT", 10, minimum=1)
+# Days fetched for an asset × exchange with nothing stored yet; gap repair looks this far back too.
 LIQ_INGEST_LOOKBACK_DAYS = env_int("LIQ_INGEST_LOOKBACK_DAYS", 2, minimum=1)
 LIQ_GAP_REPAIR_DAYS = env_int("LIQ_GAP_REPAIR_DAYS", 7, minimum=1)
 # New data recomputes an asset's due maps at once, coalesced: while one compute of the asset is queued or

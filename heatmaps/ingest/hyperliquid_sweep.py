@@ -110,6 +110,11 @@ def _coin(asset: Asset, exchange: Exchange) -> str:
     return mapped or default_symbol("hyperliquid", asset.base, asset.quote)
 
 
+def asset_coin(asset: Asset) -> str:
+    """Hyperliquid's name for the asset (its VenueSymbol, else the convention: BTC for BTCUSDT)."""
+    return _coin(asset, Exchange.get_supported("hyperliquid"))
+
+
 # --------------------------------------------------------------------------- the sweep
 
 
@@ -227,6 +232,7 @@ def measured_for_asset(asset: Asset, *, edges: np.ndarray) -> MeasuredLayer:
 
 __all__ = [
     "SweepResult",
+    "asset_coin",
     "collect_trade_accounts",
     "hyperliquid_coins",
     "leaderboard_accounts",

@@ -318,3 +318,38 @@ def test_an_operator_adds_an_account_in_the_admin(olga_client: Any) -> None:
     assert bad.status_code == 200 and "40 hex digits" in bad.content.decode()
     page = olga_client.get(f"/admin/heatmaps/hyperliquidaccount/{added.pk}/change/").content.decode()
     assert address(77) in page and "measured position" in page.lower()
+
+
+@pytest.mark.django_db
+def test_the_measured_layer_api_bins_on_the_maps_price_axis(fake: FakeVenues, accounts: dict[str, Any]) -> None:
+    from django.test import Client
+
+    from heatmaps.maps import heatmap_compute
+    from heatmaps.marketdata import load_sample_data
+
+    load_sample_data()
+    btc = Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+    client = Client()
+    assert client.get("/api/v1/assets/BTCUSDT/measured/").status_code == 404  # not on Hyperliquid
+    hyper = Exchange.get_supported("hyperliquid")
+    btc.exchanges.add(hyper)
+    assert client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=24h").status_code == 404  # no map yet
+    heatmap_compute(asset=btc, timeframes=["24h"])
+    track_accounts([address(i) for i in range(30)], source="operator")
+    conn = get_connector("hyperliquid", base_url=fake.base_url, now_ms=lambda: fake.now_ms)
+    sweep(connector=conn, now_ms=fake.now_ms, budget_weight=20 + 60)
+    conn.close()
+    OpenInterest.objects.create(
+        asset=btc, exchange=hyper, time=ms_to_dt(fake.now_ms - fake.now_ms % 300_000), oi_base=100.0,
+        oi_value=(555_000.0 + 50_000.0) * 2,  # a quarter of all positions observed
+    )  # fmt: skip
+
+    body = client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=24h").json()
+    m = btc.heatmaps.get(timeframe="24h")
+    expected = measured_for_asset(btc, edges=np.linspace(m.price_lo, m.price_hi, m.bins + 1))
+    assert (body["coin"], body["bins"], body["price_lo"], body["price_hi"]) == ("BTC", m.bins, m.price_lo, m.price_hi)
+    assert len(body["long_usd"]) == len(body["short_usd"]) == m.bins
+    assert body["long_usd"] == pytest.approx(expected.long_usd.tolist(), abs=0.01)
+    assert body["coverage"] == pytest.approx(0.25) and body["accounts"] == 30
+    assert body["placed_usd"] == pytest.approx(sum(body["long_usd"]) + sum(body["short_usd"]) + body["outside_usd"])
+    assert client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=2d").status_code == 400
