@@ -8,6 +8,7 @@ lines up with that map's liquidation map.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,29 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from heatmaps.engine import TIMEFRAMES
+from heatmaps.engine.layer_compare import compare_layers
+from heatmaps.exchanges.hyperliquid_accounts import MeasuredLayer
+from heatmaps.explorer import FilterError, filtered_map, resolve_filter
 from heatmaps.ingest.hyperliquid_sweep import asset_coin, measured_for_asset
-from heatmaps.maps import read_heatmap
+from heatmaps.maps import StoredMap, read_heatmap
 from heatmaps.models import Asset, HyperliquidAccount
 from heatmaps.serializers import ERROR_RESPONSES
 
 SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
+
+
+class SideComparisonOut(serializers.Serializer):
+    correlation = serializers.FloatField(allow_null=True, help_text="Pearson, USD per bin, modelled vs measured")
+    model_share_within = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text='share of the side\'s modelled USD within ±1 % ("1") and ±5 % ("5") of price',
+    )
+    measured_share_within = serializers.DictField(child=serializers.FloatField(allow_null=True))
+
+
+class ComparisonOut(serializers.Serializer):
+    long = SideComparisonOut()
+    short = SideComparisonOut()
 
 
 class MeasuredOut(serializers.Serializer):
@@ -51,6 +69,11 @@ class MeasuredOut(serializers.Serializer):
     without_liquidation_price = serializers.IntegerField(help_text="positions skipped for a null liquidationPx")
     venue_oi_usd = serializers.FloatField(allow_null=True, help_text="Hyperliquid's open interest, USD")
     accounts = serializers.IntegerField(help_text="accounts swept")
+    model_comparison = ComparisonOut(
+        allow_null=True,
+        help_text="the v1 model's map of Hyperliquid's open interest alone against the measured layer (shape, not "
+        "size); Hyperliquid's figure, not the market's: its leverage mix is its own",
+    )
     swept_at = serializers.DateTimeField(allow_null=True, help_text="newest account read (UTC)")
 
 
@@ -74,7 +97,8 @@ def measured(request: Request, symbol: str) -> HttpResponseBase:
     if stored is None:
         raise NotFound(f"the {timeframe} map of {asset.symbol} is not computed yet")
     m = stored.heatmap
-    layer = measured_for_asset(asset, edges=np.linspace(m.price_lo, m.price_hi, m.bins + 1))
+    edges = np.linspace(m.price_lo, m.price_hi, m.bins + 1)
+    layer = measured_for_asset(asset, edges=edges)
     accounts = HyperliquidAccount.objects.filter(enabled=True, last_swept_at__isnull=False)
     body: dict[str, Any] = {
         "symbol": asset.symbol,
@@ -96,6 +120,7 @@ def measured(request: Request, symbol: str) -> HttpResponseBase:
         "venue_oi_usd": layer.venue_oi_usd,
         "accounts": accounts.count(),
         "swept_at": accounts.aggregate(newest=Max("last_swept_at"))["newest"],
+        "model_comparison": _model_comparison(asset, stored, layer),
     }
     return Response(MeasuredOut(body).data)
 
@@ -107,3 +132,28 @@ def _get_asset_on_hyperliquid(symbol: str) -> Asset:
     if asset is None:
         raise NotFound(f"no enabled asset {symbol[:40]!r} on Hyperliquid")
     return asset
+
+
+def _model_comparison(asset: Asset, stored: StoredMap, layer: MeasuredLayer) -> dict[str, Any] | None:
+    """The modelled map of Hyperliquid's open interest alone, on the same bins, against the measured one."""
+    try:
+        filt = resolve_filter(asset=asset, exchange="hyperliquid")
+    except FilterError:
+        return None
+    modelled = filtered_map(asset=asset, stored=stored, filt=filt)
+    if modelled is None:
+        return None
+    m = modelled.heatmap
+    if (m.price_lo, m.price_hi, m.bins) != (stored.heatmap.price_lo, stored.heatmap.price_hi, stored.heatmap.bins):
+        return None  # another price axis: bins would not line up
+    lmap = m.liquidation_map or {}
+    price = lmap.get("price")
+    if not price:
+        return None
+    sides = compare_layers(
+        edges=np.linspace(m.price_lo, m.price_hi, m.bins + 1), price=float(price),
+        model_long=np.sum(np.asarray(lmap.get("tier_long") or [np.zeros(m.bins)], dtype=float), axis=0),
+        model_short=np.sum(np.asarray(lmap.get("tier_short") or [np.zeros(m.bins)], dtype=float), axis=0),
+        measured_long=layer.long_usd, measured_short=layer.short_usd,
+    )  # fmt: skip
+    return {side: asdict(c) for side, c in sides.items()}

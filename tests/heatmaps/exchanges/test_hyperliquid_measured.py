@@ -339,10 +339,13 @@ def test_the_measured_layer_api_bins_on_the_maps_price_axis(fake: FakeVenues, ac
     conn = get_connector("hyperliquid", base_url=fake.base_url, now_ms=lambda: fake.now_ms)
     sweep(connector=conn, now_ms=fake.now_ms, budget_weight=20 + 60)
     conn.close()
-    OpenInterest.objects.create(
-        asset=btc, exchange=hyper, time=ms_to_dt(fake.now_ms - fake.now_ms % 300_000), oi_base=100.0,
-        oi_value=(555_000.0 + 50_000.0) * 2,  # a quarter of all positions observed
-    )  # fmt: skip
+    # Hyperliquid's open interest over the map's window: a tenth of Binance's, so its own modelled map exists.
+    for row in OpenInterest.objects.filter(asset=btc, exchange=btc.reference_exchange).order_by("-time")[:600]:
+        OpenInterest.objects.create(asset=btc, exchange=hyper, time=row.time, oi_base=row.oi_base / 10,
+                                    oi_value=row.oi_value / 10, simulated=True)  # fmt: skip
+    newest = OpenInterest.objects.filter(asset=btc, exchange=hyper).latest("time")
+    newest.oi_value = (555_000.0 + 50_000.0) * 2  # a quarter of all positions observed
+    newest.save()
 
     body = client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=24h").json()
     m = btc.heatmaps.get(timeframe="24h")
@@ -353,3 +356,11 @@ def test_the_measured_layer_api_bins_on_the_maps_price_axis(fake: FakeVenues, ac
     assert body["coverage"] == pytest.approx(0.25) and body["accounts"] == 30
     assert body["placed_usd"] == pytest.approx(sum(body["long_usd"]) + sum(body["short_usd"]) + body["outside_usd"])
     assert client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=2d").status_code == 400
+    # The model's map of Hyperliquid's open interest alone, against the measured layer, side by side.
+    comparison = body["model_comparison"]
+    assert comparison is not None and set(comparison) == {"long", "short"}
+    for side in comparison.values():
+        assert side["correlation"] is None or -1 <= side["correlation"] <= 1
+        assert set(side["model_share_within"]) == {"1", "5"}
+        share = side["model_share_within"]["5"]
+        assert share is None or 0 <= side["model_share_within"]["1"] <= share <= 1
