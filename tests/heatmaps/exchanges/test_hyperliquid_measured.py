@@ -337,10 +337,12 @@ def test_the_measured_layer_api_bins_on_the_maps_price_axis(fake: FakeVenues, ac
     heatmap_compute(asset=btc, timeframes=["24h"])
     track_accounts([address(i) for i in range(30)], source="operator")
     conn = get_connector("hyperliquid", base_url=fake.base_url, now_ms=lambda: fake.now_ms)
+    assert isinstance(conn, HyperliquidConnector)
     sweep(connector=conn, now_ms=fake.now_ms, budget_weight=20 + 60)
     conn.close()
     # Hyperliquid's open interest over the map's window: a tenth of Binance's, so its own modelled map exists.
     for row in OpenInterest.objects.filter(asset=btc, exchange=btc.reference_exchange).order_by("-time")[:600]:
+        assert row.oi_base is not None and row.oi_value is not None
         OpenInterest.objects.create(asset=btc, exchange=hyper, time=row.time, oi_base=row.oi_base / 10,
                                     oi_value=row.oi_value / 10, simulated=True)  # fmt: skip
     newest = OpenInterest.objects.filter(asset=btc, exchange=hyper).latest("time")
