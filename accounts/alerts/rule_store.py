@@ -88,7 +88,12 @@ class RuleFields:
 
 
 def alert_rules_for_user(*, user: User) -> QuerySet[AlertRule]:
-    return AlertRule.objects.filter(user=user).select_related("asset", "annotation").order_by("-created_at", "-id")
+    return (
+        AlertRule.objects.filter(user=user)
+        .select_related("asset", "annotation")
+        .prefetch_related("destinations")
+        .order_by("-created_at", "-id")
+    )
 
 
 def get_alert_rule_for_user(*, user: User, rule_id: int | str) -> AlertRule:

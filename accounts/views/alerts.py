@@ -71,7 +71,7 @@ def _render(request: AuthedHttpRequest, template: str, partial: str, ctx: dict[s
 def alert_rules(request: AuthedHttpRequest) -> HttpResponse:
     """The user's rules; right after creating one, its webhook secret (shown this once)."""
     secret = request.session.pop(_SECRET_KEY, None)
-    rules = list(alert_rules_for_user(user=request.user).prefetch_related("destinations"))
+    rules = list(alert_rules_for_user(user=request.user))
     records = rule_records(rules=rules)
     rows = [{"rule": r, "words": rule_sentence(r), "record": records[r.pk]} for r in rules]
     ctx = {"rules": rules, "rows": rows, "new_secret": secret, "max_rules": MAX_RULES, "labels": CONDITION_LABELS}
