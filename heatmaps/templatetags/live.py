@@ -31,3 +31,11 @@ def live_badge(asset: Asset) -> SafeString:
         note,
         EMBEDDED_TEXT if settings.EMBEDDED else "connecting…",
     )
+
+
+@register.simple_tag
+def measured_src(asset: Asset, timeframe: str) -> str:
+    """The measured-layer API address for an asset on Hyperliquid (drawn over its liquidation map), else ""."""
+    if not asset.exchanges.filter(code="hyperliquid", enabled=True).exists():
+        return ""
+    return f"{reverse('api:measured', args=[asset.symbol])}?timeframe={timeframe}"

@@ -871,6 +871,14 @@
       var state = currentState();
       if (state) liveTick(state, timeMs, price);
     },
+    // Hyperliquid's measured positions (measured.js), drawn as outlines over the liquidation map.
+    setMeasured: function (layer) {
+      var state = currentState();
+      if (!state || !state.data) return;
+      state.data.measured = layer;
+      state.canvas.dataset.measured = layer ? "shown" : "";
+      if (state.drawn) draw(state);
+    },
     // The stream is open (live.js): the whole view gains the forming bar's column, or loses it.
     setLive: function (live) {
       var state = currentState();

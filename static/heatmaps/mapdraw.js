@@ -415,6 +415,7 @@
       ctx.stroke();
       ctx.setLineDash([]);
     }
+    drawMeasured(ctx, data, layout, box, cp, maxBar, binW);
     if (traded && traded[1] > traded[0]) {
       var top = layout.y(Math.min(traded[1], layout.p1));
       var bottom = layout.y(Math.max(traded[0], layout.p0));
@@ -431,6 +432,23 @@
     if (sweptUsd > 0) ctx.fillText("swept since computed " + usd(sweptUsd), box.x + 2, 14);
     ctx.fillText("liquidation map", box.x + 2, layout.plot.y + layout.plot.h + 7);
     return sweptUsd;
+  }
+
+  // Measured positions (Hyperliquid, real liquidation prices): white outlines on the same USD scale as
+  // the modelled bars, longs below the price and shorts above, when the bins line up with the map's.
+  function drawMeasured(ctx, data, layout, box, cp, maxBar, binW) {
+    var m = data.measured;
+    if (!m || !maxBar || m.bins !== data.bins || m.price_lo !== data.price_lo || m.price_hi !== data.price_hi) return;
+    var h = Math.max(1, (binW / (layout.p1 - layout.p0)) * layout.plot.h);
+    ctx.strokeStyle = "rgba(255,255,255,.9)";
+    ctx.lineWidth = 1;
+    for (var b = 0; b < m.bins; b++) {
+      var c = data.price_lo + (b + 0.5) * binW;
+      var usdAt = c < cp ? m.long_usd[b] : m.short_usd[b];
+      if (!usdAt || c < layout.p0 || c > layout.p1) continue;
+      var w = Math.min(box.w - 4, (usdAt / maxBar) * (box.w - 4));
+      ctx.strokeRect(box.x + 0.5, layout.y(c + binW / 2) + 0.5, Math.max(1, w), Math.max(1, h - 1));
+    }
   }
 
   window.LiqDraw = {
