@@ -109,3 +109,37 @@ def test_test_on_history_draws_the_firings(live_server: Any, page: Any, alice: U
     page.locator("svg.history-chart").screenshot(path=str(ARTIFACTS / "alert-test-on-history-chart.png"))
     assert page.locator("input[name=min_usd]").input_value() == "5000000"  # prefilled clean
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_a_telegram_destination_added_tested_and_picked(
+    live_server: Any, page: Any, alice: User, settings: Any
+) -> None:
+    from accounts.models import AlertDestination
+    from tests.accounts.alerts.standin import StandIn
+    from tests.accounts.alerts.test_channels import TOKEN
+
+    load_sample_data()
+    sign_in(page, live_server, alice)
+    with StandIn() as telegram:
+        settings.LIQ_TELEGRAM_API_URL = telegram.url
+        page.goto(f"{live_server.url}/account/profile/")
+        section = page.locator("#alert-destinations")
+        section.locator("select[name=kind]").select_option("telegram")
+        section.locator("input[name=name]").fill("desk")
+        section.locator("input[name=telegram_bot_token]").fill(TOKEN)
+        section.locator("input[name=telegram_chat_id]").fill("4242")
+        section.locator("button", has_text="Add destination").click()
+        page.wait_for_selector("#alert-destinations tr[data-destination-id]")
+        assert TOKEN not in page.content()  # the token is never rendered back
+        page.locator("#alert-destinations button", has_text="Send test").click()
+        page.wait_for_selector("text=Test message sent to “desk”")
+        assert len(telegram.requests) == 1 and telegram.requests[0].json()["chat_id"] == 4242
+        screenshot(page, "alert-destinations.png")
+
+        destination = AlertDestination.objects.get(user=alice)
+        page.goto(f"{live_server.url}/alerts/rules/new/?asset=BTCUSDT&condition=price_crosses&price=90000")
+        page.locator(f"input[name=destinations][value='{destination.pk}']").check()
+        page.locator("button[type=submit]", has_text="Create rule").click()
+        page.wait_for_url(re.compile(r"/alerts/rules/$"))
+        assert "Telegram “desk”" in page.locator("table.alert-rules").inner_text()
+        assert list(AlertRule.objects.get(user=alice).destinations.all()) == [destination]
