@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 import liqplatform.celery  # noqa: F401  (the configured app: current before any task here is sent)
 from heatmaps import ingest, validity
@@ -314,6 +315,11 @@ def ingest_ticker(self: Any, asset_id: int, exchange_id: int) -> bool:
     return stored
 
 
+# Public data only, but a budget all the same: /metrics shows how much of it the sweep spends.
+SWEEP_WEIGHT = Counter("liq_hyperliquid_sweep_weight_total", "Hyperliquid info-API weight spent by the sweep.")
+SWEEP_ACCOUNTS = Counter("liq_hyperliquid_sweep_accounts_total", "Hyperliquid accounts read by the sweep.")
+
+
 @shared_task(name="heatmaps.hyperliquid_sweep", ignore_result=True, expires=50)
 def hyperliquid_sweep() -> int:
     """Every minute: the tracked Hyperliquid accounts that are due (hot tier every minute, the rest every
@@ -323,10 +329,13 @@ def hyperliquid_sweep() -> int:
     if not Asset.objects.filter(enabled=True, exchanges__code="hyperliquid", exchanges__enabled=True).exists():
         return 0
     try:
-        return sweep().accounts
+        result = sweep()
     except ExchangeError as exc:  # the next minute tries again; the positions stored stay
         log.warning("hyperliquid sweep skipped: %s", exc)
         return 0
+    SWEEP_WEIGHT.inc(result.weight)
+    SWEEP_ACCOUNTS.inc(result.accounts)
+    return result.accounts
 
 
 @shared_task(bind=True, name="heatmaps.refresh_instruments", max_retries=3, **IDEMPOTENT)

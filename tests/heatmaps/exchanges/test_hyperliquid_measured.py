@@ -366,3 +366,20 @@ def test_the_measured_layer_api_bins_on_the_maps_price_axis(fake: FakeVenues, ac
         assert set(side["model_share_within"]) == {"1", "5"}
         share = side["model_share_within"]["5"]
         assert share is None or 0 <= side["model_share_within"]["1"] <= share <= 1
+
+
+@pytest.mark.django_db
+def test_the_periodic_sweep_counts_its_weight(fake: FakeVenues, accounts: dict[str, Any], settings: Any) -> None:
+    from heatmaps import tasks
+
+    settings.LIQ_HYPERLIQUID_URL = fake.base_url
+    assert tasks.hyperliquid_sweep() == 0  # no enabled asset on Hyperliquid: nothing read
+    hyper = Exchange.get_supported("hyperliquid")
+    asset = Asset.objects.create(symbol="BTCUSDT", display_name="Bitcoin", base="BTC", reference_exchange=hyper)
+    asset.exchanges.add(hyper)
+    track_accounts([address(i) for i in range(30)], source="operator")
+    weight, read = tasks.SWEEP_WEIGHT._value.get(), tasks.SWEEP_ACCOUNTS._value.get()
+    swept = tasks.hyperliquid_sweep()
+    assert swept == 30
+    assert tasks.SWEEP_ACCOUNTS._value.get() - read == 30
+    assert tasks.SWEEP_WEIGHT._value.get() - weight == 20 + 2 * 30  # the asset contexts, then 2 an account
