@@ -201,7 +201,17 @@ def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] |
     except ValueError as exc:  # the asset's tiers changed since the map was stored
         raise FilterError("tiers", str(exc)) from None
     engine_ms = (time.perf_counter() - started) * 1000
-    values = map_values(asset=asset, key=row.timeframe, grid=grid, loaded=loaded, params=params, engine_ms=engine_ms)
+    # Some tiers of the stored run: its candles and panels stand (and cost nothing to keep).
+    same_series = filt.exchanges is None and filt.at is None
+    values = map_values(
+        asset=asset,
+        key=row.timeframe,
+        grid=grid,
+        loaded=loaded,
+        params=params,
+        engine_ms=engine_ms,
+        series=not same_series,
+    )
     values["params"] = row.params
     if filt.at is None:
         values["computed_at"] = row.computed_at  # the same run as the stored map

@@ -144,9 +144,11 @@ def map_values(
     loaded: LoadedBars,
     params: engine.ModelParams,
     engine_ms: float,
+    series: bool = True,
 ) -> dict[str, Any]:
     """A computed grid as the fields of its Heatmap row: the stored map's, and an on-request filtered
-    map's (heatmaps/explorer.py), which is shown through the same code."""
+    map's (heatmaps/explorer.py), which is shown through the same code. Without ``series`` the candles
+    and panels are left out: a map of some tiers only has the stored map's, and skips their cost."""
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)
     short_blob, short_scale = encode_grid(grid.short)
@@ -175,7 +177,6 @@ def map_values(
         "short_grid": short_blob,
         "long_scale": long_scale,
         "short_scale": short_scale,
-        "candles": _bucket_candles(loaded, grid.times, tf.bar_ms),
         "clusters": [_jsonable(c) for c in clusters],
         "liquidation_map": _jsonable(
             {
@@ -191,7 +192,10 @@ def map_values(
         ),
         "colour_scale_usd": engine.colour_scale(grid).full_usd,
         "current_price": float(lmap.price) if np.isfinite(lmap.price) else None,
-        "panels": map_panels(
+    }
+    if series:
+        values["candles"] = _bucket_candles(loaded, grid.times, tf.bar_ms)
+        values["panels"] = map_panels(
             asset=asset,
             open_time=loaded.bars.open_time,
             close=loaded.bars.close,
@@ -200,8 +204,7 @@ def map_values(
             oi_by_exchange=loaded.oi_by_exchange or {},
             times=grid.times,
             bar_ms=tf.bar_ms,
-        ),
-    }
+        )
     return values
 
 
