@@ -124,12 +124,12 @@ def slow_heatmap(bars: Buckets, tf: Timeframe, params: ModelParams) -> tuple[np.
     return out_l, out_s
 
 
-def best_ms(fn: Callable[[], object], repeat: int) -> float:
+def best_ms(fn: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best * 1000
 
 
@@ -162,6 +162,12 @@ def main() -> int:
         ms = best_ms(partial(compute_heatmap, bars=bars, timeframe=tf, params=params), args.repeat)
         rows.append((key, tf.columns, 2 * tf.columns, ms))
     all_ms = best_ms(lambda: compute_all_timeframes(bars=bars, params=params), args.repeat)
+    # CPU time leaves out what a shared core spends on other processes during a call, which wall time
+    # counts; with other work on the core the longer call rarely gets a clean run.
+    before_cpu = best_ms(
+        lambda: previous_engine.compute_all_timeframes(bars=bars, params=params), args.repeat, time.process_time
+    )
+    all_cpu = best_ms(lambda: compute_all_timeframes(bars=bars, params=params), args.repeat, time.process_time)
     one_year = next(r[3] for r in rows if r[0] == "1y")
 
     new_maps = compute_all_timeframes(bars=bars, params=params)
@@ -189,6 +195,7 @@ def main() -> int:
         f"{'all nine':<10}{'':>8}{'':>10}{before_all:>11.2f}{all_ms:>10.2f}  (one call; "
         f"{before_all / all_ms:.1f}x faster, maps bit-identical)"
     )
+    print(f"{'all nine':<10}{'':>8}{'':>10}{before_cpu:>11.2f}{all_cpu:>10.2f}  (one call, CPU time)")
     print()
 
     slow_keys = [k.strip() for k in args.slow_timeframes.split(",") if k.strip()]
@@ -220,6 +227,7 @@ def main() -> int:
 
     checks = [
         ("all nine timeframes, one pass", all_ms, "ms", TARGET_ALL_MS),
+        ("all nine timeframes, CPU time", all_cpu, "ms", TARGET_ALL_MS),
         ("1y view alone", one_year, "ms", TARGET_1Y_MS),
         ("peak memory of the all-nine pass", peak_mb, "MB", TARGET_PEAK_MB),
     ]
