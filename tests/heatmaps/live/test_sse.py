@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,7 @@ class Stream:
         return out
 
 
-def connect(client: httpx.Client, url: str, **headers: str) -> Iterator[Stream]:
+def connect(client: httpx.Client, url: str, **headers: str) -> Generator[Stream]:
     with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10.0)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
