@@ -225,6 +225,7 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
         ctx["unknown_timeframe"] = True
     elif timeframe in computed:
         heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
+        stored = heatmap
         if heatmap is not None and params.explore.active:
             explored, problem = explored_heatmap(asset=asset, timeframe=timeframe, filt=params.explore)
             if explored is None and problem:
@@ -233,7 +234,9 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
             heatmap = explored or heatmap
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap, params))
-            ctx.update(explore_links(asset=asset, keep={"tf": timeframe, **params.query()}, filt=params.explore))
+            ctx.update(
+                explore_links(asset=asset, keep={"tf": timeframe, **params.query()}, filt=params.explore, stored=stored)
+            )
     if seconds:
         cache.set(key, ctx, seconds)
     return ctx

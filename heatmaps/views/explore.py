@@ -9,6 +9,7 @@ still shows the map. The API refuses the same values with a 400 naming the param
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
@@ -16,8 +17,10 @@ from rest_framework.exceptions import ValidationError
 
 from heatmaps.explorer import FilterError, MapFilter, asset_exchange_codes, filtered_map, resolve_filter
 from heatmaps.maps import read_heatmap
+from heatmaps.marketdata import dt_to_ms
 from heatmaps.marketdata.base_bars import asset_params
 from heatmaps.models import Asset, Heatmap
+from heatmaps.rows import BASE_BAR_MS
 from heatmaps.serializers import UtcInstantField
 from heatmaps.views.common import exchange_name
 
@@ -90,9 +93,12 @@ def _href(base: dict[str, str], **changes: str | None) -> str:
     return "?" + urlencode({k: v for k, v in query.items() if v})
 
 
-def explore_links(*, asset: Asset, keep: dict[str, str], filt: MapFilter) -> dict[str, object]:
+def explore_links(
+    *, asset: Asset, keep: dict[str, str], filt: MapFilter, stored: Heatmap | None = None
+) -> dict[str, object]:
     """The page's toggles, each a real link carrying every other setting of the URL: the liquidation
-    map's legend (a tier in or out), the leverage bands and the asset's exchanges."""
+    map's legend (a tier in or out), the leverage bands, the asset's exchanges, and the moment the map
+    is drawn as of (a slider over the stored map's window, a column earlier or later)."""
     leverages = asset_params(asset).leverages
     base = {k: v for k, v in keep.items() if k not in ("tiers", "lev", "exchange")}
     kept = set(filt.tiers) if filt.tiers is not None else set(leverages)
@@ -131,9 +137,39 @@ def explore_links(*, asset: Asset, keep: dict[str, str], filt: MapFilter) -> dic
             )
         )
     return {
+        **(_moment_links(base=keep, filt=filt, stored=stored) if stored is not None else {}),
         "tier_toggles": tiers,
         "band_links": bands,
         "exchange_toggles": exchanges,
         "explore_words": filt.words(),
-        "explore_clear": _href(base) if filt.active else "",
+        "explore_clear": _href({k: v for k, v in base.items() if k != "at"}) if filt.active else "",
+    }
+
+
+def _moment_links(*, base: dict[str, str], filt: MapFilter, stored: Heatmap) -> dict[str, object]:
+    """The slider's range (the stored map's window, to the close of its newest bar, in UTC ms, one
+    column a step) and the links a column earlier and later; `[` and `]` follow them."""
+    step = stored.bar_seconds * 1000
+    now_ms = dt_to_ms(stored.data_end) + BASE_BAR_MS
+    first = dt_to_ms(stored.first_bucket) + step
+    at_ms = min(dt_to_ms(filt.at), now_ms) if filt.at is not None else now_ms
+    rest = {k: v for k, v in base.items() if k != "at"}
+
+    def moment(ms: int) -> str:
+        return _href(rest, at=None if ms >= now_ms else f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%dT%H:%MZ}")
+
+    return {
+        "moment": {
+            "min": first,
+            "max": now_ms,
+            "step": step,
+            "value": at_ms,
+            "past": filt.at is not None and at_ms < now_ms,
+            "label": f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M} UTC"
+            if filt.at is not None and at_ms < now_ms
+            else "now",
+            "earlier": moment(max(first, at_ms - step)) if at_ms > first else "",
+            "later": moment(min(now_ms, at_ms + step)) if at_ms < now_ms else "",
+            "hidden": [(k, v) for k, v in rest.items()],
+        }
     }

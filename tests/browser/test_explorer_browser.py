@@ -4,6 +4,7 @@ intensity, filters) in the address bar, the tabs and a reload. Screenshots go to
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -96,4 +97,41 @@ def test_legend_bands_and_exchanges_toggle_the_map_and_keep_the_url(live_server:
     page.wait_for_url(lambda url: "lev=" not in url and "exchange=" not in url)
     assert url_query(page) == {"tf": "1w", "side": "long", "min": "1000"}
     wait_drawn(page, timeframe="1w", side="long")
+    assert errors == []
+
+
+def test_brackets_and_the_slider_step_the_map_through_its_past(live_server: Any, page: Any, sample: Asset) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w&lev=mid")
+    wait_drawn(page, timeframe="1w", side="both", lev="mid")
+    assert page.locator("[data-testid=moment]").inner_text() == "now"
+    page.locator("canvas.heatmap").focus()
+    for _ in range(3):  # three columns back, one key press each
+        before = page.url
+        page.keyboard.press("[")
+        page.wait_for_function("u => location.href !== u", arg=before)
+        page.wait_for_selector("[data-testid=moment].moment-past")
+    at = url_query(page)["at"]
+    assert url_query(page) == {"tf": "1w", "lev": "mid", "at": at}
+    shown = wait_drawn(page, timeframe="1w", side="both", lev="mid", at=at)
+    assert shown["filter"]["at"].startswith(at[:16].replace("Z", ""))
+    assert page.locator("[data-testid=moment]").inner_text() == at.replace("T", " ").replace("Z", " UTC")
+    before = page.url
+    page.keyboard.press("]")
+    page.wait_for_function("u => location.href !== u", arg=before)
+    assert url_query(page)["at"] > at  # one column later
+    # The slider to its far left: the first column's end, every other setting kept.
+    first_ms = int(page.eval_on_selector(".explore-moment input[type=range]", "el => el.min"))
+    first = datetime.fromtimestamp(first_ms / 1000, UTC)
+    page.eval_on_selector(
+        ".explore-moment input[type=range]",
+        "el => { el.value = el.min; el.dispatchEvent(new Event('change', { bubbles: true })); }",
+    )
+    page.wait_for_selector(f"[data-testid=moment]:text('{first:%Y-%m-%d %H:%M} UTC')")
+    query = url_query(page)
+    assert query["lev"] == "mid" and query["tf"] == "1w" and query["at"] == str(first_ms)  # as the slider sent it
+    shown = wait_drawn(page, timeframe="1w", side="both", lev="mid", at=f"{first:%Y-%m-%dT%H:%MZ}")
+    assert shown["filter"]["at"].startswith(f"{first:%Y-%m-%dT%H:%M}")
     assert errors == []

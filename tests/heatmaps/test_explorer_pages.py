@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,8 +16,8 @@ import pytest
 from django.test import Client
 
 from heatmaps.maps import heatmap_compute
-from heatmaps.marketdata import load_sample_data
-from heatmaps.models import Asset
+from heatmaps.marketdata import dt_to_ms, load_sample_data
+from heatmaps.models import Asset, Heatmap
 from heatmaps.views import format_usd
 from heatmaps.views.common import exchange_name
 from tests.heatmaps.explorer_data import add_bybit_open_interest
@@ -124,3 +125,26 @@ def test_what_the_map_cannot_take_is_ignored_with_a_message(
     src = re.search(r'data-heatmap-src="([^"]+)"', body)
     assert src is not None
     assert set(query_of(src.group(1))) == {"timeframe", "side", "cells"}
+
+
+def test_the_moment_slider_and_its_steps_keep_the_url(client: Client, btc: Asset) -> None:
+    stored = Heatmap.objects.get(asset=btc, timeframe="1w")
+    now_ms = dt_to_ms(stored.data_end) + 300_000
+    body = page(client, "tf=1w&lev=high&side=short")
+    form = body.split('<form class="explore-moment"')[1].split("</form>")[0]
+    assert f'max="{now_ms}"' in form and f'value="{now_ms}"' in form and 'step="1800000"' in form
+    assert 'name="lev" value="high"' in form and 'name="side" value="short"' in form and 'name="tf" value="1w"' in form
+    assert "moment-later" not in form  # nothing later than now
+    earlier = query_of(re.findall(r'class="moment-step moment-earlier" href="([^"]+)"', form)[0])
+    assert earlier["lev"] == ["high"] and earlier["side"] == ["short"]
+    at = datetime.fromisoformat(earlier["at"][0].replace("Z", "+00:00"))
+    assert dt_to_ms(at) == now_ms - 1_800_000
+    # one column back: the map as of then, its steps either way, "whole map" back to now
+    body = page(client, f"tf=1w&lev=high&side=short&at={earlier['at'][0]}")
+    assert f"as at {at:%Y-%m-%d %H:%M} UTC" in body
+    later = query_of(re.findall(r'class="moment-step moment-later" href="([^"]+)"', body)[0])
+    assert "at" not in later and later["lev"] == ["high"]  # a column later is now
+    src = re.search(r'data-heatmap-src="([^"]+)"', body)
+    assert src is not None and query_of(src.group(1))["at"] == earlier["at"]
+    clear = re.findall(r'class="explore-clear"[^>]*>', body)
+    assert clear and "at=" not in re.findall(r'<a href="([^"]*)"[^>]*class="explore-clear"', body)[0]
