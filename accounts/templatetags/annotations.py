@@ -11,9 +11,11 @@ from typing import Any
 
 from django import template
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from accounts.annotations import MAX_ANNOTATIONS, annotations_for_user
 from accounts.models import Annotation
+from accounts.templatetags.personal import personal_piece
 from heatmaps.models import Asset
 
 register = template.Library()
@@ -48,9 +50,15 @@ def panel_context(request: HttpRequest, asset: Asset) -> dict[str, Any]:
     }
 
 
-@register.inclusion_tag("accounts/_annotation_panel.html", takes_context=True)
-def annotation_panel(context: template.Context, asset: Asset) -> dict[str, Any]:
-    return {**panel_context(context["request"], asset), "csrf_token": context.get("csrf_token")}
+@register.simple_tag(takes_context=True)
+def annotation_panel(context: template.Context, asset: Asset) -> SafeString:
+    return personal_piece(
+        context,
+        "accounts/_annotation_panel.html",
+        lambda: panel_context(context["request"], asset),
+        fill="{% load annotations %}{% annotation_panel asset %}",
+        asset=asset,
+    )
 
 
 @register.filter

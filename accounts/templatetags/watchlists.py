@@ -8,8 +8,10 @@ from django import template
 from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
+from django.utils.safestring import SafeString
 
 from accounts.request_cache import memberships, user_watchlists
+from accounts.templatetags.personal import personal_piece
 from heatmaps.models import Asset
 
 register = template.Library()
@@ -31,7 +33,13 @@ def star_context(request: HttpRequest, asset: Asset, next_url: str) -> dict[str,
     }
 
 
-@register.inclusion_tag("accounts/_star_button.html", takes_context=True)
-def star_button(context: template.Context, asset: Asset) -> dict[str, Any]:
+@register.simple_tag(takes_context=True)
+def star_button(context: template.Context, asset: Asset) -> SafeString:
     request: HttpRequest = context["request"]
-    return {**star_context(request, asset, request.get_full_path()), "csrf_token": context.get("csrf_token")}
+    return personal_piece(
+        context,
+        "accounts/_star_button.html",
+        lambda: star_context(request, asset, request.get_full_path()),
+        fill="{% load watchlists %}{% star_button asset %}",
+        asset=asset,
+    )

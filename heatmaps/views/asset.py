@@ -38,6 +38,7 @@ from heatmaps.views.common import (
 )
 from heatmaps.views.explore import explore_links, explored_heatmap, parse_explore
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
+from heatmaps.views.trader_cache import shared_with_traders
 from heatmaps.views.visitor_cache import shared_with_visitors
 
 TOP_CLUSTERS = 8
@@ -144,6 +145,7 @@ def _default_timeframe(request: HttpRequest) -> str:
 
 
 @shared_with_visitors
+@shared_with_traders()
 def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     """The heat map of one asset; ?tf= picks the timeframe (the user's default timeframe, or 24h)."""
     asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()

@@ -3,10 +3,10 @@ table however many assets — sortable by every column, searchable, narrowed by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from heatmaps.views.common import (
     format_usd,
     render_page,
 )
+from heatmaps.views.trader_cache import shared_with_traders
 from heatmaps.views.visitor_cache import shared_with_visitors
 
 DEFAULT_TIMEFRAME = "24h"
@@ -135,7 +136,14 @@ def _summary(asset: Asset) -> AssetSummary | None:
         return None
 
 
+def _scoped(request: HttpRequest, view_kwargs: Mapping[str, Any]) -> bool:
+    """An overview narrowed to something of the trader's (their watchlist) is theirs alone."""
+    scope = view_kwargs.get("asset_scope")
+    return scope is not None and scope(request) is not None
+
+
 @shared_with_visitors
+@shared_with_traders(personal_if=_scoped)
 def index(
     request: HtmxHttpRequest, *, asset_scope: Callable[[HttpRequest], AssetScope | None] | None = None
 ) -> HttpResponse:
