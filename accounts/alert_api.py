@@ -76,6 +76,7 @@ def rule_json(rule: AlertRule) -> dict[str, Any]:
         "created_at": rule.created_at.isoformat().replace("+00:00", "Z"),
         "destinations": [d.pk for d in rule.destinations.all()],
         "followup_horizon_minutes": rule.followup_horizon_minutes,
+        "followup_webhook": rule.followup_webhook,
         "description": rule_sentence(rule),
         **_rate_pct(rule),
     }
@@ -151,6 +152,7 @@ def alert_rule_collection(request: Request) -> Response:
             webhook_url=data.get("webhook_url") or "",
             destinations=data.get("destinations", []),
             followup_horizon_minutes=data.get("followup_horizon_minutes"),
+            followup_webhook=data.get("followup_webhook", False),
         )
     except DjangoValidationError as exc:
         raise _as_drf(exc) from None
@@ -194,6 +196,7 @@ def alert_rule_item(request: Request, rule_id: int) -> Response:
                 webhook_url=(data["webhook_url"] or "") if "webhook_url" in data else rule.webhook_url,
                 destinations=data.get("destinations"),
                 followup_horizon_minutes=data.get("followup_horizon_minutes", rule.followup_horizon_minutes),
+                followup_webhook=data.get("followup_webhook", rule.followup_webhook),
             )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from None

@@ -119,6 +119,7 @@ class AlertRuleForm(forms.Form):
     destinations = forms.TypedMultipleChoiceField(
         required=False, coerce=int, choices=[], widget=forms.CheckboxSelectMultiple, label="Destinations"
     )
+    followup_webhook = forms.BooleanField(required=False, label="Follow-ups to the webhook")
     followup_horizon_minutes = forms.IntegerField(
         required=False,
         label="Follow-up horizon (minutes)",

@@ -168,6 +168,9 @@ class AlertRule(models.Model):
     followup_horizon_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="how long each event is followed up; empty: the map's timeframe / 7"
     )
+    followup_webhook = models.BooleanField(
+        default=False, help_text="also POST each event's follow-up to the webhook when it is resolved"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -270,6 +273,7 @@ class AlertDelivery(models.Model):
         WEBHOOK = "webhook", "webhook"
         TELEGRAM = "telegram", "Telegram"
         DISCORD = "discord", "Discord"
+        FOLLOWUP = "followup", "webhook follow-up"
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
@@ -296,7 +300,7 @@ class AlertDelivery(models.Model):
             # it is deleted, several of one kind for one event, so this leaves them out.
             models.UniqueConstraint(
                 fields=["event", "channel"],
-                condition=Q(destination__isnull=True, channel__in=["in_app", "email", "webhook"]),
+                condition=Q(destination__isnull=True, channel__in=["in_app", "email", "webhook", "followup"]),
                 name="alertdelivery_once_per_rule_channel",
             ),
             models.UniqueConstraint(

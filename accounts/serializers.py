@@ -211,6 +211,7 @@ ALERT_RULE_FIELDS = (
     "webhook_url",
     "destinations",
     "followup_horizon_minutes",
+    "followup_webhook",
 )
 
 
@@ -253,6 +254,9 @@ class AlertRuleInput(serializers.Serializer):
     followup_horizon_minutes = RawInteger(
         required=False, help_text="how long each alert is followed up, 5 … 86400 minutes; null: the map's timeframe / 7"
     )
+    followup_webhook = RawBoolean(
+        required=False, help_text="also POST each alert's follow-up to the webhook when resolved; default false"
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(self.initial_data) - set(ALERT_RULE_FIELDS))
@@ -289,6 +293,7 @@ class AlertRuleOutput(serializers.Serializer):
     created_at = serializers.DateTimeField(help_text="UTC")
     destinations = serializers.ListField(child=serializers.IntegerField(), help_text="ids of your alert destinations")
     followup_horizon_minutes = serializers.IntegerField(allow_null=True, help_text="null: the map's timeframe / 7")
+    followup_webhook = serializers.BooleanField(help_text="each alert's follow-up is POSTed to the webhook too")
     description = serializers.CharField(help_text="the condition in plain words, prices on the asset's tick")
     rate_pct = serializers.FloatField(required=False, help_text="funding rules: the rate in % per 8 h (rate × 100)")
 

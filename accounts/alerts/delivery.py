@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.alerts.channels import channel_for
 from accounts.alerts.market import BAR_MS
-from accounts.alerts.messages import event_message, event_payload
+from accounts.alerts.messages import event_message, event_payload, followup_payload
 from accounts.alerts.rule_store import CONDITION_LABELS
 from accounts.alerts.sealed import SealBroken, unseal
 from accounts.alerts.ticks import asset_tick
@@ -131,7 +131,9 @@ def webhook_attempt(*, delivery_id: int) -> WebhookOutcome:
         reason = rule.webhook_disabled_reason or "the rule no longer sends webhooks"
         _record(delivery, None, AlertDelivery.Status.FAILED, f"not sent: {reason}")
         return WebhookOutcome(ok=False, retry=False, error=reason)
-    result = send_webhook(rule.webhook_url, event_payload(delivery.event), rule.webhook_secret, **webhook_flags())
+    followup = delivery.channel == AlertDelivery.Channel.FOLLOWUP
+    payload = followup_payload(delivery.event) if followup else event_payload(delivery.event)
+    result = send_webhook(rule.webhook_url, payload, rule.webhook_secret, **webhook_flags())
     if result.ok:
         _record(delivery, result.status_code, AlertDelivery.Status.SENT, "")
         AlertRule.objects.filter(pk=rule.pk).update(webhook_failures=0)

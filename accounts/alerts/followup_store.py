@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,9 +26,12 @@ from accounts.alerts.followup import (
     wilson_interval,
 )
 from accounts.alerts.market import BAR_MS
-from accounts.models import AlertEvent, AlertFollowUp, AlertRule
+from accounts.models import AlertDelivery, AlertEvent, AlertFollowUp, AlertRule
 from heatmaps.marketdata import dt_to_ms, ms_to_dt, recent_market, recorded_liquidations
 from heatmaps.models import Asset, Candle
+from liqplatform.celery import app as celery_app
+
+WEBHOOK_TASK = "accounts.deliver_webhook"
 
 
 def insert_followups(*, asset_id: int, rows: Sequence[tuple[int, int, Pending]]) -> int:
@@ -125,7 +128,31 @@ def resolve_followups(*, asset: Asset) -> int:
             setattr(row, name, getattr(outcome, name))
         row.resolved_at = now
         row.save()
+    _queue_followup_webhooks([row.event_id for row in due], now=now)
     return len(due)
+
+
+def _queue_followup_webhooks(event_ids: list[int], *, now: datetime) -> None:
+    """A signed follow-up message for each resolved event whose rule asks for one (after commit)."""
+    wanted = list(
+        AlertEvent.objects.filter(pk__in=event_ids, rule__followup_webhook=True, rule__webhook_disabled_reason="")
+        .exclude(rule__webhook_url="")
+        .values_list("pk", "rule__channels")
+    )
+    rows = [
+        AlertDelivery(event_id=pk, channel=AlertDelivery.Channel.FOLLOWUP)
+        for pk, channels in wanted
+        if "webhook" in channels
+    ]
+    made = AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = list(
+        AlertDelivery.objects.filter(
+            event_id__in=[d.event_id for d in made], channel=AlertDelivery.Channel.FOLLOWUP, status="pending"
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        # By the task's stable name: accounts.tasks imports this module, not the other way round.
+        transaction.on_commit(lambda: [celery_app.tasks[WEBHOOK_TASK].delay(i) for i in ids])
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,33 @@ def event_payload(event: AlertEvent) -> dict[str, Any]:
     }
 
 
+def followup_payload(event: AlertEvent) -> dict[str, Any]:
+    """What a webhook receives when an event's follow-up is resolved (docs/alerts.md, "Follow-up"):
+    the event's identity and what price did next; ``"type": "followup"`` tells it from an alert."""
+    f = event.followup
+    return {
+        "type": "followup",
+        "event_id": event.pk,
+        "rule_id": event.rule_id,
+        "asset": event.asset.symbol,
+        "condition": event.condition,
+        "bar_ms": dt_to_ms(event.bar_time),
+        "test": False,
+        "followup": {
+            "target_price": f.target_price,
+            "start_price": f.start_price,
+            "horizon_end_ms": dt_to_ms(f.horizon_end),
+            "touched": f.touched,
+            "minutes_to_touch": f.minutes_to_touch,
+            "max_toward_pct": f.max_toward_pct,
+            "max_against_pct": f.max_against_pct,
+            "liquidated_usd": f.liquidated_usd,
+            "reversed": f.reversed,
+            "baseline_rate": f.baseline_rate,
+        },
+    }
+
+
 def event_message(event: AlertEvent) -> AlertMessage:
     tick = asset_tick(event.asset)
     rule = event.rule

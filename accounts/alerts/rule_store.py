@@ -79,6 +79,7 @@ class RuleFields:
     channels: list[str] = field(default_factory=list)
     webhook_url: str = ""
     followup_horizon_minutes: int | None = None
+    followup_webhook: bool = False
 
     def stored(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -135,6 +136,7 @@ def alert_rule_create(
     webhook_url: str = "",
     destinations: Sequence[int] = (),
     followup_horizon_minutes: int | None = None,
+    followup_webhook: bool = False,
 ) -> tuple[AlertRule, str]:
     """A new rule and its webhook secret (shown to the user this once)."""
     targets = _users_destinations(user=user, ids=destinations)
@@ -150,6 +152,7 @@ def alert_rule_create(
         channels=channels,
         webhook_url=webhook_url,
         followup_horizon_minutes=followup_horizon_minutes,
+        followup_webhook=followup_webhook,
         has_destinations=bool(targets),
     )
     # Locking the user row serialises concurrent creates, so the limit cannot be overshot.
@@ -179,6 +182,7 @@ def alert_rule_update(
     webhook_url: str,
     destinations: Sequence[int] | None = None,
     followup_horizon_minutes: int | None = None,
+    followup_webhook: bool = False,
 ) -> AlertRule:
     """Replace every field (a partial change merges with the stored values before calling this).
 
@@ -201,6 +205,7 @@ def alert_rule_update(
         webhook_url=webhook_url,
         expires_unchanged=rule.expires_at,
         followup_horizon_minutes=followup_horizon_minutes,
+        followup_webhook=followup_webhook,
         has_destinations=bool(targets),
     )
     what_changed = (
@@ -253,6 +258,7 @@ def clean_alert_rule(
     webhook_url: str,
     expires_unchanged: datetime | None = None,
     followup_horizon_minutes: Any = None,
+    followup_webhook: Any = False,
     has_destinations: bool = False,
 ) -> RuleFields:
     """Check every field, collect every problem, and keep only what the condition uses."""
@@ -303,6 +309,10 @@ def clean_alert_rule(
             errors["webhook_url"] = f"This URL cannot be used: {refused.reason}."
     if not isinstance(enabled, bool):
         errors["enabled"] = "Give enabled as true or false."
+    if not isinstance(followup_webhook, bool):
+        errors["followup_webhook"] = "Give followup_webhook as true or false."
+    elif followup_webhook and "webhook" not in clean_channels:
+        errors["followup_webhook"] = "Follow-ups go to the rule's webhook: choose the webhook channel too."
     if errors:
         raise ValidationError(errors)
     assert found is not None
@@ -318,6 +328,7 @@ def clean_alert_rule(
         channels=clean_channels,
         webhook_url=url,
         followup_horizon_minutes=horizon,
+        followup_webhook=bool(followup_webhook),
     )
 
 

@@ -150,6 +150,7 @@ def _save(request: AuthedHttpRequest, form: AlertRuleForm, rule: AlertRule | Non
         "webhook_url": data["webhook_url"],
         "destinations": data["destinations"] or [],
         "followup_horizon_minutes": data["followup_horizon_minutes"],
+        "followup_webhook": bool(data["followup_webhook"]),
     }
     try:
         if rule is None:
@@ -265,6 +266,7 @@ def _initial_from_rule(rule: AlertRule) -> dict[str, Any]:
         "webhook_url": rule.webhook_url,
         "destinations": [d.pk for d in rule.destinations.all()],
         "followup_horizon_minutes": rule.followup_horizon_minutes,
+        "followup_webhook": rule.followup_webhook,
         # Shown as typed: 90000, not 90000.0.
         **{k: plain_number(v) if isinstance(v, float) else v for k, v in rule.params.items() if v is not None},
     }

@@ -5,11 +5,13 @@ and the API, and nobody else's record."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pytest
-from django.test import Client
+from django.core.exceptions import ValidationError
+from django.test import Client, TestCase
 
 from accounts.alerts.evaluation import evaluate_asset
 from accounts.alerts.followup import (
@@ -24,10 +26,13 @@ from accounts.alerts.followup import (
 from accounts.alerts.followup_store import resolve_followups, rule_record
 from accounts.alerts.market import BAR_MS
 from accounts.alerts.rule_store import alert_rule_create
-from accounts.models import AlertEvent, AlertFollowUp, AlertRule, User
+from accounts.alerts.webhooks import verify
+from accounts.models import AlertDelivery, AlertEvent, AlertFollowUp, AlertRule, User
 from accounts.tasks import evaluate_asset_alerts
 from heatmaps.models import Asset
+from liqplatform.celery import app as celery_app
 from tests.accounts.alerts.db import FIRST, crossing_level, load_bars
+from tests.accounts.alerts.receiver import Receiver
 from tests.accounts.alerts.sample import btc_bars
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % BAR_MS
@@ -225,3 +230,58 @@ def test_test_events_and_funding_rules_are_not_followed(alice: User, alice_clien
     rule = crossing_rule(alice)
     alice_client.post(f"/alerts/rules/{rule.pk}/test/")
     assert AlertEvent.objects.filter(test=True).exists() and not AlertFollowUp.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_follow_up_is_posted_to_the_webhook_when_asked(alice: User, btc: Asset) -> None:
+    level, direction = crossing_level(K)
+    celery_app.conf.update(task_always_eager=True, task_eager_propagates=False)
+    try:
+        with Receiver() as receiver:
+            url = f"http://127.0.0.1:{receiver.port}/ok"
+            rule, secret = alert_rule_create(
+                user=alice,
+                asset="BTCUSDT",
+                condition="price_crosses",
+                params={"price": level, "direction": direction},
+                channels=["webhook"],
+                webhook_url=url,
+                followup_horizon_minutes=HORIZON,
+                followup_webhook=True,
+            )
+            quiet, _ = alert_rule_create(
+                user=alice,
+                asset="BTCUSDT",
+                condition="price_crosses",
+                params={"price": level, "direction": direction},
+                channels=["webhook"],
+                webhook_url=url,
+                followup_horizon_minutes=HORIZON,
+            )
+            load_bars(btc, K + 1)
+            evaluate_asset(asset=btc, on_events=lambda ids: None)
+            load_bars(btc, K + 1 + 12)
+            with TestCase.captureOnCommitCallbacks(execute=True):  # the message is queued after commit
+                evaluate_asset_alerts(btc.pk)
+            bodies = [r for r in receiver.requests if b'"type":"followup"' in r.body]
+            assert len(bodies) == 1  # the rule that asked, not the quiet one
+            request = bodies[0]
+            assert verify(request.body, secret, request.headers["x-liq-timestamp"], request.headers["x-liq-signature"])
+            body = json.loads(request.body)
+            followed = AlertFollowUp.objects.get(rule=rule)
+            assert body["event_id"] == followed.event_id and body["rule_id"] == rule.pk
+            assert body["followup"]["touched"] is True and body["followup"]["minutes_to_touch"] == 0
+            assert body["followup"]["max_toward_pct"] == followed.max_toward_pct
+            assert AlertDelivery.objects.get(channel="followup").status == "sent"
+            assert not AlertDelivery.objects.filter(channel="followup", event__rule=quiet).exists()
+    finally:
+        celery_app.conf.update(task_always_eager=False, task_eager_propagates=True)
+
+
+@pytest.mark.django_db
+def test_follow_ups_to_the_webhook_need_the_webhook(alice: User, btc: Asset) -> None:
+    with pytest.raises(ValidationError) as refused:
+        alert_rule_create(
+            user=alice, asset="BTCUSDT", condition="price_crosses", params={"price": 1.0}, followup_webhook=True
+        )
+    assert "followup_webhook" in refused.value.message_dict
