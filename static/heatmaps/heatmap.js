@@ -106,6 +106,7 @@
           state.grid = { long: grids[0], short: grids[1] };
           state.autoFull = data.colour_scale_usd;
           if (whole) state.view = fullView(data, state.live);
+          if (first) zoomFromUrl(state);
           state.image = D.buildImage(data, state.grid, imageOptions(state));
           if (state.status) state.status.textContent = "";
           if (!first && state.panelsBox) state.panelsBox.textContent = "";
@@ -263,6 +264,7 @@
     state.drawn = true;
     state.canvas.dataset.view = [state.view.t0, state.view.t1, state.view.p0, state.view.p1].join(",");
     updateExports(state);
+    rememberZoom(state);
     announceDrawn(state, ctx);
   }
 
@@ -291,6 +293,37 @@
       }
       a.setAttribute("href", u.pathname + u.search);
     }
+  }
+
+  // The zoomed window rides in the URL as zoom=t0,t1,p0,p1 (UTC ms, prices), so a shared link, a
+  // reload and the panel swaps that keep the map's axes (side, leverage, exchanges, moment; not the
+  // timeframe tabs, whose window differs) show the same window (htmx:configRequest in boot adds it).
+  function zoomValue(state) {
+    if (!state.data || sameView(state.view, fullView(state.data, state.live))) return "";
+    var v = state.view;
+    return [Math.floor(v.t0), Math.ceil(v.t1), Number(v.p0.toPrecision(9)), Number(v.p1.toPrecision(9))].join(",");
+  }
+
+  function rememberZoom(state) {
+    var u = new URL(window.location.href);
+    var value = zoomValue(state);
+    if (value) u.searchParams.set("zoom", value);
+    else u.searchParams.delete("zoom");
+    if (u.search !== window.location.search) window.history.replaceState(window.history.state, "", u.pathname + u.search);
+    // The plain links too (opened in a new tab, or without htmx).
+    state.section.querySelectorAll("nav.sides a, .liqmap-legend a, a.moment-step, a.explore-clear").forEach(function (a) {
+      var next = new URL(a.getAttribute("href"), window.location.href);
+      if (value) next.searchParams.set("zoom", value);
+      else next.searchParams.delete("zoom");
+      a.setAttribute("href", next.search);
+    });
+  }
+
+  function zoomFromUrl(state) {
+    var raw = new URL(window.location.href).searchParams.get("zoom");
+    var parts = raw ? raw.split(",").map(Number) : [];
+    if (parts.length !== 4 || !parts.every(isFinite) || parts[0] >= parts[1] || parts[2] >= parts[3]) return;
+    state.view = clampView(state, { t0: parts[0], t1: parts[1], p0: parts[2], p1: parts[3] });
   }
 
   function redrawImage(state) {
@@ -908,6 +941,15 @@
       });
       // Requests for the panel carry the intensity the handles set since the page was rendered.
       document.body.addEventListener("htmx:configRequest", function (event) {
+        var from = event.detail.elt;
+        var state0 = currentState();
+        if (state0 && event.detail.target.id === "heatmap-panel" && from && from.tagName === "A" && !from.closest("nav.tabs")) {
+          var zoomed = new URL(event.detail.path, window.location.href);
+          var value = zoomValue(state0);
+          if (value) zoomed.searchParams.set("zoom", value);
+          else zoomed.searchParams.delete("zoom");
+          event.detail.path = zoomed.pathname + zoomed.search;
+        }
         var state = currentState();
         if (!state || !state.intensityTouched || event.detail.target.id !== "heatmap-panel") return;
         var params = event.detail.parameters;

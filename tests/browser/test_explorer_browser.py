@@ -44,6 +44,11 @@ def url_query(page: Any) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
+def view_of(page: Any) -> list[float]:
+    """The window the map shows: first and last time (ms), lowest and highest price."""
+    return [float(v) for v in page.evaluate("document.querySelector('canvas.heatmap').dataset.view").split(",")]
+
+
 def wait_drawn(page: Any, **api: str) -> dict[str, Any]:
     page.wait_for_function(DRAWN, arg={"cells": "packed", **api})
     return page.evaluate(f"() => {{ const d = {STATE}.data; return {{ filter: d.filter, lmap: d.liquidation_map }}; }}")
@@ -134,4 +139,44 @@ def test_brackets_and_the_slider_step_the_map_through_its_past(live_server: Any,
     assert query["lev"] == "mid" and query["tf"] == "1w" and query["at"] == str(first_ms)  # as the slider sent it
     shown = wait_drawn(page, timeframe="1w", side="both", lev="mid", at=f"{first:%Y-%m-%dT%H:%MZ}")
     assert shown["filter"]["at"].startswith(f"{first:%Y-%m-%dT%H:%M}")
+    assert errors == []
+
+
+def test_the_zoomed_window_rides_in_the_url_through_the_filters(live_server: Any, page: Any, sample: Asset) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w&side=short")
+    wait_drawn(page, timeframe="1w", side="short")
+    assert "zoom" not in url_query(page)
+    page.locator("canvas.heatmap").focus()
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    page.wait_for_function("() => new URL(location.href).searchParams.has('zoom')")
+    zoom = url_query(page)["zoom"]
+    view = view_of(page)
+    # A filter toggle keeps the window: the URL it pushes and the map it draws.
+    page.locator("nav.explore-leverage a", has_text="High").click()
+    page.wait_for_url(lambda url: "lev=high" in url)
+    assert url_query(page) == {"tf": "1w", "side": "short", "lev": "high", "zoom": zoom}
+    wait_drawn(page, timeframe="1w", side="short", lev="high")
+    assert view_of(page) == pytest.approx(view, rel=1e-8)
+    # A shared link (a fresh page) opens on the same window.
+    shared = page.url
+    fresh = page.context.new_page()
+    fresh.goto(shared)
+    wait_drawn(fresh, timeframe="1w", side="short", lev="high")
+    assert view_of(fresh) == pytest.approx(view, rel=1e-8)
+    fresh.close()
+    # Another timeframe is another window: the zoom is left behind, the filters are kept.
+    page.locator("nav.tabs a", has_text="24h").click()
+    page.wait_for_url(lambda url: "tf=24h" in url)
+    assert url_query(page) == {"tf": "24h", "side": "short", "lev": "high"}
+    # Reset zoom takes it out of the URL.
+    wait_drawn(page, timeframe="24h", side="short", lev="high")
+    page.locator("canvas.heatmap").focus()
+    page.keyboard.press("+")
+    page.wait_for_function("() => new URL(location.href).searchParams.has('zoom')")
+    page.keyboard.press("0")
+    page.wait_for_function("() => !new URL(location.href).searchParams.has('zoom')")
     assert errors == []
