@@ -34,6 +34,9 @@ def test_alert_me_new_bar_bell_and_alerts_page(live_server: Any, page: Any, alic
     page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=24h")
     wait_drawn(page, "24h")
     assert page.locator("#alert-bell .alert-count").inner_text() == "0"
+    # An icon drawn by the page, not an emoji that is an empty box without emoji fonts.
+    assert page.locator("#alert-bell svg.bell-icon").count() == 1
+    assert "\U0001f514" not in page.locator("#alert-bell").inner_text()
     page.locator("table.clusters a.alert-me").first.click()
     page.wait_for_url(re.compile(r"/alerts/rules/new/\?asset=BTCUSDT&condition=price_crosses&price="))
     assert page.locator("select[name=condition]").input_value() == "price_crosses"
