@@ -5,13 +5,14 @@ from django.urls import path
 from accounts import account_api, alert_api
 from accounts import api as personal
 from heatmaps import v1 as market
-from heatmaps.api import measured
+from heatmaps.api import compare, measured
 
 app_name = "api"
 urlpatterns = [
     path("assets/", market.asset_list, name="assets"),
     path("assets/<str:symbol>/", market.asset_detail, name="asset"),
     path("assets/<str:symbol>/heatmap/", market.heatmap, name="heatmap"),
+    path("assets/<str:symbol>/heatmap/compare/", compare.heatmap_compare, name="heatmap-compare"),
     path("assets/<str:symbol>/candles/", market.CandleSeries.as_view(), name="candles"),
     path("assets/<str:symbol>/open-interest/", market.OpenInterestSeries.as_view(), name="open-interest"),
     path("assets/<str:symbol>/funding/", market.FundingSeries.as_view(), name="funding"),

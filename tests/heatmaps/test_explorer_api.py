@@ -199,3 +199,57 @@ def test_a_filter_the_map_cannot_take_is_a_400_naming_the_parameter(
 def test_at_before_any_data_is_a_404(client: Client, btc: Asset) -> None:
     response = client.get(f"{URL}?timeframe=1w&at=2020-01-01T00:00Z")
     assert response.status_code == 404 and "2020-01-01" in response.json()["detail"]
+
+
+COMPARE = "/api/v1/assets/BTCUSDT/heatmap/compare/"
+
+
+def test_compare_puts_two_filters_on_one_scale_with_their_difference(client: Client, btc: Asset) -> None:
+    response = client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dhigh&b=lev%3Dlow%26exchange%3Dbinance")
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    high, high_body = dense(client, "timeframe=1w&lev=high")
+    low, low_body = dense(client, "timeframe=1w&lev=low&exchange=binance")
+    shape = high.shape
+    diff = np.zeros(shape)
+    for i, j, usd in body["diff"]:
+        diff[i, j] = usd
+    np.testing.assert_allclose(diff, np.rint(high - low), atol=1.0)
+    both = np.concatenate((high.ravel(), low.ravel()))
+    assert body["full_usd"] == pytest.approx(np.percentile(both[both > 0], 99), rel=1e-6)
+    a = np.zeros(shape)
+    for i, j, usd in body["a"]["cells"]:
+        a[i, j] = usd
+    np.testing.assert_allclose(a, np.rint(high), atol=1.0)
+    # a cluster listed as A's alone has its peak inside none of B's clusters of its side, and the rest do
+    for mine, theirs, listed in (
+        (high_body["clusters"], low_body["clusters"], body["only_a"]),
+        (low_body["clusters"], high_body["clusters"], body["only_b"]),
+    ):
+        covered = [
+            any(o["side"] == c["side"] and o["price_low"] <= c["peak_price"] <= o["price_high"] for o in theirs)
+            for c in mine
+        ]
+        assert [c["peak_price"] for c in listed] == [
+            c["peak_price"] for c, hit in zip(mine, covered, strict=True) if not hit
+        ]
+    assert body["only_a"] or body["only_b"]  # the bands' walls differ
+    same = client.get(f"{COMPARE}?timeframe=1w&a=&b=").json()
+    assert same["diff"] == [] and same["only_a"] == [] and same["only_b"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("a=lev%3Dhuge", "a"),
+        ("b=tiers%3D20", "b"),
+        ("b=side%3Dlong", "b"),
+        ("a=exchange%3Dkraken", "a"),
+        ("timeframe=5y", "timeframe"),
+    ],
+)
+def test_compare_refuses_what_it_cannot_draw_naming_the_parameter(
+    client: Client, btc: Asset, query: str, param: str
+) -> None:
+    response = client.get(f"{COMPARE}?{query}")
+    assert response.status_code == 400 and list(response.json()) == [param]
