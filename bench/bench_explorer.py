@@ -114,9 +114,37 @@ def api_figures() -> None:
             )
 
 
+def compare_figures() -> None:
+    """Two bands of the 1y map compared (both filtered maps cold, then cached)."""
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    client = Client(HTTP_ACCEPT_ENCODING="gzip", HTTP_HOST="127.0.0.1")
+    url = "/api/v1/assets/BTCUSDT/heatmap/compare/?timeframe=1y&a=lev%3Dhigh&b=lev%3Dlow"
+    stored = read_heatmap(asset=btc, timeframe="1y")
+    assert stored is not None
+    keys = [
+        f"{heatmap_cache_key(stored.heatmap)}:filtered:{resolve_filter(asset=btc, lev=band).cache_part()}"
+        for band in ("high", "low")
+    ]
+    cold, warm = [], []
+    for _ in range(RUNS):
+        cache.delete_many(keys)
+        started = time.perf_counter()
+        assert client.get(url).status_code == 200
+        cold.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        client.get(url).getvalue()
+        warm.append((time.perf_counter() - started) * 1000)
+    cold.sort()
+    print(
+        f"  {'1y compare lev=high vs low':<30} {'':>9} {statistics.median(cold):9.1f} {cold[int(RUNS * 0.95)]:9.1f}"
+        f" {statistics.median(warm):9.1f}"
+    )
+
+
 def main() -> None:
     engine_figures()
     api_figures()
+    compare_figures()
 
 
 if __name__ == "__main__":
