@@ -6,8 +6,8 @@ a cluster — a short shared cache makes that one render per page every few seco
 visitor. The maps change once per 5-minute bar, so a page at most `LIQ_PAGE_CACHE_SECONDS` old
 (default 5) loses nothing a trader could act on.
 
-Signed-in traders get their own render: their pages carry stars, levels, alert links and their time
-zone (the asset page still shares its market part between them, see asset.py). "Nothing personal"
+Signed-in traders never get these copies: their pages carry stars, levels, alert links and their
+time zone, and are shared between traders of one look with those pieces filled in (trader_cache.py). "Nothing personal"
 means the request carries none of Django's own cookies: a session (even an expired one), a CSRF
 cookie (a form rendered for it holds a token derived from it) or messages.
 Only 200 responses that set no cookie are stored, and every response of a shared page says

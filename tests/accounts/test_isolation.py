@@ -275,3 +275,46 @@ def test_alert_listings_hold_only_the_users_own(bob_client: Client, alices_alert
     assert "price_crosses" not in bob_client.get("/alerts/").content.decode()
     assert "price_crosses" not in bob_client.get("/alerts/rules/").content.decode()
     assert 'data-unread="0"' in bob_client.get("/alerts/bell/").content.decode()
+
+
+# ---- market pages shared between traders (heatmaps/views/trader_cache.py) -----------------------------
+
+# Every market page a trader's request may be answered from a shared render for: whole pages and swaps.
+CACHED_MARKET_PAGES = [
+    Call("get", "/"),
+    Call("get", "/?sort=-oi", htmx=True),
+    Call("get", "/?q=BTC"),
+    Call("get", "/assets/BTCUSDT/"),
+    Call("get", "/assets/BTCUSDT/?tf=24h"),
+    Call("get", "/assets/BTCUSDT/?tf=1w", htmx=True),
+    Call("get", "/assets/BTCUSDT/?tf=24h&side=long"),
+    Call("get", "/assets/BTCUSDT/?tf=2h"),  # unknown timeframe: a 400 page, never stored
+]
+
+
+@pytest.mark.parametrize("call", CACHED_MARKET_PAGES, ids=str)
+def test_a_shared_market_page_carries_only_its_readers_pieces(
+    call: Call, settings: Any, client: Client, alice_client: Client, bob_client: Client, bob: User,
+    alices: tuple[Watchlist, Annotation],
+) -> None:  # fmt: skip
+    """Alice's request makes the render, Bob (the same look) and a visitor read it: neither gets
+    anything of hers, Bob gets his own header."""
+    settings.LIQ_PAGE_CACHE_SECONDS = 60
+    _, annotation = alices
+    watchlist_create(user=bob, name="Bob's", assets=["ETHUSDT"])
+    hers = ("Alice&#x27;s", 'class="user-name">alice<', f'data-annotation-id="{annotation.pk}"')
+    warm = call.send(alice_client)
+    assert warm.status_code in (200, 400)
+    if not call.htmx:
+        assert all(piece in warm.content.decode() for piece in hers[:2])
+    answers = {"bob": call.send(bob_client), "visitor": call.send(client)}
+    assert answers["bob"].status_code == warm.status_code == answers["visitor"].status_code
+    if warm.status_code == 200:  # Bob's answer is the render Alice's request made, filled for him
+        assert answers["bob"]["X-Page-Cache"] == "trader-hit"
+    for who, response in answers.items():
+        html = response.content.decode()
+        assert not any(piece in html for piece in hers), who
+        assert "liq-hole" not in html, who
+    if not call.htmx:
+        assert "Bob&#x27;s" in answers["bob"].content.decode()
+        assert 'class="user-name">bob<' in answers["bob"].content.decode()
