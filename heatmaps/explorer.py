@@ -20,6 +20,7 @@ from django.core.cache import cache
 
 from heatmaps import engine
 from heatmaps.engine import decode_grid
+from heatmaps.engine.compare import Comparison, compare_maps
 from heatmaps.engine.filters import BANDS, band_leverages, compute_tier_heatmap
 from heatmaps.maps import CACHE_SECONDS, StoredMap, heatmap_cache_key, map_values
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
@@ -220,3 +221,40 @@ def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] |
     long = decode_grid(values["long_grid"], values["long_scale"], shape).astype(np.float32)
     short = decode_grid(values["short_grid"], values["short_scale"], shape).astype(np.float32)
     return {"fields": values, "long": long, "short": short}
+
+
+@dataclass(frozen=True)
+class ComparedMaps:
+    """Two filters of one stored map's run, compared on one scale (heatmaps/engine/compare.py)."""
+
+    a: StoredMap
+    b: StoredMap
+    grid_a: np.ndarray  # the side shown, USD per cell
+    grid_b: np.ndarray
+    result: Comparison
+
+
+def compare_filters(*, asset: Asset, stored: StoredMap, a: MapFilter, b: MapFilter, side: str) -> ComparedMaps:
+    """Both filtered maps (cached like any other) and their comparison. Moments are refused: two moments'
+    maps have different windows and grids, so their cells do not line up."""
+    if a.at is not None or b.at is not None:
+        raise FilterError("at", "Maps of two moments have different windows; compare filters of one moment.")
+    maps = []
+    for filt in (a, b):
+        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+        assert shown is not None  # no moment: the stored run always has its data
+        maps.append(shown)
+
+    def grid(m: StoredMap) -> np.ndarray:
+        if side == "long":
+            return m.long.astype(np.float64)
+        if side == "short":
+            return m.short.astype(np.float64)
+        return m.long.astype(np.float64) + m.short
+
+    def clusters(m: StoredMap) -> list[dict[str, Any]]:
+        return [c for c in m.heatmap.clusters if side in ("both", c["side"])]
+
+    grid_a, grid_b = grid(maps[0]), grid(maps[1])
+    result = compare_maps(a=grid_a, b=grid_b, a_clusters=clusters(maps[0]), b_clusters=clusters(maps[1]))
+    return ComparedMaps(a=maps[0], b=maps[1], grid_a=grid_a, grid_b=grid_b, result=result)

@@ -139,6 +139,39 @@ def render_png(
     return out.getvalue()
 
 
+# The difference of two maps: A's excess warm, B's cool, equal cells the page's background.
+DIVERGING_A = (255, 140, 40)
+DIVERGING_B = (64, 150, 255)
+DIVERGING_ZERO = (13, 17, 23)
+
+
+def render_diverging_png(
+    *,
+    diff: np.ndarray,
+    full_usd: float,
+    candles: Sequence[Candle],
+    price_lo: float,
+    price_hi: float,
+    width: int,
+    height: int,
+) -> bytes:
+    """A − B per cell (time, price) in a diverging palette, ±``full_usd`` at full colour (a square-root
+    ramp, so small differences still show), prices bottom-up, candles on top."""
+    share = np.clip(diff / full_usd, -1.0, 1.0) if full_usd > 0 else np.zeros_like(diff)
+    weight = np.sqrt(np.abs(share))[..., None]
+    zero = np.array(DIVERGING_ZERO, dtype=np.float64)
+    end = np.where(
+        share[..., None] > 0, np.array(DIVERGING_A, dtype=np.float64), np.array(DIVERGING_B, dtype=np.float64)
+    )
+    rgb = np.rint(zero + (end - zero) * weight).astype(np.uint8)  # (time, price, 3)
+    pixels = np.ascontiguousarray(rgb.transpose(1, 0, 2)[::-1])
+    image = Image.fromarray(pixels, mode="RGB").resize((width, height), Image.Resampling.NEAREST)
+    _draw_candles(ImageDraw.Draw(image), candles, price_lo, price_hi, width, height, columns=diff.shape[0])
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
 def _draw_candles(
     draw: ImageDraw.ImageDraw,
     candles: Sequence[Candle],

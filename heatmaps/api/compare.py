@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 import numpy as np
-from django.http import HttpResponseBase, QueryDict
+from django.http import HttpResponse, HttpResponseBase, QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound, ValidationError
@@ -19,11 +19,10 @@ from rest_framework.response import Response
 
 from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.engine.compare import compare_maps
-from heatmaps.explorer import FilterError, MapFilter, filtered_map, resolve_filter
-from heatmaps.maps import StoredMap, read_heatmap
+from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
+from heatmaps.maps import read_heatmap
 from heatmaps.models import Asset
-from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, SIDES
+from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, PNG_HEIGHT, PNG_WIDTH, SIDES
 
 SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
 _FILTER_KEYS = {"tiers", "lev", "exchange"}
@@ -45,6 +44,14 @@ class CompareQuery(serializers.Serializer):
         help_text="Map B's filter, the same way, e.g. lev=low.",
     )
     min_usd = serializers.FloatField(default=0.0, min_value=0.0, help_text="Cells (and |A − B|) above this USD.")
+    format = serializers.ChoiceField(
+        choices=["json", "png"], default="json", help_text="json, or png: A − B in a diverging palette."
+    )
+    width = serializers.IntegerField(min_value=PNG_WIDTH[0], max_value=PNG_WIDTH[1], default=PNG_WIDTH[2])
+    height = serializers.IntegerField(min_value=PNG_HEIGHT[0], max_value=PNG_HEIGHT[1], default=PNG_HEIGHT[2])
+    full = serializers.FloatField(
+        required=False, min_value=0.01, help_text="png: USD of difference at full colour (default diff_full_usd)."
+    )
 
 
 class CompareMapOut(serializers.Serializer):
@@ -89,14 +96,6 @@ def _filter(asset: Asset, name: str, text: str) -> MapFilter:
         raise ValidationError({name: [f"{exc.param}: {exc.message}"]}) from None
 
 
-def _grid(stored: StoredMap, side: str) -> np.ndarray:
-    if side == "long":
-        return stored.long.astype(np.float64)
-    if side == "short":
-        return stored.short.astype(np.float64)
-    return stored.long.astype(np.float64) + stored.short
-
-
 @extend_schema(
     operation_id="assets_heatmap_compare",
     tags=["market"],
@@ -105,7 +104,12 @@ def _grid(stored: StoredMap, side: str) -> np.ndarray:
         OpenApiParameter("symbol", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. BTCUSDT"),
         CompareQuery,
     ],
-    responses={200: CompareOut, **BAD_REQUEST, **ERROR_RESPONSES},
+    responses={
+        (200, "application/json"): CompareOut,
+        (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="A − B, diverging palette"),
+        **BAD_REQUEST,
+        **ERROR_RESPONSES,
+    },
 )
 @api_view(["GET"])
 def heatmap_compare(request: Request, symbol: str) -> HttpResponseBase:
@@ -121,17 +125,28 @@ def heatmap_compare(request: Request, symbol: str) -> HttpResponseBase:
     stored = read_heatmap(asset=asset, timeframe=q["timeframe"])
     if stored is None:
         raise NotFound(f"the {q['timeframe']} map of {asset.symbol} has not been computed yet")
-    maps: dict[str, StoredMap] = {}
-    for name, filt in filters.items():
-        shown = filtered_map(asset=asset, stored=stored, filt=filt)
-        assert shown is not None  # no moment: the stored run always has data
-        maps[name] = shown
-    grids = {name: _grid(m, q["side"]) for name, m in maps.items()}
-    sided = {name: [c for c in m.heatmap.clusters if q["side"] in ("both", c["side"])] for name, m in maps.items()}
-    result = compare_maps(a=grids["a"], b=grids["b"], a_clusters=sided["a"], b_clusters=sided["b"])
+    try:
+        compared = compare_filters(asset=asset, stored=stored, a=filters["a"], b=filters["b"], side=q["side"])
+    except FilterError as exc:
+        raise ValidationError({exc.param: [exc.message]}) from None
+    result = compared.result
+    if q["format"] == "png":
+        m = stored.heatmap
+        png = exports.render_diverging_png(
+            diff=result.diff,
+            full_usd=q.get("full") or result.diff_full_usd,
+            candles=m.candles or [],
+            price_lo=m.price_lo,
+            price_hi=m.price_hi,
+            width=q["width"],
+            height=q["height"],
+        )
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Disposition"] = f'inline; filename="{asset.symbol}-{q["timeframe"]}-compare.png"'
+        return response
     min_usd = q["min_usd"]
-
     rows, cols = np.nonzero(np.abs(result.diff) > max(min_usd, 0.5))
+    grids = {"a": compared.grid_a, "b": compared.grid_b}
     body: dict[str, Any] = {
         "symbol": asset.symbol,
         "timeframe": q["timeframe"],

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
+from django.urls import reverse
 from rest_framework.exceptions import ValidationError
 
 from heatmaps.explorer import FilterError, MapFilter, asset_exchange_codes, filtered_map, resolve_filter
@@ -143,6 +144,16 @@ def explore_links(
         "exchange_toggles": exchanges,
         "explore_words": filt.words(),
         "explore_clear": _href({k: v for k, v in base.items() if k != "at"}) if filt.active else "",
+        # This map's filter against the whole map (or the high band against the low one, unfiltered).
+        "compare_href": reverse("heatmaps:compare", args=[asset.symbol])
+        + "?"
+        + urlencode(
+            {
+                "tf": keep.get("tf", ""),
+                "a": urlencode({k: v for k, v in filt.query().items() if k != "at"}) or "lev=high",
+                "b": "" if filt.tiers is not None or filt.exchanges is not None else "lev=low",
+            }
+        ),
     }
 
 

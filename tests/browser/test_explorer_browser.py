@@ -180,3 +180,25 @@ def test_the_zoomed_window_rides_in_the_url_through_the_filters(live_server: Any
     page.keyboard.press("0")
     page.wait_for_function("() => !new URL(location.href).searchParams.has('zoom')")
     assert errors == []
+
+
+def test_compare_opens_from_the_map_with_both_maps_and_their_difference(
+    live_server: Any, page: Any, sample: Asset
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w&lev=high")
+    wait_drawn(page, timeframe="1w", side="both", lev="high")
+    page.locator("a.explore-compare").click()
+    page.wait_for_url(lambda url: "/compare/" in url)
+    assert url_query(page) == {"tf": "1w", "a": "lev=high"}
+    for name in ("a", "b", "diff"):  # every picture loads (a broken one has no natural width)
+        page.wait_for_function(
+            "n => { const i = document.querySelector(`[data-testid=png-${n}]`); return i && i.complete && i.naturalWidth === 900; }",
+            arg=name,
+        )
+    assert "whole map" in page.locator("figcaption").nth(1).inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explorer-compare.png"), full_page=True)
+    assert errors == []

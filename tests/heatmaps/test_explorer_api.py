@@ -253,3 +253,20 @@ def test_compare_refuses_what_it_cannot_draw_naming_the_parameter(
 ) -> None:
     response = client.get(f"{COMPARE}?{query}")
     assert response.status_code == 400 and list(response.json()) == [param]
+
+
+def test_compare_png_draws_the_difference_in_two_colours(client: Client, btc: Asset) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from heatmaps.exports import DIVERGING_A, DIVERGING_B
+
+    response = client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dhigh&b=lev%3Dlow&format=png&width=600&height=300")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    image = np.asarray(Image.open(BytesIO(response.content)).convert("RGB"), dtype=np.int64)
+    assert image.shape == (300, 600, 3)
+    near = lambda colour: (np.abs(image - np.array(colour)).sum(axis=2) < 60).sum()  # noqa: E731
+    assert near(DIVERGING_A) > 0 and near(DIVERGING_B) > 0  # each band is louder somewhere
+    swapped = client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dlow&b=lev%3Dhigh&format=png&width=600&height=300")
+    assert swapped.content != response.content

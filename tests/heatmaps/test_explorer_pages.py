@@ -148,3 +148,37 @@ def test_the_moment_slider_and_its_steps_keep_the_url(client: Client, btc: Asset
     assert src is not None and query_of(src.group(1))["at"] == earlier["at"]
     clear = re.findall(r'class="explore-clear"[^>]*>', body)
     assert clear and "at=" not in re.findall(r'<a href="([^"]*)"[^>]*class="explore-clear"', body)[0]
+
+
+def test_the_compare_page_shows_two_maps_on_one_scale_and_their_difference(client: Client, btc: Asset) -> None:
+    body = page(client, "tf=1w&lev=high")
+    compare = re.search(r'class="explore-compare" href="([^"]+)"', body)
+    assert compare is not None
+    q = query_of(compare.group(1))
+    assert q["a"] == ["lev=high"] and q["tf"] == ["1w"] and "b" not in q  # this map against the whole map
+    response = client.get(html.unescape(compare.group(1)).replace("&b=", "") + "&b=lev%3Dlow")
+    assert response.status_code == 200
+    text = response.content.decode()
+    api = client.get("/api/v1/assets/BTCUSDT/heatmap/compare/?timeframe=1w&a=lev%3Dhigh&b=lev%3Dlow").json()
+    assert f'data-testid="shared-scale">{format_usd(api["full_usd"])}<' in text
+    srcs = {
+        name: html.unescape(re.findall(rf'data-testid="png-{name}" src="([^"]+)"', text)[0])
+        for name in ("a", "b", "diff")
+    }
+    fulls = {query_of(srcs[name])["full"][0] for name in ("a", "b")}
+    assert len(fulls) == 1 and float(fulls.pop()) == pytest.approx(api["full_usd"], abs=0.01)  # one scale
+    assert query_of(srcs["a"])["lev"] == ["high"] and query_of(srcs["b"])["lev"] == ["low"]
+    for src in srcs.values():
+        image = client.get(src)
+        assert image.status_code == 200 and image["Content-Type"] == "image/png"
+        assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    only_a = text.split('data-testid="only-a"')[1].split("</table>")[0] if api["only_a"] else ""
+    for c in api["only_a"][:8]:
+        assert format_usd(c["usd"]) in only_a
+
+
+def test_the_compare_page_ignores_a_filter_it_cannot_take(client: Client, btc: Asset) -> None:
+    text = client.get("/assets/BTCUSDT/compare/?tf=1w&a=lev%3Dhuge&b=tiers%3D20").content.decode()
+    assert "Ignored a=&#x27;lev=huge&#x27;" in text and "Ignored b=&#x27;tiers=20&#x27;" in text
+    assert 'data-testid="png-diff"' in text and "whole map" in text
+    assert client.get("/assets/NOPEUSDT/compare/").status_code == 404
