@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine import decode_grid, encode_grid
+from heatmaps.engine.provenance import cluster_provenance
 from heatmaps.live import publishers as live
 from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
 from heatmaps.marketdata.base_bars import LoadedBars, asset_params, load_base_bars
@@ -177,7 +178,10 @@ def map_values(
         "short_grid": short_blob,
         "long_scale": long_scale,
         "short_scale": short_scale,
-        "clusters": [_jsonable(c) for c in clusters],
+        # Each cluster with when it formed and its leverage mix (engine/provenance.py).
+        "clusters": [
+            {**_jsonable(c), **_jsonable(p)} for c, p in zip(clusters, cluster_provenance(grid, clusters), strict=True)
+        ],
         "liquidation_map": _jsonable(
             {
                 "price": lmap.price,

@@ -306,6 +306,15 @@ class ClusterOut(serializers.Serializer):
     peak_price = serializers.FloatField()
     usd = serializers.IntegerField()
     distance_pct = serializers.FloatField(allow_null=True, help_text="peak vs. current price, percent")
+    formed_ms = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="start of the column from which the cluster held at least half of its USD (UTC ms); "
+        "absent for a map stored before it was recorded",
+    )
+    tiers = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text="USD per leverage tier, e.g. {'50': 1200000.0}"
+    )
 
 
 @extend_schema_field({"type": "array", "items": {"type": "integer", "nullable": True}})

@@ -36,7 +36,7 @@ from heatmaps.views.common import (
     price_decimals,
     render_page,
 )
-from heatmaps.views.explore import explore_links, explored_heatmap, parse_explore
+from heatmaps.views.explore import cluster_facts, explore_links, explored_heatmap, parse_explore
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
 from heatmaps.views.trader_cache import shared_with_traders
 from heatmaps.views.visitor_cache import shared_with_visitors
@@ -63,6 +63,8 @@ class ClusterRow:
     peak_price: float | None = None
     usd_value: float | None = None
     above: bool = False
+    formed: str = ""  # "3 d" ago, where the stored map recorded it
+    mix: str = ""  # its largest leverage tiers' shares: "50x 60 % · 100x 30 %"
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ def _panel_context(asset: Asset, heatmap: Heatmap, params: MapParams) -> dict[st
             peak_price=c.get("peak_price"),
             usd_value=c.get("usd"),
             above=c["side"] == "short",
+            **cluster_facts(c, now=timezone.now()),
         )
         for c in shown[:TOP_CLUSTERS]
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
@@ -23,7 +24,7 @@ from heatmaps.marketdata.base_bars import asset_params
 from heatmaps.models import Asset, Heatmap
 from heatmaps.rows import BASE_BAR_MS
 from heatmaps.serializers import UtcInstantField
-from heatmaps.views.common import exchange_name
+from heatmaps.views.common import exchange_name, format_age
 
 BAND_LABELS = (("", "All"), ("low", "Low"), ("mid", "Mid"), ("high", "High"))
 
@@ -183,4 +184,19 @@ def _moment_links(*, base: dict[str, str], filt: MapFilter, stored: Heatmap) -> 
             "later": moment(min(now_ms, at_ms + step)) if at_ms < now_ms else "",
             "hidden": [(k, v) for k, v in rest.items()],
         }
+    }
+
+
+def cluster_facts(cluster: dict[str, Any], *, now: datetime) -> dict[str, str]:
+    """When a stored cluster formed and its largest tiers, in words (empty for a map stored before
+    clusters carried them)."""
+    formed_ms = cluster.get("formed_ms")
+    tiers = cluster.get("tiers") or {}
+    total = sum(tiers.values())
+    top = sorted(tiers.items(), key=lambda kv: -kv[1])[:2]
+    return {
+        "formed": format_age(now - datetime.fromtimestamp(formed_ms / 1000, UTC)) if formed_ms else "",
+        "mix": " · ".join(f"{lev}x {usd / total:.0%}".replace("%", " %") for lev, usd in top if usd > 0)
+        if total
+        else "",
     }

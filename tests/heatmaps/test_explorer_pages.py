@@ -182,3 +182,19 @@ def test_the_compare_page_ignores_a_filter_it_cannot_take(client: Client, btc: A
     assert "Ignored a=&#x27;lev=huge&#x27;" in text and "Ignored b=&#x27;tiers=20&#x27;" in text
     assert 'data-testid="png-diff"' in text and "whole map" in text
     assert client.get("/assets/NOPEUSDT/compare/").status_code == 404
+
+
+def test_each_cluster_says_when_it_formed_and_its_leverage_mix(client: Client, btc: Asset) -> None:
+    stored = Heatmap.objects.get(asset=btc, timeframe="1w")
+    top = stored.clusters[0]
+    assert sum(top["tiers"].values()) == pytest.approx(top["usd"], rel=1e-6)
+    assert dt_to_ms(stored.first_bucket) <= top["formed_ms"] <= dt_to_ms(stored.data_end)
+    body = page(client, "tf=1w")
+    table = body.split('class="clusters"')[1].split("</table>")[0]
+    lev, usd = max(top["tiers"].items(), key=lambda kv: kv[1])
+    assert "formed " in table and f"{lev}x {usd / top['usd']:.0%}".replace("%", " %") in table
+    api = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w").json()
+    assert api["clusters"][0]["formed_ms"] == top["formed_ms"] and api["clusters"][0]["tiers"] == top["tiers"]
+    # a filtered map's clusters carry their own mix: the high band's walls hold only 50x and 100x
+    high = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&lev=high").json()["clusters"]
+    assert high and all(c["tiers"]["5"] == c["tiers"]["10"] == c["tiers"]["25"] == 0 for c in high)
