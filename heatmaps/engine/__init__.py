@@ -11,8 +11,9 @@ walk-forward test of the clusters against what price did next.
 # than numpy.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from heatmaps.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from heatmaps.engine.backtest import (
@@ -101,25 +102,7 @@ _WHERE: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        # A submodule (``engine.backtest``) is an attribute once imported, as when this file imported
-        # them all.
-        if not name.startswith("__"):
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _WHERE[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
 
 
 __all__ = [

@@ -16,8 +16,9 @@ strays rescued from DEFAULT, expired months dropped.
 # database modules, and the admin needs one or two.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from heatmaps.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from heatmaps.marketdata.aggregation import Snapshot, market_snapshot
@@ -110,25 +111,7 @@ _WHERE: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        # A submodule (``marketdata.store``) is an attribute once imported, as when this file imported
-        # them all.
-        if not name.startswith("__"):
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _WHERE[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
 
 
 __all__ = [
