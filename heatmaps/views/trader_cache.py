@@ -11,7 +11,8 @@ The shared render cannot read anything personal, by construction rather than by 
 - `request.user` is a stand-in (`Look`) carrying only the look; reading anything else off it (the
   name, the id, a query through it) raises `PersonalRead`, which abandons the shared render: the page
   is rendered for this trader alone, as before, and not stored.
-- the messages are a stand-in that raises the same way when a template or view reads them.
+- the messages and the session are stand-ins that raise the same way when a template or view reads
+  them.
 - a CSRF token rendered into it (Django's `get_token` called) keeps it from being stored.
 - a personal template tag (accounts/templatetags) asked for its piece during a shared render returns a
   hole (`personal_hole`): a marker, with the tag's own template source and market arguments recorded
@@ -93,13 +94,21 @@ class Look:
         raise PersonalRead(f"user.{name}")
 
 
-class _SealedMessages:
-    """Stands in for the request's messages during a shared render: a message is one trader's."""
+class _Sealed:
+    """Stands in for the request's messages or session during a shared render: both are one trader's."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise PersonalRead("messages")
+        raise PersonalRead(self._what)
 
-    __iter__ = __len__ = __bool__ = __contains__ = add = _refuse
+    __iter__ = __len__ = __bool__ = __contains__ = __getitem__ = __setitem__ = _refuse
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise PersonalRead(f"{self._what}.{name}")
 
 
 @dataclass
@@ -152,11 +161,12 @@ def _render_shared(
 ) -> tuple[HttpResponse, Holes, bool] | None:
     """The view rendered with the look for the user and holes for the personal pieces; whether it may
     be stored. None when it read something personal (then it must be rendered for the trader)."""
-    user, messages = request.user, getattr(request, "_messages", None)
+    user, session, messages = request.user, getattr(request, "session", None), getattr(request, "_messages", None)
     token_rendered = request.META.pop("CSRF_COOKIE_NEEDS_UPDATE", None)
     holes = Holes()
     request.user = look  # type: ignore[assignment]
-    request._messages = _SealedMessages()  # type: ignore[attr-defined]
+    request.session = _Sealed("session")  # type: ignore[assignment]
+    request._messages = _Sealed("messages")  # type: ignore[attr-defined]
     setattr(request, _HOLES_ATTR, holes)
     try:
         response = view(request, *args, **kwargs)
@@ -168,6 +178,10 @@ def _render_shared(
         return None
     finally:
         request.user = user
+        if session is None:
+            del request.session
+        else:
+            request.session = session
         if messages is None:
             del request._messages  # type: ignore[attr-defined]
         else:

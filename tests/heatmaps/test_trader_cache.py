@@ -239,6 +239,7 @@ PERSONAL_TEMPLATES = {
     "name outside a hole": "<p>{{ user.email }}</p>",
     "a CSRF token outside a hole": "<form>{% csrf_token %}</form>",
     "messages outside a hole": "{% for m in messages %}{{ m }}{% endfor %}",
+    "the session outside a hole": "<p>{{ request.session.visits }}</p>",
 }
 
 
@@ -262,6 +263,8 @@ def test_a_render_that_reads_something_personal_is_not_shared(alice: User, bob: 
         assert f'class="user-name">{user.username}<' in page
     if "email" in source:
         assert "<p>alice@example.org</p>" in pages[0] and "<p>bob@example.org</p>" in pages[1]
+    if "session" in source:
+        assert "<p>alice&#x27;s visits</p>" in pages[0] and "<p>bob&#x27;s visits</p>" in pages[1]
 
 
 def test_a_view_that_reads_the_user_is_not_shared(alice: User, bob: User, shared: str) -> None:
@@ -284,6 +287,7 @@ def signed_in_request(user: User) -> HttpRequest:
     request = RequestFactory().get("/guarded/")
     request.user = user
     request.session = SessionStore()
+    request.session["visits"] = f"{user.username}'s visits"
     request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
     request.COOKIES[settings.CSRF_COOKIE_NAME] = "x" * 32
     CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
