@@ -25,7 +25,8 @@ from heatmaps.engine.filters import BANDS, band_leverages, compute_tier_heatmap
 from heatmaps.maps import CACHE_SECONDS, StoredMap, heatmap_cache_key, map_values
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.marketdata.base_bars import asset_params, load_base_bars
-from heatmaps.models import EXCHANGE_NAMES, Asset, Heatmap
+from heatmaps.models import EXCHANGE_NAMES, Asset, Heatmap, PublishedMap
+from heatmaps.published import as_row, published_at
 from heatmaps.rows import BASE_BAR_MS
 
 LEVERAGE_BANDS = tuple(BANDS)
@@ -156,6 +157,10 @@ def filtered_map(*, asset: Asset, stored: StoredMap, filt: MapFilter) -> StoredM
     if not filt.active:
         return stored
     row = stored.heatmap
+    if filt.at is not None and filt.tiers is None and filt.exchanges is None:
+        kept = published_at(heatmap=row, at=filt.at)
+        if kept is not None:  # the map as it was shown then: never recomputed
+            return _published_map(kept, row=row, filt=filt)
     key = f"{heatmap_cache_key(row)}:filtered:{filt.cache_part()}"
     found = cache.get(key)
     if found is None:
@@ -167,11 +172,30 @@ def filtered_map(*, asset: Asset, stored: StoredMap, filt: MapFilter) -> StoredM
     for name, value in found["fields"].items():
         setattr(view, name, value)
     view.explorer_filter = filt  # type: ignore[attr-defined]  # read by the titles and provenance
+    view.explorer_source = "rebuilt" if filt.at is not None else "computed"  # type: ignore[attr-defined]
     edges = np.linspace(view.price_lo, view.price_hi, view.bins + 1)
     times = dt_to_ms(view.first_bucket) + np.arange(view.width, dtype=np.int64) * view.bar_seconds * 1000
     return StoredMap(
         heatmap=view, times=times, prices=(edges[:-1] + edges[1:]) / 2, long=found["long"], short=found["short"]
     )
+
+
+def _published_map(kept: PublishedMap, *, row: Heatmap, filt: MapFilter) -> StoredMap:
+    view = as_row(kept, row)
+    view.explorer_filter = filt  # type: ignore[attr-defined]
+    view.explorer_source = "archive"  # type: ignore[attr-defined]
+    key = f"published:{kept.pk}"  # immutable: its grids are cached by the copy alone
+    grids = cache.get(key)
+    if grids is None:
+        shape = (view.width, view.bins)
+        grids = (
+            decode_grid(bytes(view.long_grid), view.long_scale, shape).astype(np.float32),
+            decode_grid(bytes(view.short_grid), view.short_scale, shape).astype(np.float32),
+        )
+        cache.set(key, grids, CACHE_SECONDS)
+    edges = np.linspace(view.price_lo, view.price_hi, view.bins + 1)
+    times = dt_to_ms(view.first_bucket) + np.arange(view.width, dtype=np.int64) * view.bar_seconds * 1000
+    return StoredMap(heatmap=view, times=times, prices=(edges[:-1] + edges[1:]) / 2, long=grids[0], short=grids[1])
 
 
 def _row_params(row: Heatmap, asset: Asset) -> engine.ModelParams:

@@ -26,6 +26,7 @@ from heatmaps.live import publishers as live
 from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
 from heatmaps.marketdata.base_bars import LoadedBars, asset_params, load_base_bars
 from heatmaps.models import Asset, Candle, Heatmap, OpenInterest
+from heatmaps.published import publish
 from heatmaps.rows import BASE_BAR_MS
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,7 @@ def _store(
             heatmap.version = F("version") + 1
             heatmap.save()
             heatmap.refresh_from_db(fields=["version"])
+        publish(heatmap)  # the first version of each hour kept as shown: `at=` never repaints
     # Before the map event: a client that refetches on it must get the new tag, not a cached one.
     transaction.on_commit(partial(heatmap_generation_bump, symbol=asset.symbol))
     live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it

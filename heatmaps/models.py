@@ -351,6 +351,32 @@ class Heatmap(models.Model):
         return f"{self.asset} {self.timeframe} ({self.model})"
 
 
+class PublishedMap(models.Model):
+    """A map as it was published, kept so that "what did the map show then" is answered from what was
+    shown, never recomputed (no repainting): the first version stored in each hour (each day for the 1y
+    map), immutable, its grids in the stored codec. Read by `at=` (heatmaps/explorer.py)."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    timeframe = models.CharField(max_length=8)
+    model = models.CharField(max_length=16, default="v1")
+    slot = models.DateTimeField(help_text="the hour (the day for 1y) it was published in, UTC")
+    version = models.PositiveBigIntegerField(help_text="the stored map's version that was published")
+    computed_at = models.DateTimeField()
+    data_end = models.DateTimeField()
+    fields = models.JSONField(help_text="the row's other fields as published (axes, candles, clusters, scale…)")
+    long_grid = models.BinaryField()
+    short_grid = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "timeframe", "model", "slot"], name="published_map_one_per_slot")
+        ]
+        indexes = [models.Index(fields=["asset", "timeframe", "model", "computed_at"], name="published_map_at")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.timeframe} ({self.model}) published {self.computed_at:%Y-%m-%d %H:%M}"
+
+
 class Ticker(models.Model):
     """The latest mark price and funding estimate of an asset on one exchange (Binance premiumIndex)."""
 

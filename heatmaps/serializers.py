@@ -420,6 +420,11 @@ class FilterOut(serializers.Serializer):
         child=serializers.CharField(), allow_null=True, help_text="exchanges whose open interest is summed; null: all"
     )
     at = serializers.DateTimeField(allow_null=True, help_text="the moment the map is drawn as of; null: now")
+    origin = serializers.ChoiceField(
+        choices=["stored", "computed", "archive", "rebuilt"],
+        help_text="stored: the map as stored; computed: a filter of its run; archive: the map as published at "
+        "that moment (never recomputed); rebuilt: a moment the archive does not hold, computed from the stored bars",
+    )
 
 
 class HeatmapOut(serializers.Serializer):

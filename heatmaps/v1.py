@@ -399,6 +399,7 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
             "lev": filt.band,
             "exchanges": list(filt.exchanges) if filt.exchanges is not None else None,
             "at": _iso(filt.at) if filt.at is not None else None,
+            "origin": getattr(m, "explorer_source", "stored"),
         }
         content = JSONRenderer().render(body)
         cache.set(f"heatmap-json:{etag}", content, BODY_CACHE_SECONDS)

@@ -239,7 +239,13 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap, params))
             ctx.update(
-                explore_links(asset=asset, keep={"tf": timeframe, **params.query()}, filt=params.explore, stored=stored)
+                explore_links(
+                    asset=asset,
+                    keep={"tf": timeframe, **params.query()},
+                    filt=params.explore,
+                    stored=stored,
+                    shown=heatmap,
+                )
             )
     if seconds:
         cache.set(key, ctx, seconds)

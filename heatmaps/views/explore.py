@@ -96,7 +96,7 @@ def _href(base: dict[str, str], **changes: str | None) -> str:
 
 
 def explore_links(
-    *, asset: Asset, keep: dict[str, str], filt: MapFilter, stored: Heatmap | None = None
+    *, asset: Asset, keep: dict[str, str], filt: MapFilter, stored: Heatmap | None = None, shown: Heatmap | None = None
 ) -> dict[str, object]:
     """The page's toggles, each a real link carrying every other setting of the URL: the liquidation
     map's legend (a tier in or out), the leverage bands, the asset's exchanges, and the moment the map
@@ -128,8 +128,8 @@ def explore_links(
     chosen = set(filt.exchanges) if filt.exchanges is not None else set(codes)
     exchanges = []
     for code in codes:
-        shown = chosen ^ {code} or set(codes)  # leaving every exchange out is all of them
-        text = ",".join(c for c in codes if c in shown) if shown != set(codes) else None
+        picked = chosen ^ {code} or set(codes)  # leaving every exchange out is all of them
+        text = ",".join(c for c in codes if c in picked) if picked != set(codes) else None
         exchanges.append(
             Toggle(
                 label=exchange_name(code),
@@ -143,7 +143,7 @@ def explore_links(
         "tier_toggles": tiers,
         "band_links": bands,
         "exchange_toggles": exchanges,
-        "explore_words": filt.words(),
+        "explore_words": [*filt.words(), *_origin_words(filt, shown)],
         "explore_clear": _href({k: v for k, v in base.items() if k != "at"}) if filt.active else "",
         # This map's filter against the whole map (or the high band against the low one, unfiltered).
         "compare_href": reverse("heatmaps:compare", args=[asset.symbol])
@@ -200,3 +200,13 @@ def cluster_facts(cluster: dict[str, Any], *, now: datetime) -> dict[str, str]:
         if total
         else "",
     }
+
+
+def _origin_words(filt: MapFilter, shown: Heatmap | None) -> list[str]:
+    """Whether a past moment's map is the one published then or one rebuilt from the stored bars."""
+    origin = getattr(shown, "explorer_source", None)
+    if filt.at is None or origin not in ("archive", "rebuilt"):
+        return []
+    if origin == "archive" and shown is not None:
+        return [f"as published at {shown.computed_at:%H:%M} UTC"]
+    return ["rebuilt from the stored bars (not in the archive)"]

@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from heatmaps import engine
+from heatmaps.engine import decode_grid
 from heatmaps.engine.gridcodec import FLOOR_RATIO, MAX_RELATIVE_ERROR
 from heatmaps.maps import heatmap_compute, read_heatmap
 from heatmaps.marketdata import dt_to_ms, load_sample_data
 from heatmaps.marketdata.base_bars import asset_params, load_base_bars
-from heatmaps.models import Asset, Candle
+from heatmaps.models import Asset, Candle, PublishedMap
 from tests.heatmaps.explorer_data import add_bybit_open_interest
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +73,7 @@ def codec_close(actual: np.ndarray, expected: np.ndarray, *, parts: int = 1) -> 
 @pytest.mark.parametrize("timeframe", TIMEFRAMES)
 def test_the_tiers_maps_add_up_to_the_whole_map(client: Client, btc: Asset, timeframe: str) -> None:
     whole, body = dense(client, f"timeframe={timeframe}")
-    assert body["filter"] == {"tiers": None, "lev": None, "exchanges": None, "at": None}
+    assert body["filter"] == {"tiers": None, "lev": None, "exchanges": None, "at": None, "origin": "stored"}
     leverages = asset_params(btc).leverages
     parts = []
     for lev in leverages:
@@ -270,3 +272,43 @@ def test_compare_png_draws_the_difference_in_two_colours(client: Client, btc: As
     assert near(DIVERGING_A) > 0 and near(DIVERGING_B) > 0  # each band is louder somewhere
     swapped = client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dlow&b=lev%3Dhigh&format=png&width=600&height=300")
     assert swapped.content != response.content
+
+
+def test_a_moment_the_archive_holds_is_the_map_as_published_never_repainted(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="24h")
+    assert stored is not None
+    kept = PublishedMap.objects.get(
+        asset=btc,
+        timeframe="24h",
+        computed_at__lte=stored.heatmap.computed_at,
+        slot__gte=stored.heatmap.computed_at - timedelta(hours=1),
+    )
+    shown_then = timezone.now()
+    then, body = dense(client, f"timeframe=24h&at={dt_to_ms(shown_then)}")
+    assert body["filter"]["origin"] == "archive" and body["provenance"]["version"] == kept.version
+    # the copy read back is what was served
+    shape = (kept.fields["width"], kept.fields["bins"])
+    published_grid = decode_grid(bytes(kept.long_grid), kept.fields["long_scale"], shape).astype(np.float32).astype(
+        np.float64
+    ) + decode_grid(bytes(kept.short_grid), kept.fields["short_scale"], shape).astype(np.float32)
+    np.testing.assert_array_equal(then, published_grid)
+    # A bar corrected since: the map of now changes, the map as shown then does not.
+    late = Candle.objects.filter(asset=btc).order_by("-open_time").first()
+    assert late is not None
+    high = late.high
+    try:
+        Candle.objects.filter(pk=late.pk).update(high=high * 1.05)
+        heatmap_compute(asset=btc, timeframes=["24h"])
+        now_map, now_body = dense(client, "timeframe=24h")
+        assert now_body["provenance"]["version"] > kept.version and not np.array_equal(now_map, then)
+        again, body = dense(client, f"timeframe=24h&at={dt_to_ms(shown_then)}")
+        assert body["filter"]["origin"] == "archive"
+        np.testing.assert_array_equal(again, then)
+        assert PublishedMap.objects.filter(asset=btc, timeframe="24h", slot=kept.slot).count() == 1
+    finally:
+        Candle.objects.filter(pk=late.pk).update(high=high)
+        heatmap_compute(asset=btc, timeframes=["24h"])
+    # A moment the archive does not hold is rebuilt, and says so.
+    past = stored.heatmap.data_end - timedelta(hours=6)
+    _, body = dense(client, f"timeframe=24h&at={dt_to_ms(past)}")
+    assert body["filter"]["origin"] == "rebuilt"

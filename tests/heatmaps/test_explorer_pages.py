@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import dt_to_ms, load_sample_data
@@ -198,3 +199,11 @@ def test_each_cluster_says_when_it_formed_and_its_leverage_mix(client: Client, b
     # a filtered map's clusters carry their own mix: the high band's walls hold only 50x and 100x
     high = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&lev=high").json()["clusters"]
     assert high and all(c["tiers"]["5"] == c["tiers"]["10"] == c["tiers"]["25"] == 0 for c in high)
+
+
+def test_a_past_moment_says_whether_it_is_the_map_as_published_or_rebuilt(client: Client, btc: Asset) -> None:
+    stored = Heatmap.objects.get(asset=btc, timeframe="1w")
+    body = page(client, f"tf=1w&at={dt_to_ms(timezone.now())}")
+    assert f"as published at {stored.computed_at:%H:%M} UTC" in body
+    body = page(client, f"tf=1w&at={dt_to_ms(stored.data_end) - 86_400_000}")
+    assert "rebuilt from the stored bars" in body
