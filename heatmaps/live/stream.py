@@ -123,15 +123,29 @@ async def _events(symbol: str, user_id: int | None, last_event_id: str | None) -
             feed.unsubscribe(sub)
 
 
-async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
+def _not_streamable(request: HttpRequest) -> HttpResponse | None:
     if settings.EMBEDDED:
         return HttpResponse(
             "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
         )
     if not isinstance(request, ASGIRequest):
         # Under WSGI Django would read this endless stream to its end, holding a worker for ever: the
-        # stream is served by the ASGI process only (docs/deploy.md routes /assets/*/events to it).
+        # stream is served by the ASGI process only (docs/deploy.md routes /…/events to it).
         return HttpResponse("Live events are served by the ASGI process.\n", status=503, content_type="text/plain")
+    return None
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    # Every byte as it is written: never stored, never buffered by nginx, never compressed.
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | StreamingHttpResponse:
+    if (refused := _not_streamable(request)) is not None:
+        return refused
     async with _DB_GATE:
         known = symbol.upper() in await _enabled_symbols()
         user = await request.auser()
@@ -141,13 +155,7 @@ async def asset_events(request: HttpRequest, symbol: str) -> HttpResponse | Stre
     if not known:
         raise Http404(f"There is no enabled asset {symbol[:32]!r} here.")
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_id")
-    response = StreamingHttpResponse(
-        _events(symbol.upper(), user_id, last_event_id), content_type="text/event-stream; charset=utf-8"
-    )
-    # Every byte as it is written: never stored, never buffered by nginx, never compressed.
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return _event_stream(_events(symbol.upper(), user_id, last_event_id))
 
 
 OVERVIEW_KINDS = frozenset({b"tick", b"bar"})
@@ -181,16 +189,9 @@ async def _market_events(symbols: frozenset[str]) -> AsyncIterator[bytes]:
 
 
 async def market_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    if settings.EMBEDDED:
-        return HttpResponse(
-            "Live updates need Redis; this embedded instance has none.\n", status=503, content_type="text/plain"
-        )
-    if not isinstance(request, ASGIRequest):
-        return HttpResponse("Live events are served by the ASGI process.\n", status=503, content_type="text/plain")
+    if (refused := _not_streamable(request)) is not None:
+        return refused
     async with _DB_GATE:
         symbols = await _enabled_symbols()
         await sync_to_async(connections.close_all)()
-    response = StreamingHttpResponse(_market_events(symbols), content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return _event_stream(_market_events(symbols))

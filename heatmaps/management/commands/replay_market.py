@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 from typing import Any
@@ -9,6 +8,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from heatmaps.management.stopping import stop_event
 
 
 class Command(BaseCommand):
@@ -88,12 +89,7 @@ class Command(BaseCommand):
             f"replaying the sample ({', '.join(tapes)}) as Binance on 127.0.0.1:{port}: {behind_min:.0f} min to catch "
             f"up at {clock.speed:g}x, then in real time"
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if seconds is not None:
-            loop.call_later(seconds, stop.set)
+        stop = stop_event(seconds)
         await stop.wait()
         server.close()
         await server.wait_closed()

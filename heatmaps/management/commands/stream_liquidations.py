@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from heatmaps.exchanges.liquidation_stream import stream_liquidations
 from heatmaps.ingest import make_sink, recorders
+from heatmaps.management.stopping import stop_event
 
 log = logging.getLogger("heatmaps.recorder")
 IDLE_RECHECK_S = 60
@@ -46,12 +46,7 @@ class Command(BaseCommand):
         return [r for r in recorders() if not exchanges or r.exchange.code in exchanges]
 
     async def _run(self, chosen: list[Any], seconds: float | None) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if seconds is not None:
-            loop.call_later(seconds, stop.set)
+        stop = stop_event(seconds)
         runs = [
             stream_liquidations(
                 r.url,

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from heatmaps.ingest.streamer import CODES, MarketStreamer
+from heatmaps.management.stopping import stop_event
 from heatmaps.tasks import schedule_recompute
 
 
@@ -30,10 +30,5 @@ class Command(BaseCommand):
         self.stdout.write(streamer.summary())
 
     async def _run(self, streamer: MarketStreamer, seconds: float | None) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if seconds is not None:
-            loop.call_later(seconds, stop.set)
+        stop = stop_event(seconds)
         await streamer.run(stop)
