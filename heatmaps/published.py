@@ -8,7 +8,7 @@ is rebuilt from the stored bars instead, and says so (heatmaps/explorer.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from heatmaps.marketdata.rawsql import dt_to_ms, ms_to_dt
@@ -87,7 +87,7 @@ def as_row(published: PublishedMap, template: Heatmap) -> Heatmap:
     return row
 
 
-def prune_published(*, older_than: timedelta, now: datetime) -> int:
-    """Drop copies older than the raw data's retention; returns how many."""
-    deleted, _ = PublishedMap.objects.filter(slot__lt=now - older_than).delete()
+def prune_published(*, before: datetime) -> int:
+    """Drop the copies published before a moment (the raw data's retention); returns how many."""
+    deleted, _ = PublishedMap.objects.filter(slot__lt=before).delete()
     return deleted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -22,7 +23,9 @@ from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
 from heatmaps.maps import heatmap_compute, stale_timeframes
 from heatmaps.marketdata import asset_summary_refresh, drop_expired_partitions, dt_to_ms, ensure_partitions
+from heatmaps.marketdata.partitions import add_months, month_start
 from heatmaps.models import Asset, Exchange, Heatmap
+from heatmaps.published import prune_published
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +232,10 @@ def maintain_partitions() -> dict[str, list[str]]:
     retention. Each step re-reads the catalogue, so a repeated or lost run costs nothing."""
     created = ensure_partitions(months_ahead=PARTITION_MONTHS_AHEAD)
     dropped = drop_expired_partitions(retention_months=settings.LIQ_RETENTION_MONTHS)
+    # The maps as published go with the raw data they were drawn from.
+    if settings.LIQ_RETENTION_MONTHS > 0:
+        oldest_kept = add_months(month_start(timezone.now()), -settings.LIQ_RETENTION_MONTHS)
+        prune_published(before=datetime(oldest_kept.year, oldest_kept.month, 1, tzinfo=UTC))
     return {"created": [c.name for c in created], "dropped": dropped}
 
 

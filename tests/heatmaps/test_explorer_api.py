@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -312,3 +312,29 @@ def test_a_moment_the_archive_holds_is_the_map_as_published_never_repainted(clie
     past = stored.heatmap.data_end - timedelta(hours=6)
     _, body = dense(client, f"timeframe=24h&at={dt_to_ms(past)}")
     assert body["filter"]["origin"] == "rebuilt"
+
+
+def test_published_maps_go_with_the_raw_datas_retention(btc: Asset, settings: Any) -> None:
+    from heatmaps.tasks import maintain_partitions
+
+    current = PublishedMap.objects.filter(asset=btc).first()
+    assert current is not None
+    old = PublishedMap.objects.create(
+        asset=btc,
+        timeframe="1w",
+        model="v1",
+        slot=datetime(2020, 1, 1, tzinfo=UTC),
+        version=1,
+        computed_at=datetime(2020, 1, 1, tzinfo=UTC),
+        data_end=datetime(2020, 1, 1, tzinfo=UTC),
+        fields=current.fields,
+        long_grid=bytes(current.long_grid),
+        short_grid=bytes(current.short_grid),
+    )
+    settings.LIQ_RETENTION_MONTHS = 0  # keep everything
+    maintain_partitions()
+    assert PublishedMap.objects.filter(pk=old.pk).exists()
+    settings.LIQ_RETENTION_MONTHS = 3
+    maintain_partitions()
+    assert not PublishedMap.objects.filter(pk=old.pk).exists()
+    assert PublishedMap.objects.filter(pk=current.pk).exists()
