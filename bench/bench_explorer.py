@@ -27,6 +27,7 @@ setup()
 
 from bench_engine import synthetic_bars  # noqa: E402
 from django.core.cache import cache  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from heatmaps import engine  # noqa: E402
@@ -34,7 +35,7 @@ from heatmaps.engine.filters import band_leverages, compute_tier_heatmap  # noqa
 from heatmaps.explorer import filtered_map, resolve_filter  # noqa: E402
 from heatmaps.maps import heatmap_cache_key, heatmap_compute, read_heatmap  # noqa: E402
 from heatmaps.marketdata import load_sample_data  # noqa: E402
-from heatmaps.models import Asset  # noqa: E402
+from heatmaps.models import Asset, PublishedMap  # noqa: E402
 from heatmaps.serializers import UtcInstantField  # noqa: E402
 
 RUNS = 25
@@ -141,10 +142,32 @@ def compare_figures() -> None:
     )
 
 
+def archive_figures() -> None:
+    """The published maps' size on disk per asset per month: one copy per hour of each timeframe (one
+    a day of the 1y map), each as large as its row in the archive (grids in the stored codec, candles,
+    clusters and panels as JSON, PostgreSQL's own compression included)."""
+    btc = Asset.objects.get(symbol="BTCUSDT")
+    heatmap_compute(asset=btc, timeframes=list(engine.TIMEFRAMES))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT timeframe, pg_column_size(long_grid) + pg_column_size(short_grid) + pg_column_size(fields) "
+            f"FROM {PublishedMap._meta.db_table} WHERE asset_id = %s ORDER BY slot DESC",
+            [btc.pk],
+        )
+        sizes: dict[str, int] = {}
+        for timeframe, size in cursor.fetchall():
+            sizes.setdefault(timeframe, size)  # the newest copy of each
+    per_month = sum(size * (30 if tf == "1y" else 30 * 24) for tf, size in sizes.items())
+    print("archive of published maps (sample set, one copy per hour; 1y one per day):")
+    print("  " + ", ".join(f"{tf} {sizes[tf] / 1024:.0f} KB" for tf in engine.TIMEFRAMES if tf in sizes))
+    print(f"  per asset per month: {per_month / 1024**2:.0f} MB")
+
+
 def main() -> None:
     engine_figures()
     api_figures()
     compare_figures()
+    archive_figures()
 
 
 if __name__ == "__main__":

@@ -244,14 +244,16 @@ def _store(
                 and heatmap.held_back == values["held_back"]
             )
             if unchanged:
-                # Same data, same result: the stored map (its version, computed_at, caches) stands.
+                # Same data, same result: the stored map (its version, computed_at, caches) stands, and is
+                # what is on show this hour too.
+                publish(heatmap, now=timezone.now())
                 return heatmap
             for name, value in values.items():
                 setattr(heatmap, name, value)
             heatmap.version = F("version") + 1
             heatmap.save()
             heatmap.refresh_from_db(fields=["version"])
-        publish(heatmap)  # the first version of each hour kept as shown: `at=` never repaints
+        publish(heatmap, now=timezone.now())  # the first version of each hour kept as shown: `at=` never repaints
     # Before the map event: a client that refetches on it must get the new tag, not a cached one.
     transaction.on_commit(partial(heatmap_generation_bump, symbol=asset.symbol))
     live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it

@@ -30,9 +30,11 @@ def publication_slot(*, timeframe: str, at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def publish(heatmap: Heatmap) -> PublishedMap | None:
-    """Keep this version of the map unless its slot already holds one (the first stored there stays)."""
-    slot = publication_slot(timeframe=heatmap.timeframe, at=heatmap.computed_at)
+def publish(heatmap: Heatmap, *, now: datetime) -> PublishedMap | None:
+    """Keep this version of the map as the one on show in the slot of ``now``, unless that slot already
+    holds one (the first stored there stays). A map that did not change since an earlier hour is kept
+    again, so every hour it is recomputed in has its copy."""
+    slot = publication_slot(timeframe=heatmap.timeframe, at=now)
     fields: dict[str, Any] = {}
     for name in _FIELDS:
         value = getattr(heatmap, name)
