@@ -106,11 +106,12 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     return stale
 
 
-def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> list[Heatmap]:
+def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None, summary: bool = True) -> list[Heatmap]:
     """Compute and store the requested timeframes of one asset from one load of its base bars.
 
     Each map is written in its own transaction that replaces the previous one whole; if computing
-    fails nothing is written and the previous map stays.
+    fails nothing is written and the previous map stays. ``summary=False`` leaves the overview's row to
+    the caller (the coalesced compute after a bar refreshes it later, off the path to the short maps).
     """
     keys = timeframes or list(engine.TIMEFRAMES)
     unknown = [k for k in keys if k not in engine.TIMEFRAMES]
@@ -133,8 +134,9 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None) -> lis
         stored.append(
             _store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys))
         )
-    # The overview's row reads the new clusters; after commit, so it never shows a map that was rolled back.
-    transaction.on_commit(partial(asset_summary_refresh, asset=asset))
+    if summary:
+        # The overview's row reads the new clusters; after commit, so it never shows a map that was rolled back.
+        transaction.on_commit(partial(asset_summary_refresh, asset=asset))
     return stored
 
 
@@ -264,6 +266,14 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
     if isinstance(obj, np.ndarray):
+        # Whole arrays at C speed: the liquidation map's tiers × bins would otherwise be tens of thousands
+        # of calls per stored map (a fifth of a short map's compute).
+        if obj.dtype.kind == "f":
+            values = obj.astype(object)
+            values[~np.isfinite(obj)] = None
+            return values.tolist()
+        if obj.dtype.kind in "iub":
+            return obj.tolist()
         return [_jsonable(v) for v in obj.tolist()]
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]

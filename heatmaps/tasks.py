@@ -163,12 +163,13 @@ def _recompute(asset_id: int, timeframes: list[str] | None, *, due_only: bool) -
     if due_only:
         due = stale_timeframes(asset=asset)  # after ingest: only what is worth refreshing
         timeframes = [k for k in due if k in SHORT_TIMEFRAMES]
-        if len(timeframes) < len(due):
-            _enqueue_long_maps(asset.pk)
         if not timeframes:
             asset_summary_refresh(asset=asset)  # no map due, but the overview's price and OI moved
+            if due:
+                _enqueue_long_maps(asset.pk)
             return 0
     keys = timeframes or list(TIMEFRAMES)
+    summary = not due_only  # a coalesced compute leaves the overview's row to its low-priority follow-up
     # The short maps move with every bar and need two days of bars; the long ones re-read up to two
     # years. Stored first, the short maps are served while the long ones are still being computed.
     batches = [
@@ -177,13 +178,15 @@ def _recompute(asset_id: int, timeframes: list[str] | None, *, due_only: bool) -
     maps: list[Heatmap] = []
     try:
         for batch in batches:
-            stored = heatmap_compute(asset=asset, timeframes=batch)
+            stored = heatmap_compute(asset=asset, timeframes=batch, summary=summary)
             if stored:
                 announce_market_data(asset.pk)
             maps += stored
     except Exception:
         log.exception("recompute of %s failed; the previous maps stay in place", asset.symbol)
         raise
+    if due_only:  # the long maps and the overview's row follow at low priority: the short maps came first
+        _enqueue_long_maps(asset.pk)
     log.info("recomputed %s: %s", asset.symbol, ", ".join(m.timeframe for m in maps) or "no data")
     return len(maps)
 
@@ -204,7 +207,8 @@ def _enqueue_long_maps(asset_id: int) -> None:
 
 @shared_task(bind=True, name="heatmaps.recompute_long_maps", max_retries=3, **IDEMPOTENT)
 def recompute_long_maps(self: Any, asset_id: int) -> int:
-    """The due maps longer than 24h of one asset, queued by a coalesced compute at low priority."""
+    """After a coalesced compute, at low priority: the due maps longer than 24h of one asset and the
+    overview's row (refreshed by the long maps' compute, or on its own when none is due)."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         _redis().delete(_long_pending_key(asset_id))  # from here on, new data queues a fresh run
     asset = Asset.objects.filter(pk=asset_id).first()
@@ -212,6 +216,7 @@ def recompute_long_maps(self: Any, asset_id: int) -> int:
         return 0
     due = [k for k in stale_timeframes(asset=asset) if k not in SHORT_TIMEFRAMES]
     if not due:
+        asset_summary_refresh(asset=asset)  # the short maps' new clusters and the bar's price, for the overview
         return 0
     try:
         return _recompute(asset_id, due, due_only=False)

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_candles
-from heatmaps.models import Asset, Candle, Heatmap
+from heatmaps.models import Asset, AssetSummary, Candle, Heatmap
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 from heatmaps.tasks import (
     LONG_MAPS_PRIORITY,
@@ -161,9 +161,11 @@ def _queued(priority: int) -> int:
 def test_long_maps_queue_once_behind_every_short_map(celery_worker_process: Any) -> None:
     load_sample_data()
     btc, eth = Asset.objects.get(symbol="BTCUSDT"), Asset.objects.get(symbol="ETHUSDT")
+    summary_before = AssetSummary.objects.get(asset=btc).updated_at
     with _compute_queue_paused():
         # BTC's coalesced compute runs here: its short maps at once, its long maps queued once, at low priority.
         recompute_asset.apply(args=(btc.pk, None, True))
+        assert AssetSummary.objects.get(asset=btc).updated_at == summary_before  # left to the follow-up
         assert set(Heatmap.objects.filter(asset=btc).values_list("timeframe", flat=True)) == set(SHORT_TIMEFRAMES)
         assert _queued(LONG_MAPS_PRIORITY) == 1
         recompute_asset.apply(args=(btc.pk, None, True))  # another bar before the worker got to it
@@ -176,3 +178,4 @@ def test_long_maps_queue_once_behind_every_short_map(celery_worker_process: Any)
     btc_long = Heatmap.objects.filter(asset=btc).exclude(timeframe__in=SHORT_TIMEFRAMES)
     assert all(m.computed_at > eth_short for m in btc_long)  # ETH's short maps went first
     assert _queued(LONG_MAPS_PRIORITY) == 0
+    assert AssetSummary.objects.get(asset=btc).updated_at > summary_before  # the overview's row followed
