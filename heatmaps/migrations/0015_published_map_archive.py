@@ -5,30 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('heatmaps', '0014_hyperliquid_measured_positions'),
+        ("heatmaps", "0014_hyperliquid_measured_positions"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PublishedMap',
+            name="PublishedMap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timeframe', models.CharField(max_length=8)),
-                ('model', models.CharField(default='v1', max_length=16)),
-                ('slot', models.DateTimeField(help_text='the hour (the day for 1y) it was published in, UTC')),
-                ('version', models.PositiveBigIntegerField(help_text="the stored map's version that was published")),
-                ('computed_at', models.DateTimeField()),
-                ('data_end', models.DateTimeField()),
-                ('fields', models.JSONField(help_text="the row's other fields as published (axes, candles, clusters, scale…)")),
-                ('long_grid', models.BinaryField()),
-                ('short_grid', models.BinaryField()),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='heatmaps.asset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("timeframe", models.CharField(max_length=8)),
+                ("model", models.CharField(default="v1", max_length=16)),
+                ("slot", models.DateTimeField(help_text="the hour (the day for 1y) it was published in, UTC")),
+                ("version", models.PositiveBigIntegerField(help_text="the stored map's version that was published")),
+                ("computed_at", models.DateTimeField()),
+                ("data_end", models.DateTimeField()),
+                (
+                    "fields",
+                    models.JSONField(help_text="the row's other fields as published (axes, candles, clusters, scale…)"),
+                ),
+                ("long_grid", models.BinaryField()),
+                ("short_grid", models.BinaryField()),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="heatmaps.asset"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['asset', 'timeframe', 'model', 'computed_at'], name='published_map_at')],
-                'constraints': [models.UniqueConstraint(fields=('asset', 'timeframe', 'model', 'slot'), name='published_map_one_per_slot')],
+                "indexes": [
+                    models.Index(fields=["asset", "timeframe", "model", "computed_at"], name="published_map_at")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("asset", "timeframe", "model", "slot"), name="published_map_one_per_slot"
+                    )
+                ],
             },
         ),
     ]
