@@ -39,7 +39,9 @@ def populate() -> None:
             defaults={"display_name": f"bench {i}", "base": f"B{i}", "reference_exchange": binance},
         )
         asset.exchanges.add(binance)
-    if Candle.objects.exists():
+    # The database is shared with the other benches (the sample, the alert bench's BENCHAL assets): fill
+    # only when these assets have no candles yet, and only these.
+    if Candle.objects.filter(asset__symbol__regex=r"^BENCH[0-9]+USDT$").exists():
         return
     print(f"filling {ASSETS} assets × {DAYS} days of 5m candles …", flush=True)
     started = time.perf_counter()
@@ -52,7 +54,7 @@ def populate() -> None:
             INSERT INTO heatmaps_candle (asset_id, exchange_id, open_time, open, high, low, close, volume, taker_buy_volume)
             SELECT a.id, %s, t, 100 + sin(extract(epoch FROM t) / 9000) * 10, 112, 88, 101, 10, 5
             FROM generate_series(%s::timestamptz, %s::timestamptz - interval '5 minutes', interval '5 minutes') AS t
-            CROSS JOIN (SELECT id FROM heatmaps_asset WHERE symbol LIKE 'BENCH%%' ORDER BY id) AS a
+            CROSS JOIN (SELECT id FROM heatmaps_asset WHERE symbol ~ '^BENCH[0-9]+USDT$' ORDER BY id) AS a
             ORDER BY t, a.id
             """,
             [binance.pk, END - timedelta(days=DAYS), END],
