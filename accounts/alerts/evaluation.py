@@ -30,7 +30,7 @@ from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquid
 from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
 from accounts.models import AlertDelivery, AlertEvent, AlertMarketMemory, AlertRule
-from heatmaps.live import publish_user_event
+from heatmaps.live import publish_user_events
 from heatmaps.maps import stored_clusters
 from heatmaps.marketdata import dt_to_ms, ms_to_dt, recent_market, recorded_liquidations
 from heatmaps.models import Asset
@@ -66,9 +66,17 @@ def evaluate_asset(*, asset: Asset, on_events: Callable[[list[int]], None] | Non
 
 def _publish_live(event_ids: list[int]) -> None:
     """Each new event to its owner's open asset pages (their own live stream, no one else's)."""
-    for event in AlertEvent.objects.filter(pk__in=event_ids).select_related("asset"):
-        data = {"id": event.pk, "rule": event.rule_id, "text": describe(event), "time": dt_to_ms(event.fired_at)}
-        publish_user_event(user_id=event.user_id, symbol=event.asset.symbol, kind="alert", data=data)
+    publish_user_events(
+        [
+            (
+                event.user_id,
+                event.asset.symbol,
+                "alert",
+                {"id": event.pk, "rule": event.rule_id, "text": describe(event), "time": dt_to_ms(event.fired_at)},
+            )
+            for event in AlertEvent.objects.filter(pk__in=event_ids).select_related("asset")
+        ]
+    )
 
 
 def _queue_deliveries(event_ids: list[int]) -> None:

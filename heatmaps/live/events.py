@@ -94,6 +94,25 @@ def publish_event(*, symbol: str, kind: str, data: dict[str, Any]) -> None:
         logger.warning("live event %s for %s not published: Redis unavailable", kind, symbol, exc_info=True)
 
 
+def publish_user_events(events: list[tuple[int, str, str, dict[str, Any]]]) -> None:
+    """Several (user id, symbol, kind, data) at once, in one Redis round trip; never raises. A cycle that
+    fires a thousand alerts would otherwise spend a round trip on each."""
+    if settings.EMBEDDED or not events:
+        return
+    unknown = {kind for _, _, kind, _ in events if kind not in USER_KINDS}
+    if unknown:
+        logger.error("unknown user live event kind(s) %s not published", ", ".join(sorted(unknown)))
+        events = [e for e in events if e[2] in USER_KINDS]
+    try:
+        with _redis().pipeline(transaction=False) as pipe:
+            for user_id, symbol, kind, data in events:
+                fields = encode_entry(kind=kind, data=data, symbol=symbol)
+                pipe.xadd(user_stream_key(user_id), fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            pipe.execute()
+    except (redis.RedisError, OSError):
+        logger.warning("%d live user events not published: Redis unavailable", len(events), exc_info=True)
+
+
 def publish_user_event(*, user_id: int, symbol: str, kind: str, data: dict[str, Any]) -> None:
     """Append one event to a user's own live stream (seen only on that user's connections); never raises."""
     if kind not in USER_KINDS:

@@ -85,3 +85,21 @@ def test_stored_candles_of_the_reference_exchange_publish_their_newest_bar(btc: 
             },
         )
     ]  # fmt: skip
+
+
+def test_a_batch_of_alerts_reaches_each_owner_only_in_one_round_trip() -> None:
+    from heatmaps.live.events import publish_user_events, user_stream_key
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    publish_user_events(
+        [(1, "btcusdt", "alert", {"id": 10}), (2, "ETHUSDT", "alert", {"id": 11}), (1, "ETHUSDT", "alert", {"id": 12})]
+    )
+
+    def ids(user_id: int) -> list[tuple[str, int]]:
+        entries: Any = r.xrange(user_stream_key(user_id))
+        return [(f[b"symbol"].decode(), json.loads(f[b"data"])["id"]) for _, f in entries]
+
+    assert ids(1) == [("BTCUSDT", 10), ("ETHUSDT", 12)]
+    assert ids(2) == [("ETHUSDT", 11)]
+    publish_user_events([(3, "BTCUSDT", "nonsense", {"id": 1})])  # refused, logged, nothing written
+    assert r.xlen(user_stream_key(3)) == 0
