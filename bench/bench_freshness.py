@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ os.environ["REDIS_URL"] = os.environ.get("LIQ_BENCH_FRESH_REDIS_URL", "redis://1
 os.environ.setdefault("LIQ_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liq_bench_fresh")
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
 from bench_db import setup
+from bench_procs import free_port, wait_http
 
 setup()
 
@@ -57,23 +57,6 @@ from heatmaps.tasks import SHORT_TIMEFRAMES, schedule_recompute  # noqa: E402
 ROOT = Path(settings.BASE_DIR)
 SAMPLE = ["BTCUSDT", "ETHUSDT"]
 rng = np.random.default_rng(7)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def pct(values: list[float], q: float) -> float:

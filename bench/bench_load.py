@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ os.environ["REDIS_URL"] = os.environ.get("LIQ_BENCH_REDIS_URL", "redis://127.0.0
 # One key for this process and the server: the signed-in trader's session is signed here.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
 from bench_db import setup
+from bench_procs import free_port, rss_kib, start_uvicorn, wait_http
 
 setup()
 
@@ -52,23 +52,6 @@ from tests.heatmaps.exchanges.fake_exchange import FakeExchange, Series  # noqa:
 
 ROOT = Path(settings.BASE_DIR)
 MAP_DATA = "/api/v1/assets/BTCUSDT/heatmap/?timeframe=1y&side=both&cells=packed"  # as the asset page reads it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def backfill_loop(stop: Any, counts: Any) -> None:
@@ -200,11 +183,7 @@ def fixed_rate(port: int, seconds: int, rate: int, label: str, cookie: str = "")
 def events_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     """The live-events process as Procfile.production runs it: uvicorn, one worker."""
     port = free_port()
-    command = [str(ROOT / ".venv" / "bin" / "uvicorn"), "liqplatform.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_http(port)
-    return proc, port
+    return start_uvicorn(port, env), port
 
 
 def hold_sse_clients(port: int, count: int, stop: threading.Event, ticks: list[int], opened: list[int]) -> None:
@@ -242,13 +221,6 @@ def hold_sse_clients(port: int, count: int, stop: threading.Event, ticks: list[i
     asyncio.run(main())
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: int, clients: int) -> tuple[Run, str]:
     """The visitors' mix at `rate` while `clients` live streams stay open on the events process and a
     tick is published every second (each reaching every stream)."""
@@ -262,7 +234,7 @@ def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: 
         deadline = time.monotonic() + 120
         while opened[0] < clients and time.monotonic() < deadline:
             time.sleep(0.2)
-        rss_before = rss_mib(proc.pid)
+        rss_before = rss_kib(proc.pid) / 1024
 
         def publish() -> None:
             price = 90_000.0
@@ -274,7 +246,7 @@ def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: 
         publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
         run = fixed_rate(port, seconds, rate, f"visitors, {rate}/s offered, {opened[0]} live streams open")
-        rss_after = rss_mib(proc.pid)
+        rss_after = rss_kib(proc.pid) / 1024
     finally:
         stop.set()
         holder.join(timeout=30)
@@ -291,7 +263,7 @@ def visitors_beside_streams(port: int, env: dict[str, str], seconds: int, rate: 
 def worker_rss(master: int) -> dict[int, float]:
     """Resident size (MiB) of each gunicorn worker, by pid."""
     out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
-    return {int(pid): rss_mib(int(pid)) for pid in out}
+    return {int(pid): rss_kib(int(pid)) / 1024 for pid in out}
 
 
 def signed_in_cookie() -> str:

@@ -30,6 +30,7 @@ os.environ["LIQ_BENCH_DATABASE_URL"] = os.environ.get(
     "LIQ_BENCH_PAGES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/liqplatform_bench_pages"
 )
 from bench_db import setup  # noqa: E402
+from bench_procs import free_port  # noqa: E402
 
 setup()
 
@@ -114,12 +115,6 @@ def populate() -> None:
         heatmap_compute(asset=year, timeframes=["24h", "1y"])
     for asset in Asset.objects.filter(enabled=True):
         asset_summary_refresh(asset=asset)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_gunicorn(port: int) -> subprocess.Popen[bytes]:

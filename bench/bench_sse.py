@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 from bench_db import setup
+from bench_procs import free_port, rss_kib, start_uvicorn
 
 setup()
 
@@ -28,19 +28,6 @@ from heatmaps.marketdata.sample import ensure_sample_assets  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("LIQ_BENCH_SSE_CLIENTS", "1000"))
 SYMBOL = "BTCUSDT"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -54,20 +41,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         "LIQ_STATIC_MANIFEST": "0",
         "LIQ_LOG_LEVEL": "WARNING",
     }
-    command = [str(ROOT / ".venv" / "bin" / "uvicorn"), "liqplatform.asgi:application", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
     # Its output to a file: a pipe nobody reads would fill and stop the server mid-run.
-    log = (ROOT / "var" / "bench-sse-server.log").open("wb")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start: see var/bench-sse-server.log")
+    return start_uvicorn(port, env, (ROOT / "var" / "bench-sse-server.log").open("wb"))
 
 
 async def client(port: int, connected: asyncio.Event, counter: list[int], arrivals: list[float]) -> None:

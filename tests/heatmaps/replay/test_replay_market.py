@@ -19,7 +19,8 @@ from heatmaps.replay.sample import ReplayRefused, replay_prepare, replay_resume,
 from heatmaps.replay.server import ReplayMarket
 from heatmaps.replay.tape import BAR_MS, ReplayClock
 from tests.conftest import _database_url, _die_with_parent, wait_for
-from tests.heatmaps.replay.running import free_port, serving
+from tests.heatmaps.live.server import free_port
+from tests.heatmaps.replay.running import serving
 
 CATCHUP = 24
 
