@@ -10,16 +10,19 @@ HeatmapOut describes it field for field.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.models import EXCHANGE_NAMES, Candle, FundingRate, Liquidation, OpenInterest
+from heatmaps.models import EXCHANGE_NAMES, Asset, Candle, FundingRate, Liquidation, OpenInterest
 
 MAX_PINNED_USD = 1e13
 MAX_SPAN = timedelta(days=400)
@@ -491,6 +494,21 @@ class LiquidationOut(serializers.ModelSerializer):
     class Meta:
         model = Liquidation
         fields = ["time", "exchange", "side", "price", "quantity", "usd"]
+
+
+SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
+
+
+def api_asset(symbol: str, *, assets: QuerySet[Asset] | None = None, missing: str = "unknown asset {symbol}") -> Asset:
+    """The enabled asset an API path names (any case), from ``assets`` when given, or a 404 saying ``missing``."""
+    asset = None
+    if SYMBOL.match(symbol):
+        asset = (
+            (assets if assets is not None else Asset.objects.all()).filter(symbol=symbol.upper(), enabled=True).first()
+        )
+    if asset is None:
+        raise NotFound(missing.format(symbol=repr(symbol[:40])))
+    return asset
 
 
 class ErrorOut(serializers.Serializer):

@@ -64,12 +64,12 @@ from heatmaps.serializers import (
     LiquidationOut,
     OpenInterestOut,
     SeriesQuery,
+    api_asset,
 )
 
 CACHE_SECONDS = 30
 # A map's JSON is keyed by its ETag (version, prints, representation): it can stay until evicted.
 BODY_CACHE_SECONDS = 10 * 60
-SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
 _USD_KEYS = {"usd", "total_long", "total_short", "cum_long", "cum_short", "tier_long", "tier_short"}
 
 SYMBOL_PARAMETER = OpenApiParameter(
@@ -83,12 +83,7 @@ SYMBOL_PARAMETER = OpenApiParameter(
 
 
 def _get_asset(symbol: str) -> Asset:
-    asset = None
-    if SYMBOL.match(symbol):
-        asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()
-    if asset is None:
-        raise NotFound(f"unknown asset {symbol[:40]!r}")
-    return asset
+    return api_asset(symbol, assets=Asset.objects.select_related("reference_exchange"))
 
 
 def _query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:

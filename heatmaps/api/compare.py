@@ -4,7 +4,6 @@ and the clusters one draws where the other has none (heatmaps/engine/compare.py)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -22,9 +21,8 @@ from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
 from heatmaps.maps import read_heatmap
 from heatmaps.models import Asset
-from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, PNG_HEIGHT, PNG_WIDTH, SIDES
+from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, PNG_HEIGHT, PNG_WIDTH, SIDES, api_asset
 
-SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
 _FILTER_KEYS = {"tiers", "lev", "exchange"}
 
 
@@ -113,11 +111,7 @@ def _filter(asset: Asset, name: str, text: str) -> MapFilter:
 )
 @api_view(["GET"])
 def heatmap_compare(request: Request, symbol: str) -> HttpResponseBase:
-    asset = None
-    if SYMBOL.match(symbol):
-        asset = Asset.objects.filter(symbol=symbol.upper(), enabled=True).first()
-    if asset is None:
-        raise NotFound(f"unknown asset {symbol[:40]!r}")
+    asset = api_asset(symbol)
     query = CompareQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     q = query.validated_data

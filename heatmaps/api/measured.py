@@ -7,7 +7,6 @@ lines up with that map's liquidation map.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Any
 
@@ -29,9 +28,7 @@ from heatmaps.explorer import FilterError, filtered_map, resolve_filter
 from heatmaps.ingest.hyperliquid_sweep import asset_coin, measured_for_asset
 from heatmaps.maps import StoredMap, read_heatmap
 from heatmaps.models import Asset, HyperliquidAccount
-from heatmaps.serializers import ERROR_RESPONSES
-
-SYMBOL = re.compile(r"^[A-Za-z0-9]{2,32}$")
+from heatmaps.serializers import ERROR_RESPONSES, api_asset
 
 
 class SideComparisonOut(serializers.Serializer):
@@ -126,12 +123,11 @@ def measured(request: Request, symbol: str) -> HttpResponseBase:
 
 
 def _get_asset_on_hyperliquid(symbol: str) -> Asset:
-    asset = None
-    if SYMBOL.match(symbol):
-        asset = Asset.objects.filter(symbol=symbol.upper(), enabled=True, exchanges__code="hyperliquid").first()
-    if asset is None:
-        raise NotFound(f"no enabled asset {symbol[:40]!r} on Hyperliquid")
-    return asset
+    return api_asset(
+        symbol,
+        assets=Asset.objects.filter(exchanges__code="hyperliquid"),
+        missing="no enabled asset {symbol} on Hyperliquid",
+    )
 
 
 def _model_comparison(asset: Asset, stored: StoredMap, layer: MeasuredLayer) -> dict[str, Any] | None:
