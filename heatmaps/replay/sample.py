@@ -8,7 +8,7 @@ only the sample's own rows: an asset holding real market data is refused, never 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,12 +85,11 @@ def replay_prepare(*, now_ms: int, catchup_bars: int) -> ReplayStart:
                 model.objects.filter(asset=asset).delete()
         start: ReplayStart | None = None
         for asset in assets:
-            probe = sample_tape(asset.symbol, origin_ms=0)
+            read = sample_tape(asset.symbol, origin_ms=0)  # the files once; the origin depends on their length
             last_closed = now_ms // BAR_MS * BAR_MS - BAR_MS
-            origin = origin_ending_at(length=probe.length, last_open_ms=last_closed)
-            tape = sample_tape(asset.symbol, origin_ms=origin)
+            tape = replace(read, origin_ms=origin_ending_at(length=read.length, last_open_ms=last_closed))
             stored = max(2, tape.length - catchup_bars)
-            start = ReplayStart(origin, origin + stored * BAR_MS)
+            start = ReplayStart(tape.origin_ms, tape.origin_ms + stored * BAR_MS)
             _store_history(asset, tape, stored)
     for asset in assets:
         asset_summary_refresh(asset=asset)

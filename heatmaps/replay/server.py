@@ -167,18 +167,19 @@ class ReplayMarket:
         """One second's frames for ``topics``: the bars closed since the last call (``closed_through``
         holds, per symbol, the last closed bar sent, and is advanced), the forming bar, the mark price."""
         market = self.market_ms()
+        wanted = {t.lower() for t in topics}
         out = []
         for symbol, tape in self.tapes.items():
             low = symbol.lower()
             forming = tape.index_at(market)
-            if f"{low}@kline_5m" in topics:
+            if f"{low}@kline_5m" in wanted:
                 sent = closed_through.get(symbol, forming - 1)
                 for i in range(sent + 1, forming):
                     b = tape.bar(i)
                     out.append(self.kline_frame(symbol, b, closed=True, event_ms=b.open_time_ms + BAR_MS))
                 closed_through[symbol] = forming - 1
                 out.append(self.kline_frame(symbol, tape.forming(market), closed=False, event_ms=market))
-            if f"{low}@markprice@1s" in {t.lower() for t in topics}:
+            if f"{low}@markprice@1s" in wanted:
                 out.append(self.mark_frame(symbol, market))
         return out
 

@@ -31,13 +31,16 @@
     return document.querySelector('#overview-table tr[data-symbol="' + symbol + '"]');
   }
 
-  function onTick(event) {
-    var d;
+  function parse(event) {
     try {
-      d = JSON.parse(event.data);
+      return JSON.parse(event.data);
     } catch (e) {
-      return;
+      return null;
     }
+  }
+
+  function onTick(event) {
+    var d = parse(event);
     var tr = d && row(d.symbol);
     if (!tr || !isFinite(d.price)) return;
     var cell = tr.querySelector("[data-live=price] .live-value");
@@ -56,12 +59,7 @@
   }
 
   function onBar(event) {
-    var d;
-    try {
-      d = JSON.parse(event.data);
-    } catch (e) {
-      return;
-    }
+    var d = parse(event);
     var tr = d && row(d.symbol);
     var time = tr && tr.querySelector("[data-live=age] time");
     if (!time || !isFinite(d.time)) return;
