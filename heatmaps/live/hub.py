@@ -49,18 +49,15 @@ class Subscription:
     # Per key, where this subscriber starts: the stream's newest entry when it subscribed (read after it
     # was registered, so no later entry can slip past). Entries at or before it are skipped.
     start: dict[str, str] = field(default_factory=dict)
-    last: dict[str, str] = field(default_factory=dict)  # the newest entry queued per key: none twice
     queue: asyncio.Queue[Entry | BaseException] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
 
     def offer(self, entry: Entry) -> bool:
-        key, entry_id, _ = entry
-        if key in self.last and entry_order(entry_id) <= entry_order(self.last[key]):
-            return True
+        """Queue an entry; False when the queue is full. The hub reads each stream forward only, so no
+        entry is offered twice."""
         try:
             self.queue.put_nowait(entry)
         except asyncio.QueueFull:
             return False
-        self.last[key] = entry_id
         return True
 
     async def get(self, timeout: float) -> Entry | None:
