@@ -358,3 +358,26 @@ class AlertFollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"follow-up of event {self.event_id}"
+
+
+class PersonalModel(models.Model):
+    """A trader's own heat-map model: leverage tiers with weights and half-lives, a maintenance margin
+    and an optional leverage ceiling, stored as the engine's canonical JSON (heatmaps.engine.model_v2,
+    ``ModelV2Params.to_json()``) without the grid's bins and padding, which stay each asset's. Private:
+    only its owner reads it, draws with it or changes it (accounts.personal_models)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_models")
+    name = models.CharField(max_length=60)
+    params = models.JSONField(help_text="ModelV2Params.to_json() without n_bins and pad")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint("user", Lower("name"), name="personalmodel_name_unique_per_user"),
+            models.CheckConstraint(condition=~Q(name=""), name="personalmodel_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
