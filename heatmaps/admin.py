@@ -8,7 +8,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from heatmaps.models import Asset, Exchange, Heatmap, HyperliquidAccount, MeasuredPosition, VenueSymbol
+from heatmaps.models import (
+    Asset,
+    Exchange,
+    Heatmap,
+    HyperliquidAccount,
+    MarkCandle,
+    MeasuredPosition,
+    RiskLimit,
+    VenueSymbol,
+)
 
 
 @admin.register(Exchange)
@@ -245,3 +254,35 @@ class HyperliquidAccountAdmin(admin.ModelAdmin):
         if not change:
             obj.added_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+
+@admin.register(RiskLimit)
+class RiskLimitAdmin(admin.ModelAdmin):
+    """Read-only: written by the daily risk-limit refresh (heatmaps/marketdata/risk_limits.py). A row whose
+    last refresh failed still holds the brackets of the last success."""
+
+    list_display = ["asset", "exchange", "instrument", "max_leverage", "mmr", "fetched_at", "last_error_at"]
+    list_filter = ["exchange"]
+    search_fields = ["asset__symbol", "instrument"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: RiskLimit | None = None) -> bool:
+        return False
+
+
+@admin.register(MarkCandle)
+class MarkCandleAdmin(admin.ModelAdmin):
+    """Read-only: mark-price candles are written by the candle fetches."""
+
+    list_display = ["asset", "exchange", "open_time", "open", "high", "low", "close"]
+    list_filter = ["exchange", "asset"]
+    ordering = ["-open_time"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: MarkCandle | None = None) -> bool:
+        return False

@@ -194,6 +194,55 @@ class Candle(models.Model):
         return f"{self.asset_id}@{self.exchange_id} {self.open_time:%Y-%m-%d %H:%M} UTC"
 
 
+class MarkCandle(models.Model):
+    """A 5-minute mark-price candle as the exchange reports it: the price venues liquidate on, which
+    model v2 sweeps positions with where it is stored (docs/model.md). Unlike Candle it keeps a surrogate
+    id (the admin cannot list a model with a composite primary key); the asset-first unique index on the
+    natural key serves the per-asset range reads as Candle's primary key does, so the foreign keys need no
+    index of their own."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+", db_index=False)
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+", db_index=False)
+    open_time = models.DateTimeField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "exchange", "open_time"], name="mark_candle_natural_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} mark {self.open_time:%Y-%m-%d %H:%M} UTC"
+
+
+class RiskLimit(models.Model):
+    """An asset's risk-limit brackets on one venue as its public endpoint publishes them (Bybit risk-limit,
+    OKX position-tiers), converted to USD and rates, refreshed daily. A failed refresh keeps the row; the
+    failure is recorded beside it."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="risk_limits")
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="+")
+    instrument = models.CharField(max_length=64, blank=True, help_text="the venue's instrument the brackets are for")
+    brackets = models.JSONField(
+        help_text='[{"max_notional_usd", "max_leverage", "mmr"}, …] from the smallest position up, as published'
+    )
+    max_leverage = models.FloatField(help_text="of the first bracket, the one retail positions sit in")
+    mmr = models.FloatField("maintenance margin rate", help_text="of the first bracket, a fraction (0.005 = 0.5 %)")
+    fetched_at = models.DateTimeField()
+    last_error = models.TextField(blank=True, help_text="the last failed refresh's error; empty after a success")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "exchange"], name="risk_limit_one_per_venue")]
+        ordering = ["asset", "exchange"]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}@{self.exchange_id} risk limit: {self.max_leverage:g}x, mmr {self.mmr:g}"
+
+
 class OpenInterest(models.Model):
     """Open interest snapshots; partitioned by month of ``time`` like Candle, for the same reasons."""
 
