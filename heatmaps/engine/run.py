@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from heatmaps.engine.binning import bin_of, suffix_extreme
 from heatmaps.engine.inputs import Buckets, FloatArray, IntArray, ModelParams
 
 
@@ -192,7 +193,7 @@ def _place_new_positions(buckets: Buckets, flow: _Flow, *, edges: FloatArray, pa
     gain, s = flow.gain, flow.s
     liq_long = e[:, None] * (1 - 1 / lev) / (1 - m)
     liq_short = e[:, None] * (1 + 1 / lev) / (1 + m)
-    bins = _bin_of(edges, np.concatenate((liq_long, liq_short), axis=1))
+    bins = bin_of(edges, np.concatenate((liq_long, liq_short), axis=1))
     ok = (bins >= 0) & (bins < n_bins)
     amt = np.concatenate(((gain * s)[:, None] * weights, (gain * (1 - s))[:, None] * weights), axis=1)
     dropped = np.where(ok, 0.0, amt)
@@ -230,8 +231,8 @@ def _tier_state_at_end(
     centre_of = np.append(centers, np.nan)[bins]  # NaN for the scratch slot: never alive
     alive = np.concatenate(
         (
-            centre_of[:, :n_tiers] < _suffix(buckets.low, np.minimum)[:, None],
-            centre_of[:, n_tiers:] > _suffix(buckets.high, np.maximum)[:, None],
+            centre_of[:, :n_tiers] < suffix_extreme(buckets.low, np.minimum)[:, None],
+            centre_of[:, n_tiers:] > suffix_extreme(buckets.high, np.maximum)[:, None],
         ),
         axis=1,
     )
@@ -365,34 +366,3 @@ def _accumulate_columns(
     if next_col < columns:
         out[:, next_col:] = both[:, None, :]
     return _Removed(swept_long, swept_short, closed_long, closed_short)
-
-
-def _bin_of(edges: FloatArray, prices: FloatArray) -> IntArray:
-    """Bin ``k`` with ``edges[k] <= p < edges[k+1]``; -1 below the grid, ``n_bins`` at or above it.
-
-    Same answer as ``searchsorted(edges, p, "right") - 1`` but ~10x faster for unsorted prices:
-    the equal-width guess is off by at most one bin (round-off), which the comparison against
-    the actual edges corrects, so boundary cases still follow the edges exactly.
-    """
-    n_bins = edges.shape[0] - 1
-    lo, hi = float(edges[0]), float(edges[-1])
-    if not hi > lo:
-        return np.full(prices.shape, n_bins, dtype=np.int64)  # empty grid: every price is outside
-    guess = np.floor((prices - lo) * (n_bins / (hi - lo)))
-    k: IntArray = np.clip(guess, 0, n_bins - 1).astype(np.int64)
-    k -= prices < edges[k]
-    k += prices >= edges[k + 1]
-    return k
-
-
-def _suffix(values: FloatArray, op: np.ufunc) -> FloatArray:
-    """``out[j]`` = min (``np.minimum``) or max (``np.maximum``) of ``values[j+1:]``.
-
-    The last entry, with nothing after it, is +inf for min and -inf for max, so nothing later
-    ever sweeps what the last bar left.
-    """
-    out = np.empty_like(values)
-    if values.size:
-        out[-1] = np.inf if op is np.minimum else -np.inf
-        out[:-1] = op.accumulate(values[:0:-1])[::-1]
-    return out
