@@ -19,6 +19,8 @@ class SideComparison:
     correlation: float | None  # Pearson over the side's bins; None when either side is flat
     model_share_within: dict[str, float | None]  # "1": share of the side's modelled USD within ±1 %
     measured_share_within: dict[str, float | None]
+    model_usd_within: dict[str, float]  # "1": the side's modelled USD within ±1 % of the price
+    measured_usd_within: dict[str, float]
 
 
 def _share(values: np.ndarray, near: np.ndarray) -> float | None:
@@ -33,11 +35,15 @@ def _side(model: np.ndarray, measured: np.ndarray, mask: np.ndarray, distance_pc
         corr = float(np.corrcoef(a, b)[0, 1])
     within_model: dict[str, float | None] = {}
     within_measured: dict[str, float | None] = {}
+    usd_model: dict[str, float] = {}
+    usd_measured: dict[str, float] = {}
     for band in BANDS_PCT:
         near = distance_pct[mask] <= band
         within_model[f"{band:g}"] = _share(a, near)
         within_measured[f"{band:g}"] = _share(b, near)
-    return SideComparison(corr, within_model, within_measured)
+        usd_model[f"{band:g}"] = float(a[near].sum())
+        usd_measured[f"{band:g}"] = float(b[near].sum())
+    return SideComparison(corr, within_model, within_measured, usd_model, usd_measured)
 
 
 def compare_layers(

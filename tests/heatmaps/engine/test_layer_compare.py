@@ -33,3 +33,13 @@ def test_mass_in_different_places_shows_in_correlation_and_bands() -> None:
     assert out["long"].model_share_within == {"1": 1.0, "5": 1.0}
     assert out["long"].measured_share_within == {"1": 0.0, "5": 0.0}
     assert out["short"].correlation is None and out["short"].model_share_within == {"1": None, "5": None}
+
+
+def test_usd_within_the_bands_is_the_sides_usd_near_the_price() -> None:
+    model = np.where(CENTRES < 100, 1.0, 0.0)  # 1 USD in each of the 20 bins below
+    out = compare_layers(edges=EDGES, price=100.0, model_long=model, model_short=np.zeros(40),
+                         measured_long=3 * model, measured_short=np.zeros(40))  # fmt: skip
+    # centres 99.75 and 99.25 lie within 1 %; 95.25 … 99.75 (ten bins) within 5 %
+    assert out["long"].model_usd_within == pytest.approx({"1": 2.0, "5": 10.0})
+    assert out["long"].measured_usd_within == pytest.approx({"1": 6.0, "5": 30.0})
+    assert out["short"].model_usd_within == {"1": 0.0, "5": 0.0}
