@@ -1,4 +1,4 @@
-"""The reconnecting loop for one market-data websocket (parsers and sampler: market_stream.py).
+"""The reconnecting loop for one market-data websocket (parsers and sampler: the streams package).
 
 ``run_market_connection`` keeps one websocket open: (re)connects with backoff and jitter, subscribes
 to the connection's wanted topics and follows changes to them without reconnecting, pings where the
@@ -18,7 +18,7 @@ from typing import Any
 
 from heatmaps.exchanges.errors import MalformedPayload
 from heatmaps.exchanges.liquidation_stream import StreamStats
-from heatmaps.exchanges.market_stream import MarketEvent, MarketParser
+from heatmaps.exchanges.streams import MarketEvent, MarketParser
 
 # --------------------------------------------------------------------------- one connection
 

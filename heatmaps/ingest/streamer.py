@@ -1,7 +1,7 @@
 """The market-data streams' Django side: which topics to carry, storing closed bars and open interest
 through the same path as the REST ingest, repairing from REST what an outage missed.
 
-The websocket connections (``exchanges/market_stream.py``) run in one event loop; everything that touches
+The websocket connections (``exchanges/streams/``) run in one event loop; everything that touches
 the database runs in one worker thread, in arrival order, so a repair and the bars after it never race.
 """
 
@@ -22,7 +22,7 @@ from django.db import connections, transaction
 from heatmaps.exchanges import BinanceConnector, ExchangeError
 from heatmaps.exchanges.base import wall_clock_ms
 from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
-from heatmaps.exchanges.market_stream import (
+from heatmaps.exchanges.streams import (
     OKX_BUSINESS_CHANNELS,
     OKX_PUBLIC_CHANNELS,
     BarEvent,

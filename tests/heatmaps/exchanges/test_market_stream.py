@@ -13,7 +13,7 @@ import pytest
 
 from heatmaps.exchanges.errors import MalformedPayload
 from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
-from heatmaps.exchanges.market_stream import (
+from heatmaps.exchanges.streams import (
     BarEvent,
     BybitMarketParser,
     CloseSampler,
