@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import DAY_MS, BaseConnector, Fields, MarkPrice, Page, bar_windows, wall_clock_ms
+from heatmaps.exchanges.base import (
+    DAY_MS,
+    BaseConnector,
+    Fields,
+    MarkPrice,
+    Page,
+    bar_windows,
+    dedupe_sorted,
+    wall_clock_ms,
+)
 from heatmaps.exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
@@ -31,6 +40,7 @@ OI_HIST = "/futures/data/openInterestHist"
 OI_NOW = "/fapi/v1/openInterest"
 FUNDING = "/fapi/v1/fundingRate"
 PREMIUM_INDEX = "/fapi/v1/premiumIndex"
+MARK_PRICE_KLINES = "/fapi/v1/markPriceKlines"
 
 KLINES_LIMIT = 1000  # weight 5; 1500 would cost 10
 OI_LIMIT = 500  # the documented maximum
@@ -119,6 +129,29 @@ def parse_klines(payload: Any, *, now_ms: int, endpoint: str = KLINES) -> list[C
                 quote_volume=f.num(row[7], f"row {i} quoteAssetVolume", allow_empty=True),
             )
         )
+    return out
+
+
+def parse_mark_price_klines(payload: Any, *, now_ms: int, endpoint: str = MARK_PRICE_KLINES) -> list[CandleRow]:
+    """The klines' 12-element arrays, whose volume fields are "0" placeholders → closed mark-price bars as
+    CandleRows without volumes; a bar whose closeTime ≥ now is still forming."""
+    f = Fields(CODE, endpoint)
+    _check_error_body(f, payload)
+    out = []
+    for i, row in enumerate(f.list_(payload, "response")):
+        row = f.list_(row, f"row {i}")
+        if len(row) < 7:
+            raise f.bad(f"row {i} has {len(row)} elements, expected 12: {row!r}")
+        open_time = f.ms(row[0], f"row {i} openTime")
+        close_time = f.ms(row[6], f"row {i} closeTime")
+        o, h, lo, c = (
+            f.req_num(row[k], f"row {i} {name}") for k, name in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
+        )
+        if h < lo:
+            raise f.bad(f"row {i} high {h} < low {lo}")
+        if close_time >= now_ms:
+            continue
+        out.append(CandleRow(open_time, o, h, lo, c, None, None, None))
     return out
 
 
@@ -263,3 +296,27 @@ class BinanceConnector(BaseConnector):
     def fetch_mark_price(self, symbol: str) -> MarkPrice:
         """Mark/index price, last funding rate and next funding time (``premiumIndex``)."""
         return self.http.get(PREMIUM_INDEX, {"symbol": symbol}, parse=parse_premium_index, costs={DEFAULT_BUCKET: 1})
+
+    def iter_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
+        """5-minute mark-price bars (``markPriceKlines``: the klines' windows and request weight)."""
+        end_ms = self._clamp_end(end_ms)
+        for ws, we in bar_windows(start_ms, end_ms, self.klines_limit):
+            now = self.now_ms()
+            params = {
+                "symbol": symbol,
+                "interval": "5m",
+                "startTime": ws,
+                "endTime": we - 1,
+                "limit": self.klines_limit,
+            }
+            rows = self.http.get(
+                MARK_PRICE_KLINES,
+                params,
+                parse=partial(parse_mark_price_klines, now_ms=now),
+                costs={DEFAULT_BUCKET: klines_weight(self.klines_limit)},
+            )
+            yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)
+
+    def fetch_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        rows = [r for page in self.iter_mark_candles(symbol, start_ms, end_ms) for r in page.rows]
+        return dedupe_sorted((r for r in rows if start_ms <= r.open_time_ms < end_ms), lambda r: r.open_time_ms)

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import BaseConnector, Fields, Page, bar_windows, wall_clock_ms
+from heatmaps.exchanges.base import BaseConnector, Fields, Page, bar_windows, dedupe_sorted, wall_clock_ms
+from heatmaps.exchanges.brackets import RiskBracket, RiskLimits
 from heatmaps.exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
@@ -25,6 +26,8 @@ DEFAULT_WS_URL = "wss://stream.bybit.com/v5/public/linear"
 KLINE = "/v5/market/kline"
 OPEN_INTEREST = "/v5/market/open-interest"
 FUNDING = "/v5/market/funding/history"
+RISK_LIMIT = "/v5/market/risk-limit"
+MARK_KLINE = "/v5/market/mark-price-kline"
 
 KLINE_LIMIT = 1000
 OI_LIMIT = 200
@@ -153,6 +156,58 @@ def parse_funding(payload: Any, *, endpoint: str = FUNDING) -> list[FundingRow]:
     return out
 
 
+def parse_risk_limit(payload: Any, *, symbol: str, endpoint: str = RISK_LIMIT) -> tuple[list[RiskBracket], str]:
+    """``result.list`` of ``{id, symbol, riskLimitValue, maintenanceMargin, initialMargin, isLowestRisk,
+    maxLeverage}`` → ``symbol``'s brackets (other symbols of a page are skipped) and ``nextPageCursor``.
+
+    ``riskLimitValue`` is the bracket's position value cap in the settlement coin (USDT for linear, taken
+    as USD). Margins are rates ("0.005") in the answers the API gives; the documentation's own example
+    writes them in percent ("0.5" with "initialMargin": "1" at 100x), so the unit is read off the bracket
+    itself: an initial margin of about 100 / maxLeverage is percent, about 1 / maxLeverage a rate."""
+    f, result = unwrap(payload, endpoint)
+    out = []
+    for i, item in enumerate(f.list_(result.get("list", []), "result.list")):
+        item = f.dict_(item, f"row {i}")
+        if str(f.key(item, "symbol", f"row {i}")) != symbol:
+            continue
+        cap = f.req_num(f.key(item, "riskLimitValue", f"row {i}"), f"row {i} riskLimitValue")
+        mm = f.req_num(f.key(item, "maintenanceMargin", f"row {i}"), f"row {i} maintenanceMargin")
+        im = f.num(item.get("initialMargin"), f"row {i} initialMargin", allow_empty=True)
+        lev = f.req_num(f.key(item, "maxLeverage", f"row {i}"), f"row {i} maxLeverage")
+        if lev < 1:
+            raise f.bad(f"row {i} maxLeverage {lev} is below 1")
+        if im is not None and abs(im * lev - 100) < abs(im * lev - 1):
+            mm /= 100  # percent, as in the documentation's example
+        if not 0 < mm < 1:
+            raise f.bad(f"row {i} maintenanceMargin {mm} is not a rate in (0, 1)")
+        out.append(RiskBracket(max_notional_usd=cap, max_leverage=lev, mmr=mm))
+    out.sort(key=lambda b: b.max_notional_usd or 0.0)
+    cursor = result.get("nextPageCursor") or ""
+    return out, str(cursor)
+
+
+def parse_mark_kline(payload: Any, *, now_ms: int, endpoint: str = MARK_KLINE) -> list[CandleRow]:
+    """``result.list`` of ``[startTime, open, high, low, close]``, newest first → closed mark-price bars,
+    oldest first, as CandleRows without volumes."""
+    f, result = unwrap(payload, endpoint)
+    out = []
+    for i, row in enumerate(f.list_(result.get("list", []), "result.list")):
+        row = f.list_(row, f"row {i}")
+        if len(row) < 5:
+            raise f.bad(f"row {i} has {len(row)} elements, expected 5: {row!r}")
+        start = f.ms(row[0], f"row {i} startTime")
+        o, h, lo, c = (
+            f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
+        )
+        if h < lo:
+            raise f.bad(f"row {i} high {h} < low {lo}")
+        if start + BASE_BAR_MS > now_ms:
+            continue  # still forming
+        out.append(CandleRow(start, o, h, lo, c, None, None, None))
+    out.sort(key=lambda r: r.open_time_ms)
+    return out
+
+
 # --------------------------------------------------------------------------- connector
 
 
@@ -228,3 +283,46 @@ class BybitConnector(BaseConnector):
             if done:
                 return
             cursor_end = oldest - 1
+
+    def fetch_risk_limits(self, symbol: str) -> RiskLimits:
+        """The instrument's risk-limit brackets, smallest first (cursor-paged, though one symbol fits a page)."""
+        brackets: list[RiskBracket] = []
+        cursor = ""
+        for _ in range(MAX_CURSOR_PAGES):
+            params: dict[str, Any] = {"category": self.category, "symbol": symbol}
+            if cursor:
+                params["cursor"] = cursor
+            page, cursor = self.http.get(
+                RISK_LIMIT, params, parse=partial(parse_risk_limit, symbol=symbol), costs={DEFAULT_BUCKET: 1}
+            )
+            brackets.extend(page)
+            if not cursor:
+                break
+        if not brackets:
+            raise UnknownSymbolError(
+                f"bybit {RISK_LIMIT}: no risk limits for {symbol}", exchange=CODE, endpoint=RISK_LIMIT
+            )
+        brackets.sort(key=lambda b: b.max_notional_usd or 0.0)
+        return RiskLimits(symbol, tuple(brackets))
+
+    def iter_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
+        """5-minute mark-price bars, windowed like the last-price klines."""
+        end_ms = self._clamp_end(end_ms)
+        for ws, we in bar_windows(start_ms, end_ms, KLINE_LIMIT):
+            now = self.now_ms()
+            params = {
+                "category": self.category,
+                "symbol": symbol,
+                "interval": "5",
+                "start": ws,
+                "end": we - 1,
+                "limit": KLINE_LIMIT,
+            }
+            rows = self.http.get(
+                MARK_KLINE, params, parse=partial(parse_mark_kline, now_ms=now), costs={DEFAULT_BUCKET: 1}
+            )
+            yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)
+
+    def fetch_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        rows = [r for page in self.iter_mark_candles(symbol, start_ms, end_ms) for r in page.rows]
+        return dedupe_sorted((r for r in rows if start_ms <= r.open_time_ms < end_ms), lambda r: r.open_time_ms)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from heatmaps.exchanges.base import BaseConnector, Fields, Page, wall_clock_ms
+from heatmaps.exchanges.base import BaseConnector, Fields, Page, dedupe_sorted, wall_clock_ms
+from heatmaps.exchanges.brackets import RiskBracket, RiskLimits
 from heatmaps.exchanges.errors import (
     ExchangeError,
     PermanentExchangeError,
@@ -20,7 +21,7 @@ from heatmaps.exchanges.errors import (
     UnknownSymbolError,
 )
 from heatmaps.exchanges.http import HttpClient
-from heatmaps.exchanges.ratelimit import RateLimiter
+from heatmaps.exchanges.ratelimit import DEFAULT_BUCKET, RateLimiter
 from heatmaps.rows import BASE_BAR_MS, CandleRow, FundingRow, OpenInterestRow
 
 CODE = "okx"
@@ -31,6 +32,8 @@ HISTORY_CANDLES = "/api/v5/market/history-candles"
 OI_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 FUNDING = "/api/v5/public/funding-rate-history"
 INSTRUMENTS = "/api/v5/public/instruments"
+POSITION_TIERS = "/api/v5/public/position-tiers"
+HISTORY_MARK_CANDLES = "/api/v5/market/history-mark-price-candles"
 
 CANDLES_LIMIT = 100  # history-candles maximum
 OI_LIMIT = 100
@@ -148,6 +151,55 @@ def parse_funding(payload: Any, *, endpoint: str = FUNDING) -> list[FundingRow]:
             )
         )
     out.sort(key=lambda r: r.time_ms)
+    return out
+
+
+def parse_position_tiers(
+    payload: Any, *, family: str, contract_size: float, price: float | None, endpoint: str = POSITION_TIERS
+) -> list[RiskBracket]:
+    """Rows ``{instFamily, tier, minSz, maxSz, mmr, imr, maxLever, …}`` → the family's brackets by tier.
+
+    ``maxSz`` is in contracts for swaps: × ``contract_size`` (the instrument's ``ctVal``) gives the base coin,
+    × ``price`` the USD cap (None without a price). Rows of another family are skipped."""
+    f, data = unwrap(payload, endpoint)
+    tiers = []
+    for i, item in enumerate(data):
+        item = f.dict_(item, f"row {i}")
+        if str(item.get("instFamily") or family) != family:
+            continue
+        tier = f.req_num(f.key(item, "tier", f"row {i}"), f"row {i} tier")
+        max_sz = f.num(item.get("maxSz"), f"row {i} maxSz", allow_empty=True)
+        mmr = f.req_num(f.key(item, "mmr", f"row {i}"), f"row {i} mmr")
+        lev = f.req_num(f.key(item, "maxLever", f"row {i}"), f"row {i} maxLever")
+        if lev < 1:
+            raise f.bad(f"row {i} maxLever {lev} is below 1")
+        if not 0 < mmr < 1:
+            raise f.bad(f"row {i} mmr {mmr} is not a rate in (0, 1)")
+        base = None if max_sz is None else max_sz * contract_size
+        usd = None if base is None or price is None else base * price
+        tiers.append((tier, RiskBracket(max_notional_usd=usd, max_leverage=lev, mmr=mmr, max_size_base=base)))
+    tiers.sort(key=lambda t: t[0])
+    return [b for _t, b in tiers]
+
+
+def parse_mark_candles(payload: Any, *, now_ms: int, endpoint: str = HISTORY_MARK_CANDLES) -> list[CandleRow]:
+    """Rows ``[ts, o, h, l, c, confirm]``, newest first → closed mark-price bars, oldest first, as CandleRows
+    without volumes (``confirm`` "0" and bars not closed at ``now_ms`` are dropped)."""
+    f, data = unwrap(payload, endpoint)
+    out = []
+    for i, row in enumerate(data):
+        row = f.list_(row, f"row {i}")
+        if len(row) < 5:
+            raise f.bad(f"row {i} has {len(row)} elements, expected 6: {row!r}")
+        ts = f.ms(row[0], f"row {i} ts")
+        o, h, lo, c = (f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "o"), (2, "h"), (3, "l"), (4, "c")))
+        if h < lo:
+            raise f.bad(f"row {i} high {h} < low {lo}")
+        confirm = str(row[5]) if len(row) > 5 else None
+        if confirm == "0" or ts + BASE_BAR_MS > now_ms:
+            continue
+        out.append(CandleRow(ts, o, h, lo, c, None, None, None))
+    out.sort(key=lambda r: r.open_time_ms)
     return out
 
 
@@ -271,6 +323,56 @@ class OkxConnector(BaseConnector):
                 return
             after = oldest
 
+    def fetch_risk_limits(
+        self, symbol: str, *, contract_size: float | None = None, price: float | None = None
+    ) -> RiskLimits:
+        """The swap's position tiers in cross margin, smallest first; sizes converted with ``contract_size``
+        (asked of the instruments endpoint when not given) and ``price`` (USD caps are None without one)."""
+        if contract_size is None:
+            sizes = {spec.instrument: spec.contract_size for spec in self.fetch_instruments()}
+            if symbol not in sizes:
+                raise UnknownSymbolError(
+                    f"okx {INSTRUMENTS}: {symbol} is not a listed linear swap", exchange=CODE, endpoint=INSTRUMENTS
+                )
+            contract_size = sizes[symbol]
+        family = symbol.removesuffix("-SWAP")
+        params = {"instType": "SWAP", "tdMode": "cross", "instFamily": family}
+        parse = partial(parse_position_tiers, family=family, contract_size=contract_size, price=price)
+        # 10 requests per 2 s documented: the default bucket (8 per 2 s) stays under it.
+        brackets = self.http.get(POSITION_TIERS, params, parse=parse, costs={DEFAULT_BUCKET: 1})
+        if not brackets:
+            raise UnknownSymbolError(
+                f"okx {POSITION_TIERS}: no tiers for {family}", exchange=CODE, endpoint=POSITION_TIERS
+            )
+        return RiskLimits(symbol, tuple(brackets))
+
+    def iter_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
+        """5-minute mark-price bars, paged backwards with ``after`` like the last-price candles."""
+        after = self._clamp_end(end_ms)
+        for _ in range(MAX_PAGES):
+            now = self.now_ms()
+            params = {"instId": symbol, "bar": "5m", "after": after, "limit": CANDLES_LIMIT}
+            # 10 requests per 2 s documented: the default bucket (8 per 2 s) stays under it.
+            (raw, count), rows = self.http.get(
+                HISTORY_MARK_CANDLES,
+                params,
+                parse=partial(_parse_mark_candle_page, now_ms=now),
+                costs={DEFAULT_BUCKET: 1},
+            )
+            kept = [r for r in rows if start_ms <= r.open_time_ms < end_ms and r.open_time_ms < after]
+            if raw is None or raw >= after:
+                yield Page(kept, end_ms - start_ms)
+                return
+            done = raw <= start_ms or count < CANDLES_LIMIT
+            yield Page(kept, end_ms - start_ms if done else end_ms - raw)
+            if done:
+                return
+            after = raw
+
+    def fetch_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[CandleRow]:
+        rows = [r for page in self.iter_mark_candles(symbol, start_ms, end_ms) for r in page.rows]
+        return dedupe_sorted((r for r in rows if start_ms <= r.open_time_ms < end_ms), lambda r: r.open_time_ms)
+
 
 def _oldest_ts(payload: Any, endpoint: str) -> tuple[int | None, int]:
     """(oldest row ts, forming or not — None for an empty page; number of rows) of a candles payload."""
@@ -281,3 +383,7 @@ def _oldest_ts(payload: Any, endpoint: str) -> tuple[int | None, int]:
 
 def _parse_candle_page(payload: Any, *, now_ms: int) -> tuple[tuple[int | None, int], list[CandleRow]]:
     return _oldest_ts(payload, HISTORY_CANDLES), parse_candles(payload, now_ms=now_ms)
+
+
+def _parse_mark_candle_page(payload: Any, *, now_ms: int) -> tuple[tuple[int | None, int], list[CandleRow]]:
+    return _oldest_ts(payload, HISTORY_MARK_CANDLES), parse_mark_candles(payload, now_ms=now_ms)
