@@ -502,3 +502,32 @@ class AssetSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id} summary ({self.updated_at:%Y-%m-%d %H:%M} UTC)"
+
+
+class ModelCard(models.Model):
+    """An asset's model parameters as fitted to its recorded liquidations (``calibrate_model``;
+    docs/model.md, "Fitting the tier weights to recorded liquidations"), one version per run.
+
+    Every run is kept, adopted or not; the newest adopted card is the asset's current one."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="model_cards")
+    version = models.PositiveIntegerField(help_text="1, 2, … per asset, in the order fitted")
+    created_at = models.DateTimeField()
+    params = models.JSONField(help_text="as fitted: tiers (leverage, weight, half_life_hours) and mmr")
+    prior_params = models.JSONField(help_text="the parameters the fit started from and is scored against")
+    held_out_score = models.FloatField(help_text="fitted parameters: mean log-likelihood per held-out event, nats")
+    current_held_out_score = models.FloatField(help_text="prior parameters on the same events, nats per event")
+    margin = models.FloatField(help_text="nats per held-out event the fit must beat the prior parameters by")
+    adopted = models.BooleanField()
+    data_start = models.DateTimeField(help_text="first base bar read, UTC")
+    data_end = models.DateTimeField(help_text="newest base bar read, UTC")
+    liquidations = models.JSONField(help_text="recorded liquidations used, per exchange code")
+    notes = models.JSONField(default=list, help_text="the method and the fit in sentences")
+    report = models.JSONField(help_text="calibrate_model's JSON report")
+
+    class Meta:
+        ordering = ["asset", "-version"]
+        constraints = [models.UniqueConstraint(fields=["asset", "version"], name="model_card_version")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} model card v{self.version}"
