@@ -5,7 +5,7 @@ from django.urls import path
 from accounts import account_api, alert_api
 from accounts import api as personal
 from heatmaps import v1 as market
-from heatmaps.api import compare, measured
+from heatmaps.api import compare, measured, model_card
 
 app_name = "api"
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("assets/<str:symbol>/funding/", market.FundingSeries.as_view(), name="funding"),
     path("assets/<str:symbol>/liquidations/", market.LiquidationSeries.as_view(), name="liquidations"),
     path("assets/<str:symbol>/measured/", measured.measured, name="measured"),
+    path("assets/<str:symbol>/model-card/", model_card.model_card, name="model-card"),
     path("me/", account_api.me, name="me"),
     path("tokens/", account_api.token_collection, name="tokens"),
     path("tokens/<int:token_id>/", account_api.token_item, name="token"),

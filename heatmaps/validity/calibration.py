@@ -18,10 +18,13 @@ from heatmaps.models import Asset, Liquidation
 CALIBRATION_DAYS = 365
 
 
-def calibration_run(*, asset: Asset, days: int = CALIBRATION_DAYS) -> dict[str, Any]:
-    """Fit the tier weights of ``asset`` to its recorded liquidations over the last ``days``
-    (heatmaps/engine/calibration.py). Raises ValueError, with the reason in words, when the fit is
-    refused: no history, simulated open interest, or too few recorded liquidations."""
+def calibration_run(
+    *, asset: Asset, days: int = CALIBRATION_DAYS, half_lives: tuple[float, ...] | None = None
+) -> dict[str, Any]:
+    """Fit the tier weights and half-lives of ``asset`` to its recorded liquidations over the last
+    ``days`` (heatmaps/engine/calibration.py); ``half_lives`` are the prior hours per tier (default:
+    model v2's). Raises ValueError, with the reason in words, when the fit is refused: no history,
+    simulated open interest, or too few recorded liquidations."""
     started = time.perf_counter()
     newest = newest_bar_time(asset=asset)
     if newest is None:
@@ -51,6 +54,7 @@ def calibration_run(*, asset: Asset, days: int = CALIBRATION_DAYS) -> dict[str, 
             f"{calibration.MIN_EVENTS} are needed (run stream_liquidations to record them)."
         )
     params = asset_params(asset)
+    priors = half_lives or calibration.prior_half_lives(params.leverages)
     fit = calibration.calibrate_tiers(
         time_ms=np.array([dt_to_ms(r[0]) for r in rows], dtype=np.int64),
         price=np.array([r[2] for r in rows], dtype=np.float64),
@@ -61,14 +65,17 @@ def calibration_run(*, asset: Asset, days: int = CALIBRATION_DAYS) -> dict[str, 
         bar_low=bars.low,
         bar_close=bars.close,
         params=params,
+        half_lives=priors,
     )
-    if fit is None:
+    if fit is None or fit.half_lives is None:
         raise ValueError(
             f"{asset.symbol}: refused — fewer than {calibration.MIN_EVENTS} recorded liquidations imply a leverage "
             "(the rest lay beyond the trailing extreme or had no history before them)."
         )
+    ages = fit.half_lives
     return {
         "asset": asset.symbol,
+        "mmr": params.mmr,
         "computed_at_ms": dt_to_ms(timezone.now()),
         "compute_ms": round((time.perf_counter() - started) * 1000, 1),
         "data": {"start_ms": int(bars.open_time[0]), "end_ms": int(bars.open_time[-1]), "bars": len(bars)},
@@ -87,6 +94,16 @@ def calibration_run(*, asset: Asset, days: int = CALIBRATION_DAYS) -> dict[str, 
             "skipped": fit.skipped,
             "fit_events": fit.fit_events,
             "scored_events": fit.scored_events,
+        },
+        "half_lives": {
+            "prior_hours": list(ages.prior_hours),
+            "fitted_hours": list(ages.fitted_hours),
+            "events": list(ages.events),
+            "controls": list(ages.controls),
+            "held_out_prior": ages.held_out_prior,
+            "held_out_fitted": ages.held_out_fitted,
+            "adopt": ages.adopt,
+            "scored_events": ages.scored_events,
         },
     }
 
@@ -112,4 +129,16 @@ def calibration_words(report: dict[str, Any]) -> list[str]:
             else "keep the current weights."
         ),
     ]
+    ages = report.get("half_lives")
+    if ages:
+        hours = lambda values: ", ".join(  # noqa: E731
+            f"{lev:g}x {h:.0f} h" for lev, h in zip(fit["leverages"], values, strict=True)
+        )
+        out += [
+            f"Half-lives from the ages of the liquidated levels (time from the trailing extreme to the event) against "
+            f"the ages the price path made possible: prior {hours(ages['prior_hours'])}; fitted "
+            f"{hours(ages['fitted_hours'])}.",
+            f"Held-out age score (nats per event): prior {ages['held_out_prior']:.4f}, fitted "
+            f"{ages['held_out_fitted']:.4f}.",
+        ]
     return out
