@@ -32,9 +32,14 @@ class MarketConnection:
     parse: MarketParser
     messages: Callable[[str, Sequence[str]], list[str]]  # ("subscribe"|"unsubscribe", topics) → frames
     connect_url: Callable[[str, Sequence[str]], str] | None = None  # topics in the URL (Binance)
-    ping_message: str | None = None
+    ping_message: str | Callable[[], str] | None = None  # a callable when the ping carries the time (Gate)
     ping_interval: float | None = None
     max_connection_s: float | None = None  # reconnect before the exchange drops us (Binance: 24 h)
+    hello: Callable[[], list[str]] | None = None  # sent first on every connection (Deribit: set_heartbeat)
+    answer: Callable[[Any], str | None] | None = None  # a reply the venue asks for (Deribit: test_request)
+    # Forget what a parser holds of the last connection (bars still open): a bar seen open before an outage
+    # must not be called closed by the first bar after it, since trades of the outage are missing from it.
+    reset: Callable[[], None] | None = None
     topics: set[str] = field(default_factory=set)
     stats: StreamStats = field(init=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -98,6 +103,10 @@ async def run_market_connection(
                 log.info("%s market stream: reachable again", conn.name)
             unreachable = False
             log.info("%s market stream connected to %s (%d topics)", conn.name, conn.url, len(topics))
+            if conn.reset is not None:
+                conn.reset()
+            for m in conn.hello() if conn.hello is not None else []:
+                await ws.send(m)
             if conn.connect_url is None:
                 for m in conn.messages("subscribe", sorted(topics)):
                     await ws.send(m)
@@ -127,7 +136,8 @@ async def run_market_connection(
                     if conn.ping_message and conn.ping_interval:
                         due = conn.ping_interval - (time.monotonic() - last_ping)
                         if due <= 0:
-                            await ws.send(conn.ping_message)
+                            ping = conn.ping_message
+                            await ws.send(ping if isinstance(ping, str) else ping())
                             last_ping = time.monotonic()
                             due = conn.ping_interval
                         wait = min(wait, due)
@@ -138,7 +148,7 @@ async def run_market_connection(
                     )
                     changed.cancel()
                     if recv in done:
-                        await handle(recv.result())  # re-raises ConnectionClosed
+                        await handle(ws, recv.result())  # re-raises ConnectionClosed
                         continue
                     recv.cancel()
                     with contextlib.suppress(BaseException):
@@ -153,9 +163,12 @@ async def run_market_connection(
                 with contextlib.suppress(BaseException):
                     await stop_wait
 
-    async def handle(raw: Any) -> None:
+    async def handle(ws: Any, raw: Any) -> None:
         st.frames += 1
         st.last_frame_at = time.time()
+        reply = conn.answer(raw) if conn.answer is not None else None
+        if reply is not None:
+            await ws.send(reply)
         try:
             events = conn.parse(raw)
         except MalformedPayload as exc:

@@ -80,3 +80,41 @@ def topic_symbol(topic: str) -> str:
     if "@" in topic:
         return topic.split("@", 1)[0].upper()
     return topic.rsplit(".", 1)[-1]
+
+
+class OpenBars:
+    """For venues that never say a bar is final (Hyperliquid, Bitget, Deribit; Gate mostly): the bar in
+    progress per symbol, called closed when a bar with a later open time arrives. Its last push before
+    then carried every trade of it, on an unbroken connection; ``reset`` on each (re)connect, so a bar left
+    open by an outage is not called closed with the outage's trades missing (REST repair stores it)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, CandleRow] = {}
+
+    def reset(self) -> None:
+        self._open.clear()
+
+    def push(self, symbol: str, row: CandleRow, *, final: bool = False) -> list[MarketEvent]:
+        """The events one pushed bar gives: the bar it closes (if any), then itself, closed when ``final``."""
+        current = self._open.get(symbol)
+        if current is not None and row.open_time_ms < current.open_time_ms:
+            return []  # a late push of a bar already closed
+        out: list[MarketEvent] = []
+        if current is not None and row.open_time_ms > current.open_time_ms:
+            out.append(BarEvent(symbol, current, True))
+        if final:
+            self._open.pop(symbol, None)
+        else:
+            self._open[symbol] = row
+        out.append(BarEvent(symbol, row, final))
+        return out
+
+
+def last_forming_only(events: list[MarketEvent]) -> list[MarketEvent]:
+    """A frame of several bars (a snapshot of recent bars): every closed bar, and of the bars in progress
+    only the last per symbol (the earlier ones were closed by the bars after them in the same frame)."""
+    last: dict[str, int] = {}
+    for i, ev in enumerate(events):
+        if isinstance(ev, BarEvent) and not ev.closed:
+            last[ev.symbol] = i
+    return [ev for i, ev in enumerate(events) if not isinstance(ev, BarEvent) or ev.closed or last[ev.symbol] == i]
