@@ -14,6 +14,13 @@ class AccountsConfig(AppConfig):
 
         password_reset.connect(_lift_login_ceiling, dispatch_uid="accounts.lift_login_ceiling")
 
+        # model=mine:<id> on the maps and their model switcher reach the trader's own models through
+        # this hook: the market side never imports the user side.
+        from accounts.personal_models import list_personal_models, resolve_personal_model
+        from heatmaps.model_choice import register_personal_models
+
+        register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
+
 
 def _evaluate_alerts(sender: object, asset_id: int, **kwargs: object) -> None:
     """New market data of an asset: queue (debounced) the evaluation of its alert rules, nothing more."""

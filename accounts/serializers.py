@@ -326,3 +326,37 @@ class AlertEventPatch(serializers.Serializer):
         if isinstance(data, dict) and "read" in data and not isinstance(data["read"], bool):
             raise serializers.ValidationError({"read": "Give true or false."})
         return super().to_internal_value(data)
+
+
+class PersonalModelTier(serializers.Serializer):
+    leverage = StrictFloatField(help_text="× (above 1, at most 200)")
+    weight = StrictFloatField(help_text="fraction of the open interest, 0 to 1; a model's weights add up to 1")
+    half_life_hours = StrictFloatField(
+        allow_null=True, help_text="hours for half of the tier's positions to fade (at least 1); null: never"
+    )
+
+
+class PersonalModelInput(serializers.Serializer):
+    name = StrictCharField(allow_blank=True, trim_whitespace=False, help_text="unique among your models")
+    tiers = serializers.ListField(child=PersonalModelTier(), allow_empty=True)
+    mmr = StrictFloatField(help_text="maintenance margin rate, a fraction (0.004 is 0.4 %), at most 0.05")
+    max_leverage = StrictFloatField(required=False, allow_null=True, help_text="×; null: no ceiling")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+        return attrs
+
+
+class PersonalModelOutput(serializers.Serializer):
+    """What the model endpoints answer (accounts.model_api.personal_model_json builds it)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    tiers = PersonalModelTier(many=True)
+    mmr = serializers.FloatField(help_text="fraction")
+    max_leverage = serializers.FloatField(allow_null=True)
+    model = serializers.CharField(help_text="the maps' model= value that draws with it: mine:<id>")
+    created_at = serializers.DateTimeField(help_text="UTC")
+    updated_at = serializers.DateTimeField(help_text="UTC")

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from accounts.views import alert_history, alerts, annotations, destinations, profile, watchlists
+from accounts.views import alert_history, alerts, annotations, destinations, personal_models, profile, watchlists
 
 app_name = "accounts"
 urlpatterns = [
     path("account/profile/", profile.profile, name="profile"),
     path("account/tokens/", profile.api_token_new, name="api-token-new"),
     path("account/tokens/<int:token_id>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
+    path("account/models/", personal_models.personal_model_list, name="personal-models"),
+    path("account/models/<int:model_id>/", personal_models.personal_model_edit, name="personal-model"),
+    path(
+        "account/models/<int:model_id>/delete/",
+        personal_models.personal_model_delete_view,
+        name="personal-model-delete",
+    ),
     path("watchlists/", watchlists.watchlist_list, name="watchlists"),
     path("watchlists/star/", watchlists.star, name="star"),
     path("watchlists/<int:watchlist_id>/", watchlists.watchlist_detail, name="watchlist"),

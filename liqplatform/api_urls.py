@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import account_api, alert_api
+from accounts import account_api, alert_api, model_api
 from accounts import api as personal
 from heatmaps import v1 as market
 from heatmaps.api import compare, measured, model_card
@@ -31,4 +31,6 @@ urlpatterns = [
     path("alert-rules/<int:rule_id>/record/", alert_api.alert_rule_record, name="alert-rule-record"),
     path("alerts/", alert_api.alert_event_collection, name="alerts"),
     path("alerts/<int:event_id>/", alert_api.alert_event_item, name="alert"),
+    path("models/", model_api.model_collection, name="models"),
+    path("models/<int:model_id>/", model_api.model_item, name="model"),
 ]

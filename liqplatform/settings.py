@@ -309,6 +309,8 @@ LIQ_PAGE_CACHE_SECONDS = env_int("LIQ_PAGE_CACHE_SECONDS", 0 if TESTING else 5, 
 # A live event stream (/assets/<symbol>/events) with nothing to send writes a comment line this often,
 # so proxies and load balancers keep the idle connection open (most close after 30-60 s).
 LIQ_LIVE_KEEPALIVE_SECONDS = env_int("LIQ_LIVE_KEEPALIVE_SECONDS", 15, minimum=1)
+# How many personal heat-map models (accounts.PersonalModel) one trader may keep.
+LIQ_PERSONAL_MODELS_MAX = env_int("LIQ_PERSONAL_MODELS_MAX", 10, minimum=1)
 
 CACHES: dict[str, dict[str, Any]]
 if EMBEDDED:
