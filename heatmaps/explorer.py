@@ -1,19 +1,24 @@
 """Maps drawn on request from a stored map's run: some leverage tiers only, some exchanges' open
-interest only, or the map as it would have been drawn at a past moment.
+interest only, the map as it would have been drawn at a past moment, or the map drawn with other
+model-v2 parameters (a custom model in the URL, a user's own model).
 
 The engine draws a year's map in a few milliseconds, so none of these is stored: each is computed
 from the same base bars as the stored map (up to its newest bar, or up to the moment asked for) and
 cached under the stored map's own cache key, so a new version of the map is a new filtered map too.
+Other parameters are cached by their hash (``ModelV2Params.cache_key()``), never by who asked: a shared
+link is one cache entry.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.core.cache import cache
@@ -21,13 +26,17 @@ from django.core.cache import cache
 from heatmaps import engine
 from heatmaps.engine import decode_grid
 from heatmaps.engine.compare import Comparison, compare_maps
-from heatmaps.engine.filters import BANDS, band_leverages, compute_tier_heatmap
-from heatmaps.maps import CACHE_SECONDS, StoredMap, heatmap_cache_key, map_values
+from heatmaps.engine.filters import BANDS, compute_tier_heatmap
+from heatmaps.engine.run import MassBalance
+from heatmaps.maps import CACHE_SECONDS, MODEL_V2, StoredMap, heatmap_cache_key, map_values
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.marketdata.base_bars import asset_params, load_base_bars
 from heatmaps.models import EXCHANGE_NAMES, Asset, Heatmap, PublishedMap
 from heatmaps.published import as_row, published_at
 from heatmaps.rows import BASE_BAR_MS
+
+if TYPE_CHECKING:
+    from heatmaps.engine.model_v2 import ModelV2Params
 
 LEVERAGE_BANDS = tuple(BANDS)
 
@@ -106,10 +115,16 @@ def resolve_filter(
     exchange: str | Iterable[str] | None = None,
     at: datetime | None = None,
     exchange_codes: list[str] | None = None,
+    model_params: ModelV2Params | None = None,
 ) -> MapFilter:
     """Check a filter against the asset's model and exchanges; ``FilterError`` names the parameter.
-    A filter that keeps everything is no filter: the stored map answers it."""
-    leverages = asset_params(asset).leverages
+    A filter that keeps everything is no filter: the stored map answers it. ``model_params``: the tiers
+    are model v2's (these parameters') instead of the asset's v1 tiers."""
+    leverages = (
+        asset_params(asset).leverages
+        if model_params is None
+        else tuple(tier.leverage for tier in model_params.effective().tiers)
+    )
     kept: tuple[float, ...] | None = None
     band = None
     tier_parts = _split(tiers)
@@ -131,7 +146,8 @@ def resolve_filter(
         band = lev.strip().lower()
         if band not in BANDS:
             raise FilterError("lev", f"Unknown leverage band {lev[:20]!r}; choose {', '.join(BANDS)}.")
-        kept = band_leverages(params=asset_params(asset), band=band)
+        lo, hi = BANDS[band]
+        kept = tuple(v for v in leverages if lo <= v <= hi)
         if not kept:
             raise FilterError("lev", f"The model has no tier in the {band} band.")
     if kept is not None and len(kept) == len(leverages):
@@ -151,20 +167,24 @@ def resolve_filter(
     return MapFilter(tiers=kept, band=band, exchanges=chosen, at=at)
 
 
-def filtered_map(*, asset: Asset, stored: StoredMap, filt: MapFilter) -> StoredMap | None:
+def filtered_map(
+    *, asset: Asset, stored: StoredMap, filt: MapFilter, params: ModelV2Params | None = None
+) -> StoredMap | None:
     """The stored map's run drawn with the filter, shaped like the stored map (a Heatmap row that is
-    never saved, and its grids). None when there is no data up to ``filt.at``."""
-    if not filt.active:
+    never saved, and its grids). None when there is no data up to ``filt.at``. ``params``: draw with
+    these model-v2 parameters instead of the stored map's, from the same bars."""
+    if not filt.active and params is None:
         return stored
     row = stored.heatmap
-    if filt.at is not None and filt.tiers is None and filt.exchanges is None:
+    if params is None and filt.at is not None and filt.tiers is None and filt.exchanges is None:
         kept = published_at(heatmap=row, at=filt.at)
         if kept is not None:  # the map as it was shown then: never recomputed
             return _published_map(kept, row=row, filt=filt)
-    key = f"{heatmap_cache_key(row)}:filtered:{filt.cache_part()}"
+    model_part = f":model=v2:{params.cache_key()}" if params is not None else ""
+    key = f"{heatmap_cache_key(row)}{model_part}:filtered:{filt.cache_part()}"
     found = cache.get(key)
     if found is None:
-        found = _compute(asset=asset, row=row, filt=filt) or {"empty": True}
+        found = _compute(asset=asset, row=row, filt=filt, params=params) or {"empty": True}
         cache.set(key, found, CACHE_SECONDS)
     if found.get("empty"):
         return None
@@ -208,7 +228,41 @@ def _row_params(row: Heatmap, asset: Asset) -> engine.ModelParams:
     ).validate()
 
 
-def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] | None:
+def row_v2_params(row: Heatmap) -> ModelV2Params:
+    """The model-v2 parameters a stored v2 map was computed with (its params less what the store added)."""
+    from heatmaps.engine.model_v2 import ModelV2Params
+
+    return ModelV2Params.from_json({k: v for k, v in (row.params or {}).items() if k not in ("model", "sweep_price")})
+
+
+def _v2_tier_heatmap(
+    *, bars: engine.Buckets, timeframe: engine.Timeframe, params: ModelV2Params, leverages: tuple[float, ...] | None
+) -> engine.HeatmapGrid:
+    """Model v2's map of some tiers only: as for v1 (engine/filters.py) the run is linear in the USD it
+    places, so it is the run of the kept tiers renormalised, scaled back by their share (not renormalised)."""
+    from heatmaps.engine.model_v2 import compute_heatmap_v2
+
+    params = params.effective()  # the tiers a filter names are those the model runs with
+    keep = set(leverages) if leverages is not None else None
+    if keep is None or keep >= {t.leverage for t in params.tiers}:
+        return compute_heatmap_v2(bars=bars, timeframe=timeframe, params=params)
+    kept = [t for t in params.tiers if t.leverage in keep]
+    total = math.fsum(t.weight for t in kept)
+    tiers = tuple(dataclasses.replace(t, weight=(t.weight / total) if total > 0 else 1 / len(kept)) for t in kept)
+    grid = compute_heatmap_v2(bars=bars, timeframe=timeframe, params=dataclasses.replace(params, tiers=tiers))
+    return dataclasses.replace(
+        grid,
+        long=grid.long * total,
+        short=grid.short * total,
+        tier_long=grid.tier_long * total,
+        tier_short=grid.tier_short * total,
+        balance=MassBalance(**{f.name: getattr(grid.balance, f.name) * total for f in dataclasses.fields(MassBalance)}),
+    )
+
+
+def _compute(
+    *, asset: Asset, row: Heatmap, filt: MapFilter, params: ModelV2Params | None = None
+) -> dict[str, Any] | None:
     tf = engine.TIMEFRAMES[row.timeframe]
     end = row.data_end
     if filt.at is not None:
@@ -219,12 +273,19 @@ def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] |
     loaded = load_base_bars(asset=asset, since=end - reach, until=end, exchanges=filt.exchanges)
     if loaded is None:
         return None
-    params = _row_params(row, asset)
+    v2 = params if params is not None else (row_v2_params(row) if row.model == MODEL_V2 else None)
     started = time.perf_counter()
-    try:
-        grid = compute_tier_heatmap(bars=loaded.bars, timeframe=tf, params=params, leverages=filt.tiers)
-    except ValueError as exc:  # the asset's tiers changed since the map was stored
-        raise FilterError("tiers", str(exc)) from None
+    params_json = None
+    if v2 is not None:
+        grid = _v2_tier_heatmap(bars=loaded.bars, timeframe=tf, params=v2, leverages=filt.tiers)
+        v1_params = grid.params
+        params_json = v2.to_json()
+    else:
+        v1_params = _row_params(row, asset)
+        try:
+            grid = compute_tier_heatmap(bars=loaded.bars, timeframe=tf, params=v1_params, leverages=filt.tiers)
+        except ValueError as exc:  # the asset's tiers changed since the map was stored
+            raise FilterError("tiers", str(exc)) from None
     engine_ms = (time.perf_counter() - started) * 1000
     # Some tiers of the stored run: its candles and panels stand (and cost nothing to keep).
     same_series = filt.exchanges is None and filt.at is None
@@ -233,11 +294,15 @@ def _compute(*, asset: Asset, row: Heatmap, filt: MapFilter) -> dict[str, Any] |
         key=row.timeframe,
         grid=grid,
         loaded=loaded,
-        params=params,
+        params=v1_params,
         engine_ms=engine_ms,
         series=not same_series,
+        params_json=params_json,
     )
-    values["params"] = row.params
+    if params is None:
+        values["params"] = row.params  # the stored map's own run
+    else:
+        values["model"] = MODEL_V2
     if filt.at is None:
         values["computed_at"] = row.computed_at  # the same run as the stored map
     shape = (values["width"], values["bins"])
@@ -258,14 +323,25 @@ class ComparedMaps:
     result: Comparison
 
 
-def compare_filters(*, asset: Asset, stored: StoredMap, a: MapFilter, b: MapFilter, side: str) -> ComparedMaps:
+def compare_filters(
+    *,
+    asset: Asset,
+    stored: StoredMap,
+    a: MapFilter,
+    b: MapFilter,
+    side: str,
+    a_params: ModelV2Params | None = None,
+    b_params: ModelV2Params | None = None,
+) -> ComparedMaps:
     """Both filtered maps (cached like any other) and their comparison. Moments are refused: two moments'
-    maps have different windows and grids, so their cells do not line up."""
+    maps have different windows and grids, so their cells do not line up. ``a_params``/``b_params``: a
+    side drawn with model-v2 parameters, from the same run of bars as ``stored`` (so a v2 side lines up
+    with a v1 side cell for cell even while the stored v2 map trails)."""
     if a.at is not None or b.at is not None:
         raise FilterError("at", "Maps of two moments have different windows; compare filters of one moment.")
     maps = []
-    for filt in (a, b):
-        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+    for filt, params in ((a, a_params), (b, b_params)):
+        shown = filtered_map(asset=asset, stored=stored, filt=filt, params=params)
         assert shown is not None  # no moment: the stored run always has its data
         maps.append(shown)
 

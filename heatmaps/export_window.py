@@ -45,7 +45,7 @@ def png_frame(
     end_ms = start_ms + (cols.stop - cols.start) * bar_ms
     oi = ", ".join(EXCHANGE_NAMES.get(code, code) for code in m.oi_exchanges) or "no"
     return exports.PngFrame(
-        title=f"{asset.symbol} {m.timeframe} liquidation heat map · model {m.model} · {' · '.join(filters)}",
+        title=f"{asset.symbol} {m.timeframe} liquidation heat map · {getattr(m, 'model_label', f'model {m.model}')} · {' · '.join(filters)}",
         subtitle=f"computed {_utc_minute(m.computed_at)} UTC · window {exports.utc_text(start_ms)[:16].replace('T', ' ')}"
         f" to {exports.utc_text(end_ms)[:16].replace('T', ' ')} UTC · prices in {asset.quote}",
         footer=f"data: {EXCHANGE_NAMES.get(m.candle_exchange, m.candle_exchange)} candles, {oi} open interest"

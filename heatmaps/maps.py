@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.core.cache import cache
@@ -29,8 +29,12 @@ from heatmaps.models import Asset, Candle, Heatmap, OpenInterest
 from heatmaps.published import publish
 from heatmaps.rows import BASE_BAR_MS
 
+if TYPE_CHECKING:
+    from heatmaps.engine.model_v2 import ModelV2Params
+
 log = logging.getLogger(__name__)
 MODEL = "v1"
+MODEL_V2 = "v2"
 # Short-lived: the 12h/24h maps get a new version every minute, and old versions must not pile up in
 # the Redis that is also the Celery broker. float32 halves the size (display precision is ample).
 CACHE_SECONDS = 10 * 60
@@ -71,6 +75,21 @@ def newest_bar_time(*, asset: Asset) -> datetime | None:
     )
 
 
+def default_v2_params(asset: Asset) -> ModelV2Params:
+    """The asset's model-v2 parameters: the engine's defaults on the asset's grid (bins, padding)."""
+    from heatmaps.engine.model_v2 import ModelV2Params
+
+    return ModelV2Params(n_bins=asset.bins, pad=asset.pad)
+
+
+def trailing_v2_timeframes(*, asset: Asset) -> list[str]:
+    """Timeframes whose v2 map trails its v1 map: never computed, or computed before v1's last store.
+    v2 follows v1 one low-priority follow-up behind, at v1's own cadence."""
+    v1 = dict(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", "computed_at"))
+    v2 = dict(Heatmap.objects.filter(asset=asset, model=MODEL_V2).values_list("timeframe", "computed_at"))
+    return [key for key in engine.TIMEFRAMES if key in v1 and (key not in v2 or v2[key] < v1[key])]
+
+
 def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     """Timeframes worth recomputing after new data: those never computed, and those whose data (candles
     or open interest) is behind what is stored and whose last computation is older than a twelfth of
@@ -106,13 +125,18 @@ def stale_timeframes(*, asset: Asset, now: datetime | None = None) -> list[str]:
     return stale
 
 
-def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None, summary: bool = True) -> list[Heatmap]:
+def heatmap_compute(
+    *, asset: Asset, timeframes: list[str] | None = None, summary: bool = True, model: str = MODEL
+) -> list[Heatmap]:
     """Compute and store the requested timeframes of one asset from one load of its base bars.
 
     Each map is written in its own transaction that replaces the previous one whole; if computing
     fails nothing is written and the previous map stays. ``summary=False`` leaves the overview's row to
     the caller (the coalesced compute after a bar refreshes it later, off the path to the short maps).
+    ``model="v2"`` stores model v2's maps, with the asset's v2 parameters; the overview reads v1 only.
     """
+    if model not in (MODEL, MODEL_V2):
+        raise ValueError(f"unknown model {model!r}; choose {MODEL} or {MODEL_V2}")
     keys = timeframes or list(engine.TIMEFRAMES)
     unknown = [k for k in keys if k not in engine.TIMEFRAMES]
     if unknown:
@@ -127,14 +151,31 @@ def heatmap_compute(*, asset: Asset, timeframes: list[str] | None = None, summar
     if loaded is None:
         return []
     started = time.perf_counter()
-    grids = engine.compute_all_timeframes(bars=loaded.bars, params=params, timeframes=keys)
+    params_json: dict[str, Any] | None = None
+    if model == MODEL_V2:
+        from heatmaps.engine.model_v2 import compute_all_timeframes_v2
+
+        v2 = default_v2_params(asset).validate()
+        grids = compute_all_timeframes_v2(bars=loaded.bars, params=v2, timeframes=keys)
+        params_json = v2.to_json()
+    else:
+        grids = engine.compute_all_timeframes(bars=loaded.bars, params=params, timeframes=keys)
     engine_ms = (time.perf_counter() - started) * 1000
     stored = []
     for key in keys:
         stored.append(
-            _store(asset=asset, key=key, grid=grids[key], loaded=loaded, params=params, engine_ms=engine_ms / len(keys))
+            _store(
+                asset=asset,
+                key=key,
+                grid=grids[key],
+                loaded=loaded,
+                params=grids[key].params,
+                engine_ms=engine_ms / len(keys),
+                model=model,
+                params_json=params_json,
+            )
         )
-    if summary:
+    if summary and model == MODEL:
         # The overview's row reads the new clusters; after commit, so it never shows a map that was rolled back.
         transaction.on_commit(partial(asset_summary_refresh, asset=asset))
     return stored
@@ -149,10 +190,13 @@ def map_values(
     params: engine.ModelParams,
     engine_ms: float,
     series: bool = True,
+    params_json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A computed grid as the fields of its Heatmap row: the stored map's, and an on-request filtered
     map's (heatmaps/explorer.py), which is shown through the same code. Without ``series`` the candles
-    and panels are left out: a map of some tiers only has the stored map's, and skips their cost."""
+    and panels are left out: a map of some tiers only has the stored map's, and skips their cost.
+    ``params_json`` is model v2's parameters (``ModelV2Params.to_json()``); the row's params then hold
+    them with ``model`` and ``sweep_price`` (which price swept the positions: last, mark or mixed)."""
     tf = engine.TIMEFRAMES[key]
     long_blob, long_scale = encode_grid(grid.long)
     short_blob, short_scale = encode_grid(grid.short)
@@ -170,7 +214,11 @@ def map_values(
         "oi_exchanges": loaded.oi_exchanges,
         "oi_simulated": loaded.oi_simulated,
         "held_back": loaded.held_back_counts(first_used, int(loaded.bars.open_time[-1])),
-        "params": {"tiers": asset.tiers, "mmr": params.mmr, "bins": params.n_bins, "pad": params.pad},
+        "params": (
+            {"tiers": asset.tiers, "mmr": params.mmr, "bins": params.n_bins, "pad": params.pad}
+            if params_json is None
+            else {**params_json, "model": "v2", "sweep_price": getattr(grid, "sweep_price", "last")}
+        ),
         "width": int(grid.long.shape[0]),
         "bins": int(grid.long.shape[1]),
         "first_bucket": ms_to_dt(int(grid.times[0])),
@@ -223,12 +271,16 @@ def _store(
     loaded: LoadedBars,
     params: engine.ModelParams,
     engine_ms: float,
+    model: str = MODEL,
+    params_json: dict[str, Any] | None = None,
 ) -> Heatmap:
-    values = map_values(asset=asset, key=key, grid=grid, loaded=loaded, params=params, engine_ms=engine_ms)
+    values = map_values(
+        asset=asset, key=key, grid=grid, loaded=loaded, params=params, engine_ms=engine_ms, params_json=params_json
+    )
     long_blob, short_blob = values["long_grid"], values["short_grid"]
     with transaction.atomic():
         heatmap, created = Heatmap.objects.select_for_update().get_or_create(
-            asset=asset, timeframe=key, model=MODEL, defaults=values
+            asset=asset, timeframe=key, model=model, defaults=values
         )
         if not created:
             if heatmap.data_end > values["data_end"]:
@@ -258,7 +310,8 @@ def _store(
         publish(heatmap, now=timezone.now())  # the first version of each hour kept as shown: `at=` never repaints
     # Before the map event: a client that refetches on it must get the new tag, not a cached one.
     transaction.on_commit(partial(heatmap_generation_bump, symbol=asset.symbol))
-    live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it
+    if model == MODEL:  # the event carries v1's tag; a v2 page refetches on it as well, a follow-up later
+        live.map_stored(heatmap)  # a new map or a new version: open asset pages refetch it
     return heatmap
 
 

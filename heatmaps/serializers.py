@@ -141,7 +141,26 @@ class HeatmapQuery(serializers.Serializer):
     price_low = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: from this price (quote currency).")
     price_high = FiniteFloatField(required=False, min_value=0.0, help_text="csv/png: up to this price.")
     # Filters: the same run drawn on request with part of its positions or data (heatmaps/explorer.py).
-    model = serializers.ChoiceField(choices=MODELS, default=MODELS[0], help_text="The published model (v1).")
+    model = serializers.RegexField(
+        r"^\s*(v1|v2|custom|mine:\d{1,18})\s*$",
+        required=False,
+        max_length=30,
+        error_messages={"invalid": "Choose v1, v2, custom (with mp and mmr) or mine:<id> (one of your models)."},
+        help_text="The model: v1 (default) or v2, both stored for every timeframe (v2 trails v1 by one low-priority "
+        "compute); custom: model v2 with the parameters in mp and mmr, computed on request; mine:<id>: one of "
+        "your own models (signed in; another user's id is refused like an unknown one, 400).",
+    )
+    mp = serializers.CharField(
+        required=False,
+        max_length=400,
+        help_text="model=custom: model v2's tiers as leverage:weight:half-life hours, comma-separated, e.g. "
+        "5:0.1:720,10:0.25:336,25:0.3:168,50:0.2:72,100:0.15:24 (weights sum to 1).",
+    )
+    mmr = serializers.CharField(
+        required=False,
+        max_length=30,
+        help_text="model=custom: the maintenance margin rate, e.g. 0.004 (default: the asset's).",
+    )
     tiers = serializers.RegexField(
         r"^\s*\d+(\.\d+)?[xX]?\s*(,\s*\d+(\.\d+)?[xX]?\s*)*$",
         required=False,
@@ -414,6 +433,19 @@ class PanelsOut(serializers.Serializer):
     funding = FundingSettlementsField(help_text="funding settlements in the map's window, in time order")
 
 
+class ModelOut(serializers.Serializer):
+    key = serializers.CharField(help_text="v1, v2, custom:<parameters' hash> or mine:<id>")
+    version = serializers.ChoiceField(choices=["v1", "v2"], help_text="the model's version")
+    label = serializers.CharField(help_text="the model as the map's title says it")  # type: ignore[assignment]
+    stored = serializers.BooleanField(help_text="true: a stored map (v1, v2); false: computed on request")
+    sweep_price = serializers.ChoiceField(
+        choices=["last", "mark", "mixed"],
+        allow_null=True,
+        help_text="v2: which price swept the positions (mark price where the venues record it); null for v1",
+    )
+    query = serializers.DictField(child=serializers.CharField(), help_text="URL parameters that reproduce the model")
+
+
 class FilterOut(serializers.Serializer):
     tiers = serializers.ListField(
         child=serializers.FloatField(), allow_null=True, help_text="leverages kept; null: every tier"
@@ -455,6 +487,7 @@ class HeatmapOut(serializers.Serializer):
     )
     units = serializers.DictField(child=serializers.CharField())
     filter = FilterOut(help_text="what of the run this map shows (tiers, exchanges, moment)")
+    model = ModelOut(help_text="the model the map is drawn with")
 
 
 # ---- time series ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from heatmaps.events import announce_market_data
 from heatmaps.exchanges import ExchangeError, PermanentExchangeError, TransientExchangeError, publishes_mark_price
 from heatmaps.health import WORKER_KEY, record_heartbeat
 from heatmaps.ingest.instruments import EXCHANGES_WITH_CONTRACTS, instrument_specs_refresh
-from heatmaps.maps import heatmap_compute, stale_timeframes
+from heatmaps.maps import MODEL_V2, heatmap_compute, stale_timeframes, trailing_v2_timeframes
 from heatmaps.marketdata import asset_summary_refresh, drop_expired_partitions, dt_to_ms, ensure_partitions
 from heatmaps.marketdata.partitions import add_months, month_start
 from heatmaps.models import Asset, Exchange, Heatmap
@@ -146,7 +146,12 @@ def recompute_asset(self: Any, asset_id: int, timeframes: list[str] | None = Non
         _recompute_begin(asset_id)
     retrying = False
     try:
-        return _recompute(asset_id, timeframes, due_only=debounced and timeframes is None)
+        count = _recompute(asset_id, timeframes, due_only=debounced and timeframes is None)
+        if not debounced and timeframes is None and count:
+            # Every map recomputed (history changed): model v2 follows in the low-priority follow-up, as
+            # after a coalesced compute. The minute's short maps leave v2 to the next coalesced compute.
+            _enqueue_long_maps(asset_id)
+        return count
     except TRANSIENT_COMPUTE_ERRORS as exc:
         retrying = self.request.retries < self.max_retries
         raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from None
@@ -207,19 +212,24 @@ def _enqueue_long_maps(asset_id: int) -> None:
 
 @shared_task(bind=True, name="heatmaps.recompute_long_maps", max_retries=3, **IDEMPOTENT)
 def recompute_long_maps(self: Any, asset_id: int) -> int:
-    """After a coalesced compute, at low priority: the due maps longer than 24h of one asset and the
-    overview's row (refreshed by the long maps' compute, or on its own when none is due)."""
+    """After a compute, at low priority: the due maps longer than 24h of one asset and the overview's row
+    (refreshed by the long maps' compute, or on its own when none is due), then model v2's maps of every
+    timeframe whose v1 map is newer than its v2 map: v2 trails v1 by this follow-up, off the short maps' path."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         _redis().delete(_long_pending_key(asset_id))  # from here on, new data queues a fresh run
-    asset = Asset.objects.filter(pk=asset_id).first()
+    asset = Asset.objects.select_related("reference_exchange").filter(pk=asset_id).first()
     if asset is None:
         return 0
     due = [k for k in stale_timeframes(asset=asset) if k not in SHORT_TIMEFRAMES]
-    if not due:
-        asset_summary_refresh(asset=asset)  # the short maps' new clusters and the bar's price, for the overview
-        return 0
     try:
-        return _recompute(asset_id, due, due_only=False)
+        if due:
+            count = _recompute(asset_id, due, due_only=False)
+        else:
+            asset_summary_refresh(asset=asset)  # the short maps' new clusters and the bar's price, for the overview
+            count = 0
+        if trailing := trailing_v2_timeframes(asset=asset):
+            count += len(heatmap_compute(asset=asset, timeframes=trailing, summary=False, model=MODEL_V2))
+        return count
     except TRANSIENT_COMPUTE_ERRORS as exc:
         raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from None
 

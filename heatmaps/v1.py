@@ -41,6 +41,7 @@ from heatmaps.explorer import FilterError, MapFilter, filtered_map, resolve_filt
 from heatmaps.export_window import export_window, png_frame
 from heatmaps.maps import MODEL, heatmap_generation, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
+from heatmaps.model_choice import ModelChoice, computed_params, map_label, resolve_model, stored_model
 from heatmaps.models import (
     EXCHANGE_NAMES,
     Asset,
@@ -97,7 +98,21 @@ def _query(serializer_class: type[Serializer], request: Request) -> dict[str, An
     return dict(serializer.validated_data)
 
 
-def _map_filter(asset: Asset, query: dict[str, Any]) -> MapFilter:
+def _model_choice(asset: Asset, query: dict[str, Any], user: Any) -> ModelChoice:
+    """The query's model (v1, v2, custom with mp/mmr, mine:<id>): a 400 naming the parameter. Someone
+    else's mine:<id> is answered as an unknown one, so it reveals nothing."""
+    try:
+        return resolve_model(
+            asset=asset,
+            model=query.get("model"),
+            custom_params_text={"mp": query.get("mp"), "mmr": query.get("mmr")},
+            user=user,
+        )
+    except FilterError as exc:
+        raise ValidationError({exc.param: [exc.message]}) from None
+
+
+def _map_filter(asset: Asset, query: dict[str, Any], choice: ModelChoice | None = None) -> MapFilter:
     """The query's filter checked against the asset's model and exchanges: a 400 naming the parameter."""
     try:
         return resolve_filter(
@@ -106,13 +121,25 @@ def _map_filter(asset: Asset, query: dict[str, Any]) -> MapFilter:
             lev=query.get("lev"),
             exchange=query.get("exchange"),
             at=query.get("at"),
+            model_params=choice.params if choice is not None else None,
         )
     except FilterError as exc:
         raise ValidationError({exc.param: [exc.message]}) from None
 
 
+def _personal_request(request: Request) -> bool:
+    """A request for a user's own model: its tag, body and response are never shared between users."""
+    return str(request.query_params.get("model", "")).strip().lower().startswith("mine:")
+
+
 def _public(response: HttpResponseBase) -> HttpResponseBase:
     patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
+    return response
+
+
+def _private(response: HttpResponseBase) -> HttpResponseBase:
+    patch_cache_control(response, private=True, max_age=CACHE_SECONDS)
+    response["Vary"] = "Cookie, Authorization"
     return response
 
 
@@ -258,11 +285,17 @@ def _newest_print(asset: Asset, heatmap: Heatmap) -> datetime | None:
     return window.aggregate(newest=Max("time"))["newest"]
 
 
-def _map_tag(asset: Asset, query: dict[str, Any], *, row: Heatmap | None = None) -> tuple[str, datetime]:
+def _map_tag(
+    asset: Asset, query: dict[str, Any], *, row: Heatmap | None = None, choice: ModelChoice | None = None
+) -> tuple[str, datetime]:
     """The ETag and the modification time of one representation of the stored map."""
+    if choice is not None and choice.personal:
+        # The tag follows the parameters, not the id: an edited model is a new representation.
+        query = {**query, "model": choice.cache_part}
     if row is None:
+        model = stored_model(choice) if choice is not None else MODEL
         row = (
-            Heatmap.objects.filter(asset=asset, timeframe=query["timeframe"], model=MODEL)
+            Heatmap.objects.filter(asset=asset, timeframe=query["timeframe"], model=model)
             .only("pk", "version", "computed_at", "first_bucket", "bar_seconds", "width")
             .first()
         )
@@ -307,16 +340,21 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
     # The map's tag for this URL is looked up at most once per LIQ_PAGE_CACHE_SECONDS (as the pages'
     # market figures are) and again as soon as one of the asset's maps is stored anew (its generation);
     # with the JSON kept per tag, a popular map costs three cache reads.
-    seconds = settings.LIQ_PAGE_CACHE_SECONDS
+    # A personal model is resolved (its owner checked) on every request: its tag is never looked up by
+    # URL alone, and its response is private.
+    personal = _personal_request(request)
+    seconds = 0 if personal else settings.LIQ_PAGE_CACHE_SECONDS
+    public = _private if personal else _public
     generation = heatmap_generation(symbol) if seconds else 0
     tag_key = shared_cache_key("heatmap-tag", symbol.upper(), generation, sorted(request.query_params.lists()))
     tag: tuple[str, datetime] | None = cache.get(tag_key) if seconds else None
-    asset, query = None, None
+    asset, query, choice = None, None, None
     if tag is None:
         asset = _get_asset(symbol)
         query = _query(HeatmapQuery, request)
-        _map_filter(asset, query)  # a filter the map cannot take is a 400 before any tag
-        tag = _map_tag(asset, query)
+        choice = _model_choice(asset, query, request.user)
+        _map_filter(asset, query, choice)  # a filter the map cannot take is a 400 before any tag
+        tag = _map_tag(asset, query, choice=choice)
         if seconds and query["format"] == "json":
             cache.set(tag_key, tag, seconds)
     etag, modified = tag
@@ -325,34 +363,39 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
         request._request, etag=etag, last_modified=int(modified.timestamp()), response=None
     )
     if unchanged is not None:
-        return _public(_tagged(unchanged, etag, last_modified))
+        return public(_tagged(unchanged, etag, last_modified))
     # The JSON of one tag is the same bytes for every client: built once, then read from the cache.
     if (query is None or query["format"] == "json") and (content := cache.get(f"heatmap-json:{etag}")) is not None:
-        return _public(_tagged(HttpResponse(content, content_type="application/json"), etag, last_modified))
-    if asset is None or query is None:
+        return public(_tagged(HttpResponse(content, content_type="application/json"), etag, last_modified))
+    if asset is None or query is None or choice is None:
         asset = _get_asset(symbol)
         query = _query(HeatmapQuery, request)
+        choice = _model_choice(asset, query, request.user)
     timeframe = query["timeframe"]
-    filt = _map_filter(asset, query)
-    stored = read_heatmap(asset=asset, timeframe=timeframe)
+    filt = _map_filter(asset, query, choice)
+    stored = read_heatmap(asset=asset, timeframe=timeframe, model=stored_model(choice))
     if stored is None:  # removed since the tag was read
-        raise NotFound(f"the {timeframe} map of {asset.symbol} has not been computed yet")
+        raise NotFound(f"the {timeframe} {choice.version} map of {asset.symbol} has not been computed yet")
     # Tagged by the row just read, so a body is never kept under an older version's tag.
-    etag, modified = _map_tag(asset, query, row=stored.heatmap)
+    etag, modified = _map_tag(asset, query, row=stored.heatmap, choice=choice)
     last_modified = http_date(modified.timestamp())
     try:
-        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+        shown = filtered_map(asset=asset, stored=stored, filt=filt, params=computed_params(choice))
     except FilterError as exc:
         raise ValidationError({exc.param: [exc.message]}) from None
     if shown is None:
         raise NotFound(f"no market data of {asset.symbol} up to {query['at']:%Y-%m-%d %H:%M} UTC")
     stored = shown
     m = stored.heatmap
+    m.model_label = map_label(choice, m)  # type: ignore[attr-defined]  # read by the PNG's title
     sides = {
         name: grid for name, grid in (("long", stored.long), ("short", stored.short)) if query["side"] in (name, "both")
     }
     full_usd = query.get("full") or m.colour_scale_usd
-    filename = "-".join([asset.symbol, timeframe, query["side"], *(f"{k}-{v}" for k, v in filt.query().items())])
+    model_part = [] if choice.key == "v1" else [choice.key.replace(":", "-")[:20]]
+    filename = "-".join(
+        [asset.symbol, timeframe, *model_part, query["side"], *(f"{k}-{v}" for k, v in filt.query().items())]
+    )
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
     response: HttpResponseBase
     if query["format"] == "csv":
@@ -396,10 +439,18 @@ def heatmap(request: Request, symbol: str) -> HttpResponseBase:
             "at": _iso(filt.at) if filt.at is not None else None,
             "origin": getattr(m, "explorer_source", "stored"),
         }
+        body["model"] = {
+            "key": choice.key,
+            "version": choice.version,
+            "label": getattr(m, "model_label", ""),
+            "stored": choice.stored,
+            "sweep_price": (m.params or {}).get("sweep_price") if choice.params is not None else None,
+            "query": choice.query(),
+        }
         content = JSONRenderer().render(body)
         cache.set(f"heatmap-json:{etag}", content, BODY_CACHE_SECONDS)
         response = HttpResponse(content, content_type="application/json")
-    return _public(_tagged(response, etag, last_modified))
+    return public(_tagged(response, etag, last_modified))
 
 
 def _tagged(response: HttpResponseBase, etag: str, last_modified: str) -> HttpResponseBase:
