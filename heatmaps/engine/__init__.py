@@ -1,7 +1,8 @@
 """The heat-map engine, model v1: pure numpy, no Django and nothing else of the project.
 
 Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
-``oi_guard`` the open-interest changes the market cannot have made, ``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``derived`` what is read off a grid (liquidation map,
+``oi_guard`` the open-interest changes the market cannot have made, ``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``model_v2``
+model v2's parameters and maps, ``derived`` what is read off a grid (liquidation map,
 clusters, colour scale), ``gridcodec`` the compact storage form of a grid and ``backtest`` the
 walk-forward test of the clusters against what price did next.
 """
@@ -51,6 +52,14 @@ if TYPE_CHECKING:
         carry_open_interest,
     )
     from heatmaps.engine.model import HeatmapGrid, compute_all_timeframes, compute_heatmap, price_edges
+    from heatmaps.engine.model_v2 import (
+        DEFAULT_V2_TIERS,
+        MODEL_V2_VERSION,
+        ModelV2Params,
+        TierV2,
+        compute_all_timeframes_v2,
+        compute_heatmap_v2,
+    )
     from heatmaps.engine.oi_guard import GuardResult, guard_open_interest
     from heatmaps.engine.panels import bucket_last, bucket_sum
     from heatmaps.engine.run import MassBalance, ModelRun, run_end_state, run_model
@@ -91,6 +100,12 @@ _WHERE: dict[str, tuple[str, str]] = {
     "compute_all_timeframes": ("heatmaps.engine.model", "compute_all_timeframes"),
     "compute_heatmap": ("heatmaps.engine.model", "compute_heatmap"),
     "price_edges": ("heatmaps.engine.model", "price_edges"),
+    "DEFAULT_V2_TIERS": ("heatmaps.engine.model_v2", "DEFAULT_V2_TIERS"),
+    "MODEL_V2_VERSION": ("heatmaps.engine.model_v2", "MODEL_V2_VERSION"),
+    "ModelV2Params": ("heatmaps.engine.model_v2", "ModelV2Params"),
+    "TierV2": ("heatmaps.engine.model_v2", "TierV2"),
+    "compute_all_timeframes_v2": ("heatmaps.engine.model_v2", "compute_all_timeframes_v2"),
+    "compute_heatmap_v2": ("heatmaps.engine.model_v2", "compute_heatmap_v2"),
     "GuardResult": ("heatmaps.engine.oi_guard", "GuardResult"),
     "guard_open_interest": ("heatmaps.engine.oi_guard", "guard_open_interest"),
     "bucket_last": ("heatmaps.engine.panels", "bucket_last"),
@@ -109,9 +124,11 @@ __all__ = [
     "BASE_BAR_MS",
     "DEFAULT_STEPS",
     "DEFAULT_TIERS",
+    "DEFAULT_V2_TIERS",
     "FLOOR_RATIO",
     "GRID_LEVELS",
     "MAX_RELATIVE_ERROR",
+    "MODEL_V2_VERSION",
     "MODEL_VERSION",
     "TIMEFRAMES",
     "BaseBars",
@@ -128,7 +145,9 @@ __all__ = [
     "MassBalance",
     "ModelParams",
     "ModelRun",
+    "ModelV2Params",
     "Steps",
+    "TierV2",
     "Timeframe",
     "View",
     "aggregate",
@@ -138,7 +157,9 @@ __all__ = [
     "carry_open_interest",
     "colour_scale",
     "compute_all_timeframes",
+    "compute_all_timeframes_v2",
     "compute_heatmap",
+    "compute_heatmap_v2",
     "decode_grid",
     "encode_grid",
     "find_clusters",

@@ -143,7 +143,9 @@ class Buckets:
     """Aligned bars, oldest first. Only non-empty buckets are present.
 
     ``volume``/``taker_buy``/``oi_value`` use NaN for "unknown". ``oi_value`` is the open interest
-    in quote currency at the bucket's close.
+    in quote currency at the bucket's close. ``mark_high``/``mark_low`` are the mark-price candle's
+    extremes where stored (NaN where unknown; None when no bar has one): model v2 sweeps on them,
+    model v1 ignores them.
     """
 
     open_time: IntArray
@@ -154,6 +156,8 @@ class Buckets:
     taker_buy: FloatArray
     oi_value: FloatArray
     bar_ms: int = BASE_BAR_MS
+    mark_high: FloatArray | None = None
+    mark_low: FloatArray | None = None
 
     @classmethod
     def from_arrays(
@@ -167,7 +171,11 @@ class Buckets:
         taker_buy: ArrayLike | None = None,
         oi_value: ArrayLike | None = None,
         bar_ms: int = BASE_BAR_MS,
+        mark_high: ArrayLike | None = None,
+        mark_low: ArrayLike | None = None,
     ) -> Buckets:
+        if (mark_high is None) != (mark_low is None):
+            raise ValueError("mark_high and mark_low must be given together")
         times = np.ascontiguousarray(open_time, dtype=np.int64)
         n = times.shape[0] if times.ndim == 1 else -1
         if n < 0:
@@ -181,6 +189,8 @@ class Buckets:
             taker_buy=_floats(taker_buy, n, "taker_buy"),
             oi_value=_floats(oi_value, n, "oi_value"),
             bar_ms=bar_ms,
+            mark_high=None if mark_high is None else _floats(mark_high, n, "mark_high"),
+            mark_low=None if mark_low is None else _floats(mark_low, n, "mark_low"),
         )
 
     def __post_init__(self) -> None:
@@ -190,6 +200,18 @@ class Buckets:
         for name in ("high", "low", "close", "volume", "taker_buy", "oi_value"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"{name} must have the same length as open_time ({n})")
+        if (self.mark_high is None) != (self.mark_low is None):
+            raise ValueError("mark_high and mark_low must be given together")
+        if self.mark_high is not None and self.mark_low is not None:
+            for name, arr in (("mark_high", self.mark_high), ("mark_low", self.mark_low)):
+                if arr.shape != (n,):
+                    raise ValueError(f"{name} must have the same length as open_time ({n})")
+                if np.any(np.isinf(arr)) or np.any(arr <= 0):  # NaN compares False: unknown is allowed
+                    raise ValueError(f"{name} must be positive and finite where known (NaN where unknown)")
+            if np.any(np.isnan(self.mark_high) != np.isnan(self.mark_low)):
+                raise ValueError("mark_high and mark_low must be known for the same bars")
+            if np.any(self.mark_low > self.mark_high):
+                raise ValueError("mark prices must satisfy mark_low <= mark_high")
         if n == 0:
             return
         if np.any(self.open_time % self.bar_ms):
@@ -215,6 +237,8 @@ class Buckets:
         obj = object.__new__(Buckets)
         for name in ("open_time", "high", "low", "close", "volume", "taker_buy", "oi_value", "bar_ms"):
             object.__setattr__(obj, name, fields[name])
+        object.__setattr__(obj, "mark_high", fields.get("mark_high"))
+        object.__setattr__(obj, "mark_low", fields.get("mark_low"))
         return obj
 
     def slice(self, start: int, stop: int | None = None) -> Buckets:
@@ -228,6 +252,8 @@ class Buckets:
             taker_buy=self.taker_buy[s],
             oi_value=self.oi_value[s],
             bar_ms=self.bar_ms,
+            mark_high=None if self.mark_high is None else self.mark_high[s],
+            mark_low=None if self.mark_low is None else self.mark_low[s],
         )
 
     def since(self, start_ms: int) -> Buckets:
@@ -270,6 +296,8 @@ def carry_open_interest(bars: Buckets) -> Buckets:
         taker_buy=bars.taker_buy,
         oi_value=filled,
         bar_ms=bars.bar_ms,
+        mark_high=bars.mark_high,
+        mark_low=bars.mark_low,
     )
 
 
@@ -279,7 +307,8 @@ def aggregate(bars: Buckets, bar_ms: int) -> Buckets:
     ``bar_ms`` must be a multiple of ``bars.bar_ms``; then aggregating an aggregation gives the
     same highs, lows, closes and OI as aggregating the base bars directly (sums may differ in the
     last bit), which ``compute_all_timeframes`` uses to avoid re-reading every base bar.
-    NaN in volume/taker_buy propagates to the bucket: a partly unknown split is unknown.
+    NaN in volume/taker_buy propagates to the bucket: a partly unknown split is unknown. Mark-price
+    extremes are taken over the bars where they are known (NaN if none is).
     """
     if bar_ms <= 0 or bar_ms % bars.bar_ms:
         raise ValueError(f"cannot aggregate {bars.bar_ms} ms bars into {bar_ms} ms buckets")
@@ -293,6 +322,8 @@ def aggregate(bars: Buckets, bar_ms: int) -> Buckets:
             taker_buy=bars.taker_buy,
             oi_value=bars.oi_value,
             bar_ms=bar_ms,
+            mark_high=bars.mark_high,
+            mark_low=bars.mark_low,
         )
     n = len(bars)
     first = int(bars.open_time[0]) // bar_ms * bar_ms
@@ -308,6 +339,12 @@ def aggregate(bars: Buckets, bar_ms: int) -> Buckets:
         starts = np.flatnonzero(np.concatenate(([True], per_bar[1:] != per_bar[:-1])))
         keys = per_bar[starts]
     lasts = np.append(starts[1:], n) - 1
+    mark_high = mark_low = None
+    if bars.mark_high is not None and bars.mark_low is not None:
+        # Extremes over the bars whose mark candle is known; NaN where none is (fmax/fmin skip NaN
+        # unless both sides are NaN).
+        mark_high = np.fmax.reduceat(bars.mark_high, starts)
+        mark_low = np.fmin.reduceat(bars.mark_low, starts)
     return Buckets._trusted(
         open_time=keys,
         high=np.maximum.reduceat(bars.high, starts),
@@ -317,4 +354,6 @@ def aggregate(bars: Buckets, bar_ms: int) -> Buckets:
         taker_buy=np.add.reduceat(bars.taker_buy, starts),
         oi_value=bars.oi_value[lasts],
         bar_ms=bar_ms,
+        mark_high=mark_high,
+        mark_low=mark_low,
     )

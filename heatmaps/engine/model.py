@@ -59,6 +59,9 @@ class HeatmapGrid:
     tier_short: FloatArray
     balance: MassBalance = field(default_factory=MassBalance)
     model_version: str = MODEL_VERSION
+    # The price whose extremes swept positions over the window: "last" (v1 always), "mark" (v2 where
+    # every bucket of the window had a mark-price candle) or "mixed".
+    sweep_price: str = "last"
 
     @property
     def leverages(self) -> tuple[float, ...]:

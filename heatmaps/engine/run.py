@@ -21,8 +21,9 @@ from heatmaps.engine.inputs import Buckets, FloatArray, IntArray, ModelParams
 class MassBalance:
     """USD booked over the whole run (warm-up included), per side.
 
-    ``added - swept - closed`` equals the total of the final state up to round-off; ``dropped`` is
-    new flow whose liquidation price fell outside the grid and was never added.
+    ``added - swept - closed - decayed`` equals the total of the final state up to round-off;
+    ``dropped`` is new flow whose liquidation price fell outside the grid and was never added;
+    ``decayed`` is what a run with ``decay`` (model v2) let fade, zero otherwise.
     """
 
     added_long: float = 0.0
@@ -33,6 +34,8 @@ class MassBalance:
     closed_short: float = 0.0
     dropped_long: float = 0.0
     dropped_short: float = 0.0
+    decayed_long: float = 0.0
+    decayed_short: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,9 @@ def run_model(
     start_ms: int | None = None,
     columns: int | None = None,
     out: FloatArray | None = None,
+    decay: FloatArray | None = None,
+    sweep_low: FloatArray | None = None,
+    sweep_high: FloatArray | None = None,
 ) -> ModelRun:
     """Run model v1 over ``buckets`` (all of them, in order: the run) on the grid ``edges``.
 
@@ -64,18 +70,26 @@ def run_model(
     The steps: the open-interest flow of every bucket, where its new positions land (per tier),
     the per-tier state at the end, then one pass over the buckets that removes swept positions,
     applies closes, adds the new positions and writes each column.
+
+    Model v2's run adds, per bucket, ``decay`` (the factor every position keeps before the bucket's
+    new positions are added, applied like a close and booked apart) and the prices that sweep,
+    ``sweep_low``/``sweep_high`` (default the buckets' low and high). Left at None, the run is
+    model v1's, bit for bit.
     """
     params.validate()
     start_ms, columns = _output_window(buckets, edges, start_ms=start_ms, columns=columns)
-    flow = _open_interest_flow(buckets)
+    flow = _with_decay(_open_interest_flow(buckets), decay)
+    low, high = _sweep_prices(buckets, sweep_low, sweep_high)
     placed = _place_new_positions(buckets, flow, edges=edges, params=params)
-    tier_long, tier_short = _tier_state_at_end(buckets, flow, placed, edges=edges)
+    tier_long, tier_short = _tier_state_at_end(flow, placed, edges=edges, low=low, high=high)
     n_bins = edges.shape[0] - 1
     if out is None:
         out = np.empty((2, columns, n_bins))
     elif out.shape != (2, columns, n_bins):
         raise ValueError(f"out has shape {out.shape}, expected {(2, columns, n_bins)}")
-    removed = _accumulate_columns(buckets, flow, placed, edges=edges, start_ms=start_ms, columns=columns, out=out)
+    removed = _accumulate_columns(
+        buckets, flow, placed, edges=edges, start_ms=start_ms, columns=columns, out=out, low=low, high=high
+    )
     return ModelRun(
         long=out[0],
         short=out[1],
@@ -90,24 +104,36 @@ def run_model(
             closed_short=removed.closed_short,
             dropped_long=placed.dropped_long,
             dropped_short=placed.dropped_short,
+            decayed_long=removed.decayed_long,
+            decayed_short=removed.decayed_short,
         ),
     )
 
 
-def run_end_state(*, buckets: Buckets, edges: FloatArray, params: ModelParams) -> tuple[FloatArray, FloatArray]:
+def run_end_state(
+    *,
+    buckets: Buckets,
+    edges: FloatArray,
+    params: ModelParams,
+    decay: FloatArray | None = None,
+    sweep_low: FloatArray | None = None,
+    sweep_high: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
     """The per-tier state after the last bucket of the run ``buckets`` on the grid ``edges``.
 
     Equal, up to round-off, to ``run_model(...).tier_long`` / ``tier_short``: the same flow and
     placement, with the end state derived in closed form and no output columns written. A
     walk-forward backtest needs the end state at thousands of points in time; this costs one
-    vectorised pass over the run instead of the sequential one.
+    vectorised pass over the run instead of the sequential one. ``decay`` and the sweep prices as
+    in ``run_model``.
     """
     params.validate()
     if edges.shape[0] - 1 < 1:
         raise ValueError("edges must hold at least two values")
-    flow = _open_interest_flow(buckets)
+    flow = _with_decay(_open_interest_flow(buckets), decay)
+    low, high = _sweep_prices(buckets, sweep_low, sweep_high)
     placed = _place_new_positions(buckets, flow, edges=edges, params=params)
-    return _tier_state_at_end(buckets, flow, placed, edges=edges)
+    return _tier_state_at_end(flow, placed, edges=edges, low=low, high=high)
 
 
 def _output_window(
@@ -132,12 +158,17 @@ def _output_window(
 @dataclass(frozen=True, slots=True)
 class _Flow:
     """Per bucket: new open interest (``gain``), the taker-buy share that splits it into longs and
-    shorts (``s``), and the fraction of every position that survives a fall in OI (``keep``)."""
+    shorts (``s``), and the fraction of every position that survives a fall in OI (``keep``).
+
+    With decay (model v2) ``keep`` also holds the decay factor, ``closing`` marks every bucket that
+    shrinks the state, and ``close_share`` is the part of what it removes that is a close (the rest
+    decayed); None means all of it (model v1)."""
 
     gain: FloatArray
     s: FloatArray
     closing: NDArray[np.bool_]
     keep: FloatArray
+    close_share: FloatArray | None = None
 
 
 def _open_interest_flow(buckets: Buckets) -> _Flow:
@@ -159,6 +190,38 @@ def _open_interest_flow(buckets: Buckets) -> _Flow:
     close_f = np.zeros(n)
     close_f[closing] = np.minimum(1.0, -d[closing] / prev_oi[closing])
     return _Flow(gain=np.maximum(d, 0.0), s=s, closing=closing, keep=1 - close_f)
+
+
+def _with_decay(flow: _Flow, decay: FloatArray | None) -> _Flow:
+    """Fold a per-bucket decay factor into the flow's ``keep``: the model is linear, so fading every
+    position by a factor is a close the open interest did not report."""
+    if decay is None:
+        return flow
+    decay = np.asarray(decay, dtype=np.float64)
+    if decay.shape != flow.keep.shape:
+        raise ValueError(f"decay has shape {decay.shape}, expected {flow.keep.shape}")
+    if not ((decay >= 0) & (decay <= 1)).all():  # NaN fails both
+        raise ValueError("decay factors must be between 0 and 1")
+    keep = flow.keep * decay
+    closing = flow.closing | (decay < 1)
+    close_share = np.ones_like(keep)
+    np.divide(1 - flow.keep, 1 - keep, out=close_share, where=closing)
+    return _Flow(gain=flow.gain, s=flow.s, closing=closing, keep=keep, close_share=close_share)
+
+
+def _sweep_prices(
+    buckets: Buckets, sweep_low: FloatArray | None, sweep_high: FloatArray | None
+) -> tuple[FloatArray, FloatArray]:
+    """The prices that sweep each bucket's longs (low) and shorts (high); the candle's by default."""
+    n = len(buckets)
+    low = buckets.low if sweep_low is None else np.asarray(sweep_low, dtype=np.float64)
+    high = buckets.high if sweep_high is None else np.asarray(sweep_high, dtype=np.float64)
+    for name, arr in (("sweep_low", low), ("sweep_high", high)):
+        if arr.shape != (n,):
+            raise ValueError(f"{name} has shape {arr.shape}, expected ({n},)")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite")
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +276,7 @@ def _place_new_positions(buckets: Buckets, flow: _Flow, *, edges: FloatArray, pa
 
 
 def _tier_state_at_end(
-    buckets: Buckets, flow: _Flow, placed: _Placement, *, edges: FloatArray
+    flow: _Flow, placed: _Placement, *, edges: FloatArray, low: FloatArray, high: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Per-tier state after the last bucket, (tiers x bins) per side in the caller's tier order.
 
@@ -221,7 +284,7 @@ def _tier_state_at_end(
     derived afterwards: a deposit survives if no later bar traded through its bin, and is scaled by
     every later closing factor.
     """
-    n = len(buckets)
+    n = low.shape[0]
     n_bins = edges.shape[0] - 1
     n_tiers, bins, amt = placed.n_tiers, placed.bins, placed.amt
     centers = (edges[:-1] + edges[1:]) / 2
@@ -231,8 +294,8 @@ def _tier_state_at_end(
     centre_of = np.append(centers, np.nan)[bins]  # NaN for the scratch slot: never alive
     alive = np.concatenate(
         (
-            centre_of[:, :n_tiers] < suffix_extreme(buckets.low, np.minimum)[:, None],
-            centre_of[:, n_tiers:] > suffix_extreme(buckets.high, np.maximum)[:, None],
+            centre_of[:, :n_tiers] < suffix_extreme(low, np.minimum)[:, None],
+            centre_of[:, n_tiers:] > suffix_extreme(high, np.maximum)[:, None],
         ),
         axis=1,
     )
@@ -248,6 +311,8 @@ class _Removed:
     swept_short: float
     closed_long: float
     closed_short: float
+    decayed_long: float
+    decayed_short: float
 
 
 def _merged_deposits(placed: _Placement, n_bins: int) -> tuple[IntArray, FloatArray]:
@@ -281,6 +346,8 @@ def _accumulate_columns(
     start_ms: int,
     columns: int,
     out: FloatArray,
+    low: FloatArray,
+    high: FloatArray,
 ) -> _Removed:
     """The one sequential pass: per bucket remove swept positions, apply a close or add the new
     positions, and write the state into its column of ``out`` (2 x columns x bins: longs, shorts).
@@ -296,10 +363,11 @@ def _accumulate_columns(
     # Per bucket, in the loop's order: nothing is looked up by index inside the loop.
     steps = zip(
         ((buckets.open_time - start_ms) // buckets.bar_ms).tolist(),
-        np.searchsorted(centers, buckets.low, side="left").tolist(),  # first long bin with centre >= low
-        np.searchsorted(centers, buckets.high, side="right").tolist(),  # short bins before: centre <= high
+        np.searchsorted(centers, low, side="left").tolist(),  # first long bin with centre >= low
+        np.searchsorted(centers, high, side="right").tolist(),  # short bins before: centre <= high
         flow.closing.tolist(),
         flow.keep.tolist(),
+        [1.0] * len(buckets) if flow.close_share is None else flow.close_share.tolist(),
         gaining.tolist(),
         list(flat_idx),
         list(flat_amt),
@@ -321,14 +389,14 @@ def _accumulate_columns(
     column = list(out.transpose(1, 0, 2))  # column c of both sides, a (2, n_bins) view
     add = np.add.reduce
     factor = np.empty(())  # a close's keep: a 0-d array multiplies faster than a Python float
-    swept_long = swept_short = closed_long = closed_short = 0.0
+    swept_long = swept_short = closed_long = closed_short = decayed_long = decayed_short = 0.0
     total_long = total_short = 0.0
     # Watermarks bound the bins that can be non-zero, so a sweep only touches (and sums) the part
     # of the state that actually holds positions: longs below `top`, shorts from `bot` up.
     top = 0
     bot = n_bins
     next_col = 0
-    for col, i, k, closing, g, gain, idx, dep, add_long, add_short, top_add, bot_add in steps:
+    for col, i, k, closing, g, c, gain, idx, dep, add_long, add_short, top_add, bot_add in steps:
         if col > next_col:  # slots with no bucket repeat the state after the previous bucket
             out[:, next_col:col] = both[:, None, :]
         if i < top:  # remove the longs price traded down through
@@ -345,14 +413,19 @@ def _accumulate_columns(
             total_short -= gone
             part.fill(0.0)
             bot = k
-        if closing:  # falling OI closes every position pro rata
-            closed_long += total_long * (1.0 - g)
-            closed_short += total_short * (1.0 - g)
+        if closing:  # falling OI (or decay) shrinks every position pro rata
+            gone_long = total_long * (1.0 - g)
+            gone_short = total_short * (1.0 - g)
+            # c is 1.0 without decay: the books are then model v1's to the bit.
+            closed_long += gone_long * c
+            closed_short += gone_short * c
+            decayed_long += gone_long - gone_long * c
+            decayed_short += gone_short - gone_short * c
             total_long *= g
             total_short *= g
             factor[()] = g
             np.multiply(flat, factor, out=flat)
-        elif gain:  # rising OI places new positions
+        if gain:  # rising OI places new positions (never in the same bucket as a close, without decay)
             flat[idx] += dep
             total_long += add_long
             total_short += add_short
@@ -365,4 +438,4 @@ def _accumulate_columns(
             next_col = col + 1
     if next_col < columns:
         out[:, next_col:] = both[:, None, :]
-    return _Removed(swept_long, swept_short, closed_long, closed_short)
+    return _Removed(swept_long, swept_short, closed_long, closed_short, decayed_long, decayed_short)

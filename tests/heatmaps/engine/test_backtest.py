@@ -60,7 +60,11 @@ def test_map_at_each_step_is_the_map_drawn_from_the_data_up_to_it(walk: Buckets,
     gap = np.ones(len(walk), dtype=bool)
     gap[1500:1530] = False  # two and a half hours without bars
     bars = Buckets.from_arrays(
-        **{f.name: getattr(walk, f.name)[gap] for f in dataclasses.fields(walk) if f.name != "bar_ms"}
+        **{
+            f.name: getattr(walk, f.name)[gap]
+            for f in dataclasses.fields(walk)
+            if f.name != "bar_ms" and getattr(walk, f.name) is not None
+        }
     )
     buckets = aggregate(carry_open_interest(bars), tf.bar_ms)
     params = ModelParams()
