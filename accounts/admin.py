@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import User
+from accounts.models import PersonalModel, User
 
 
 @admin.register(User)
@@ -17,3 +17,13 @@ class UserAdmin(DjangoUserAdmin):
     )
     list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login", "time_zone")
     list_filter = ("is_staff", "is_superuser", "is_active", "default_timeframe")
+
+
+@admin.register(PersonalModel)
+class PersonalModelAdmin(admin.ModelAdmin):
+    """Traders' own heat-map models (Model settings); the parameters are the engine's JSON."""
+
+    list_display = ("name", "user", "created_at", "updated_at")
+    list_select_related = ("user",)
+    search_fields = ("name", "user__username")
+    readonly_fields = ("created_at", "updated_at")
