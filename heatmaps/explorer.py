@@ -358,3 +358,13 @@ def compare_filters(
     grid_a, grid_b = grid(maps[0]), grid(maps[1])
     result = compare_maps(a=grid_a, b=grid_b, a_clusters=clusters(maps[0]), b_clusters=clusters(maps[1]))
     return ComparedMaps(a=maps[0], b=maps[1], grid_a=grid_a, grid_b=grid_b, result=result)
+
+
+def hyperliquid_model_map(asset: Asset, stored: StoredMap) -> StoredMap | None:
+    """The stored map's run with Hyperliquid's open interest alone (what the measured layer is compared
+    with and merged into), or None when the asset's maps have no Hyperliquid open interest."""
+    try:
+        filt = resolve_filter(asset=asset, exchange="hyperliquid")
+    except FilterError:
+        return None
+    return filtered_map(asset=asset, stored=stored, filt=filt)

@@ -2,12 +2,12 @@
 
 Real USD at the real liquidation prices of the accounts the sweep reads, next to how much of the venue's
 open interest they cover; no model. Binned on the stored map's price axis (``timeframe``), so each bin
-lines up with that map's liquidation map.
+lines up with that map's liquidation map. ``layer=merged`` adds the modelled liquidation map with the
+measured share of Hyperliquid's modelled part replaced by the measured USD (docs/model.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -22,13 +22,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from heatmaps.engine import TIMEFRAMES
-from heatmaps.engine.layer_compare import compare_layers
-from heatmaps.exchanges.hyperliquid_accounts import MeasuredLayer
-from heatmaps.explorer import FilterError, filtered_map, resolve_filter
+from heatmaps.explorer import hyperliquid_model_map
 from heatmaps.ingest.hyperliquid_sweep import asset_coin, measured_for_asset
-from heatmaps.maps import StoredMap, read_heatmap
+from heatmaps.maps import read_heatmap
 from heatmaps.models import Asset, HyperliquidAccount
-from heatmaps.serializers import ERROR_RESPONSES, api_asset
+from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, api_asset
+from heatmaps.validity.measured import comparison_json, hyperliquid_part, merged_layer, model_comparison
+
+LAYERS = ("measured", "merged")
 
 
 class SideComparisonOut(serializers.Serializer):
@@ -38,11 +39,30 @@ class SideComparisonOut(serializers.Serializer):
         help_text='share of the side\'s modelled USD within ±1 % ("1") and ±5 % ("5") of price',
     )
     measured_share_within = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    model_usd_within = serializers.DictField(
+        child=serializers.FloatField(), help_text='modelled USD within ±1 % ("1") and ±5 % ("5") of price'
+    )
+    measured_usd_within = serializers.DictField(child=serializers.FloatField())
 
 
 class ComparisonOut(serializers.Serializer):
     long = SideComparisonOut()
     short = SideComparisonOut()
+
+
+class MergedOut(serializers.Serializer):
+    long_usd = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="USD of longs liquidated per bin at the newest column: model_all − long_coverage × model_hl + "
+        "measured, never below the measured USD",
+    )
+    short_usd = serializers.ListField(child=serializers.FloatField())
+    long_measured_share = serializers.ListField(
+        child=serializers.FloatField(), help_text="measured USD ÷ merged USD per bin, 0–1 (0 where the bin is empty)"
+    )
+    short_measured_share = serializers.ListField(child=serializers.FloatField())
+    long_coverage = serializers.FloatField(help_text="the longs' coverage the merge used, clipped to 0–1")
+    short_coverage = serializers.FloatField()
 
 
 class MeasuredOut(serializers.Serializer):
@@ -72,6 +92,13 @@ class MeasuredOut(serializers.Serializer):
         "size); Hyperliquid's figure, not the market's: its leverage mix is its own",
     )
     swept_at = serializers.DateTimeField(allow_null=True, help_text="newest account read (UTC)")
+    layer = serializers.ChoiceField(choices=LAYERS)
+    merged = MergedOut(
+        allow_null=True,
+        help_text="null unless layer=merged: the modelled map of every venue at the newest column, Hyperliquid's "
+        "measured share replaced by the measured USD; null when Hyperliquid's open interest or its modelled "
+        "map is missing",
+    )
 
 
 @extend_schema(
@@ -81,12 +108,23 @@ class MeasuredOut(serializers.Serializer):
     parameters=[
         OpenApiParameter("symbol", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. BTCUSDT"),
         OpenApiParameter("timeframe", OpenApiTypes.STR, description="the map whose price axis to use (24h)"),
+        OpenApiParameter(
+            "layer",
+            OpenApiTypes.STR,
+            enum=LAYERS,
+            description="measured (default): the measured positions alone; merged: also the modelled map with "
+            "Hyperliquid's measured share replaced by the measured USD, and each bin's measured share. An asset "
+            "without Hyperliquid answers 400 naming layer (404 when no layer is asked for)",
+        ),
     ],
-    responses={200: MeasuredOut, 400: ERROR_RESPONSES[404], **ERROR_RESPONSES},
+    responses={200: MeasuredOut, **BAD_REQUEST, **ERROR_RESPONSES},
 )
 @api_view(["GET"])
 def measured(request: Request, symbol: str) -> HttpResponseBase:
-    asset = _get_asset_on_hyperliquid(symbol)
+    wanted = request.query_params.get("layer")
+    asset = _get_asset_on_hyperliquid(symbol, layer=wanted)
+    if wanted is not None and wanted not in LAYERS:
+        raise ValidationError({"layer": f"one of {', '.join(LAYERS)}"})
     timeframe = request.query_params.get("timeframe", "24h")
     if timeframe not in TIMEFRAMES:
         raise ValidationError({"timeframe": f"one of {', '.join(TIMEFRAMES)}"})
@@ -96,6 +134,7 @@ def measured(request: Request, symbol: str) -> HttpResponseBase:
     m = stored.heatmap
     edges = np.linspace(m.price_lo, m.price_hi, m.bins + 1)
     layer = measured_for_asset(asset, edges=edges)
+    modelled = hyperliquid_part(stored, hyperliquid_model_map(asset, stored))
     accounts = HyperliquidAccount.objects.filter(enabled=True, last_swept_at__isnull=False)
     body: dict[str, Any] = {
         "symbol": asset.symbol,
@@ -117,39 +156,23 @@ def measured(request: Request, symbol: str) -> HttpResponseBase:
         "venue_oi_usd": layer.venue_oi_usd,
         "accounts": accounts.count(),
         "swept_at": accounts.aggregate(newest=Max("last_swept_at"))["newest"],
-        "model_comparison": _model_comparison(asset, stored, layer),
+        "model_comparison": comparison_json(
+            model_comparison(modelled=modelled, layer=layer) if modelled is not None else None
+        ),
+        "layer": wanted or "measured",
     }
+    body["merged"] = (
+        merged_layer(stored=stored, modelled=modelled, layer=layer) if wanted == "merged" and modelled else None
+    )
     return Response(MeasuredOut(body).data)
 
 
-def _get_asset_on_hyperliquid(symbol: str) -> Asset:
-    return api_asset(
-        symbol,
-        assets=Asset.objects.filter(exchanges__code="hyperliquid"),
-        missing="no enabled asset {symbol} on Hyperliquid",
-    )
-
-
-def _model_comparison(asset: Asset, stored: StoredMap, layer: MeasuredLayer) -> dict[str, Any] | None:
-    """The modelled map of Hyperliquid's open interest alone, on the same bins, against the measured one."""
-    try:
-        filt = resolve_filter(asset=asset, exchange="hyperliquid")
-    except FilterError:
-        return None
-    modelled = filtered_map(asset=asset, stored=stored, filt=filt)
-    if modelled is None:
-        return None
-    m = modelled.heatmap
-    if (m.price_lo, m.price_hi, m.bins) != (stored.heatmap.price_lo, stored.heatmap.price_hi, stored.heatmap.bins):
-        return None  # another price axis: bins would not line up
-    lmap = m.liquidation_map or {}
-    price = lmap.get("price")
-    if not price:
-        return None
-    sides = compare_layers(
-        edges=np.linspace(m.price_lo, m.price_hi, m.bins + 1), price=float(price),
-        model_long=np.sum(np.asarray(lmap.get("tier_long") or [np.zeros(m.bins)], dtype=float), axis=0),
-        model_short=np.sum(np.asarray(lmap.get("tier_short") or [np.zeros(m.bins)], dtype=float), axis=0),
-        measured_long=layer.long_usd, measured_short=layer.short_usd,
-    )  # fmt: skip
-    return {side: asdict(c) for side, c in sides.items()}
+def _get_asset_on_hyperliquid(symbol: str, *, layer: str | None) -> Asset:
+    """The asset on Hyperliquid; an enabled asset that is not there is a 400 naming ``layer`` when a layer was
+    asked for (there is no measured layer to give), else a 404 as for any missing resource."""
+    asset = api_asset(symbol)
+    if not asset.exchanges.filter(code="hyperliquid").exists():
+        if layer is not None:
+            raise ValidationError({"layer": f"{asset.symbol} is not on Hyperliquid: it has no measured layer"})
+        raise NotFound(f"no enabled asset {symbol[:40]!r} on Hyperliquid")
+    return asset

@@ -37,6 +37,7 @@ from heatmaps.views.common import (
     render_page,
 )
 from heatmaps.views.explore import cluster_facts, explore_links, explored_heatmap, parse_explore
+from heatmaps.views.measured_layer import layer_context, parse_layer
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
 from heatmaps.views.trader_cache import shared_with_traders
 from heatmaps.views.visitor_cache import shared_with_visitors
@@ -92,6 +93,7 @@ class MapParams:
     full_usd: float | None = None
     ignored: tuple[str, ...] = ()
     explore: MapFilter = field(default_factory=MapFilter)  # tiers, exchanges, moment (views/explore.py)
+    layer: str = "model"  # model | measured | merged (views/measured_layer.py)
 
     def query(self, **changes: object) -> dict[str, str]:
         values = {"side": self.side, "min": self.min_usd, "full": self.full_usd, **changes}
@@ -103,6 +105,8 @@ class MapParams:
             if isinstance(value, float):
                 out[key] = f"{value:.2f}".rstrip("0").rstrip(".")
         out.update(self.explore.query())
+        if self.layer != "model":
+            out["layer"] = self.layer
         return out
 
 
@@ -162,6 +166,8 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     params = parse_map_params(request)
     explore, problems = parse_explore(request, asset)
     params = replace(params, explore=explore, ignored=(*params.ignored, *problems))
+    layer, problem = parse_layer(request, asset, filtered=explore.active)
+    params = replace(params, layer=layer, ignored=(*params.ignored, *([problem] if problem else [])))
     ctx = _market_context(asset, timeframe, params, path=request.path)
     status = 400 if ctx.get("unknown_timeframe") else 200
     if settings.LIQ_PAGE_CACHE_SECONDS and status == 200:
@@ -223,6 +229,7 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
         "reset_href": "?" + urlencode({"tf": timeframe, **params.query(min=None, full=None)}),
         "path": path,
         "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
+        **layer_context(asset, timeframe=timeframe, keep=keep, layer=params.layer),
     }
     if timeframe not in TIMEFRAMES:
         # The asset exists, the request is wrong: a 400 on the page itself, with the tabs to recover.

@@ -13,7 +13,9 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from heatmaps import validity
+from heatmaps.explorer import hyperliquid_model_map
 from heatmaps.models import Asset, Backtest
+from heatmaps.validity.measured import measured_against_model
 from heatmaps.views.common import HtmxHttpRequest, exchange_name
 from heatmaps.views.visitor_cache import shared_with_visitors
 
@@ -189,6 +191,7 @@ def model_page(request: HtmxHttpRequest) -> HttpResponse:
     stored = validity.latest_backtests(assets=shown)
     sections = [{"asset": a, "cards": [backtest_card(b) for b in stored[a.pk]]} for a in shown]
     ctx = {"assets": assets, "chosen": chosen, "sections": sections, "chart": CHART}
+    ctx["measured_checks"] = measured_against_model(model_of_hyperliquid=hyperliquid_model_map, assets=shown)
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     response = render(
         request, "heatmaps/model.html#model-report" if partial else "heatmaps/model.html", ctx, status=status

@@ -564,10 +564,11 @@
       var v = (tiers[k] && tiers[k][bin]) || 0;
       binTotal += v;
       if (v > 0) {
-        tierRows.push("<span class=\"tier-row\"><span class=\"tier tier-" + k + "\">" + (leverages[k] != null ? Math.round(leverages[k]) + "×" : "tier " + (k + 1)) + "</span><span>" + D.usd(v) + "</span></span>");
+        tierRows.push("<span class=\"tier-row\"><span class=\"tier tier-" + k + "\">" + (lm.labels && lm.labels[k] ? lm.labels[k] : leverages[k] != null ? Math.round(leverages[k]) + "×" : "tier " + (k + 1)) + "</span><span>" + D.usd(v) + "</span></span>");
       }
     }
     rows.push("<span class=\"muted\">at this price " + D.usd(binTotal) + "</span>");
+    if (state.layer && shown) rows.push("<span class=\"measured-share\">measured share " + (((below ? state.layer.longShare : state.layer.shortShare)[bin] || 0) * 100).toFixed(0) + " %</span>");
     // the tier rows are flex rows (a line each), so only the lines above need <br>
     tip.innerHTML = rows.join("<br>") + tierRows.join("");
     tip.dataset.bin = String(bin);
@@ -633,6 +634,7 @@
       var cd = D.priceDecimals(c[4]);
       lines.push("<span class=\"muted\">O " + D.price(c[1], cd) + " H " + D.price(c[2], cd) + " L " + D.price(c[3], cd) + " C " + D.price(c[4], cd) + "</span>");
     }
+    if (state.layer) lines.push(layerLine(state.layer, cell, long, short, tip));
     tip.innerHTML = lines.join("<br>");
     tip.dataset.col = String(cell.col);
     tip.dataset.bin = String(cell.bin);
@@ -645,6 +647,19 @@
     if (top + tip.offsetHeight > plot.y + plot.h) top = p.y - 14 - tip.offsetHeight;
     tip.style.left = Math.max(0, left) + "px";
     tip.style.top = Math.max(0, top) + "px";
+  }
+
+  // The measured Hyperliquid layer's line in the tooltip: the cell's measured share of its USD (in the band
+  // that holds the measured snapshot), else what the column is in this layer.
+  function layerLine(layer, cell, long, short, tip) {
+    if (cell.col < layer.from) {
+      tip.dataset.measuredShare = "";
+      return "<span class=\"muted\">" + (layer.only ? "measured layer: only now, at the right-edge band" : "modelled; measured only at the right-edge band (now)") + "</span>";
+    }
+    var total = long + short;
+    var share = total > 0 ? (long * (layer.longShare[cell.bin] || 0) + short * (layer.shortShare[cell.bin] || 0)) / total : 0;
+    tip.dataset.measuredShare = share.toFixed(4);
+    return "<span class=\"measured-share\">measured share " + (share * 100).toFixed(0) + " %</span> <span class=\"muted\">(Hyperliquid, now)</span>";
   }
 
   // ---- intensity handles: ?min= and ?full= ---------------------------------------------------
@@ -910,6 +925,28 @@
       if (!state || !state.data) return;
       state.data.measured = layer;
       state.canvas.dataset.measured = layer ? "shown" : "";
+      if (state.drawn) draw(state);
+    },
+    // The measured Hyperliquid layer (measured.js): the newest `band` columns and the liquidation map hold the
+    // measured (or merged) USD per bin; with `only`, every other column is emptied (a snapshot has no past).
+    setLayer: function (overlay) {
+      var state = currentState();
+      if (!state || !state.data || !state.grid) return;
+      var data = state.data;
+      var bins = data.bins;
+      var from = Math.max(0, data.width - overlay.band);
+      ["long", "short"].forEach(function (side) {
+        var grid = overlay.only ? new Float64Array(state.grid[side].length) : state.grid[side];
+        for (var col = from; col < data.width; col++) {
+          for (var b = 0; b < bins; b++) grid[col * bins + b] = overlay[side][b] || 0;
+        }
+        state.grid[side] = grid;
+      });
+      data.liquidation_map = overlay.liquidation_map;
+      state.layer = Object.assign({ from: from }, overlay);
+      if (overlay.full > 0) state.autoFull = overlay.full;
+      state.canvas.dataset.layer = overlay.name;
+      state.image = D.buildImage(data, state.grid, imageOptions(state));
       if (state.drawn) draw(state);
     },
     // The stream is open (live.js): the whole view gains the forming bar's column, or loses it.
