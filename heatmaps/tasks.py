@@ -416,6 +416,7 @@ def backfill_asset(self: Any, asset_id: int, days: int) -> int:
             written += result.rows_written
             for note in result.notes:
                 log.warning("backfill %s@%s: %s", asset.symbol, exchange.code, note)
+    _backfill_risk_limits(asset)
     if written:
         enqueue_recompute(asset_ids=[asset.pk])  # history changed: every timeframe, not only the due ones
     return written
@@ -442,3 +443,42 @@ def backtest_tick() -> int:
             backtest_asset.delay(asset_id, timeframe)
             count += 1
     return count
+
+
+def enqueue_risk_limits(*, asset_ids: list[int]) -> None:
+    """Refresh the assets' risk limits once the current transaction commits (a new asset: at once)."""
+    for asset_id in asset_ids:
+        transaction.on_commit(partial(refresh_risk_limits.delay, asset_id))
+
+
+@shared_task(name="heatmaps.risk_limits_tick")
+def risk_limits_tick() -> int:
+    """Daily: one risk-limit refresh per enabled asset."""
+    asset_ids = list(Asset.objects.filter(enabled=True).values_list("pk", flat=True))
+    for asset_id in asset_ids:
+        refresh_risk_limits.delay(asset_id)
+    return len(asset_ids)
+
+
+@shared_task(bind=True, name="heatmaps.refresh_risk_limits", max_retries=3, **IDEMPOTENT)
+def refresh_risk_limits(self: Any, asset_id: int) -> int:
+    """The asset's brackets from each venue that publishes them (model v2's margin and leverage). A venue's
+    error keeps its previous row; a transient one retries the whole refresh, which rewrites the same rows."""
+    from heatmaps.marketdata.risk_limits import risk_limits_refresh
+
+    asset = Asset.objects.filter(pk=asset_id).first()
+    if asset is None:
+        return 0
+    report = risk_limits_refresh(asset=asset, connect=ingest.connector_for)
+    transient = [e for e in report.failed.values() if isinstance(e, TransientExchangeError)]
+    if transient and self.request.retries < self.max_retries:
+        raise self.retry(exc=transient[0], countdown=_backoff(self.request.retries, transient[0].retry_after))
+    return len(report.stored)
+
+
+def _backfill_risk_limits(asset: Asset) -> None:
+    """A backfill also fetches the asset's brackets once, so model v2 has them before the daily refresh;
+    a venue's error is logged by the refresh and left to that daily run."""
+    from heatmaps.marketdata.risk_limits import risk_limits_refresh
+
+    risk_limits_refresh(asset=asset, connect=ingest.connector_for)

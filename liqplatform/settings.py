@@ -400,6 +400,8 @@ CELERY_BEAT_SCHEDULE = {
     "maintain-partitions": {"task": "heatmaps.maintain_partitions", "schedule": {"crontab": {"minute": 17, "hour": 3}}},
     # Daily: OKX contract sizes (ctVal) of every swap, which the liquidation recorder converts with.
     "refresh-instruments": {"task": "heatmaps.refresh_instruments", "schedule": {"crontab": {"minute": 23, "hour": 3}}},
+    # Daily: model v2's margin and leverage, the risk-limit brackets of every asset on Bybit and OKX.
+    "refresh-risk-limits": {"task": "heatmaps.risk_limits_tick", "schedule": {"crontab": {"minute": 41, "hour": 3}}},
 }
 
 # Exchange endpoints (override to point at a mirror, a proxy or a test server).

@@ -11,6 +11,7 @@ from heatmaps import ingest
 from heatmaps.exchanges import ExchangeError, PageProgress
 from heatmaps.management.tables import format_table, utc
 from heatmaps.marketdata import dt_to_ms, span_summary
+from heatmaps.marketdata.risk_limits import risk_limits_refresh
 from heatmaps.models import EXCHANGE_NAMES, Asset, Exchange
 from heatmaps.tasks import enqueue_recompute
 
@@ -106,5 +107,11 @@ class Command(BaseCommand):
         for result in results:
             for note in result.notes:
                 self.stdout.write(self.style.WARNING(f"note: {note}"))
+        # Model v2's margin and leverage on this venue, once (the daily refresh keeps them current).
+        risk = risk_limits_refresh(asset=asset, connect=ingest.connector_for, exchanges=[exchange.code])
+        if risk.stored:
+            self.stdout.write(f"risk limits of {asset.symbol}@{exchange.code} stored")
+        for code, error in risk.failed.items():
+            self.stdout.write(self.style.WARNING(f"note: risk limits of {asset.symbol}@{code} not fetched: {error}"))
         if written:
             enqueue_recompute(asset_ids=[asset.pk])  # history changed: every timeframe
