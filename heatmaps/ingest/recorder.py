@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connections
 from prometheus_client import Counter
 
-from heatmaps.exchanges import ExchangeError
+from heatmaps.exchanges import ExchangeError, default_symbol
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
 from heatmaps.ingest.instruments import contract_sizes, instrument_specs_refresh
 from heatmaps.live import publishers as live
@@ -37,7 +37,7 @@ def instrument_name(code: str, asset: Asset) -> str:
     mapped = VenueSymbol.objects.filter(asset=asset, exchange__code=code).values_list("symbol", flat=True).first()
     if mapped:
         return str(mapped)
-    return f"{asset.base}-{asset.quote}-SWAP" if code == "okx" else f"{asset.base}{asset.quote}"
+    return default_symbol(code, asset.base, asset.quote)
 
 
 class ContractSizes(Mapping[str, float]):

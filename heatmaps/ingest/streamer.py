@@ -19,23 +19,42 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 
-from heatmaps.exchanges import BinanceConnector, ExchangeError
+from heatmaps.exchanges import BinanceConnector, DeribitConnector, ExchangeError, GateConnector
 from heatmaps.exchanges.base import wall_clock_ms
 from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
 from heatmaps.exchanges.streams import (
+    HYPERLIQUID_PING,
     OKX_BUSINESS_CHANNELS,
     OKX_PUBLIC_CHANNELS,
     BarEvent,
+    BitgetMarketParser,
+    BitmexMarketParser,
     BybitMarketParser,
     CloseSampler,
+    DeribitMarketParser,
+    GateMarketParser,
+    HyperliquidMarketParser,
     MarketEvent,
     MarkEvent,
     OiEvent,
     binance_messages,
     binance_topics,
     binance_url,
+    bitget_messages,
+    bitget_topics,
+    bitmex_messages,
+    bitmex_topics,
     bybit_messages,
     bybit_topics,
+    deribit_answer,
+    deribit_hello,
+    deribit_messages,
+    deribit_topics,
+    gate_messages,
+    gate_ping,
+    gate_topics,
+    hyperliquid_messages,
+    hyperliquid_topics,
     okx_messages,
     okx_topics,
     parse_binance_market,
@@ -49,8 +68,20 @@ from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
 log = logging.getLogger("heatmaps.market_stream")
 
-CODES = ("binance", "bybit", "okx")
+CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate", "bitmex", "deribit")
 BINANCE_MAX_CONNECTION_S = 23.5 * 3600  # Binance closes every connection after 24 h
+# Each connection's topics from its venue's instruments (OKX's two connections carry different channels).
+TOPICS: dict[str, Callable[[list[str]], list[str]]] = {
+    "binance": binance_topics,
+    "bybit": bybit_topics,
+    "okx-public": lambda symbols: okx_topics(symbols, OKX_PUBLIC_CHANNELS),
+    "okx-business": lambda symbols: okx_topics(symbols, OKX_BUSINESS_CHANNELS),
+    "hyperliquid": hyperliquid_topics,
+    "bitget": bitget_topics,
+    "gate": gate_topics,
+    "bitmex": bitmex_topics,
+    "deribit": deribit_topics,
+}
 
 
 @dataclass(frozen=True)
@@ -125,6 +156,10 @@ class MarketStreamer:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="market-store")
         self._okx_sizes: ContractSizes | None = None
         self._okx_unsized = unsized_counter("okx")
+        # Read once per instrument from REST (DB thread): Gate's coin per contract, Deribit's inverse or not.
+        self.gate_multipliers: dict[str, float] = {}
+        self.deribit_inverse: dict[str, bool] = {}
+        self._unspecified: set[tuple[str, str]] = set()
         self._oi_unreachable = False
         self.connections = self._make_connections()
 
@@ -154,10 +189,48 @@ class MarketStreamer:
                 conns[name] = MarketConnection(
                     name, url, self._parse_okx, okx_messages, ping_message="ping", ping_interval=25.0
                 )
+        if "hyperliquid" in self.exchanges:
+            hl = HyperliquidMarketParser(now_ms=self.now_ms)
+            conns["hyperliquid"] = MarketConnection(
+                "hyperliquid", settings.LIQ_HYPERLIQUID_WS_URL, hl, hyperliquid_messages,
+                ping_message=HYPERLIQUID_PING, ping_interval=30.0, reset=hl.reset,
+            )  # fmt: skip
+        if "bitget" in self.exchanges:
+            bg = BitgetMarketParser()
+            conns["bitget"] = MarketConnection(
+                "bitget", settings.LIQ_BITGET_WS_URL, bg, bitget_messages,
+                ping_message="ping", ping_interval=30.0, reset=bg.reset,
+            )  # fmt: skip
+        if "gate" in self.exchanges:
+            gate = GateMarketParser(self.gate_multipliers, on_unsized=partial(self._unspecified_once, "gate"))
+            conns["gate"] = MarketConnection(
+                "gate", settings.LIQ_GATE_WS_URL, gate, gate_messages,
+                ping_message=gate_ping, ping_interval=20.0, reset=gate.reset,
+            )  # fmt: skip
+        if "bitmex" in self.exchanges:
+            conns["bitmex"] = MarketConnection(
+                "bitmex", settings.LIQ_BITMEX_WS_URL, BitmexMarketParser(), bitmex_messages,
+                ping_message="ping", ping_interval=15.0,
+            )  # fmt: skip
+        if "deribit" in self.exchanges:
+            dr = DeribitMarketParser(self.deribit_inverse, on_unknown=partial(self._unspecified_once, "deribit"))
+            conns["deribit"] = MarketConnection(
+                "deribit", settings.LIQ_DERIBIT_WS_URL, dr, deribit_messages,
+                hello=deribit_hello, answer=deribit_answer, reset=dr.reset,
+            )  # fmt: skip
         return conns
 
     def _parse_okx(self, frame: Any) -> list[MarketEvent]:
         return parse_okx_market(frame, self._okx_sizes or {}, on_unsized=self._okx_unsized)
+
+    def _unspecified_once(self, code: str, instrument: str) -> None:
+        if (code, instrument) not in self._unspecified:
+            self._unspecified.add((code, instrument))
+            log.warning(
+                "%s: %s carries contracts or USD the stream cannot convert yet (its contract is not read from "
+                "REST); its volume and open interest are left out until the next refresh reads it",
+                code, instrument,
+            )  # fmt: skip
 
     @staticmethod
     def code_of(conn: MarketConnection) -> str:
@@ -174,21 +247,39 @@ class MarketStreamer:
             if self._okx_sizes is None:
                 self._okx_sizes = ContractSizes(next(iter(feeds["okx"].values())).exchange)
             self._okx_sizes.reload_if_stale()
+        self._read_contracts(feeds)
         return feeds
+
+    def _read_contracts(self, feeds: dict[str, dict[str, Feed]]) -> None:
+        """Gate's coin per contract and whether a Deribit perpetual is inverse, from REST, once per instrument
+        (they do not change while it trades); one that cannot be read now is tried at the next refresh."""
+        for code, known, read in (
+            ("gate", self.gate_multipliers, lambda c, s: c.fetch_contract(s).multiplier),
+            ("deribit", self.deribit_inverse, lambda c, s: c.fetch_instrument(s).inverse),
+        ):
+            missing = [s for s in feeds.get(code, {}) if s not in known]
+            if not missing:
+                continue
+            conn = connector_for(feeds[code][missing[0]].exchange, now_ms=self.now_ms)
+            try:
+                assert isinstance(conn, GateConnector | DeribitConnector)
+                for symbol in missing:
+                    try:
+                        known[symbol] = read(conn, symbol)  # one key set: the parser sees it or not
+                    except ExchangeError as exc:
+                        log.warning(
+                            "%s: contract of %s not read (%s); tried again at the next refresh", code, symbol, exc
+                        )
+                    else:
+                        self._unspecified.discard((code, symbol))
+            finally:
+                conn.close()
 
     async def refresh(self) -> None:
         """Re-read the enabled assets × exchanges and set every connection's topics from them."""
         self.feeds = await self._in_db(self._load)
         for name, conn in self.connections.items():
-            symbols = sorted(self.feeds.get(self.code_of(conn), {}))
-            if name == "binance":
-                conn.set_topics(binance_topics(symbols))
-            elif name == "bybit":
-                conn.set_topics(bybit_topics(symbols))
-            elif name == "okx-public":
-                conn.set_topics(okx_topics(symbols, OKX_PUBLIC_CHANNELS))
-            else:
-                conn.set_topics(okx_topics(symbols, OKX_BUSINESS_CHANNELS))
+            conn.set_topics(TOPICS[name](sorted(self.feeds.get(self.code_of(conn), {}))))
 
     async def _refresher(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -12,8 +12,8 @@ from heatmaps.tasks import schedule_recompute
 
 class Command(BaseCommand):
     help = (
-        "Stream 5-minute bars, mark prices and open interest from Binance, Bybit and OKX websockets until "
-        "stopped (Ctrl-C): closed bars and open interest are stored as the REST ingest stores them, what an "
+        "Stream 5-minute bars, mark prices and open interest from the websockets of Binance, Bybit, OKX, "
+        "Hyperliquid, Bitget, Gate, BitMEX and Deribit until stopped (Ctrl-C): closed bars and open interest are stored as the REST ingest stores them, what an "
         "outage missed is fetched from REST on reconnect, and the enabled assets are re-read every "
         "LIQ_MARKET_REFRESH_SECONDS."
     )
