@@ -430,7 +430,7 @@ LIQ_BITMEX_WS_URL = env_url("LIQ_BITMEX_WS_URL", "wss://ws.bitmex.com/realtime",
 LIQ_DERIBIT_URL = env_url("LIQ_DERIBIT_URL", "https://www.deribit.com", schemes=("http", "https"))
 LIQ_DERIBIT_WS_URL = env_url("LIQ_DERIBIT_WS_URL", "wss://www.deribit.com/ws/api/v2", schemes=("ws", "wss"))
 # Market-data streams (stream_market): Binance's combined stream, OKX's candles on its business endpoint;
-# Bybit's and OKX's public endpoints are the ones above.
+# every other venue's (Bybit, OKX public, Hyperliquid, Bitget, Gate, BitMEX, Deribit) is its *_WS_URL above.
 LIQ_BINANCE_MARKET_WS_URL = env_url(
     "LIQ_BINANCE_MARKET_WS_URL", "wss://fstream.binance.com/market/stream", schemes=("ws", "wss")
 )
