@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from heatmaps.engine.binning import bin_of, suffix_extreme
+from heatmaps.engine.flow import Flow, open_interest_flow, sweep_prices, with_decay
 from heatmaps.engine.inputs import Buckets, FloatArray, IntArray, ModelParams
 
 
@@ -78,8 +78,8 @@ def run_model(
     """
     params.validate()
     start_ms, columns = _output_window(buckets, edges, start_ms=start_ms, columns=columns)
-    flow = _with_decay(_open_interest_flow(buckets), decay)
-    low, high = _sweep_prices(buckets, sweep_low, sweep_high)
+    flow = with_decay(open_interest_flow(buckets), decay)
+    low, high = sweep_prices(buckets, sweep_low, sweep_high)
     placed = _place_new_positions(buckets, flow, edges=edges, params=params)
     tier_long, tier_short = _tier_state_at_end(flow, placed, edges=edges, low=low, high=high)
     n_bins = edges.shape[0] - 1
@@ -130,8 +130,8 @@ def run_end_state(
     params.validate()
     if edges.shape[0] - 1 < 1:
         raise ValueError("edges must hold at least two values")
-    flow = _with_decay(_open_interest_flow(buckets), decay)
-    low, high = _sweep_prices(buckets, sweep_low, sweep_high)
+    flow = with_decay(open_interest_flow(buckets), decay)
+    low, high = sweep_prices(buckets, sweep_low, sweep_high)
     placed = _place_new_positions(buckets, flow, edges=edges, params=params)
     return _tier_state_at_end(flow, placed, edges=edges, low=low, high=high)
 
@@ -156,75 +156,6 @@ def _output_window(
 
 
 @dataclass(frozen=True, slots=True)
-class _Flow:
-    """Per bucket: new open interest (``gain``), the taker-buy share that splits it into longs and
-    shorts (``s``), and the fraction of every position that survives a fall in OI (``keep``).
-
-    With decay (model v2) ``keep`` also holds the decay factor, ``closing`` marks every bucket that
-    shrinks the state, and ``close_share`` is the part of what it removes that is a close (the rest
-    decayed); None means all of it (model v1)."""
-
-    gain: FloatArray
-    s: FloatArray
-    closing: NDArray[np.bool_]
-    keep: FloatArray
-    close_share: FloatArray | None = None
-
-
-def _open_interest_flow(buckets: Buckets) -> _Flow:
-    n = len(buckets)
-    oi = buckets.oi_value
-    d = np.zeros(n)
-    prev_oi = np.full(n, np.nan)
-    if n > 1:
-        np.subtract(oi[1:], oi[:-1], out=d[1:])
-        prev_oi[1:] = oi[:-1]
-    # Unknown OI on either side means no flow (see carry_open_interest); d[0] stays 0 because the
-    # first bar of the run only sets the starting OI.
-    d[np.isnan(d)] = 0.0
-    volume, taker = buckets.volume, buckets.taker_buy
-    known = (volume > 0) & ~np.isnan(taker)  # NaN volume compares False
-    s = np.full(n, 0.5)
-    s[known] = np.clip(taker[known] / volume[known], 0.0, 1.0)
-    closing = (d < 0) & (prev_oi > 0)
-    close_f = np.zeros(n)
-    close_f[closing] = np.minimum(1.0, -d[closing] / prev_oi[closing])
-    return _Flow(gain=np.maximum(d, 0.0), s=s, closing=closing, keep=1 - close_f)
-
-
-def _with_decay(flow: _Flow, decay: FloatArray | None) -> _Flow:
-    """Fold a per-bucket decay factor into the flow's ``keep``: the model is linear, so fading every
-    position by a factor is a close the open interest did not report."""
-    if decay is None:
-        return flow
-    decay = np.asarray(decay, dtype=np.float64)
-    if decay.shape != flow.keep.shape:
-        raise ValueError(f"decay has shape {decay.shape}, expected {flow.keep.shape}")
-    if not ((decay >= 0) & (decay <= 1)).all():  # NaN fails both
-        raise ValueError("decay factors must be between 0 and 1")
-    keep = flow.keep * decay
-    closing = flow.closing | (decay < 1)
-    close_share = np.ones_like(keep)
-    np.divide(1 - flow.keep, 1 - keep, out=close_share, where=closing)
-    return _Flow(gain=flow.gain, s=flow.s, closing=closing, keep=keep, close_share=close_share)
-
-
-def _sweep_prices(
-    buckets: Buckets, sweep_low: FloatArray | None, sweep_high: FloatArray | None
-) -> tuple[FloatArray, FloatArray]:
-    """The prices that sweep each bucket's longs (low) and shorts (high); the candle's by default."""
-    n = len(buckets)
-    low = buckets.low if sweep_low is None else np.asarray(sweep_low, dtype=np.float64)
-    high = buckets.high if sweep_high is None else np.asarray(sweep_high, dtype=np.float64)
-    for name, arr in (("sweep_low", low), ("sweep_high", high)):
-        if arr.shape != (n,):
-            raise ValueError(f"{name} has shape {arr.shape}, expected ({n},)")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must be finite")
-    return low, high
-
-
-@dataclass(frozen=True, slots=True)
 class _Placement:
     """Where each bucket's new positions land: ``bins`` and ``amt`` are (buckets, 2 x tiers), long
     tiers then short tiers in leverage order; off-grid amounts are zeroed and sent to bin
@@ -240,7 +171,7 @@ class _Placement:
     dropped_short: float
 
 
-def _place_new_positions(buckets: Buckets, flow: _Flow, *, edges: FloatArray, params: ModelParams) -> _Placement:
+def _place_new_positions(buckets: Buckets, flow: Flow, *, edges: FloatArray, params: ModelParams) -> _Placement:
     n_bins = edges.shape[0] - 1
     # Tiers in leverage order: then each bar's long bins rise and its short bins fall with the
     # tier index, so tiers landing in the same bin are neighbours (merged in the accumulation).
@@ -276,7 +207,7 @@ def _place_new_positions(buckets: Buckets, flow: _Flow, *, edges: FloatArray, pa
 
 
 def _tier_state_at_end(
-    flow: _Flow, placed: _Placement, *, edges: FloatArray, low: FloatArray, high: FloatArray
+    flow: Flow, placed: _Placement, *, edges: FloatArray, low: FloatArray, high: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Per-tier state after the last bucket, (tiers x bins) per side in the caller's tier order.
 
@@ -339,7 +270,7 @@ def _merged_deposits(placed: _Placement, n_bins: int) -> tuple[IntArray, FloatAr
 
 def _accumulate_columns(
     buckets: Buckets,
-    flow: _Flow,
+    flow: Flow,
     placed: _Placement,
     *,
     edges: FloatArray,
