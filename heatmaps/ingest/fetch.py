@@ -30,6 +30,7 @@ from heatmaps.exchanges import (
     TransientExchangeError,
     get_connector,
 )
+from heatmaps.ingest.mark_candles import mark_candles_fetch, mark_candles_since_last
 from heatmaps.live import publishers as live
 from heatmaps.marketdata import (
     Candles,
@@ -274,6 +275,12 @@ def ingest_since_last(
             connector=conn,
             all_or_nothing=True,
         )
+        if kind == "candles":
+            lookback = now_ms - settings.LIQ_INGEST_LOOKBACK_DAYS * 86_400_000
+            result.notes += mark_candles_since_last(
+                asset=asset, exchange=exchange, connector=conn, symbol=symbol_for(asset, exchange, conn),
+                first_ms=lookback - lookback % BASE_BAR_MS, now_ms=now_ms,
+            )  # fmt: skip
     mark_exchange_ok(exchange)
     log.info(
         "ingest %s %s@%s: %d fetched, %d written (%s → %s UTC)",
@@ -321,6 +328,11 @@ def backfill(
                 connector=conn,
                 progress=progress,
             )
+            if kind == "candles":
+                notes += mark_candles_fetch(
+                    asset=asset, exchange=exchange, connector=conn, symbol=symbol_for(asset, exchange, conn),
+                    start_ms=start, end_ms=end_ms,
+                )  # fmt: skip
             result.notes.extend(notes)
             results.append(result)
     mark_exchange_ok(exchange)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from heatmaps import engine
+from heatmaps.marketdata.mark_candles import mark_extremes
 from heatmaps.marketdata.rawsql import db_time as _db_time
 from heatmaps.marketdata.rawsql import dt_to_ms, ms_to_dt
 from heatmaps.marketdata.rawsql import epoch_ms as _epoch_ms
@@ -42,6 +43,9 @@ class LoadedBars:
     # here), and the open times (ms) of the candles held back at ingest.
     oi_held_back: dict[str, np.ndarray] = field(default_factory=dict)
     candles_held_back: dict[str, np.ndarray] = field(default_factory=dict)
+    # Base bars with a stored mark-price candle of the reference exchange (model v2 sweeps on those, on
+    # the last price elsewhere): 0 when the bars carry no mark prices at all.
+    mark_bars: int = 0
 
     def held_back_counts(self, start_ms: int, end_ms: int) -> dict[str, dict[str, int]]:
         """Rows of each kind held back between two base-bar open times (inclusive), per exchange."""
@@ -164,6 +168,8 @@ def load_base_bars(
         asset=asset, open_time__gte=ms_to_dt(first_ms), open_time__lte=ms_to_dt(last_ms)
     ).values_list("exchange__code", "open_time"):
         candles_held_back.setdefault(code, []).append(dt_to_ms(at_ms))
+    # The reference exchange's mark-price candles on the same bars, NaN where none is stored.
+    marks = mark_extremes(asset_id=asset.pk, exchange_id=ref.pk, open_time=open_time)
     bars = engine.BaseBars(
         open_time=open_time,
         high=cols[:, 1].copy(),
@@ -172,6 +178,8 @@ def load_base_bars(
         volume=cols[:, 4].copy(),
         taker_buy=cols[:, 5].copy(),
         oi_value=oi_value,
+        mark_high=None if marks is None else marks[0],
+        mark_low=None if marks is None else marks[1],
     )
     return LoadedBars(
         bars=bars,
@@ -183,6 +191,7 @@ def load_base_bars(
         oi_by_exchange={codes[pk]: series for pk, series in per_exchange.items() if pk in codes},
         oi_held_back={codes[pk]: mask for pk, mask in held_back.items() if pk in codes and mask.any()},
         candles_held_back={code: np.array(times, dtype=np.int64) for code, times in candles_held_back.items()},
+        mark_bars=0 if marks is None else int(np.count_nonzero(np.isfinite(marks[0]))),
     )
 
 
