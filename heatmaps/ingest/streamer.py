@@ -19,69 +19,25 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 
-from heatmaps.exchanges import BinanceConnector, DeribitConnector, ExchangeError, GateConnector
+from heatmaps.exchanges import BinanceConnector, ExchangeError
 from heatmaps.exchanges.base import wall_clock_ms
 from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
 from heatmaps.exchanges.streams import (
-    HYPERLIQUID_PING,
-    OKX_BUSINESS_CHANNELS,
-    OKX_PUBLIC_CHANNELS,
     BarEvent,
-    BitgetMarketParser,
-    BitmexMarketParser,
-    BybitMarketParser,
     CloseSampler,
-    DeribitMarketParser,
-    GateMarketParser,
-    HyperliquidMarketParser,
     MarketEvent,
     MarkEvent,
     OiEvent,
-    binance_messages,
-    binance_topics,
-    binance_url,
-    bitget_messages,
-    bitget_topics,
-    bitmex_messages,
-    bitmex_topics,
-    bybit_messages,
-    bybit_topics,
-    deribit_answer,
-    deribit_hello,
-    deribit_messages,
-    deribit_topics,
-    gate_messages,
-    gate_ping,
-    gate_topics,
-    hyperliquid_messages,
-    hyperliquid_topics,
-    okx_messages,
-    okx_topics,
-    parse_binance_market,
     parse_okx_market,
     topic_symbol,
 )
 from heatmaps.ingest.fetch import Kind, _store, connector_for, ingest_since_last, repair_gaps
 from heatmaps.ingest.recorder import ContractSizes, instrument_name, unsized_counter
+from heatmaps.ingest.stream_venues import CODES, TOPICS, VenueContracts, make_connections
 from heatmaps.models import Asset, Exchange
 from heatmaps.rows import BASE_BAR_MS, CandleRow, OpenInterestRow
 
 log = logging.getLogger("heatmaps.market_stream")
-
-CODES = ("binance", "bybit", "okx", "hyperliquid", "bitget", "gate", "bitmex", "deribit")
-BINANCE_MAX_CONNECTION_S = 23.5 * 3600  # Binance closes every connection after 24 h
-# Each connection's topics from its venue's instruments (OKX's two connections carry different channels).
-TOPICS: dict[str, Callable[[list[str]], list[str]]] = {
-    "binance": binance_topics,
-    "bybit": bybit_topics,
-    "okx-public": lambda symbols: okx_topics(symbols, OKX_PUBLIC_CHANNELS),
-    "okx-business": lambda symbols: okx_topics(symbols, OKX_BUSINESS_CHANNELS),
-    "hyperliquid": hyperliquid_topics,
-    "bitget": bitget_topics,
-    "gate": gate_topics,
-    "bitmex": bitmex_topics,
-    "deribit": deribit_topics,
-}
 
 
 @dataclass(frozen=True)
@@ -156,81 +112,16 @@ class MarketStreamer:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="market-store")
         self._okx_sizes: ContractSizes | None = None
         self._okx_unsized = unsized_counter("okx")
-        # Read once per instrument from REST (DB thread): Gate's coin per contract, Deribit's inverse or not.
-        self.gate_multipliers: dict[str, float] = {}
-        self.deribit_inverse: dict[str, bool] = {}
-        self._unspecified: set[tuple[str, str]] = set()
+        self.contracts = VenueContracts(now_ms=now_ms)
         self._oi_unreachable = False
-        self.connections = self._make_connections()
+        self.connections = make_connections(
+            self.exchanges, now_ms=now_ms, parse_okx=self._parse_okx, contracts=self.contracts
+        )
 
     # ----------------------------------------------------------------- setup
 
-    def _make_connections(self) -> dict[str, MarketConnection]:
-        conns: dict[str, MarketConnection] = {}
-        if "binance" in self.exchanges:
-            conns["binance"] = MarketConnection(
-                "binance",
-                settings.LIQ_BINANCE_MARKET_WS_URL,
-                parse_binance_market,
-                binance_messages,
-                connect_url=binance_url,
-                max_connection_s=BINANCE_MAX_CONNECTION_S,
-            )
-        if "bybit" in self.exchanges:
-            conns["bybit"] = MarketConnection(
-                "bybit", settings.LIQ_BYBIT_WS_URL, BybitMarketParser(), bybit_messages,
-                ping_message='{"op":"ping"}', ping_interval=20.0,
-            )  # fmt: skip
-        if "okx" in self.exchanges:
-            for name, url in (
-                ("okx-public", settings.LIQ_OKX_WS_URL),
-                ("okx-business", settings.LIQ_OKX_BUSINESS_WS_URL),
-            ):
-                conns[name] = MarketConnection(
-                    name, url, self._parse_okx, okx_messages, ping_message="ping", ping_interval=25.0
-                )
-        if "hyperliquid" in self.exchanges:
-            hl = HyperliquidMarketParser(now_ms=self.now_ms)
-            conns["hyperliquid"] = MarketConnection(
-                "hyperliquid", settings.LIQ_HYPERLIQUID_WS_URL, hl, hyperliquid_messages,
-                ping_message=HYPERLIQUID_PING, ping_interval=30.0, reset=hl.reset,
-            )  # fmt: skip
-        if "bitget" in self.exchanges:
-            bg = BitgetMarketParser()
-            conns["bitget"] = MarketConnection(
-                "bitget", settings.LIQ_BITGET_WS_URL, bg, bitget_messages,
-                ping_message="ping", ping_interval=30.0, reset=bg.reset,
-            )  # fmt: skip
-        if "gate" in self.exchanges:
-            gate = GateMarketParser(self.gate_multipliers, on_unsized=partial(self._unspecified_once, "gate"))
-            conns["gate"] = MarketConnection(
-                "gate", settings.LIQ_GATE_WS_URL, gate, gate_messages,
-                ping_message=gate_ping, ping_interval=20.0, reset=gate.reset,
-            )  # fmt: skip
-        if "bitmex" in self.exchanges:
-            conns["bitmex"] = MarketConnection(
-                "bitmex", settings.LIQ_BITMEX_WS_URL, BitmexMarketParser(), bitmex_messages,
-                ping_message="ping", ping_interval=15.0,
-            )  # fmt: skip
-        if "deribit" in self.exchanges:
-            dr = DeribitMarketParser(self.deribit_inverse, on_unknown=partial(self._unspecified_once, "deribit"))
-            conns["deribit"] = MarketConnection(
-                "deribit", settings.LIQ_DERIBIT_WS_URL, dr, deribit_messages,
-                hello=deribit_hello, answer=deribit_answer, reset=dr.reset,
-            )  # fmt: skip
-        return conns
-
     def _parse_okx(self, frame: Any) -> list[MarketEvent]:
         return parse_okx_market(frame, self._okx_sizes or {}, on_unsized=self._okx_unsized)
-
-    def _unspecified_once(self, code: str, instrument: str) -> None:
-        if (code, instrument) not in self._unspecified:
-            self._unspecified.add((code, instrument))
-            log.warning(
-                "%s: %s carries contracts or USD the stream cannot convert yet (its contract is not read from "
-                "REST); its volume and open interest are left out until the next refresh reads it",
-                code, instrument,
-            )  # fmt: skip
 
     @staticmethod
     def code_of(conn: MarketConnection) -> str:
@@ -247,33 +138,10 @@ class MarketStreamer:
             if self._okx_sizes is None:
                 self._okx_sizes = ContractSizes(next(iter(feeds["okx"].values())).exchange)
             self._okx_sizes.reload_if_stale()
-        self._read_contracts(feeds)
+        for code in VenueContracts.CODES:
+            if feeds.get(code):
+                self.contracts.read(code, next(iter(feeds[code].values())).exchange, list(feeds[code]))
         return feeds
-
-    def _read_contracts(self, feeds: dict[str, dict[str, Feed]]) -> None:
-        """Gate's coin per contract and whether a Deribit perpetual is inverse, from REST, once per instrument
-        (they do not change while it trades); one that cannot be read now is tried at the next refresh."""
-        for code, known, read in (
-            ("gate", self.gate_multipliers, lambda c, s: c.fetch_contract(s).multiplier),
-            ("deribit", self.deribit_inverse, lambda c, s: c.fetch_instrument(s).inverse),
-        ):
-            missing = [s for s in feeds.get(code, {}) if s not in known]
-            if not missing:
-                continue
-            conn = connector_for(feeds[code][missing[0]].exchange, now_ms=self.now_ms)
-            try:
-                assert isinstance(conn, GateConnector | DeribitConnector)
-                for symbol in missing:
-                    try:
-                        known[symbol] = read(conn, symbol)  # one key set: the parser sees it or not
-                    except ExchangeError as exc:
-                        log.warning(
-                            "%s: contract of %s not read (%s); tried again at the next refresh", code, symbol, exc
-                        )
-                    else:
-                        self._unspecified.discard((code, symbol))
-            finally:
-                conn.close()
 
     async def refresh(self) -> None:
         """Re-read the enabled assets × exchanges and set every connection's topics from them."""
