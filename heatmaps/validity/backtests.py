@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from heatmaps import engine
-from heatmaps.engine.backtest import backtest_variants, league_table
-from heatmaps.maps import MODEL, asset_params, load_base_bars, newest_bar_time
+from heatmaps.engine.backtest import MagnetBacktest, backtest_variants, league_table
+from heatmaps.engine.backtest.v2 import v2_bars, v2_column_at
+from heatmaps.maps import MODEL, MODEL_V2, asset_params, default_v2_params, load_base_bars, newest_bar_time
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Backtest, Liquidation
+
+if TYPE_CHECKING:
+    from heatmaps.engine.model_v2 import ModelV2Params
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365  # steps cover at most the last year; older data only warms the first maps up
+MODELS = (MODEL, MODEL_V2)
 MIN_STEPS = 20  # fewer steps than this say nothing; such a run is not stored
 
 
@@ -45,12 +51,18 @@ def backtest_run(
     league: bool = True,
     leverages: tuple[float, float] | None = None,
     seed: int = 0,
+    model: str = MODEL,
+    extra: Sequence[tuple[str, ModelV2Params]] = (),
 ) -> dict[str, Any] | None:
-    """The report of one walk-forward backtest over the last ``days`` of the stored history, or None
-    when the asset has no candles. With ``league``, the leverage bands are scored on the same steps
-    and ranked with the whole map (``league``); ``leverages`` scores one band as the report itself."""
+    """The report of one walk-forward backtest of ``model`` (v1 or v2, the asset's parameters) over
+    the last ``days`` of the stored history, or None when the asset has no candles. With ``league``,
+    v1, each leverage band of v1, v2 and the ``extra`` models (name, model-v2 parameters) are scored
+    on the same steps and ranked (``league``); ``leverages`` scores one band of ``model`` as the
+    report itself."""
     if timeframe not in engine.TIMEFRAMES:
         raise ValueError(f"unknown timeframe {timeframe!r}; choose from {', '.join(engine.TIMEFRAMES)}")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     tf = engine.TIMEFRAMES[timeframe]
     every_ms, horizon_ms = engine.resolve_steps(tf, every_ms, horizon_ms)
     started = time.perf_counter()
@@ -64,30 +76,42 @@ def backtest_run(
         return None
     bars = loaded.bars
     params = asset_params(asset)
+    v2 = default_v2_params(asset)
     events = _liquidations(asset=asset, exchanges=loaded.oi_exchanges or [loaded.candle_exchange], bars=bars)
-    bands = leverage_bands(params) if league and leverages is None else []
-    results = backtest_variants(
-        bars=bars,
-        timeframe=tf,
-        params=params,
-        every_ms=every_ms,
-        horizon_ms=horizon_ms,
-        start_ms=dt_to_ms(first_step),
-        liquidations=events,
-        bands=[leverages, *(band for _, band in bands)],
-        seed=seed,
-    )
-    model = MODEL if leverages is None else f"{MODEL} {leverages[0]:g}–{leverages[1]:g}x"
-    table = None
-    if bands:
-        table = league_table(
-            [(MODEL, results[0].summary)]
-            + [(f"{MODEL} {label}", r.summary) for (label, _), r in zip(bands, results[1:], strict=True)]
+    ranked = league and leverages is None
+    bands = leverage_bands(params) if ranked else []
+    common: dict[str, Any] = {
+        "timeframe": tf,
+        "every_ms": every_ms,
+        "horizon_ms": horizon_ms,
+        "start_ms": dt_to_ms(first_step),
+        "liquidations": events,
+        "seed": seed,
+    }
+    rows: list[tuple[str, MagnetBacktest]] = []
+    if model == MODEL or ranked:
+        results = backtest_variants(
+            bars=bars,
+            params=params,
+            bands=[leverages if model == MODEL else None, *(band for _, band in bands)],
+            **common,
         )
+        rows += [(MODEL, results[0])] + [
+            (f"{MODEL} {label}", r) for (label, _), r in zip(bands, results[1:], strict=True)
+        ]
+    if model == MODEL_V2 or ranked:
+        rows.append(
+            (MODEL_V2, v2_backtest(bars=bars, params=v2, leverages=leverages if model == MODEL_V2 else None, **common))
+        )
+    for name, extra_params in extra if ranked else ():
+        rows.append((name, v2_backtest(bars=bars, params=extra_params, **common)))
+    report_of = dict(rows)[model]
+    name = model if leverages is None else f"{model} {leverages[0]:g}–{leverages[1]:g}x"
+    table = league_table([(n, r.summary) for n, r in rows]) if ranked else None
     return {
         "asset": asset.symbol,
         "timeframe": timeframe,
-        "model": model,
+        "model": name,
         "every_seconds": every_ms // 1000,
         "horizon_seconds": horizon_ms // 1000,
         "computed_at_ms": dt_to_ms(timezone.now()),
@@ -103,9 +127,29 @@ def backtest_run(
             if events is None
             else {"events": int(events.time_ms.shape[0]), "start_ms": events.start_ms, "end_ms": events.end_ms},
         },
-        **results[0].summary,
+        **({"params": v2.to_json()} if model == MODEL_V2 else {}),
+        **report_of.summary,
         "league": table,
     }
+
+
+def v2_backtest(
+    *,
+    bars: engine.Buckets,
+    params: ModelV2Params,
+    leverages: tuple[float, float] | None = None,
+    **common: Any,
+) -> MagnetBacktest:
+    """The walk-forward backtest of model v2 with ``params`` (``common``: backtest_variants' step,
+    horizon, start, liquidations and seed), on the same steps as v1's with the same arguments."""
+    params = params.validate()
+    return backtest_variants(
+        bars=v2_bars(bars),
+        params=params.v1_params(),
+        column_at=v2_column_at(params),
+        bands=[leverages],
+        **common,
+    )[0]
 
 
 def _liquidations(*, asset: Asset, exchanges: list[str], bars: engine.Buckets) -> engine.LiquidationEvents | None:
@@ -133,13 +177,18 @@ def _liquidations(*, asset: Asset, exchanges: list[str], bars: engine.Buckets) -
 
 
 def backtest_store(
-    *, asset: Asset, timeframe: str, every_ms: int | None = None, horizon_ms: int | None = None
+    *,
+    asset: Asset,
+    timeframe: str,
+    every_ms: int | None = None,
+    horizon_ms: int | None = None,
+    model: str = MODEL,
 ) -> Backtest | None:
-    """Run and store the backtest of one asset × timeframe, replacing the previous one whole.
+    """Run and store the backtest of one asset × timeframe × model, replacing the previous one whole.
 
     Nothing is stored (and the previous report stays) when the history is too short for
     ``MIN_STEPS`` steps."""
-    report = backtest_run(asset=asset, timeframe=timeframe, every_ms=every_ms, horizon_ms=horizon_ms)
+    report = backtest_run(asset=asset, timeframe=timeframe, every_ms=every_ms, horizon_ms=horizon_ms, model=model)
     if report is None or report["steps"]["total"] < MIN_STEPS:
         log.info("%s %s: too little history for a backtest", asset.symbol, timeframe)
         return None
@@ -159,7 +208,7 @@ def backtest_store(
         "report": report,
     }
     with transaction.atomic():
-        backtest, _ = Backtest.objects.update_or_create(asset=asset, timeframe=timeframe, model=MODEL, defaults=values)
+        backtest, _ = Backtest.objects.update_or_create(asset=asset, timeframe=timeframe, model=model, defaults=values)
     return backtest
 
 

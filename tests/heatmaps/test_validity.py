@@ -171,7 +171,7 @@ def test_a_report_stored_before_the_protocol_still_reads(sample_btc: Asset) -> N
 def test_the_league_ranks_the_leverage_bands_on_the_same_steps(sample_btc: Asset) -> None:
     report = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--no-store")
     league = report["league"]
-    assert [row["variant"] for row in league] == ["v1", "v1 5–10x", "v1 25x", "v1 50–100x"]
+    assert [row["variant"] for row in league] == ["v1", "v1 5–10x", "v1 25x", "v1 50–100x", "v2"]
     assert league[0]["events"] == report["first_reach"]["events"]
     band = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--leverage", "50x-100x")
     assert band["model"] == "v1 50–100x" and band["league"] is None

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.models import Asset
 from heatmaps.validity import backtest_run, backtest_store, league_words, plain_words
+from heatmaps.validity.backtests import MODELS
 
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
@@ -38,6 +39,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--asset", required=True, help="asset symbol, e.g. BTCUSDT")
         parser.add_argument("--timeframe", default="1w", choices=list(TIMEFRAMES))
+        parser.add_argument(
+            "--model",
+            default="v1",
+            choices=list(MODELS),
+            help="the model the report scores (default v1); the league ranks v1, its leverage bands and v2 either way",
+        )
         parser.add_argument("--every", help="time between steps, e.g. 4h (default: per timeframe, 4h for 1w)")
         parser.add_argument(
             "--horizon", help="how long price is followed after a step, e.g. 24h (default: per timeframe)"
@@ -68,9 +75,16 @@ class Command(BaseCommand):
                     horizon_ms=horizon,
                     leverages=leverages,
                     seed=options["seed"],
+                    model=options["model"],
                 )
             else:
-                stored = backtest_store(asset=asset, timeframe=options["timeframe"], every_ms=every, horizon_ms=horizon)
+                stored = backtest_store(
+                    asset=asset,
+                    timeframe=options["timeframe"],
+                    every_ms=every,
+                    horizon_ms=horizon,
+                    model=options["model"],
+                )
                 report = stored.report if stored else None
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -1,0 +1,71 @@
+"""Model v2 in the backtest league and in backtest_magnets --model v2: scored on v1's steps, and equal
+to a direct v2 walk of the same stored history."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from heatmaps.engine.backtest import backtest_variants
+from heatmaps.engine.backtest.v2 import v2_bars, v2_column_at
+from heatmaps.maps import default_v2_params, load_base_bars
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset, Backtest
+from heatmaps.validity import backtest_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def sample(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        load_sample_data()
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("backtest_magnets", *args, "--json", stdout=out)
+    report: dict[str, Any] = json.loads(out.getvalue())
+    return report
+
+
+def test_the_league_s_v2_row_is_a_direct_v2_backtest_on_the_same_steps(sample: None) -> None:
+    asset = Asset.objects.get(symbol="BTCUSDT")
+    report = backtest_run(asset=asset, timeframe="24h")
+    assert report is not None and report["model"] == "v1"
+    rows = {row["variant"]: row for row in report["league"]}
+    assert next(iter(rows)) == "v1" and "v2" in rows
+    loaded = load_base_bars(asset=asset, since=None)
+    assert loaded is not None
+    params = default_v2_params(asset).validate()
+    direct = backtest_variants(
+        bars=v2_bars(loaded.bars), timeframe="24h", params=params.v1_params(), column_at=v2_column_at(params)
+    )[0].summary
+    first, compared = direct["first_reach"], direct["comparison"]
+    assert rows["v2"]["events"] == first["events"] > 0
+    assert rows["v2"]["share_bigger_first"] == first["share_bigger_first"]
+    assert rows["v2"]["share_bigger_first_ci95"] == first["share_bigger_first_ci95"]
+    assert rows["v2"]["incremental_pseudo_r2"] == (compared["pseudo_r2"]["incremental"] if compared else None)
+    # The same steps as v1: the v2 report counts as many.
+    v2 = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--model", "v2", "--no-store")
+    assert v2["model"] == "v2" and v2["steps"]["total"] == report["steps"]["total"]
+    assert v2["first_reach"] == first and v2["params"]["model"] == "v2"
+    assert [row["variant"] for row in v2["league"]] == [row["variant"] for row in report["league"]]
+    assert {row["variant"]: row for row in v2["league"]}["v2"] == rows["v2"]
+
+
+def test_backtest_magnets_stores_a_v2_report_beside_v1s(sample: None) -> None:
+    out = io.StringIO()
+    call_command("backtest_magnets", "--asset", "BTCUSDT", "--timeframe", "24h", "--model", "v2", stdout=out)
+    assert "v2 on BTCUSDT 24h:" in out.getvalue() and "v2:" in out.getvalue()
+    stored = Backtest.objects.get(asset__symbol="BTCUSDT", timeframe="24h", model="v2")
+    assert stored.report["model"] == "v2"
+    band = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--model", "v2", "--leverage", "50-100")
+    assert band["model"] == "v2 50–100x" and band["league"] is None
