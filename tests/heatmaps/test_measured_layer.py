@@ -25,8 +25,9 @@ ACCOUNTS = ["0x" + c * 40 for c in "abc"]
 
 
 def hyperliquid_btc() -> dict[str, Any]:
-    """BTCUSDT on Hyperliquid with its 24h map, a long liquidated 3 % below the price, a short 2 % above it and
-    a long without a liquidation price; Hyperliquid's newest open interest 1 M USD."""
+    """BTCUSDT on Hyperliquid with its 24h map; a long liquidated at the centre of the model's largest long bin,
+    a short at the centre of its largest short bin, and a long without a liquidation price; Hyperliquid's
+    newest open interest 1 M USD."""
     load_sample_data()
     btc = Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
     hyper = Exchange.get_supported("hyperliquid")
@@ -44,21 +45,28 @@ def hyperliquid_btc() -> dict[str, Any]:
     m = btc.heatmaps.get(timeframe="24h")
     price = m.current_price
     assert price is not None
+    edges = np.linspace(m.price_lo, m.price_hi, m.bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    lmap = m.liquidation_map
+    long_bin = int(np.argmax(np.where(centres < price, np.sum(lmap["tier_long"], axis=0), -1)))
+    short_bin = int(np.argmax(np.where(centres > price, np.sum(lmap["tier_short"], axis=0), -1)))
     track_accounts(ACCOUNTS, source="operator")
     now_ms = dt_to_ms(m.data_end)
     for address, side, usd, liq in (
-        (ACCOUNTS[0], "long", LONG_USD, price * 0.97),
-        (ACCOUNTS[1], "short", SHORT_USD, price * 1.02),
+        (ACCOUNTS[0], "long", LONG_USD, float(centres[long_bin])),
+        (ACCOUNTS[1], "short", SHORT_USD, float(centres[short_bin])),
         (ACCOUNTS[2], "long", UNPLACED_USD, None),
     ):
         position = AccountPosition(address, "BTC", side, 1.0, price, usd, liq, 5.0)  # type: ignore[arg-type]
         _store_account(address, [position], marks={"BTC": price}, now_ms=now_ms)
-    edges = np.linspace(m.price_lo, m.price_hi, m.bins + 1)
     return {
         "asset": btc,
         "map": m,
-        "long_bin": int(np.searchsorted(edges, price * 0.97, side="right")) - 1,
-        "short_bin": int(np.searchsorted(edges, price * 1.02, side="right")) - 1,
+        "long_bin": long_bin,
+        "short_bin": short_bin,
+        # how far from the price each measured position lies, % (its bin's centre)
+        "long_pct": abs(centres[long_bin] - price) / price * 100,
+        "short_pct": abs(centres[short_bin] - price) / price * 100,
     }
 
 
@@ -98,9 +106,10 @@ def test_the_api_merges_the_measured_layer_into_the_model_and_names_a_bad_layer(
     assert all(0 <= s <= 1 for s in shares)
     assert sum(1 for s in merged["long_measured_share"] if s > 0) == 1  # only where measured
     # The comparison carries USD within the bands too.
-    assert body["model_comparison"]["long"]["measured_usd_within"]["5"] == pytest.approx(LONG_USD)
-    assert body["model_comparison"]["short"]["measured_usd_within"]["5"] == pytest.approx(SHORT_USD)
-    assert body["model_comparison"]["short"]["measured_usd_within"]["1"] == 0.0  # 2 % above the price
+    for side, usd in (("long", LONG_USD), ("short", SHORT_USD)):
+        for band in (1, 5):
+            expected = usd if world[f"{side}_pct"] <= band else 0.0
+            assert body["model_comparison"][side]["measured_usd_within"][str(band)] == pytest.approx(expected)
 
     plain = client.get("/api/v1/assets/BTCUSDT/measured/?timeframe=24h").json()
     assert plain["layer"] == "measured" and plain["merged"] is None
@@ -181,11 +190,12 @@ def test_the_model_page_measures_the_model_against_hyperliquids_positions() -> N
     assert re.search(r"Hyperliquid's figure,\s+not the market's", html) and "3–7×" in html
     assert world["map"].data_end.strftime("%Y-%m-%d %H:%M") + " UTC" in section  # measured at, UTC
     assert re.search(r'class="corr-long">(-?[01]\.\d\d|–)<', section)
-    # ±5 %: all of the measured long and short; ±1 %: neither (3 % below, 2 % above)
-    rows = re.findall(r"<tr><td>(longs|shorts)</td><td>(±\d %)</td>(.*?)</tr>", section, re.S)
+    # Each measured position counts in the bands its distance from the price falls in.
+    rows = re.findall(r"<tr><td>(longs|shorts)</td><td>±(\d) %</td>(.*?)</tr>", section, re.S)
     measured = {(side, band): re.findall(r'class="num">([^<]*)<', cells)[2] for side, band, cells in rows}
-    assert measured[("longs", "±5 %")].replace(",", "") == "100000"
-    assert measured[("shorts", "±5 %")].replace(",", "") == "50000"
-    assert measured[("longs", "±1 %")] == "0" and measured[("shorts", "±1 %")] == "0"
+    assert len(measured) == 4
+    for side, usd, pct in (("longs", "100000", world["long_pct"]), ("shorts", "50000", world["short_pct"])):
+        for band in ("1", "5"):
+            assert measured[(side, band)].replace(",", "") == (usd if pct <= int(band) else "0")
     # narrowed to an asset without measured positions: no section
     assert "Measured against the model" not in client.get("/model/?asset=ETHUSDT").content.decode()
