@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from accounts.models import PersonalModel, User, WatchlistItem
 from accounts.ownership import owned_or_404
@@ -252,7 +253,7 @@ def model_choice_value(personal_model: PersonalModel) -> str:
     return f"mine:{personal_model.pk}"
 
 
-def draw_symbol(*, user: User) -> str | None:
+def draw_asset(*, user: User) -> Asset | None:
     """The asset a "draw with this model" link opens: the first of the trader's first watchlist still
     enabled, else the first enabled asset; None when no asset is enabled."""
     item = (
@@ -262,12 +263,34 @@ def draw_symbol(*, user: User) -> str | None:
         .first()
     )
     if item is not None:
-        return item.asset.symbol
-    return Asset.objects.filter(enabled=True).values_list("symbol", flat=True).first()
+        return item.asset
+    return Asset.objects.filter(enabled=True).first()
 
 
 def draw_url(*, symbol: str, personal_model: PersonalModel) -> str:
+    """The asset page drawn with this model: for its owner only (``model=mine:<id>``)."""
     return f"{reverse('heatmaps:asset', args=[symbol])}?model={model_choice_value(personal_model)}"
+
+
+def share_url(*, asset: Asset, personal_model: PersonalModel) -> str | None:
+    """A link anyone can open that draws the asset's map with this model's parameters in the URL
+    (``model=custom&mp=…&mmr=…``), or None when the URL's form cannot carry them exactly: a leverage
+    ceiling (a custom map takes the asset's), a tier that never fades, more digits than the form keeps.
+    Checked by reading the link back as the asset page will, so a link shown is never refused."""
+    from heatmaps.explorer import FilterError
+    from heatmaps.model_choice import custom_query, parse_custom
+
+    params = params_of(personal_model)
+    if params.max_leverage is not None:
+        return None
+    query = {"model": "custom", **custom_query(params)}
+    try:
+        back = parse_custom(asset=asset, mp=query["mp"], mmr=query["mmr"])
+    except FilterError:
+        return None
+    if (back.tiers, back.mmr) != (params.tiers, params.mmr):
+        return None
+    return f"{reverse('heatmaps:asset', args=[asset.symbol])}?{urlencode(query)}"
 
 
 # ---- writing --------------------------------------------------------------------------------------

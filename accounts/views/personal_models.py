@@ -29,7 +29,7 @@ from accounts.personal_models import (
     ModelFields,
     TierInput,
     default_fields,
-    draw_symbol,
+    draw_asset,
     draw_url,
     get_personal_model_for_user,
     max_models,
@@ -37,6 +37,7 @@ from accounts.personal_models import (
     personal_model_delete,
     personal_model_update,
     personal_models_for_user,
+    share_url,
     stored_fields,
 )
 from accounts.views.common import AuthedHttpRequest
@@ -206,8 +207,13 @@ def _render(request: AuthedHttpRequest, template: str, ctx: dict[str, object]) -
 
 
 def _context(request: AuthedHttpRequest, form: ModelForm, personal_model: PersonalModel | None) -> dict[str, object]:
-    symbol = draw_symbol(user=request.user)
+    asset = draw_asset(user=request.user)
+    symbol = asset.symbol if asset else None
     models = list(personal_models_for_user(user=request.user))
+    draw = share = None
+    if asset is not None and personal_model is not None:
+        draw = draw_url(symbol=asset.symbol, personal_model=personal_model)
+        share = share_url(asset=asset, personal_model=personal_model)
     return {
         "form": form,
         "model": personal_model,
@@ -217,7 +223,8 @@ def _context(request: AuthedHttpRequest, form: ModelForm, personal_model: Person
         "max_tiers": MAX_TIERS,
         "name_max_length": NAME_MAX_LENGTH,
         "draw_symbol": symbol,
-        "draw_url": draw_url(symbol=symbol, personal_model=personal_model) if symbol and personal_model else None,
+        "draw_url": draw,
+        "share_url": share,
     }
 
 

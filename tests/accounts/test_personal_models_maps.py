@@ -1,0 +1,119 @@
+"""A saved model on the maps, through the registration accounts.apps makes (not a test's stand-in):
+its owner's "draw with this model" link draws the asset page with it, another trader following the
+same link gets model v1 and never its name, and the shareable link (parameters in the URL) draws the
+very same map for anyone."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts.models import PersonalModel, User
+from accounts.personal_models import TierInput, list_personal_models, personal_model_create, resolve_personal_model
+from heatmaps import model_choice
+from heatmaps.maps import heatmap_compute
+from heatmaps.marketdata import load_sample_data
+from heatmaps.models import Asset
+
+pytestmark = pytest.mark.django_db
+
+NAME = "Alice fast fade"
+
+
+@pytest.fixture(scope="module")
+def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        load_sample_data()
+        heatmap_compute(asset=Asset.objects.get(symbol="BTCUSDT"), timeframes=["1w"])
+        yield
+        Asset.objects.filter(symbol__in=["BTCUSDT", "ETHUSDT"]).delete()
+
+
+@pytest.fixture
+def registered() -> Iterator[None]:
+    """accounts.apps' registration, whatever an earlier test in this process left in its place."""
+    previous = model_choice._hook
+    model_choice.register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
+    yield
+    model_choice._hook = previous
+
+
+@pytest.fixture
+def alices(alice: User, sample_maps: None, registered: None) -> PersonalModel:
+    return personal_model_create(
+        user=alice, name=NAME, tiers=[TierInput(10, 0.6, 48.0), TierInput(50, 0.4, 12.0)], mmr=0.005
+    )
+
+
+def _shown(html: str) -> str:
+    found = re.search(r'data-testid="model-shown"[^>]*>([^<]*)<', html)
+    return found.group(1) if found else ""
+
+
+def _link(html: str, css_class: str) -> str:
+    found = re.search(rf'class="{css_class}" href="([^"]+)"', html)
+    assert found, f"no {css_class} link"
+    return found.group(1).replace("&amp;", "&")
+
+
+def test_the_owner_draws_the_map_with_her_model(alice_client: Client, alices: PersonalModel) -> None:
+    page = alice_client.get(f"/account/models/{alices.pk}/").content.decode()
+    draw = _link(page, "draw-link")
+    assert draw == f"/assets/BTCUSDT/?model=mine:{alices.pk}"
+    shown = _shown(alice_client.get(f"{draw}&tf=1w").content.decode())
+    assert NAME in shown
+    # The asset page's model switcher lists it too.
+    asset_page = alice_client.get("/assets/BTCUSDT/?tf=1w").content.decode()
+    assert NAME in asset_page and f"model=mine%3A{alices.pk}" in asset_page.replace(":", "%3A")
+
+
+def test_another_trader_following_the_link_gets_model_v1(
+    bob_client: Client, alices: PersonalModel, alice_client: Client
+) -> None:
+    draw = _link(alice_client.get(f"/account/models/{alices.pk}/").content.decode(), "draw-link")
+    html = bob_client.get(f"{draw}&tf=1w").content.decode()
+    assert NAME not in html and "Ignored model" in html
+    assert "model v1" in _shown(html)
+
+
+def test_the_shareable_link_draws_the_same_map_for_anyone(
+    alice_client: Client, client: Client, alices: PersonalModel
+) -> None:
+    share = _link(alice_client.get(f"/account/models/{alices.pk}/").content.decode(), "share-link")
+    assert "model=custom" in share and "mine" not in share  # nothing in it points at her model
+    html = client.get(f"{share}&tf=1w").content.decode()
+    assert "custom model v2" in _shown(html) and NAME not in html
+    query = share.split("?", 1)[1]
+    shared = client.get(f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&{query}")
+    own = alice_client.get(f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=mine:{alices.pk}")
+    assert shared.status_code == own.status_code == 200
+    v1 = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w").json()
+    a, b = shared.json(), own.json()
+    # The same parameters, the same computed map; and it is not model v1's.
+    for key in ("prices", "times", "cells", "liquidation_map"):
+        assert a[key] == b[key], key
+    assert a["cells"] != v1["cells"]
+
+
+def test_no_shareable_link_when_the_url_cannot_carry_the_model(
+    alice_client: Client, alice: User, sample_maps: None
+) -> None:
+    never = personal_model_create(
+        user=alice, name="Never fades", tiers=[TierInput(10, 1.0, math.inf)], mmr=0.004, max_leverage=None
+    )
+    capped = personal_model_create(
+        user=alice,
+        name="Capped",
+        tiers=[TierInput(10, 0.5, 24.0), TierInput(50, 0.5, 24.0)],
+        mmr=0.004,
+        max_leverage=20,
+    )
+    for saved in (never, capped):
+        page = alice_client.get(f"/account/models/{saved.pk}/").content.decode()
+        assert 'class="share-link"' not in page and "No shareable link" in page
+        assert 'class="draw-link"' in page
