@@ -214,3 +214,21 @@ def test_task_and_backfill_command_refresh_through_the_configured_venues(
     )  # fmt: skip
     assert "risk limits of BTCUSDT@bybit stored" in out.getvalue()
     assert sorted(rows(asset)) == ["bybit"]  # the backfilled venue only
+
+
+@pytest.mark.django_db
+def test_admin_lists_risk_limits_and_mark_candles_read_only(asset: Asset, olga_client: Any) -> None:
+    from heatmaps.models import MarkCandle
+
+    put(asset, "bybit", mmr=0.005, lev=100)
+    MarkCandle.objects.create(
+        asset=asset, exchange=asset.reference_exchange, open_time=timezone.now().replace(second=0, microsecond=0),
+        open=1, high=2, low=1, close=1,
+    )  # fmt: skip
+    page = olga_client.get("/admin/heatmaps/risklimit/")
+    assert page.status_code == 200 and "Bybit linear" in page.content.decode()
+    assert olga_client.get("/admin/heatmaps/markcandle/").status_code == 200
+    assert olga_client.get("/admin/heatmaps/risklimit/add/").status_code == 403
+    row = RiskLimit.objects.get()
+    assert olga_client.post(f"/admin/heatmaps/risklimit/{row.pk}/change/", {"mmr": 0.5}).status_code == 403
+    assert RiskLimit.objects.get().mmr == 0.005
