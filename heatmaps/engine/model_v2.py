@@ -208,8 +208,10 @@ def compute_heatmap_v2(
     tf = _resolve(timeframe)
     eff = _base_bars(bars, params, "compute_heatmap_v2")
     end = int(bars.open_time[-1]) // tf.bar_ms * tf.bar_ms
-    base, coverage = _sweep_series(carry_open_interest(bars))
-    buckets = aggregate(base.since(end - (2 * tf.columns - 1) * tf.bar_ms), tf.bar_ms)
+    # OI is carried over the full history (a gap may start before the run); the sweep prices are only
+    # needed over the run.
+    base, coverage = _sweep_series(carry_open_interest(bars).since(end - (2 * tf.columns - 1) * tf.bar_ms))
+    buckets = aggregate(base, tf.bar_ms)
     return _v2_from_buckets(buckets=buckets, timeframe=tf, params=eff, coverage=coverage)
 
 
@@ -225,7 +227,7 @@ def compute_all_timeframes_v2(
     eff = _base_bars(bars, params, "compute_all_timeframes_v2")
     last = int(bars.open_time[-1])
     run_start = {tf.key: last // tf.bar_ms * tf.bar_ms - (2 * tf.columns - 1) * tf.bar_ms for tf in tfs}
-    base, coverage = _sweep_series(carry_open_interest(bars))
+    base, coverage = _sweep_series(carry_open_interest(bars).since(min(run_start.values(), default=last)))
     levels: dict[int, Buckets] = {}
     for tf in tfs:
         if tf.bar_ms not in levels:

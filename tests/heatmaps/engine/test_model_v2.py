@@ -36,6 +36,9 @@ from heatmaps.engine import (
     compute_heatmap_v2,
     find_clusters,
     liquidation_map,
+    price_edges,
+    run_end_state,
+    run_model,
 )
 from tests.heatmaps.engine.test_engine import SMALL_TIMEFRAMES, bars_strategy, params_strategy
 from tests.heatmaps.engine.test_same_maps_as_before import two_years
@@ -491,3 +494,53 @@ def test_json_round_trip_and_cache_key() -> None:
 def test_from_json_refuses_bad_input_naming_it(data: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ModelV2Params.from_json(data)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The run's new arguments
+
+
+def test_end_state_in_closed_form_equals_the_run_with_decay_and_sweep_prices() -> None:
+    bars = aggregate(carry_open_interest(two_years(10).slice(0, 8000)), 3 * M5)
+    rng = np.random.default_rng(1)
+    n = len(bars)
+    decay = 0.5 ** (np.diff(bars.open_time, prepend=bars.open_time[0]) / HOUR / 6.0)
+    sweep_low = bars.low + (bars.close - bars.low) * rng.uniform(0, 1, n)
+    sweep_high = bars.high - (bars.high - bars.close) * rng.uniform(0, 1, n)
+    params = ModelParams(n_bins=120)
+    edges = price_edges(low=float(bars.low.min()), high=float(bars.high.max()), params=params)
+    kwargs = {"decay": decay, "sweep_low": sweep_low, "sweep_high": sweep_high}
+    run = run_model(buckets=bars, edges=edges, params=params, **kwargs)
+    long, short = run_end_state(buckets=bars, edges=edges, params=params, **kwargs)
+    scale = float(run.long[-1].max())
+    np.testing.assert_allclose(long, run.tier_long, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(short, run.tier_short, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(run.tier_long.sum(axis=0), run.long[-1], rtol=0, atol=1e-9 * scale)
+    bal = run.balance
+    assert bal.decayed_long > 0 and bal.closed_long > 0 and bal.swept_long > 0
+    assert bal.added_long - bal.swept_long - bal.closed_long - bal.decayed_long == pytest.approx(
+        float(run.long[-1].sum()), rel=1e-9
+    )
+    # Sweeping on narrower ranges than the candles' removes less.
+    plain = run_model(buckets=bars, edges=edges, params=params, decay=decay)
+    assert plain.balance.swept_long > bal.swept_long
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"decay": np.ones(3)}, "decay has shape"),
+        ({"decay": np.array([1.0, 1.1, 1.0, 1.0])}, "decay factors"),
+        ({"decay": np.array([1.0, np.nan, 1.0, 1.0])}, "decay factors"),
+        ({"sweep_low": np.ones(5)}, "sweep_low has shape"),
+        ({"sweep_high": np.array([1.0, np.inf, 1.0, 1.0])}, "sweep_high must be finite"),
+    ],
+)
+def test_run_refuses_bad_decay_and_sweep_prices(kwargs: dict[str, Any], message: str) -> None:
+    bars = wick_bars()
+    params = ModelParams(n_bins=20)
+    edges = price_edges(low=88.0, high=112.0, params=params)
+    with pytest.raises(ValueError, match=message):
+        run_model(buckets=bars, edges=edges, params=params, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        run_end_state(buckets=bars, edges=edges, params=params, **kwargs)
