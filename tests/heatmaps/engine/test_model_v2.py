@@ -509,7 +509,7 @@ def test_end_state_in_closed_form_equals_the_run_with_decay_and_sweep_prices() -
     sweep_high = bars.high - (bars.high - bars.close) * rng.uniform(0, 1, n)
     params = ModelParams(n_bins=120)
     edges = price_edges(low=float(bars.low.min()), high=float(bars.high.max()), params=params)
-    kwargs = {"decay": decay, "sweep_low": sweep_low, "sweep_high": sweep_high}
+    kwargs: dict[str, Any] = {"decay": decay, "sweep_low": sweep_low, "sweep_high": sweep_high}
     run = run_model(buckets=bars, edges=edges, params=params, **kwargs)
     long, short = run_end_state(buckets=bars, edges=edges, params=params, **kwargs)
     scale = float(run.long[-1].max())
