@@ -54,6 +54,7 @@ bench: venv services
 	$(PY) bench/bench_freshness.py
 	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_api.py
 	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_explorer.py
+	LIQ_TESTING=1 $(PY) bench/bench_models.py
 	LIQ_TESTING=1 $(PY) bench/bench_pages.py
 	LIQ_TESTING=1 $(PY) bench/bench_partitions.py
 	$(PY) bench/bench_sse.py

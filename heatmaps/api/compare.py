@@ -1,6 +1,8 @@
 """``GET /api/v1/assets/<SYMBOL>/heatmap/compare/``: two maps of one asset and timeframe (filters of
-the same run: leverage tiers or bands, exchanges) on one absolute USD scale, their difference A − B
-and the clusters one draws where the other has none (heatmaps/engine/compare.py)."""
+the same run: leverage tiers or bands, exchanges; and models: v1, v2, custom parameters, a user's own)
+on one absolute USD scale, their difference A − B and the clusters one draws where the other has none
+(heatmaps/engine/compare.py). Every side is drawn from the bars of the stored v1 map's run, so a v2
+side lines up with a v1 side cell for cell."""
 
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
 from heatmaps.maps import read_heatmap
+from heatmaps.model_choice import ModelChoice, resolve_model
 from heatmaps.models import Asset
 from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, PNG_HEIGHT, PNG_WIDTH, SIDES, api_asset
 
-_FILTER_KEYS = {"tiers", "lev", "exchange"}
+_FILTER_KEYS = {"tiers", "lev", "exchange", "model", "mp", "mmr"}
 
 
 class CompareQuery(serializers.Serializer):
@@ -33,13 +36,14 @@ class CompareQuery(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=300,
-        help_text="Map A's filter as a query string (tiers=, lev=, exchange=), e.g. lev=high; empty: the whole map.",
+        help_text="Map A's filter and model as a query string (tiers=, lev=, exchange=, model=, mp=, mmr= as on the "
+        "map), e.g. lev=high or model=v2; empty: model v1's whole map.",
     )
     b = serializers.CharField(
         required=False,
         allow_blank=True,
         max_length=300,
-        help_text="Map B's filter, the same way, e.g. lev=low.",
+        help_text="Map B's filter and model, the same way, e.g. lev=low or model=v1.",
     )
     min_usd = serializers.FloatField(default=0.0, min_value=0.0, help_text="Cells (and |A − B|) above this USD.")
     format = serializers.ChoiceField(
@@ -54,6 +58,8 @@ class CompareQuery(serializers.Serializer):
 
 class CompareMapOut(serializers.Serializer):
     filter = serializers.CharField(help_text="the filter as given")
+    model = serializers.CharField(help_text="the model the side is drawn with: v1, v2, custom:<hash>, mine:<id>")
+    model_label = serializers.CharField(help_text="the model in words")
     total_usd = serializers.FloatField(help_text="USD at the last column")
     cells = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField()), help_text="[time_index, price_index, usd]"
@@ -78,20 +84,31 @@ class CompareOut(serializers.Serializer):
     only_b = serializers.ListField(child=serializers.DictField(), help_text="B's clusters that A does not draw")
 
 
-def _filter(asset: Asset, name: str, text: str) -> MapFilter:
+def _filter(asset: Asset, name: str, text: str, user: Any = None) -> tuple[MapFilter, ModelChoice]:
+    """One side's filter and model; a 400 naming the side and, in its message, the parameter."""
     parts = QueryDict(text)
     unknown = sorted(set(parts) - _FILTER_KEYS)
     if unknown:
-        raise ValidationError({name: [f"{unknown[0][:20]!r} is not a filter here; use tiers, lev or exchange."]})
+        raise ValidationError(
+            {name: [f"{unknown[0][:20]!r} is not a filter here; use tiers, lev, exchange, model, mp or mmr."]}
+        )
     try:
-        return resolve_filter(
+        choice = resolve_model(
+            asset=asset,
+            model=parts.get("model"),
+            custom_params_text={"mp": parts.get("mp"), "mmr": parts.get("mmr")},
+            user=user,
+        )
+        filt = resolve_filter(
             asset=asset,
             tiers=parts.get("tiers"),
             lev=parts.get("lev"),
             exchange=",".join(parts.getlist("exchange")) or None,
+            model_params=choice.params,
         )
     except FilterError as exc:
         raise ValidationError({name: [f"{exc.param}: {exc.message}"]}) from None
+    return filt, choice
 
 
 @extend_schema(
@@ -115,12 +132,20 @@ def heatmap_compare(request: Request, symbol: str) -> HttpResponseBase:
     query = CompareQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     q = query.validated_data
-    filters = {name: _filter(asset, name, q.get(name) or "") for name in ("a", "b")}
+    sides = {name: _filter(asset, name, q.get(name) or "", request.user) for name in ("a", "b")}
     stored = read_heatmap(asset=asset, timeframe=q["timeframe"])
     if stored is None:
         raise NotFound(f"the {q['timeframe']} map of {asset.symbol} has not been computed yet")
     try:
-        compared = compare_filters(asset=asset, stored=stored, a=filters["a"], b=filters["b"], side=q["side"])
+        compared = compare_filters(
+            asset=asset,
+            stored=stored,
+            a=sides["a"][0],
+            b=sides["b"][0],
+            side=q["side"],
+            a_params=sides["a"][1].params,
+            b_params=sides["b"][1].params,
+        )
     except FilterError as exc:
         raise ValidationError({exc.param: [exc.message]}) from None
     result = compared.result
@@ -152,6 +177,8 @@ def heatmap_compare(request: Request, symbol: str) -> HttpResponseBase:
         **{
             name: {
                 "filter": q.get(name) or "",
+                "model": sides[name][1].key,
+                "model_label": sides[name][1].label,
                 "total_usd": float(grids[name][-1].sum()),
                 "cells": exports.sparse_cells(grids[name], min_usd=min_usd),
             }

@@ -21,8 +21,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import MapFilter
-from heatmaps.maps import MODEL, shared_cache_key
+from heatmaps.maps import shared_cache_key
 from heatmaps.marketdata import market_snapshot
+from heatmaps.model_choice import V1, ModelChoice, list_personal_models, map_label, stored_model
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
 from heatmaps.views.common import (
     STALE_AFTER,
@@ -36,7 +37,7 @@ from heatmaps.views.common import (
     price_decimals,
     render_page,
 )
-from heatmaps.views.explore import cluster_facts, explore_links, explored_heatmap, parse_explore
+from heatmaps.views.explore import cluster_facts, explore_links, explored_heatmap, parse_explore, parse_model
 from heatmaps.views.measured_layer import layer_context, parse_layer
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
 from heatmaps.views.trader_cache import shared_with_traders
@@ -52,6 +53,7 @@ _PAGE_DEFERRED = ("long_grid", "short_grid", "candles", "panels")
 # Where a viewer's own annotations go in a panel rendered once for everyone (an HTML comment, so a
 # panel rendered for no one in particular still reads as HTML).
 _ANNOTATIONS_HOLE = mark_safe("<!--liq:annotations-->")
+_MY_MODELS_HOLE = mark_safe("<!--liq:my-models-->")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class MapParams:
     full_usd: float | None = None
     ignored: tuple[str, ...] = ()
     explore: MapFilter = field(default_factory=MapFilter)  # tiers, exchanges, moment (views/explore.py)
+    model: ModelChoice = V1  # v1, v2, custom parameters, the user's own (heatmaps/model_choice.py)
     layer: str = "model"  # model | measured | merged (views/measured_layer.py)
 
     def query(self, **changes: object) -> dict[str, str]:
@@ -104,6 +107,7 @@ class MapParams:
             value = values[key]
             if isinstance(value, float):
                 out[key] = f"{value:.2f}".rstrip("0").rstrip(".")
+        out.update(self.model.query())
         out.update(self.explore.query())
         if self.layer != "model":
             out["layer"] = self.layer
@@ -150,8 +154,13 @@ def _default_timeframe(request: HttpRequest) -> str:
     return preferred if preferred in TIMEFRAMES else DEFAULT_TIMEFRAME
 
 
+def _personal_model(request: HttpRequest, kwargs: object) -> bool:
+    """A page drawn with the trader's own model is theirs alone: never in the render shared by traders."""
+    return request.GET.get("model", "").strip().lower().startswith("mine:")
+
+
 @shared_with_visitors
-@shared_with_traders()
+@shared_with_traders(personal_if=_personal_model)
 def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     """The heat map of one asset; ?tf= picks the timeframe (the user's default timeframe, or 24h)."""
     asset = Asset.objects.select_related("reference_exchange").filter(symbol=symbol.upper(), enabled=True).first()
@@ -164,8 +173,9 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
 
     timeframe = request.GET.get("tf", _default_timeframe(request))
     params = parse_map_params(request)
-    explore, problems = parse_explore(request, asset)
-    params = replace(params, explore=explore, ignored=(*params.ignored, *problems))
+    model, model_problems = parse_model(request, asset)
+    explore, problems = parse_explore(request, asset, model=model)
+    params = replace(params, explore=explore, model=model, ignored=(*params.ignored, *model_problems, *problems))
     layer, problem = parse_layer(request, asset, filtered=explore.active)
     params = replace(params, layer=layer, ignored=(*params.ignored, *([problem] if problem else [])))
     ctx = _market_context(asset, timeframe, params, path=request.path)
@@ -189,11 +199,14 @@ def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], *, market: tup
     html = cache.get(key)
     if html is None:
         html = render_to_string(
-            "heatmaps/asset.html#heatmap-panel", {**ctx, "annotations_hole": _ANNOTATIONS_HOLE}, request
+            "heatmaps/asset.html#heatmap-panel",
+            {**ctx, "annotations_hole": _ANNOTATIONS_HOLE, "my_models_hole": _MY_MODELS_HOLE},
+            request,
         )
         cache.set(key, html, settings.LIQ_PAGE_CACHE_SECONDS)
     personal = render_to_string("heatmaps/_personal_annotations.html", {"asset": ctx["asset"]}, request)
-    return mark_safe(html.replace(_ANNOTATIONS_HOLE, personal, 1))
+    models = render_to_string("heatmaps/_my_models.html", {"switcher": ctx.get("model_switcher")}, request)
+    return mark_safe(html.replace(_ANNOTATIONS_HOLE, personal, 1).replace(_MY_MODELS_HOLE, models, 1))
 
 
 def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: str) -> dict[str, object]:
@@ -205,7 +218,8 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
     cached = cache.get(key) if seconds else None
     if cached is not None:
         return dict(cached)
-    computed = set(Heatmap.objects.filter(asset=asset, model=MODEL).values_list("timeframe", flat=True))
+    model = stored_model(params.model)
+    computed = set(Heatmap.objects.filter(asset=asset, model=model).values_list("timeframe", flat=True))
     keep = params.query()
     ctx: dict[str, object] = {
         "asset": asset,
@@ -229,22 +243,26 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
         "reset_href": "?" + urlencode({"tf": timeframe, **params.query(min=None, full=None)}),
         "path": path,
         "degraded": list(asset.exchanges.filter(enabled=True, degraded_since__isnull=False).order_by("code")),
+        "model_switcher": model_switcher(params, timeframe=timeframe, path=path),
         **layer_context(asset, timeframe=timeframe, keep=keep, layer=params.layer),
     }
     if timeframe not in TIMEFRAMES:
         # The asset exists, the request is wrong: a 400 on the page itself, with the tabs to recover.
         ctx["unknown_timeframe"] = True
     elif timeframe in computed:
-        heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=MODEL).first()
+        heatmap = Heatmap.objects.defer(*_PAGE_DEFERRED).filter(asset=asset, timeframe=timeframe, model=model).first()
         stored = heatmap
-        if heatmap is not None and params.explore.active:
-            explored, problem = explored_heatmap(asset=asset, timeframe=timeframe, filt=params.explore)
+        if heatmap is not None and (params.explore.active or not params.model.stored):
+            explored, problem = explored_heatmap(
+                asset=asset, timeframe=timeframe, filt=params.explore, model=params.model
+            )
             if explored is None and problem:
                 params = replace(params, explore=MapFilter(), ignored=(*params.ignored, problem))
                 ctx["params"] = params
             heatmap = explored or heatmap
         if heatmap is not None:
             ctx.update(_panel_context(asset, heatmap, params))
+            ctx["model_shown"] = map_label(params.model, heatmap)
             ctx.update(
                 explore_links(
                     asset=asset,
@@ -252,6 +270,7 @@ def _market_context(asset: Asset, timeframe: str, params: MapParams, *, path: st
                     filt=params.explore,
                     stored=stored,
                     shown=heatmap,
+                    model=params.model,
                 )
             )
     if seconds:
@@ -353,8 +372,8 @@ def _export_query(heatmap: Heatmap, params: MapParams, fmt: str) -> str:
 
 
 def _api_filter(params: MapParams) -> dict[str, str]:
-    """The map explorer's filter as the API's parameters (the same names as the page's)."""
-    return params.explore.query()
+    """The map explorer's filter and model as the API's parameters (the same names as the page's)."""
+    return {**params.model.query(), **params.explore.query()}
 
 
 @dataclass(frozen=True)
@@ -407,3 +426,64 @@ def _duration(seconds: int) -> str:
         if seconds % unit == 0:
             return f"{seconds // unit}-{label}"
     return f"{seconds}-second"
+
+
+@dataclass(frozen=True)
+class ModelLink:
+    key: str
+    label: str
+    href: str
+    active: bool
+    title: str = ""
+
+
+def model_switcher(params: MapParams, *, timeframe: str, path: str) -> dict[str, object]:
+    """The model switcher's links (v1, v2, and the custom model in the URL while it is shown), each
+    keeping every other setting; the signed-in trader's own models are added per request
+    (``my_model_links``), outside every shared render."""
+    keep = {"tf": timeframe, **{k: v for k, v in params.query().items() if k not in ("model", "mp", "mmr")}}
+    links = [
+        ModelLink(
+            key="v1",
+            label="v1",
+            href="?" + urlencode(keep),
+            active=params.model.key == "v1",
+            title="Model v1: the published model, swept on last price",
+        ),
+        ModelLink(
+            key="v2",
+            label="v2",
+            href="?" + urlencode({**keep, "model": "v2"}),
+            active=params.model.key == "v2",
+            title="Model v2: tiers with half-lives, the venues' maintenance margin and maximum leverage, "
+            "swept on mark price where recorded",
+        ),
+    ]
+    if not params.model.stored and not params.model.personal:
+        links.append(
+            ModelLink(
+                key="custom",
+                label="custom",
+                href="?" + urlencode({**keep, **params.model.query()}),
+                active=True,
+                title="Model v2 with the parameters in this link",
+            )
+        )
+    return {"links": links, "keep": keep, "current": params.model.key, "path": path}
+
+
+def my_model_links(user: object, switcher: dict[str, object] | None) -> list[ModelLink]:
+    """The signed-in trader's own models as switcher links (none for anyone else)."""
+    if not switcher:
+        return []
+    keep: dict[str, str] = dict(switcher["keep"])  # type: ignore[call-overload]
+    return [
+        ModelLink(
+            key=f"mine:{spec.id}",
+            label=spec.name,
+            href="?" + urlencode({**keep, "model": f"mine:{spec.id}"}),
+            active=switcher["current"] == f"mine:{spec.id}",
+            title=f"Draw the map with your model {spec.name!r}",
+        )
+        for spec in list_personal_models(user)
+    ]

@@ -2,8 +2,9 @@
 side on one absolute USD scale (the map API's PNGs with the same `full`), their difference A − B in a
 diverging palette (the compare API's PNG), and the clusters one draws where the other has none.
 
-`a` and `b` are filters as query strings (`lev=high`, `tiers=50,100`, `exchange=binance`); one the
-map cannot take is ignored with a message and the whole map shown in its place.
+`a` and `b` are filters and models as query strings (`lev=high`, `tiers=50,100`, `exchange=binance`,
+`model=v2`, `model=custom&mp=...`, `model=mine:<id>`); one the map cannot take is ignored with a message
+and model v1's whole map shown in its place.
 """
 
 from __future__ import annotations
@@ -17,28 +18,42 @@ from django.urls import reverse
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
 from heatmaps.maps import read_heatmap
+from heatmaps.model_choice import V1, ModelChoice, resolve_model
 from heatmaps.models import Asset
 from heatmaps.views.common import format_price, format_usd
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
 
-PRESETS = (("lev=high", "lev=low"), ("lev=high", ""), ("lev=mid", "lev=low"))
+PRESETS = (("lev=high", "lev=low"), ("lev=high", ""), ("lev=mid", "lev=low"), ("model=v2", "model=v1"))
 
 
-def _filter(asset: Asset, name: str, text: str, ignored: list[str]) -> tuple[MapFilter, str]:
+def _filter(
+    asset: Asset, name: str, text: str, ignored: list[str], user: object = None
+) -> tuple[MapFilter, str, ModelChoice]:
     parts = QueryDict(text)
     try:
-        if set(parts) - {"tiers", "lev", "exchange"}:
-            raise FilterError(name, "use tiers=, lev= or exchange=")
+        if set(parts) - {"tiers", "lev", "exchange", "model", "mp", "mmr"}:
+            raise FilterError(name, "use tiers=, lev=, exchange=, model= (with mp= and mmr= for a custom model)")
+        choice = resolve_model(
+            asset=asset,
+            model=parts.get("model"),
+            custom_params_text={"mp": parts.get("mp"), "mmr": parts.get("mmr")},
+            user=user,
+        )
         filt = resolve_filter(
             asset=asset,
             tiers=parts.get("tiers"),
             lev=parts.get("lev"),
             exchange=",".join(parts.getlist("exchange")) or None,
+            model_params=choice.params,
         )
     except FilterError as exc:
-        ignored.append(f"Ignored {name}={text[:40]!r}: {exc.message} The whole map is shown instead.")
-        return MapFilter(), ""
-    return filt, text
+        ignored.append(f"Ignored {name}={text[:40]!r}: {exc.message} Model v1's whole map is shown instead.")
+        return MapFilter(), "", V1
+    return filt, text, choice
+
+
+def _words(filt: MapFilter, choice: ModelChoice) -> str:
+    return " · ".join([*([choice.label] if choice.key != "v1" else []), *filt.words()]) or "whole map"
 
 
 def compare_page(request: HttpRequest, symbol: str) -> HttpResponse:
@@ -54,8 +69,8 @@ def compare_page(request: HttpRequest, symbol: str) -> HttpResponse:
     if side not in ("both", "long", "short"):
         ignored.append(f"Ignored side={side[:20]!r}: choose long, short or both.")
         side = "both"
-    a, a_text = _filter(asset, "a", request.GET.get("a", "lev=high"), ignored)
-    b, b_text = _filter(asset, "b", request.GET.get("b", "lev=low"), ignored)
+    a, a_text, a_model = _filter(asset, "a", request.GET.get("a", "lev=high"), ignored, request.user)
+    b, b_text, b_model = _filter(asset, "b", request.GET.get("b", "lev=low"), ignored, request.user)
     ctx: dict[str, object] = {
         "asset": asset,
         "timeframe": timeframe,
@@ -65,13 +80,15 @@ def compare_page(request: HttpRequest, symbol: str) -> HttpResponse:
         "ignored": ignored,
         "tabs": [(k, "?" + urlencode({"tf": k, "a": a_text, "b": b_text, "side": side})) for k in TIMEFRAMES],
         "presets": [(pa, pb, "?" + urlencode({"tf": timeframe, "a": pa, "b": pb, "side": side})) for pa, pb in PRESETS],
-        "a_words": " · ".join(a.words()) or "whole map",
-        "b_words": " · ".join(b.words()) or "whole map",
+        "a_words": _words(a, a_model),
+        "b_words": _words(b, b_model),
         "asset_href": reverse("heatmaps:asset", args=[asset.symbol]) + "?" + urlencode({"tf": timeframe}),
     }
     stored = read_heatmap(asset=asset, timeframe=timeframe)
     if stored is not None:
-        compared = compare_filters(asset=asset, stored=stored, a=a, b=b, side=side)
+        compared = compare_filters(
+            asset=asset, stored=stored, a=a, b=b, side=side, a_params=a_model.params, b_params=b_model.params
+        )
         result = compared.result
         full = max(result.full_usd, 0.01)
         api = reverse("api:heatmap", args=[asset.symbol])

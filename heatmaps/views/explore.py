@@ -21,6 +21,7 @@ from heatmaps.explorer import FilterError, MapFilter, asset_exchange_codes, filt
 from heatmaps.maps import read_heatmap
 from heatmaps.marketdata import dt_to_ms
 from heatmaps.marketdata.base_bars import asset_params
+from heatmaps.model_choice import V1, ModelChoice, computed_params, resolve_model, stored_model
 from heatmaps.models import Asset, Heatmap
 from heatmaps.rows import BASE_BAR_MS
 from heatmaps.serializers import UtcInstantField
@@ -37,8 +38,25 @@ class Toggle:
     title: str = ""
 
 
-def parse_explore(request: HttpRequest, asset: Asset) -> tuple[MapFilter, list[str]]:
-    """The filter the URL asks for, each part checked on its own: an unusable one is dropped and said."""
+def parse_model(request: HttpRequest, asset: Asset) -> tuple[ModelChoice, list[str]]:
+    """The model the URL asks for (`model=`, with `mp`/`mmr` for a custom one): one the map cannot be
+    drawn with is ignored with a message, and the map drawn with model v1."""
+    get = request.GET
+    raw = get.get("model", "").strip()
+    if not raw:
+        return V1, []
+    try:
+        choice = resolve_model(
+            asset=asset, model=raw, custom_params_text={"mp": get.get("mp"), "mmr": get.get("mmr")}, user=request.user
+        )
+    except FilterError as exc:
+        return V1, [f"Ignored {exc.param}: {exc.message} Showing model v1."]
+    return choice, []
+
+
+def parse_explore(request: HttpRequest, asset: Asset, *, model: ModelChoice = V1) -> tuple[MapFilter, list[str]]:
+    """The filter the URL asks for, each part checked on its own: an unusable one is dropped and said.
+    Tiers are the model's (v2's may differ from the asset's v1 tiers)."""
     ignored: list[str] = []
     get = request.GET
     tiers, lev = get.get("tiers", "").strip(), get.get("lev", "").strip()
@@ -64,6 +82,7 @@ def parse_explore(request: HttpRequest, asset: Asset) -> tuple[MapFilter, list[s
                 tiers=value if name == "tiers" else None,
                 lev=value if name == "lev" else None,
                 exchange=value if name == "exchange" else None,
+                model_params=model.params,
             )
         except FilterError as exc:
             ignored.append(f"Ignored {name}: {exc.message}")
@@ -75,13 +94,15 @@ def parse_explore(request: HttpRequest, asset: Asset) -> tuple[MapFilter, list[s
     return filt, ignored
 
 
-def explored_heatmap(*, asset: Asset, timeframe: str, filt: MapFilter) -> tuple[Heatmap | None, str]:
+def explored_heatmap(
+    *, asset: Asset, timeframe: str, filt: MapFilter, model: ModelChoice = V1
+) -> tuple[Heatmap | None, str]:
     """The filtered map's row (never saved) in place of the stored one, or None and why not."""
-    stored = read_heatmap(asset=asset, timeframe=timeframe)
+    stored = read_heatmap(asset=asset, timeframe=timeframe, model=stored_model(model))
     if stored is None:
         return None, ""
     try:
-        shown = filtered_map(asset=asset, stored=stored, filt=filt)
+        shown = filtered_map(asset=asset, stored=stored, filt=filt, params=computed_params(model))
     except FilterError as exc:
         return None, f"Ignored {exc.param}: {exc.message}"
     if shown is None:
@@ -96,12 +117,22 @@ def _href(base: dict[str, str], **changes: str | None) -> str:
 
 
 def explore_links(
-    *, asset: Asset, keep: dict[str, str], filt: MapFilter, stored: Heatmap | None = None, shown: Heatmap | None = None
+    *,
+    asset: Asset,
+    keep: dict[str, str],
+    filt: MapFilter,
+    stored: Heatmap | None = None,
+    shown: Heatmap | None = None,
+    model: ModelChoice = V1,
 ) -> dict[str, object]:
     """The page's toggles, each a real link carrying every other setting of the URL: the liquidation
     map's legend (a tier in or out), the leverage bands, the asset's exchanges, and the moment the map
     is drawn as of (a slider over the stored map's window, a column earlier or later)."""
-    leverages = asset_params(asset).leverages
+    leverages = (
+        asset_params(asset).leverages
+        if model.params is None
+        else tuple(t.leverage for t in model.params.effective().tiers)
+    )
     base = {k: v for k, v in keep.items() if k not in ("tiers", "lev", "exchange")}
     kept = set(filt.tiers) if filt.tiers is not None else set(leverages)
     exchange_part = {"exchange": ",".join(filt.exchanges)} if filt.exchanges is not None else {}
@@ -145,14 +176,15 @@ def explore_links(
         "exchange_toggles": exchanges,
         "explore_words": [*filt.words(), *_origin_words(filt, shown)],
         "explore_clear": _href({k: v for k, v in base.items() if k != "at"}) if filt.active else "",
-        # This map's filter against the whole map (or the high band against the low one, unfiltered).
+        # This map's filter against the whole map (or the high band against the low one, unfiltered); a
+        # map of another model against model v1's whole map.
         "compare_href": reverse("heatmaps:compare", args=[asset.symbol])
         + "?"
         + urlencode(
             {
                 "tf": keep.get("tf", ""),
-                "a": urlencode({k: v for k, v in filt.query().items() if k != "at"}) or "lev=high",
-                "b": "" if filt.tiers is not None or filt.exchanges is not None else "lev=low",
+                "a": urlencode({**model.query(), **{k: v for k, v in filt.query().items() if k != "at"}}) or "lev=high",
+                "b": "" if filt.tiers is not None or filt.exchanges is not None or model.key != "v1" else "lev=low",
             }
         ),
     }

@@ -233,3 +233,42 @@ def test_png_and_csv_exports_say_the_model(client: Client, btc: Asset) -> None:
     row = Heatmap.objects.get(asset=btc, timeframe="1w", model="v2")
     decoded = decode_grid(bytes(row.long_grid), row.long_scale, (row.width, row.bins))
     assert decoded.shape == (row.width, row.bins) and base64  # the stored codec, as v1's
+
+
+COMPARE = "/api/v1/assets/BTCUSDT/heatmap/compare/"
+
+
+def test_compare_two_models_on_one_run(client: Client, btc: Asset) -> None:
+    """v2 against v1: both sides drawn from the stored v1 map's bars, so the difference is v2 − v1 cell
+    for cell; a v2 side equals the custom map of the same parameters."""
+    response = client.get(COMPARE, {"timeframe": "1w", "a": "model=v2", "b": "model=v1", "min_usd": "0"})
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    assert body["a"]["model"] == "v2" and body["b"]["model"] == "v1"
+    v1, _ = dense(client, "timeframe=1w")
+    query = "&".join(f"{k}={v}" for k, v in custom_query(default_v2_params(btc)).items())
+    v2, _ = dense(client, f"timeframe=1w&model=custom&{query}")
+    diff = np.zeros_like(v1)
+    for i, j, usd in body["diff"]:
+        diff[i, j] = usd
+    big = np.abs(v2 - v1) > 0.01 * float(np.abs(v2 - v1).max())
+    np.testing.assert_allclose(diff[big], (v2 - v1)[big], rtol=0.02, atol=1.0)
+    high = client.get(COMPARE, {"timeframe": "1w", "a": "model=v2&lev=high", "b": "lev=high"}).json()
+    assert high["a"]["model"] == "v2" and high["a"]["filter"] == "model=v2&lev=high"
+
+
+@pytest.mark.parametrize(
+    ("side", "text", "words"), [("a", "model=v7", "model:"), ("b", "model=custom&mp=1:1:1", "mp:")]
+)
+def test_compare_refuses_a_bad_model_naming_side_and_parameter(
+    client: Client, btc: Asset, side: str, text: str, words: str
+) -> None:
+    response = client.get(COMPARE, {"timeframe": "1w", side: text})
+    assert response.status_code == 400 and response.json()[side][0].startswith(words)
+
+
+def test_compare_page_names_the_models(client: Client, btc: Asset) -> None:
+    html = client.get("/assets/BTCUSDT/compare/", {"tf": "1w", "a": "model=v2&lev=high", "b": ""}).content.decode()
+    assert "model v2 · high leverage" in html and "model%3Dv2" in html
+    bad = client.get("/assets/BTCUSDT/compare/", {"tf": "1w", "a": "model=v5"}).content.decode()
+    assert "Ignored a=" in bad and "Unknown model" in bad

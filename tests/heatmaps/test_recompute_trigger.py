@@ -120,9 +120,9 @@ def test_a_burst_of_triggers_queues_and_runs_one_compute(celery_worker_process: 
     wait_for(lambda: _idle(eth), timeout=90)
     assert _runs(eth) == 1
     # The long maps follow in their own low-priority task, which does not count as a trigger's compute.
-    wait_for(lambda: Heatmap.objects.filter(asset=eth).count() == len(TIMEFRAMES), timeout=90)
+    wait_for(lambda: Heatmap.objects.filter(asset=eth, model="v1").count() == len(TIMEFRAMES), timeout=90)
     assert _runs(eth) == 1
-    assert set(Heatmap.objects.filter(asset=eth).values_list("version", flat=True)) == {1}
+    assert set(Heatmap.objects.filter(asset=eth, model="v1").values_list("version", flat=True)) == {1}
     # Released: the next bar's trigger starts a compute again.
     assert recompute_trigger(eth.pk) is True
     wait_for(lambda: _idle(eth), timeout=90)
@@ -141,7 +141,7 @@ def test_a_trigger_during_a_compute_causes_exactly_one_more(celery_worker_proces
         assert _redis().llen("compute") == 0  # no pile-up behind the running compute
     wait_for(lambda: _idle(eth), timeout=90)
     assert _runs(eth) == 2  # the first compute, then exactly one follow-up
-    m = Heatmap.objects.get(asset=eth, timeframe="24h")
+    m = Heatmap.objects.get(asset=eth, timeframe="24h", model="v1")
     assert dt_to_ms(m.data_end) == new_bar
     assert m.version == 2  # stored without the bar, then with it
 
@@ -152,8 +152,10 @@ def test_after_commit_only_and_a_stored_bar_reaches_the_short_maps(celery_worker
     load_sample_data()
     btc = Asset.objects.get(symbol="BTCUSDT")
     assert recompute_trigger(btc.pk) is True
-    wait_for(lambda: _idle(btc) and Heatmap.objects.filter(asset=btc).count() == len(TIMEFRAMES), timeout=90)
-    before = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
+    wait_for(
+        lambda: _idle(btc) and Heatmap.objects.filter(asset=btc, model="v1").count() == len(TIMEFRAMES), timeout=90
+    )
+    before = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc, model="v1")}
     with _compute_queue_paused():
         with transaction.atomic():
             new_bar = _next_bar(btc)
@@ -161,7 +163,7 @@ def test_after_commit_only_and_a_stored_bar_reaches_the_short_maps(celery_worker
             assert _idle(btc)  # nothing queued before the bar is visible to the worker
         assert not _idle(btc)
     wait_for(lambda: _idle(btc), timeout=90)
-    after = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc)}
+    after = {m.timeframe: m for m in Heatmap.objects.filter(asset=btc, model="v1")}
     for key in ("12h", "24h"):  # recomputed seconds after the previous run, not a minute later
         assert dt_to_ms(after[key].data_end) == new_bar
         assert after[key].version == before[key].version + 1
@@ -181,16 +183,18 @@ def test_long_maps_queue_once_behind_every_short_map(celery_worker_process: Any)
         # BTC's coalesced compute runs here: its short maps at once, its long maps queued once, at low priority.
         recompute_asset.apply(args=(btc.pk, None, True))
         assert AssetSummary.objects.get(asset=btc).updated_at == summary_before  # left to the follow-up
-        assert set(Heatmap.objects.filter(asset=btc).values_list("timeframe", flat=True)) == set(SHORT_TIMEFRAMES)
+        assert set(Heatmap.objects.filter(asset=btc, model="v1").values_list("timeframe", flat=True)) == set(
+            SHORT_TIMEFRAMES
+        )
         assert _queued(LONG_MAPS_PRIORITY) == 1
         recompute_asset.apply(args=(btc.pk, None, True))  # another bar before the worker got to it
         assert _queued(LONG_MAPS_PRIORITY) == 1
         assert recompute_trigger(eth.pk) is True  # queued later, at the default priority
         assert _queued(0) == 1
-    wait_for(lambda: Heatmap.objects.filter(asset=btc).count() == len(TIMEFRAMES), timeout=120)
+    wait_for(lambda: Heatmap.objects.filter(asset=btc, model="v1").count() == len(TIMEFRAMES), timeout=120)
     wait_for(lambda: _idle(eth), timeout=120)
-    eth_short = Heatmap.objects.get(asset=eth, timeframe="24h").computed_at
-    btc_long = Heatmap.objects.filter(asset=btc).exclude(timeframe__in=SHORT_TIMEFRAMES)
+    eth_short = Heatmap.objects.get(asset=eth, timeframe="24h", model="v1").computed_at
+    btc_long = Heatmap.objects.filter(asset=btc, model="v1").exclude(timeframe__in=SHORT_TIMEFRAMES)
     assert all(m.computed_at > eth_short for m in btc_long)  # ETH's short maps went first
     assert _queued(LONG_MAPS_PRIORITY) == 0
     assert AssetSummary.objects.get(asset=btc).updated_at > summary_before  # the overview's row followed

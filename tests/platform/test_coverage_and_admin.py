@@ -142,8 +142,8 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     assert "Backfill queued for 1 asset(s)." in response.content.decode()
     # The worker fetches the fake exchange's last 7 days of 5m candles, then recomputes the maps.
     wait_for(lambda: Candle.objects.filter(asset=asset).count() == 2016, timeout=90)
-    wait_for(lambda: Heatmap.objects.filter(asset=asset).count() == 9, timeout=90)
-    versions = dict(Heatmap.objects.filter(asset=asset).values_list("timeframe", "version"))
+    wait_for(lambda: Heatmap.objects.filter(asset=asset, model="v1").count() == 9, timeout=90)
+    versions = dict(Heatmap.objects.filter(asset=asset, model="v1").values_list("timeframe", "version"))
 
     # The operator changes the model's resolution, then recomputes: every map is redrawn with it.
     Asset.objects.filter(pk=asset.pk).update(bins=200)
@@ -153,8 +153,9 @@ def test_admin_actions_enqueue_recompute_and_backfill_on_a_real_worker(
     assert "Heat-map recompute queued for 1 asset(s)." in response.content.decode()
     wait_for(
         lambda: all(
-            v == versions[tf] + 1 for tf, v in Heatmap.objects.filter(asset=asset).values_list("timeframe", "version")
+            v == versions[tf] + 1
+            for tf, v in Heatmap.objects.filter(asset=asset, model="v1").values_list("timeframe", "version")
         ),
         timeout=90,
     )
-    assert set(Heatmap.objects.filter(asset=asset).values_list("bins", flat=True)) == {200}
+    assert set(Heatmap.objects.filter(asset=asset, model="v1").values_list("bins", flat=True)) == {200}
