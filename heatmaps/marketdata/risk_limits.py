@@ -23,7 +23,7 @@ from heatmaps.exchanges.brackets import RiskLimits
 from heatmaps.models import Asset, Candle, Exchange, InstrumentSpec, RiskLimit, VenueSymbol
 
 if TYPE_CHECKING:
-    from heatmaps.engine.model_v2 import ModelV2Params
+    from heatmaps.engine.model_v2_params import ModelV2Params
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def asset_v2_params(asset: Asset, *, risk: V2Risk | None = None) -> ModelV2Param
     and no tier at a leverage whose initial margin is at or below the maintenance margin (opened
     liquidated). Where no default tier is left, one tier at the highest leverage possible, with the
     lowest tier's half-life."""
-    from heatmaps.engine.model_v2 import (  # the engine's v2 is loaded on use
+    from heatmaps.engine.model_v2_params import (  # the engine's v2 is loaded on use
         DEFAULT_V2_TIERS,
         MAX_LEVERAGE,
         MAX_MMR,

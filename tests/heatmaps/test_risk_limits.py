@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from heatmaps.engine import model_v2_params as model_v2
 from heatmaps.exchanges import BaseConnector, bybit, get_connector, okx
 from heatmaps.marketdata import ms_to_dt, upsert_candles
 from heatmaps.marketdata.risk_limits import DEFAULT_MMR, asset_v2_params, asset_v2_risk, risk_limits_refresh
@@ -153,7 +154,6 @@ def test_v2_margin_is_the_median_and_leverage_the_highest_over_the_venues(asset:
 
 @pytest.mark.django_db
 def test_v2_params_drop_only_the_tiers_no_venue_offers(asset: Asset) -> None:
-    model_v2 = pytest.importorskip("heatmaps.engine.model_v2")
     tiers = tuple(model_v2.DEFAULT_V2_TIERS)
     levels = sorted({t.leverage for t in tiers})
     assert len(levels) >= 2
@@ -182,7 +182,6 @@ def test_v2_params_drop_only_the_tiers_no_venue_offers(asset: Asset) -> None:
 
 @pytest.mark.django_db
 def test_v2_params_stay_inside_the_engines_bounds(asset: Asset) -> None:
-    model_v2 = pytest.importorskip("heatmaps.engine.model_v2")
     # One venue's high leverage with another's high margin: the median margin would liquidate the top
     # tiers on opening, so those go too, and the leverage past the engine's ceiling is capped.
     put(asset, "bybit", mmr=0.03, lev=model_v2.MAX_LEVERAGE * 2)
