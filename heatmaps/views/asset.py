@@ -176,7 +176,7 @@ def asset_page(request: HtmxHttpRequest, symbol: str) -> HttpResponse:
     model, model_problems = parse_model(request, asset)
     explore, problems = parse_explore(request, asset, model=model)
     params = replace(params, explore=explore, model=model, ignored=(*params.ignored, *model_problems, *problems))
-    layer, problem = parse_layer(request, asset, filtered=explore.active)
+    layer, problem = parse_layer(request, asset, filtered=explore.active, model_key=model.key)
     params = replace(params, layer=layer, ignored=(*params.ignored, *([problem] if problem else [])))
     ctx = _market_context(asset, timeframe, params, path=request.path)
     status = 400 if ctx.get("unknown_timeframe") else 200

@@ -52,8 +52,9 @@ def on_hyperliquid(asset: Asset) -> bool:
     return asset.exchanges.filter(code="hyperliquid", enabled=True).exists()
 
 
-def parse_layer(request: HttpRequest, asset: Asset, *, filtered: bool) -> tuple[str, str]:
-    """The layer asked for, and what was ignored and why ("" when nothing was)."""
+def parse_layer(request: HttpRequest, asset: Asset, *, filtered: bool, model_key: str = "v1") -> tuple[str, str]:
+    """The layer asked for, and what was ignored and why ("" when nothing was). The measured layer is compared
+    with and merged into model v1's map, the whole map now: not with another model, a filter or a moment."""
     raw = request.GET.get("layer", "model").strip().lower() or "model"
     if raw not in LAYERS:
         return "model", f"Ignored layer={raw[:40]!r}: choose model, measured or merged."
@@ -61,6 +62,8 @@ def parse_layer(request: HttpRequest, asset: Asset, *, filtered: bool) -> tuple[
         return raw, ""
     if not on_hyperliquid(asset):
         return "model", f"Ignored layer={raw}: {asset.symbol} is not on Hyperliquid, so it has no measured positions."
+    if model_key != "v1":
+        return "model", f"Ignored layer={raw}: the measured layer goes with model v1's map; switch the model to v1."
     if filtered:
         return "model", (
             f"Ignored layer={raw}: the measured layer goes with the whole map now, not with a filter or a past moment."

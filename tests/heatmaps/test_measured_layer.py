@@ -161,6 +161,8 @@ def test_the_page_switches_layers_and_keeps_the_layer_in_its_links() -> None:
     assert "Ignored layer=&#x27;heat&#x27;" in unknown and 'data-layer="model"' in unknown
     filtered = client.get("/assets/BTCUSDT/?tf=24h&layer=merged&exchange=binance").content.decode()
     assert "Ignored layer=merged" in filtered and 'data-layer="model"' in filtered
+    other_model = client.get("/assets/BTCUSDT/?tf=24h&layer=measured&model=v2").content.decode()
+    assert "Ignored layer=measured: the measured layer goes with model v1" in other_model
 
 
 @pytest.mark.django_db
