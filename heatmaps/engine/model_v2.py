@@ -5,15 +5,16 @@ What changes against v1: every tier uses the asset's maintenance margin rate ``m
 asset's maximum leverage are dropped and the rest renormalised; each tier's positions fade with a
 half-life of their own (shorter for higher leverage); and positions are swept by the mark price where
 its candles are stored. The model is still linear in the USD it places, so a v2 map is the sum of one
-run per tier, each on its own share of the open interest with its own decay (``run_model``'s ``decay``);
-v1's run is reused untouched, and with no decay, no dropped tier and no mark candles v2 is v1.
+v1 run per tier, each on its own share of the open interest with its own decay (``run_model``'s
+``decay``); ``run_tiers`` carries the tiers side by side in one pass, which is the same sum to round-off.
+With no decay, no dropped tier and no mark candles v2 is v1.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +24,6 @@ from heatmaps.engine.inputs import (
     Buckets,
     FloatArray,
     IntArray,
-    ModelParams,
     Timeframe,
     aggregate,
     carry_open_interest,
@@ -36,7 +36,7 @@ from heatmaps.engine.model_v2_params import (
     ModelV2Params,
     TierV2,
 )
-from heatmaps.engine.run import MassBalance, run_model
+from heatmaps.engine.run_tiers import run_tiers
 
 __all__ = [
     "DEFAULT_HALF_LIVES_HOURS",
@@ -114,10 +114,9 @@ def _v2_from_buckets(
     params: ModelV2Params,
     coverage: _MarkCoverage | None,
     out: FloatArray | None = None,
-    scratch: FloatArray | None = None,
 ) -> HeatmapGrid:
-    """Window, warm-up and grid as v1's (spec §2-3) on buckets at ``timeframe.bar_ms``; one run per
-    effective tier on its share of the open interest, summed. ``params`` must be effective."""
+    """Window, warm-up and grid as v1's (spec §2-3) on buckets at ``timeframe.bar_ms``, and the run of
+    the effective tiers, each with its decay (``run_tiers``). ``params`` must be effective."""
     if len(buckets) == 0:
         raise ValueError("no bars to build a heat map from")
     v1 = params.v1_params()
@@ -128,51 +127,19 @@ def _v2_from_buckets(
     run = buckets.since(window_start - w * bar)
     win_from = int(np.searchsorted(run.open_time, window_start, side="left"))
     edges = price_edges(low=float(run.low[win_from:].min()), high=float(run.high[win_from:].max()), params=v1)
-    shape = (2, w, params.n_bins)
     if out is None:
-        out = np.empty(shape)
-    if scratch is None:
-        scratch = np.empty(shape)
-    n_tiers = len(params.tiers)
-    tier_long = np.zeros((n_tiers, params.n_bins))
-    tier_short = np.zeros((n_tiers, params.n_bins))
-    books = dict.fromkeys((f.name for f in fields(MassBalance)), 0.0)
-    first = True
-    for i, tier in enumerate(params.tiers):
-        if tier.weight == 0:
-            continue  # places nothing: its rows stay zero
-        # The tier's share of the open interest: its flow is the weight times the whole flow, and a
-        # fall closes the same fraction of it.
-        share = Buckets._trusted(
-            open_time=run.open_time,
-            high=run.high,
-            low=run.low,
-            close=run.close,
-            volume=run.volume,
-            taker_buy=run.taker_buy,
-            oi_value=run.oi_value * tier.weight,
-            bar_ms=run.bar_ms,
-        )
-        result = run_model(
-            buckets=share,
-            edges=edges,
-            params=ModelParams(tiers=((tier.leverage, 1.0),), mmr=params.mmr, n_bins=params.n_bins, pad=params.pad),
-            start_ms=window_start,
-            columns=w,
-            out=out if first else scratch,
-            decay=_tier_decay(run.open_time, tier.half_life_hours),
-            sweep_low=run.mark_low,
-            sweep_high=run.mark_high,
-        )
-        if not first:
-            out += scratch
-        first = False
-        tier_long[i] = result.tier_long[0]
-        tier_short[i] = result.tier_short[0]
-        for name in books:
-            books[name] += getattr(result.balance, name)
-    if first:  # validated parameters always leave a tier of positive weight; be safe anyway
-        out[...] = 0.0
+        out = np.empty((2, w, params.n_bins))
+    result = run_tiers(
+        buckets=run,
+        edges=edges,
+        params=v1,
+        decays=[_tier_decay(run.open_time, t.half_life_hours) for t in params.tiers],
+        start_ms=window_start,
+        columns=w,
+        out=out,
+        sweep_low=run.mark_low,
+        sweep_high=run.mark_high,
+    )
     times = window_start + bar * np.arange(w, dtype=np.int64)
     close = np.full(w, np.nan)
     close[(run.open_time[win_from:] - window_start) // bar] = run.close[win_from:]
@@ -185,9 +152,9 @@ def _v2_from_buckets(
         prices=(edges[:-1] + edges[1:]) / 2,
         long=out[0],
         short=out[1],
-        tier_long=tier_long,
-        tier_short=tier_short,
-        balance=MassBalance(**books),
+        tier_long=result.tier_long,
+        tier_short=result.tier_short,
+        balance=result.balance,
         model_version=MODEL_V2_VERSION,
         sweep_price="last" if coverage is None else coverage.label(window_start),
     )
@@ -236,7 +203,6 @@ def compute_all_timeframes_v2(
     sizes = [2 * tf.columns * eff.n_bins for tf in tfs]
     block = np.empty(sum(sizes))
     offsets = np.cumsum([0, *sizes]).tolist()
-    scratch = np.empty(max(sizes, default=0))  # one tier's run at a time, added into its map
     return {
         tf.key: _v2_from_buckets(
             buckets=levels[tf.bar_ms],
@@ -244,7 +210,6 @@ def compute_all_timeframes_v2(
             params=eff,
             coverage=coverage,
             out=block[offsets[i] : offsets[i + 1]].reshape(2, tf.columns, eff.n_bins),
-            scratch=scratch[: sizes[i]].reshape(2, tf.columns, eff.n_bins),
         )
         for i, tf in enumerate(tfs)
     }

@@ -24,6 +24,7 @@ from heatmaps.engine import (
     BaseBars,
     Buckets,
     HeatmapGrid,
+    MassBalance,
     ModelParams,
     ModelV2Params,
     TierV2,
@@ -40,6 +41,7 @@ from heatmaps.engine import (
     run_end_state,
     run_model,
 )
+from heatmaps.engine.run_tiers import run_tiers
 from tests.heatmaps.engine.test_engine import SMALL_TIMEFRAMES, bars_strategy, params_strategy
 from tests.heatmaps.engine.test_same_maps_as_before import two_years
 
@@ -544,3 +546,64 @@ def test_run_refuses_bad_decay_and_sweep_prices(kwargs: dict[str, Any], message:
         run_model(buckets=bars, edges=edges, params=params, **kwargs)
     with pytest.raises(ValueError, match=message):
         run_end_state(buckets=bars, edges=edges, params=params, **kwargs)
+
+
+@pytest.mark.parametrize("bar_ms", [M5, 6 * M5, 24 * 12 * M5])
+def test_tiers_side_by_side_equal_one_v1_run_per_tier_with_its_decay(bar_ms: int) -> None:
+    """The definition: one run_model per tier on its share of the open interest, with its decay, summed."""
+    bars = aggregate(carry_open_interest(two_years(11)), bar_ms).slice(-1500)
+    rng = np.random.default_rng(2)
+    n = len(bars)
+    sweep_low = bars.low + (bars.close - bars.low) * rng.uniform(0, 1, n)
+    sweep_high = bars.high - (bars.high - bars.close) * rng.uniform(0, 1, n)
+    tiers_v2 = (TierV2(50.0, 0.2, 24.0), TierV2(5.0, 0.1, math.inf), TierV2(25.0, 0.3, 64.0), TierV2(10.0, 0.4, 240.0))
+    params = ModelParams(tiers=tuple((t.leverage, t.weight) for t in tiers_v2), mmr=0.005, n_bins=150)
+    half = n // 2  # warm-up, then the window
+    edges = price_edges(low=float(bars.low[half:].min()), high=float(bars.high[half:].max()), params=params)
+    start = int(bars.open_time[half])
+    columns = (int(bars.open_time[-1]) - start) // bar_ms + 3  # ends after the last bucket
+    decays = [
+        None
+        if t.half_life_hours == math.inf
+        else 0.5 ** (np.diff(bars.open_time, prepend=bars.open_time[0]) / HOUR / t.half_life_hours)
+        for t in tiers_v2
+    ]
+    together = run_tiers(
+        buckets=bars,
+        edges=edges,
+        params=params,
+        decays=decays,
+        start_ms=start,
+        columns=columns,
+        out=np.full((2, columns, 150), np.nan),
+        sweep_low=sweep_low,
+        sweep_high=sweep_high,
+    )
+    long = np.zeros((columns, 150))
+    short = np.zeros((columns, 150))
+    books = dict.fromkeys((f.name for f in dataclasses.fields(MassBalance)), 0.0)
+    for i, (tier, decay) in enumerate(zip(tiers_v2, decays, strict=True)):
+        share = dataclasses.replace(bars, oi_value=bars.oi_value * tier.weight)
+        alone = run_model(
+            buckets=share,
+            edges=edges,
+            params=ModelParams(tiers=((tier.leverage, 1.0),), mmr=0.005, n_bins=150),
+            start_ms=start,
+            columns=columns,
+            decay=decay,
+            sweep_low=sweep_low,
+            sweep_high=sweep_high,
+        )
+        long += alone.long
+        short += alone.short
+        scale = max(float(alone.tier_long.max()), 1.0)
+        np.testing.assert_allclose(together.tier_long[i], alone.tier_long[0], rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(together.tier_short[i], alone.tier_short[0], rtol=0, atol=1e-9 * scale)
+        for name in books:
+            books[name] += getattr(alone.balance, name)
+    assert_close(together.long, long)
+    assert_close(together.short, short)
+    assert together.long[-1].any() and together.short[-1].any()
+    for name, value in books.items():
+        assert getattr(together.balance, name) == pytest.approx(value, rel=1e-9, abs=1e-9 * books["added_long"]), name
+    assert books["decayed_long"] > 0 and books["swept_long"] > 0 and books["closed_long"] > 0
