@@ -79,6 +79,7 @@ class VenueContracts:
         self.gate_multipliers: dict[str, float] = {}
         self.deribit_inverse: dict[str, bool] = {}
         self._unspecified: set[tuple[str, str]] = set()
+        self._failed: set[tuple[str, str]] = set()
 
     def read(self, code: str, exchange: Exchange, symbols: list[str]) -> None:
         """Read the instruments of ``symbols`` not read yet (in the database thread: it asks REST); one that
@@ -87,7 +88,8 @@ class VenueContracts:
         missing = [s for s in symbols if s not in known]
         if not missing:
             return
-        conn = connector_for(exchange, now_ms=self.now_ms)
+        # One try each: the streams start only after this, and the next refresh tries again anyway.
+        conn = connector_for(exchange, now_ms=self.now_ms, max_retries=0)
         try:
             for symbol in missing:
                 try:
@@ -96,8 +98,13 @@ class VenueContracts:
                     elif isinstance(conn, DeribitConnector):
                         known[symbol] = conn.fetch_instrument(symbol).inverse
                 except ExchangeError as exc:
-                    log.warning("%s: contract of %s not read (%s); tried again at the next refresh", code, symbol, exc)
+                    if (code, symbol) not in self._failed:  # said once, not at every refresh of an outage
+                        log.warning("%s: contract of %s not read (%s); tried again at each refresh", code, symbol, exc)
+                    self._failed.add((code, symbol))
                 else:
+                    if (code, symbol) in self._failed:
+                        log.info("%s: contract of %s read", code, symbol)
+                    self._failed.discard((code, symbol))
                     self._unspecified.discard((code, symbol))
         finally:
             conn.close()
@@ -107,7 +114,7 @@ class VenueContracts:
             self._unspecified.add((code, instrument))
             log.warning(
                 "%s: %s carries contracts or USD the stream cannot convert yet (its contract is not read from "
-                "REST); its volume and open interest are left out until the next refresh reads it",
+                "REST); its bars and open interest come by the REST ingest until the contract is read",
                 code, instrument,
             )  # fmt: skip
 

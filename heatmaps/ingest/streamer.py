@@ -132,20 +132,25 @@ class MarketStreamer:
 
     # ----------------------------------------------------------------- subscriptions
 
-    def _load(self) -> dict[str, dict[str, Feed]]:
+    def _load(self, connected: set[str]) -> dict[str, dict[str, Feed]]:
         feeds = load_feeds(self.exchanges)
         if "okx" in feeds:
             if self._okx_sizes is None:
                 self._okx_sizes = ContractSizes(next(iter(feeds["okx"].values())).exchange)
             self._okx_sizes.reload_if_stale()
-        for code in VenueContracts.CODES:
-            if feeds.get(code):
-                self.contracts.read(code, next(iter(feeds[code].values())).exchange, list(feeds[code]))
+        for code in connected & set(VenueContracts.CODES):
+            # Contracts not read at the connect (REST failed then) are tried again while the venue is up.
+            self._read_contracts(code, list(feeds.get(code, {}).values()))
         return feeds
+
+    def _read_contracts(self, code: str, feeds: list[Feed]) -> None:
+        if feeds:
+            self.contracts.read(code, feeds[0].exchange, [f.instrument for f in feeds])
 
     async def refresh(self) -> None:
         """Re-read the enabled assets × exchanges and set every connection's topics from them."""
-        self.feeds = await self._in_db(self._load)
+        connected = {self.code_of(c) for c in self.connections.values() if c.stats.connected}
+        self.feeds = await self._in_db(self._load, connected)
         for name, conn in self.connections.items():
             conn.set_topics(TOPICS[name](sorted(self.feeds.get(self.code_of(conn), {}))))
 
@@ -222,7 +227,9 @@ class MarketStreamer:
     # ----------------------------------------------------------------- repair after an outage
 
     async def on_connect(self, conn: MarketConnection, topics: set[str]) -> None:
-        """A (re)connect: fetch from REST what the streams did not deliver meanwhile."""
+        """A (re)connect: fetch from REST what the streams did not deliver meanwhile (and, for Gate and
+        Deribit, what their frames need to convert). Asked only once the venue's websocket answers, so an
+        offline venue is not asked over REST at every refresh."""
         code = self.code_of(conn)
         kinds: tuple[Kind, ...]
         if conn.name == "okx-business":
@@ -233,6 +240,8 @@ class MarketStreamer:
             kinds = ("candles", "open_interest")
         feeds = self.feeds.get(code, {})
         symbols = sorted({topic_symbol(t) for t in topics} & set(feeds))
+        if code in VenueContracts.CODES:  # before the first frame is read: it converts with these
+            await self._in_db(self._read_contracts, code, [feeds[s] for s in symbols])
         for symbol in symbols:
             await self._in_db(self._repair, feeds[symbol], kinds)
 

@@ -11,7 +11,7 @@ documentation (gate.com/docs/developers/futures/ws/en/):
 - ``futures.ping`` is answered with ``futures.pong``.
 
 Contracts become the coin through the contract's ``quanto_multiplier`` (REST ``/futures/usdt/contracts/{c}``),
-which the caller supplies: a contract without one gives no volume and no open interest.
+which the caller supplies: a contract without one gives no bar and no open interest (the REST ingest has them).
 """
 
 from __future__ import annotations
@@ -63,11 +63,14 @@ class GateMarketParser:
                 if interval != "5m" or not contract:
                     continue
                 contracts = f.num(item.get("v"), f"result[{i}].v", allow_empty=True)
+                volume = contracts_to_base(contract, contracts, self.multipliers, self.on_unsized)
+                if volume is None and contracts is not None:
+                    continue  # not stored without its volume: the REST ingest brings that bar whole
                 row = candle_row(
                     f,
                     open_time=seconds_ms(f, f.key(item, "t", f"result[{i}]"), f"result[{i}].t"),
                     ohlc=(item.get("o"), item.get("h"), item.get("l"), item.get("c")),
-                    volume=contracts_to_base(contract, contracts, self.multipliers, self.on_unsized),
+                    volume=volume,
                     taker_buy=None,
                     quote=None,
                 )

@@ -8,13 +8,16 @@ subscription naming the venue's symbol."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from heatmaps.ingest.streamer import MarketStreamer
 from heatmaps.marketdata import ms_to_dt
@@ -198,3 +201,61 @@ def test_venue_stream_stores_closed_bars_repairs_the_outage_and_samples_open_int
         sent = [json.loads(m) for m in srv.messages()]
         assert sent[0]["method"] == "public/set_heartbeat"  # before the subscription
         assert any(m["method"] == "public/test" for m in sent)  # the heartbeat's test_request answered
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offline_gate_is_said_once_and_not_asked_over_rest(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Gate's websocket does not answer: said once, and its REST is not asked for contracts at every refresh of
+    the assets (only a reached venue is)."""
+    tracked("gate")
+    settings.LIQ_MARKET_REFRESH_SECONDS = 1
+    settings.LIQ_GATE_WS_URL = "ws://127.0.0.1:9/v4/ws/usdt"
+    with FakeVenues(SERIES, now_ms=SERIES.bar_time(12)) as fake:
+        settings.LIQ_GATE_URL = fake.base_url
+        out = io.StringIO()
+        with caplog.at_level(logging.INFO, logger="heatmaps.market_stream"):
+            call_command("stream_market", "--exchange", "gate", "--seconds", "3.5", stdout=out)
+        assert fake.requests == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "cannot be reached" in warnings[0]
+    assert not any(r.exc_info for r in caplog.records)
+    assert "bars=0" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gate_without_its_contract_stores_no_stream_bar(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Gate's websocket answers but its contract cannot be read: no bar is stored without its volume, and the
+    failed read and the unconvertible frames are each said once though the read is retried every refresh."""
+    asset = tracked("gate")
+    settings.LIQ_MARKET_REFRESH_SECONDS = 1
+
+    async def main() -> MarketStreamer:
+        async with MarketWsServer([[gate_bar(11), gate_bar(12), gate_oi(CLOSE + 1_000, 5.0)]]) as srv:
+            settings.LIQ_GATE_WS_URL = srv.url
+            streamer = MarketStreamer(exchanges=("gate",), now_ms=lambda: SERIES.bar_time(12) + 30_000)
+            loop = asyncio.get_running_loop()
+            read_at: list[float] = []
+
+            async def done() -> bool:
+                if not read_at and streamer.connections["gate"].stats.frames >= 3:  # after the REST repair's tries
+                    read_at.append(loop.time())
+                return bool(read_at) and loop.time() - read_at[0] > 2.5  # refreshes with the venue up meanwhile
+
+            await run_until(streamer, done, timeout=25)
+            return streamer
+
+    with FakeVenues(SERIES, now_ms=SERIES.bar_time(12) + 30_000) as fake:
+        settings.LIQ_GATE_URL = fake.base_url
+        body = {"label": "INVALID_KEY", "message": "the contract cannot be read now"}
+        fake.fail_next(403, path="/api/v4/futures/usdt/contracts/BTC_USDT", times=1_000, body=body)
+        with caplog.at_level(logging.INFO, logger="heatmaps.market_stream"):
+            streamer = asyncio.run(main())
+        asked = len(fake.requests_to("/api/v4/futures/usdt/contracts/BTC_USDT"))
+    assert asked >= 3  # at the connect (and its repair), then at refreshes with the venue up
+    assert streamer.bars_stored == 0 and streamer.oi_stored == 0
+    assert not Candle.objects.filter(asset=asset).exists()
+    ours = [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == "heatmaps.market_stream"
+    ]
+    assert sum("contract of BTC_USDT not read" in m for m in ours) == 1, ours
+    assert sum("cannot convert" in m for m in ours) == 1, ours
