@@ -2,7 +2,8 @@
 
 ``run_market_connection`` keeps one websocket open: (re)connects with backoff and jitter, subscribes
 to the connection's wanted topics and follows changes to them without reconnecting, pings where the
-exchange asks for it, and says once (not every retry) when the exchange cannot be reached.
+exchange asks for it (or answers its heartbeat, Deribit), and says once (not every retry) when the exchange
+cannot be reached. Each new connection first resets what the parser held of the last one.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from heatmaps.tasks import schedule_recompute
 class Command(BaseCommand):
     help = (
         "Stream 5-minute bars, mark prices and open interest from the websockets of Binance, Bybit, OKX, "
-        "Hyperliquid, Bitget, Gate, BitMEX and Deribit until stopped (Ctrl-C): closed bars and open interest are stored as the REST ingest stores them, what an "
-        "outage missed is fetched from REST on reconnect, and the enabled assets are re-read every "
-        "LIQ_MARKET_REFRESH_SECONDS."
+        "Hyperliquid, Bitget, Gate, BitMEX and Deribit until stopped (Ctrl-C): closed bars and open interest "
+        "are stored as the REST ingest stores them, what an outage missed is fetched from REST on reconnect, "
+        "and the enabled assets are re-read every LIQ_MARKET_REFRESH_SECONDS."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
