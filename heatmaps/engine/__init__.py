@@ -1,10 +1,11 @@
-"""The heat-map engine, model v1: pure numpy, no Django and nothing else of the project.
+"""The heat-map engine, models v1 and v2: pure numpy, no Django and nothing else of the project.
 
 Arrays in, arrays out. ``inputs`` holds timeframes, model parameters and the bar aggregation,
-``oi_guard`` the open-interest changes the market cannot have made, ``run`` the model's run over buckets, ``model`` the price grid and the maps per timeframe, ``model_v2``
-model v2's parameters and maps, ``derived`` what is read off a grid (liquidation map,
-clusters, colour scale), ``gridcodec`` the compact storage form of a grid and ``backtest`` the
-walk-forward test of the clusters against what price did next.
+``oi_guard`` the open-interest changes the market cannot have made, ``run`` the model's run over
+buckets, ``model`` the price grid and the maps per timeframe, ``model_v2`` model v2's maps (its
+parameters in ``model_v2_params``, its run of the tiers side by side in ``run_tiers``), ``derived``
+what is read off a grid (liquidation map, clusters, colour scale), ``gridcodec`` the compact storage
+form of a grid and ``backtest`` the walk-forward test of the clusters against what price did next.
 """
 
 # Loaded on first use (PEP 562): every manage.py command imports this package through the apps'

@@ -48,7 +48,9 @@ class ModelV2Params:
 
     def validate(self) -> ModelV2Params:
         """Raise ``ValueError`` naming the first problem; return ``self`` so it can be chained."""
-        if not isinstance(self.tiers, tuple) or not self.tiers:
+        if not isinstance(self.tiers, tuple):
+            raise ValueError(f"tiers must be a tuple of TierV2, not {type(self.tiers).__name__}")
+        if not self.tiers:
             raise ValueError("tiers: at least one leverage tier is required")
         seen: set[float] = set()
         for tier in self.tiers:

@@ -82,6 +82,7 @@ def tiers(*specs: tuple[float, float, float]) -> tuple[TierV2, ...]:
     ("kwargs", "message"),
     [
         ({"tiers": ()}, "tiers"),
+        ({"tiers": [TierV2(5.0, 1.0, 10.0)]}, "tiers must be a tuple"),
         ({"tiers": ((5.0, 1.0, 10.0),)}, "tiers"),
         ({"tiers": tiers((1.0, 1.0, 10.0))}, "leverage"),
         ({"tiers": tiers((201.0, 1.0, 10.0))}, "leverage"),
