@@ -19,7 +19,7 @@ from typing import Any
 
 from heatmaps.exchanges.errors import MalformedPayload
 from heatmaps.exchanges.liquidation_stream import StreamStats
-from heatmaps.exchanges.streams import MarketEvent, MarketParser
+from heatmaps.exchanges.streams import MarketEvent, MarketParser, StreamRefused
 
 # --------------------------------------------------------------------------- one connection
 
@@ -176,6 +176,10 @@ async def run_market_connection(
             st.malformed += 1
             st.last_error = str(exc)
             log.warning("%s: skipping malformed market frame: %s", conn.name, exc)
+            return
+        except StreamRefused as exc:
+            st.last_error = str(exc)
+            log.warning("%s market stream: %s", conn.name, exc)
             return
         if events:
             st.events += len(events)

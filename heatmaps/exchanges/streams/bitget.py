@@ -6,7 +6,7 @@
   usdtVolume], …], "ts"}``, ``ts`` the bar's open time in ms. The snapshot lists the recent bars, the
   updates the bar in progress; nothing says a bar is final, so a bar is closed when a later one arrives.
 - ``ticker`` pushes ``data: [{instId, markPrice, holdingAmount (open interest in the coin), ts, …}]``.
-- Acks are ``{"event": "subscribe", …}``; the client sends the text ``ping`` every 30 s and gets ``pong``.
+- Acks are ``{"event": "subscribe", …}``, refusals ``{"event": "error", "code", "msg"}``; the client sends the text ``ping`` every 30 s and gets ``pong``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from typing import Any
 
 from heatmaps.exchanges.base import Fields
 from heatmaps.exchanges.liquidations import Frame, _decode
-from heatmaps.exchanges.streams.events import MarketEvent, MarkEvent, OiEvent, OpenBars, candle_row, last_forming_only
+from heatmaps.exchanges.streams.events import (
+    MarketEvent,
+    MarkEvent,
+    OiEvent,
+    OpenBars,
+    StreamRefused,
+    candle_row,
+    last_forming_only,
+)
 
 BITGET_ENDPOINT = "ws candle5m/ticker"
 BITGET_CHANNELS = ("candle5m", "ticker")
@@ -33,8 +41,10 @@ class BitgetMarketParser:
 
     def __call__(self, frame: Frame) -> list[MarketEvent]:
         msg = _decode(frame)
+        if isinstance(msg, dict) and msg.get("event") == "error":
+            raise StreamRefused("bitget", f"code {msg.get('code')}: {msg.get('msg')} ({msg.get('arg')})")
         if not isinstance(msg, dict) or "event" in msg or "data" not in msg:
-            return []  # {"event": "subscribe"|"error", …}, "pong"
+            return []  # {"event": "subscribe", …}, "pong"
         arg: dict[str, Any] = msg["arg"] if isinstance(msg.get("arg"), dict) else {}
         channel = arg.get("channel")
         f = Fields("bitget", BITGET_ENDPOINT)

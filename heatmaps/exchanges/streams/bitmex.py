@@ -2,7 +2,8 @@
 (bitmex.com/app/wsAPI), linear USDT perpetuals only as the REST connector reads them:
 
 - ``{"op": "subscribe", "args": ["tradeBin5m:XBTUSDT", "instrument:XBTUSDT"]}``; tables arrive as
-  ``{"table", "action": "partial"|"insert"|"update", "data": [rows]}``, acks as ``{"success": true, …}``.
+  ``{"table", "action": "partial"|"insert"|"update", "data": [rows]}``, acks as ``{"success": true, …}``,
+  refusals as ``{"status": 400, "error": "…", "request": {…}}``.
 - ``tradeBin5m`` inserts a bucket once it is complete, stamped with its **end** (``timestamp``): the open
   time is ``timestamp`` − 5 minutes, as for ``/trade/bucketed``; ``homeNotional`` is the volume in the coin and
   ``foreignNotional`` in USDT. Every bucket is closed; there is no bar in progress.
@@ -22,7 +23,7 @@ from typing import Any
 from heatmaps.exchanges.base import Fields
 from heatmaps.exchanges.bitmex import iso_ms
 from heatmaps.exchanges.liquidations import Frame, _decode
-from heatmaps.exchanges.streams.events import BarEvent, MarketEvent, MarkEvent, OiEvent
+from heatmaps.exchanges.streams.events import BarEvent, MarketEvent, MarkEvent, OiEvent, StreamRefused
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 
 BITMEX_ENDPOINT = "ws tradeBin5m/instrument"
@@ -35,8 +36,10 @@ class BitmexMarketParser:
 
     def __call__(self, frame: Frame) -> list[MarketEvent]:
         msg = _decode(frame)
+        if isinstance(msg, dict) and "error" in msg and "table" not in msg:
+            raise StreamRefused("bitmex", f"{msg.get('status', '')} {msg['error']} ({msg.get('request')})".strip())
         if not isinstance(msg, dict) or "table" not in msg:
-            return []  # welcome, acks, errors, "pong"
+            return []  # welcome, acks, "pong"
         table = msg["table"]
         f = Fields("bitmex", BITMEX_ENDPOINT)
         rows = f.list_(msg.get("data"), "data")

@@ -22,7 +22,15 @@ from typing import Any
 
 from heatmaps.exchanges.base import Fields
 from heatmaps.exchanges.liquidations import Frame, _decode
-from heatmaps.exchanges.streams.events import MarketEvent, MarkEvent, OiEvent, OpenBars, candle_row, last_forming_only
+from heatmaps.exchanges.streams.events import (
+    MarketEvent,
+    MarkEvent,
+    OiEvent,
+    OpenBars,
+    StreamRefused,
+    candle_row,
+    last_forming_only,
+)
 
 DERIBIT_ENDPOINT = "ws chart.trades/ticker"
 DERIBIT_CHANNELS = ("chart", "ticker")
@@ -46,8 +54,10 @@ class DeribitMarketParser:
 
     def __call__(self, frame: Frame) -> list[MarketEvent]:
         msg = _decode(frame)
+        if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
+            raise StreamRefused("deribit", f"code {msg['error'].get('code')}: {msg['error'].get('message')}")
         if not isinstance(msg, dict) or msg.get("method") != "subscription":
-            return []  # results, errors, heartbeats
+            return []  # results, heartbeats
         f = Fields("deribit", DERIBIT_ENDPOINT)
         params = f.dict_(msg.get("params"), "params")
         channel = str(f.key(params, "channel", "params"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heatmaps.exchanges.base import Fields
+from heatmaps.exchanges.errors import PermanentExchangeError
 from heatmaps.exchanges.liquidations import Frame
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 
@@ -40,6 +41,14 @@ class OiEvent:
 
 MarketEvent = BarEvent | MarkEvent | OiEvent
 MarketParser = Callable[[Frame], list[MarketEvent]]
+
+
+class StreamRefused(PermanentExchangeError):
+    """The venue answered a request of ours with an error (a subscription to an unknown instrument, a rate
+    limit): not a data frame, but worth a warning, since the topic it names will carry nothing."""
+
+    def __init__(self, exchange: str, detail: Any) -> None:
+        super().__init__(f"{exchange} refused a request: {detail}", exchange=exchange, endpoint="ws")
 
 
 def candle_row(

@@ -8,7 +8,8 @@ documentation (gate.com/docs/developers/futures/ws/en/):
   bar is closed when a later one arrives.
 - ``futures.tickers`` with payload ``["BTC_USDT"]`` pushes ``result: [{contract, mark_price, total_size
   (open interest in contracts), …}]``, stamped by the frame's ``time_ms``.
-- ``futures.ping`` is answered with ``futures.pong``.
+- ``futures.ping`` is answered with ``futures.pong``; a refused request's answer carries ``error: {code,
+  message}``.
 
 Contracts become the coin through the contract's ``quanto_multiplier`` (REST ``/futures/usdt/contracts/{c}``),
 which the caller supplies: a contract without one gives no bar and no open interest (the REST ingest has them).
@@ -28,6 +29,7 @@ from heatmaps.exchanges.streams.events import (
     MarkEvent,
     OiEvent,
     OpenBars,
+    StreamRefused,
     candle_row,
     contracts_to_base,
     last_forming_only,
@@ -48,8 +50,10 @@ class GateMarketParser:
 
     def __call__(self, frame: Frame) -> list[MarketEvent]:
         msg = _decode(frame)
+        if isinstance(msg, dict) and msg.get("error"):
+            raise StreamRefused("gate", f"{msg.get('channel')} {msg.get('event')}: {msg['error']}")
         if not isinstance(msg, dict) or msg.get("event") != "update":
-            return []  # subscribe acks, futures.pong, errors
+            return []  # subscribe acks, futures.pong
         channel = msg.get("channel")
         f = Fields("gate", GATE_ENDPOINT)
         result = msg.get("result")

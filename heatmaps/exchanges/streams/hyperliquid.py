@@ -8,7 +8,7 @@
 - ``{"type": "activeAssetCtx", "coin": "BTC"}`` pushes ``{"channel": "activeAssetCtx", "data": {"coin",
   "ctx": {markPx, openInterest (coin), funding, oraclePx, …}}}``; the push carries no time, so it is stamped
   when it is read.
-- Subscribe answers are ``{"channel": "subscriptionResponse", …}``; ``{"method": "ping"}`` is answered with
+- Subscribe answers are ``{"channel": "subscriptionResponse", …}`` (refusals ``{"channel": "error", "data"}``); ``{"method": "ping"}`` is answered with
   ``{"channel": "pong"}``, and a connection silent for 60 s is closed by the venue.
 """
 
@@ -20,7 +20,15 @@ from typing import Any
 
 from heatmaps.exchanges.base import Fields, wall_clock_ms
 from heatmaps.exchanges.liquidations import Frame, _decode
-from heatmaps.exchanges.streams.events import MarketEvent, MarkEvent, OiEvent, OpenBars, candle_row, last_forming_only
+from heatmaps.exchanges.streams.events import (
+    MarketEvent,
+    MarkEvent,
+    OiEvent,
+    OpenBars,
+    StreamRefused,
+    candle_row,
+    last_forming_only,
+)
 
 HYPERLIQUID_ENDPOINT = "ws candle/activeAssetCtx"
 HYPERLIQUID_CHANNELS = ("candle", "activeAssetCtx")
@@ -72,7 +80,9 @@ class HyperliquidMarketParser:
             if oi is not None:
                 events.append(OiEvent(coin, at, oi, oi * mark if mark is not None else None))
             return events
-        return []  # subscriptionResponse, pong, error
+        if channel == "error":
+            raise StreamRefused("hyperliquid", msg.get("data"))
+        return []  # subscriptionResponse, pong
 
 
 def hyperliquid_topics(coins: Sequence[str]) -> list[str]:

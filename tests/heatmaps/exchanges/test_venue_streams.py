@@ -4,14 +4,17 @@ where the venue never says a bar is final, subscribe messages, Deribit's heartbe
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from heatmaps.exchanges.errors import MalformedPayload
+from heatmaps.exchanges.market_connection import MarketConnection, run_market_connection
 from heatmaps.exchanges.streams import (
     BarEvent,
     BitgetMarketParser,
@@ -21,6 +24,7 @@ from heatmaps.exchanges.streams import (
     HyperliquidMarketParser,
     MarkEvent,
     OiEvent,
+    StreamRefused,
     bitget_messages,
     bitget_topics,
     bitmex_messages,
@@ -36,6 +40,7 @@ from heatmaps.exchanges.streams import (
     hyperliquid_topics,
     topic_symbol,
 )
+from tests.heatmaps.exchanges.fake_ws import MarketWsServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T5 = 1_704_067_200_000  # a 5-minute boundary (2024-01-01 00:00 UTC)
@@ -327,3 +332,51 @@ def test_deribit_messages_and_heartbeat_request() -> None:
     assert unsub["method"] == "public/unsubscribe" and unsub["id"] != sub["id"]
     [hello] = [json.loads(m) for m in deribit_hello()]
     assert hello["method"] == "public/set_heartbeat" and hello["params"] == {"interval": 30}
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+REFUSALS = [
+    (HyperliquidMarketParser(), {"channel": "error", "data": "Invalid subscription {\"type\":\"candle\"}"}),
+    (BitgetMarketParser(), {"event": "error", "code": 30001, "msg": "instId:BTCUSDTX doesn't exist",
+                            "arg": {"instType": "USDT-FUTURES", "channel": "candle5m", "instId": "BTCUSDTX"}}),
+    (GateMarketParser({}), {"time": 1545404023, "channel": "futures.candlesticks", "event": "subscribe",
+                            "error": {"code": 2, "message": "unknown contract BTC_USDTX"}, "result": None}),
+    (BitmexMarketParser(), {"status": 400, "error": "Unknown or expired symbol.",
+                            "request": {"op": "subscribe", "args": ["tradeBin5m:XBTUSDTX"]}}),
+    (DeribitMarketParser({}), load("deribit_error_nautilus.json")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("parse", "frame"), REFUSALS, ids=["hyperliquid", "bitget", "gate", "bitmex", "deribit"])
+def test_a_refused_request_is_told_apart_from_data(parse: Any, frame: dict[str, Any]) -> None:
+    with pytest.raises(StreamRefused, match="refused a request") as info:
+        parse(json.dumps(frame))
+    assert not isinstance(info.value, MalformedPayload)
+
+
+def test_the_connection_warns_of_a_refusal_and_stays_open(caplog: pytest.LogCaptureFixture) -> None:
+    refusal = json.dumps(load("deribit_error_nautilus.json"))
+    bar = json.dumps(deribit_chart(T5))
+    got: list[Any] = []
+
+    async def main() -> tuple[MarketWsServer, MarketConnection]:
+        stop = asyncio.Event()
+        async with MarketWsServer([[refusal, bar]]) as srv:
+            conn = MarketConnection("deribit", srv.url, DeribitMarketParser({}), deribit_messages)
+            conn.set_topics(deribit_topics(["BTC-PERPETUAL"]))
+
+            async def on_events(c: MarketConnection, events: list[Any]) -> None:
+                got.extend(events)
+                stop.set()
+
+            await run_market_connection(conn, on_events, stop_event=stop, backoff_base=0.05)
+            return srv, conn
+
+    with caplog.at_level(logging.INFO, logger="heatmaps.exchanges.market_stream"):
+        srv, conn = asyncio.run(asyncio.wait_for(main(), 10))
+    assert srv.connections == 1 and bars(got) == [(T5, False)]  # the frame after the refusal still read
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["deribit market stream: deribit refused a request: code 10028: too_many_requests"]
+    assert conn.stats.malformed == 0
