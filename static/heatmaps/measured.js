@@ -192,6 +192,10 @@
         var overlay = mode === "merged" ? mergedOverlay(data, body, price) : measuredOverlay(data, body, price);
         overlay.band = Math.max(1, Math.ceil(data.width / BAND_SHARE));
         window.LiqHeatmap.setLayer(overlay);
+        var legendFull = document.querySelector("#heatmap-panel .legend-full");
+        if (overlay.full > 0 && legendFull && !state.fullUsd) {
+          legendFull.textContent = "full intensity = " + window.LiqDraw.usd(overlay.full) + " (largest measured bin)";
+        }
       })
       .catch(function () {
         say("The measured layer could not be read.");
