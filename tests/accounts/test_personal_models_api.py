@@ -125,3 +125,22 @@ def test_the_endpoints_are_documented(client: Client) -> None:
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/models/"])
     assert {"get", "patch", "delete"} <= set(schema["paths"]["/api/v1/models/{model_id}/"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "x", "tiers": [{"leverage": 1e999, "weight": 1, "half_life_hours": 1}], "mmr": 0.004}',
+        '{"name": "x", "tiers": [{"leverage": 1' + "0" * 400 + ', "weight": 1, "half_life_hours": 1}], "mmr": 0}',
+        '{"name": "x", "tiers": "5:1:24", "mmr": 0.004}',
+        '{"name": "x", "tiers": [5], "mmr": 0.004}',
+        '{"name": "x", "tiers": [{"leverage": true, "weight": 1, "half_life_hours": null}], "mmr": 0.004}',
+        '{"name": null, "tiers": [], "mmr": 0.004}',
+        '[{"name": "x"}]',
+        "not json",
+    ],
+)
+def test_malformed_bodies_are_a_400(alice_client: Client, raw: str) -> None:
+    response = alice_client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert not PersonalModel.objects.exists()
