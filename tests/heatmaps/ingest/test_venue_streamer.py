@@ -259,3 +259,20 @@ def test_gate_without_its_contract_stores_no_stream_bar(settings: Any, caplog: p
     ]
     assert sum("contract of BTC_USDT not read" in m for m in ours) == 1, ours
     assert sum("cannot convert" in m for m in ours) == 1, ours
+
+
+@pytest.mark.django_db
+def test_new_venues_are_asked_for_by_their_own_names_or_the_admins() -> None:
+    from heatmaps.ingest.streamer import load_feeds
+    from heatmaps.models import Exchange, VenueSymbol
+
+    codes = ("hyperliquid", "bitget", "gate", "bitmex", "deribit")
+    asset = tracked(codes[0])
+    asset.exchanges.add(*(Exchange.get_supported(code) for code in codes[1:]))
+    feeds = load_feeds(codes)
+    assert {code: list(feeds[code]) for code in codes} == {
+        "hyperliquid": ["BTC"], "bitget": ["BTCUSDT"], "gate": ["BTC_USDT"], "bitmex": ["XBTUSDT"],
+        "deribit": ["BTC-PERPETUAL"],
+    }  # fmt: skip
+    VenueSymbol.objects.create(asset=asset, exchange=Exchange.get_supported("deribit"), symbol="BTC_USDC-PERPETUAL")
+    assert list(load_feeds(("deribit",))["deribit"]) == ["BTC_USDC-PERPETUAL"]
