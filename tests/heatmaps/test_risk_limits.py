@@ -231,3 +231,16 @@ def test_admin_lists_risk_limits_and_mark_candles_read_only(asset: Asset, olga_c
     row = RiskLimit.objects.get()
     assert olga_client.post(f"/admin/heatmaps/risklimit/{row.pk}/change/", {"mmr": 0.5}).status_code == 403
     assert RiskLimit.objects.get().mmr == 0.005
+
+
+@pytest.mark.django_db
+def test_add_asset_enqueues_one_risk_limit_refresh_after_commit(django_capture_on_commit_callbacks: Any) -> None:
+    from django.core.management import call_command
+
+    from heatmaps.tasks import refresh_risk_limits
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("add_asset", "SOLUSDT", "--exchanges", "bybit,okx", stdout=io.StringIO())
+    asset = Asset.objects.get(symbol="SOLUSDT")
+    queued = [cb for cb in callbacks if getattr(cb, "func", None) == refresh_risk_limits.delay]
+    assert [cb.args for cb in queued] == [(asset.pk,)]

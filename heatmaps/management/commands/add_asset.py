@@ -9,6 +9,7 @@ from django.db import transaction
 from heatmaps.ingest.instruments import venue_symbols_check
 from heatmaps.marketdata import asset_add
 from heatmaps.models import EXCHANGE_NAMES
+from heatmaps.tasks import enqueue_risk_limits
 
 
 class Command(BaseCommand):
@@ -53,6 +54,8 @@ class Command(BaseCommand):
                     problems = venue_symbols_check(asset_id=asset.pk)
                     if problems:
                         raise ValidationError(problems)
+                # Model v2's margin and leverage from the venues, once the asset is committed.
+                enqueue_risk_limits(asset_ids=[asset.pk])
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         mapped = ", ".join(
