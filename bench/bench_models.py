@@ -8,7 +8,9 @@ Cases, each N sequential requests after warm-up:
 - custom parameters (model=custom&mp=...&mmr=...), cold: parameters never asked before (mmr nudged per
   request: a new parameter hash, so bars loaded, engine run, grids through the codec, JSON built), and
   warm (the same link again: one cache entry whoever asks);
-- a compare of v2 against v1 (both sides drawn from v1's run of bars), cold and warm.
+- a compare of v2 against v1 (both sides drawn from v1's run of bars): the difference as a PNG (what the
+  compare page shows) cold and warm, and the JSON above a USD floor (with none, every cell of two maps
+  that differ almost everywhere is listed: ~5 MB).
 
 Run: make bench  (or LIQ_TESTING=1 .venv/bin/python bench/bench_models.py)
 Database: LIQ_BENCH_MODELS_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/liqplatform_bench_models);
@@ -135,8 +137,9 @@ def main() -> None:
              lambda: forget("*:filtered:*", "*heatmap-*")),
             ("custom, cold (new parameters each time)", lambda i: f"{MAP}&{CUSTOM}&mmr={0.004 + (i + 10) * 1e-6:.6f}", None),
             ("custom, warm (the same link)", lambda i: f"{MAP}&{CUSTOM}&mmr=0.004", None),
-            ("compare v2 vs v1, cold", lambda i: COMPARE, lambda: forget("*:filtered:*")),
-            ("compare v2 vs v1, warm", lambda i: COMPARE, None),
+            ("compare v2 vs v1, PNG, cold", lambda i: f"{COMPARE}&format=png", lambda: forget("*:filtered:*")),
+            ("compare v2 vs v1, PNG, warm", lambda i: f"{COMPARE}&format=png", None),
+            ("compare v2 vs v1, JSON min_usd=100000, warm", lambda i: f"{COMPARE}&min_usd=100000", None),
         ]  # fmt: skip
         results = {}
         for label, path_of, before in cases:
