@@ -5,7 +5,7 @@ from django.urls import path
 from accounts import account_api, alert_api, model_api
 from accounts import api as personal
 from heatmaps import v1 as market
-from heatmaps.api import compare, measured, model_card
+from heatmaps.api import breakdown, compare, measured, model_card
 
 app_name = "api"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("assets/<str:symbol>/", market.asset_detail, name="asset"),
     path("assets/<str:symbol>/heatmap/", market.heatmap, name="heatmap"),
     path("assets/<str:symbol>/heatmap/compare/", compare.heatmap_compare, name="heatmap-compare"),
+    path("assets/<str:symbol>/heatmap/breakdown/", breakdown.heatmap_breakdown, name="heatmap-breakdown"),
     path("assets/<str:symbol>/candles/", market.CandleSeries.as_view(), name="candles"),
     path("assets/<str:symbol>/open-interest/", market.OpenInterestSeries.as_view(), name="open-interest"),
     path("assets/<str:symbol>/funding/", market.FundingSeries.as_view(), name="funding"),

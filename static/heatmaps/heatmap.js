@@ -118,6 +118,7 @@
           canvas.dataset.columns = String(data.width);
           canvas.dataset.lastTime = String(data.times[data.times.length - 1]);
           canvas.dispatchEvent(new CustomEvent("liq:map-loaded", { bubbles: true, detail: body }));
+          clusterMix(state);
           if (first) wire(state);
           return true;
         });
@@ -636,6 +637,7 @@
     }
     if (state.layer) lines.push(layerLine(state.layer, cell, long, short, tip));
     tip.innerHTML = lines.join("<br>");
+    breakdownLater(state, cell, tip);
     tip.dataset.col = String(cell.col);
     tip.dataset.bin = String(cell.bin);
     tip.dataset.long = String(long);
@@ -647,6 +649,136 @@
     if (top + tip.offsetHeight > plot.y + plot.h) top = p.y - 14 - tip.offsetHeight;
     tip.style.left = Math.max(0, left) + "px";
     tip.style.top = Math.max(0, top) + "px";
+  }
+
+  // ---- what a cell and the clusters are made of: USD by leverage tier and by exchange ------------
+  // Asked of the breakdown API (the same map: model and filters from the map's own URL) once the pointer
+  // rests on a cell, and kept per map version and cell.
+
+  function breakdownUrl(state, extra) {
+    var src = state.canvas.dataset.heatmapSrc;
+    var q = src.indexOf("?");
+    var path = (q < 0 ? src : src.slice(0, q)).replace(/heatmap\/$/, "heatmap/breakdown/");
+    var params = new URLSearchParams(q < 0 ? "" : src.slice(q + 1));
+    ["cells", "min_usd", "format", "side", "full", "width", "height"].forEach(function (k) {
+      params.delete(k);
+    });
+    Object.keys(extra).forEach(function (k) {
+      params.set(k, extra[k]);
+    });
+    return path + "?" + params.toString();
+  }
+
+  function esc(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span.innerHTML;
+  }
+
+  function partsText(parts, withShare) {
+    var total = 0;
+    parts.forEach(function (p) {
+      total += p.long_usd + p.short_usd;
+    });
+    return parts
+      .filter(function (p) {
+        return p.long_usd + p.short_usd > 0;
+      })
+      .map(function (p) {
+        var usd = p.long_usd + p.short_usd;
+        var share = withShare && total > 0 ? " (" + Math.round((usd / total) * 100) + " %)" : "";
+        return esc(p.name) + " " + D.usd(usd) + share;
+      })
+      .join(" · ");
+  }
+
+  function showBreakdown(tip, cell) {
+    var old = tip.querySelector(".breakdown");
+    if (old) old.remove();
+    var box = document.createElement("div");
+    box.className = "breakdown";
+    var tiers = partsText(cell.tiers, false);
+    var exchanges = partsText(cell.exchanges, true);
+    box.innerHTML =
+      (tiers ? "<span class=\"muted\">by tier</span> " + tiers : "") +
+      (exchanges ? (tiers ? "<br>" : "") + "<span class=\"muted\">by exchange</span> " + exchanges : "");
+    if (box.innerHTML) tip.appendChild(box);
+    tip.dataset.breakdown = JSON.stringify({
+      tiers: cell.tiers.map(function (p) {
+        return [p.key, p.long_usd + p.short_usd];
+      }),
+      exchanges: cell.exchanges.map(function (p) {
+        return [p.key, p.long_usd + p.short_usd];
+      }),
+    });
+  }
+
+  function breakdownLater(state, cell, tip) {
+    clearTimeout(state.breakdownTimer);
+    tip.dataset.breakdown = "";
+    var data = state.data;
+    if (!(state.grid.long[cell.col * data.bins + cell.bin] + state.grid.short[cell.col * data.bins + cell.bin] > 0)) return;
+    var key = (state.etag || "") + ":" + cell.col + ":" + cell.bin;
+    state.breakdownKey = key;
+    state.breakdowns = state.breakdowns || {};
+    if (state.breakdowns[key]) {
+      showBreakdown(tip, state.breakdowns[key]);
+      return;
+    }
+    state.breakdownTimer = setTimeout(function () {
+      var binW = (data.price_hi - data.price_lo) / data.bins;
+      var url = breakdownUrl(state, {
+        time: String(data.times[cell.col]),
+        price: String(data.price_lo + (cell.bin + 0.5) * binW),
+      });
+      fetch(url, { headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.ok ? response.json() : null;
+        })
+        .then(function (body) {
+          if (!body || !body.cell) return;
+          state.breakdowns[key] = body.cell;
+          if (state.breakdownKey === key && !tip.hidden) showBreakdown(tip, body.cell);
+        })
+        .catch(function () {});
+    }, 300);
+  }
+
+  // The cluster list's exchange mix: each row (data-peak) gets the shares of the exchanges' own maps.
+  function clusterMix(state) {
+    var rows = state.section.querySelectorAll("table.clusters tr[data-peak]");
+    if (!rows.length || state.section.dataset.exchangeCount === "1") return;
+    fetch(breakdownUrl(state, {}), { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (body) {
+        if (!body) return;
+        rows.forEach(function (row) {
+          var peak = parseFloat(row.dataset.peak);
+          var found = body.clusters.filter(function (c) {
+            return c.price_low <= peak && peak <= c.price_high && row.dataset.side === c.side;
+          })[0];
+          var slot = row.querySelector(".cluster-exchanges");
+          if (!found || !slot) return;
+          var parts = found.exchanges.filter(function (e) {
+            return e.share > 0;
+          });
+          parts.sort(function (a, b) {
+            return b.share - a.share;
+          });
+          slot.textContent = parts.length
+            ? " · " +
+              parts
+                .map(function (e) {
+                  return e.name + " " + Math.round(e.share * 100) + " %";
+                })
+                .join(", ")
+            : "";
+          slot.title = body.exchanges_note;
+        });
+      })
+      .catch(function () {});
   }
 
   // The measured Hyperliquid layer's line in the tooltip: the cell's measured share of its USD (in the band
