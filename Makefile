@@ -46,6 +46,7 @@ bench: venv services
 	-LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_alert_cycle.py  # exits 1 when it misses its target; the rest still runs
 	LIQ_TESTING=1 taskset -c 0 $(PY) bench/bench_alert_history.py
 	taskset -c 0 $(PY) bench/bench_backtest.py
+	taskset -c 0 $(PY) bench/bench_year_science.py
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_from_files.py
 	LIQ_TESTING=1 $(PY) bench/bench_queries.py

@@ -14,6 +14,7 @@ from heatmaps.validity.backtests import (
     backtest_store,
     latest_backtests,
     leverage_bands,
+    personal_league,
 )
 from heatmaps.validity.calibration import CALIBRATION_DAYS, calibration_run, calibration_words
 from heatmaps.validity.words import (
@@ -45,6 +46,7 @@ __all__ = [
     "latest_backtests",
     "league_words",
     "leverage_bands",
+    "personal_league",
     "plain_words",
     "signed",
 ]

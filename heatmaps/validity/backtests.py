@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine.backtest import MagnetBacktest, backtest_variants, league_table
+from heatmaps.engine.backtest.league import league_row, mark_best
 from heatmaps.engine.backtest.v2 import v2_bars, v2_column_at
 from heatmaps.maps import MODEL, MODEL_V2, asset_params, default_v2_params, load_base_bars, newest_bar_time
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365  # steps cover at most the last year; older data only warms the first maps up
 MODELS = (MODEL, MODEL_V2)
+PERSONAL_CACHE_SECONDS = 24 * 3600  # a stored backtest is replaced daily; its key changes with it
 MIN_STEPS = 20  # fewer steps than this say nothing; such a run is not stored
 
 
@@ -150,6 +153,46 @@ def v2_backtest(
         bands=[leverages],
         **common,
     )[0]
+
+
+def personal_league(*, backtest: Backtest, models: Sequence[tuple[str, ModelV2Params]]) -> list[dict[str, Any]] | None:
+    """``backtest``'s league with ``models`` (name, model-v2 parameters) added, each scored on the
+    stored report's own steps (same data span, step, horizon, first step and seed) and the whole
+    table ranked anew; None when the report has no league. Computed on demand, cached per stored
+    report and parameters: the row depends on the parameters only, never on who asks."""
+    report = backtest.report
+    if not report.get("league"):
+        return None
+    rows = [dict(row) for row in report["league"]]
+    for name, params in models:
+        key = f"personal-league:{backtest.pk}:{report['computed_at_ms']}:{params.validate().cache_key()}"
+        row = cache.get(key)
+        if row is None:
+            row = league_row("", _replayed(backtest=backtest, params=params).summary)
+            cache.set(key, row, PERSONAL_CACHE_SECONDS)
+        rows.append({**row, "variant": name, "personal": True})
+    return mark_best(rows)
+
+
+def _replayed(*, backtest: Backtest, params: ModelV2Params) -> MagnetBacktest:
+    """Model v2 with ``params`` walked over exactly the history and steps ``backtest`` was run on."""
+    asset, report = backtest.asset, backtest.report
+    loaded = load_base_bars(asset=asset, since=backtest.data_start)
+    if loaded is None:
+        raise ValueError(f"{asset.symbol}: the stored history of this backtest is gone")
+    end = int(np.searchsorted(loaded.bars.open_time, dt_to_ms(backtest.data_end), side="right"))
+    bars = loaded.bars.slice(0, end)
+    events = _liquidations(asset=asset, exchanges=backtest.oi_exchanges or [backtest.candle_exchange], bars=bars)
+    return v2_backtest(
+        bars=bars,
+        params=params,
+        timeframe=backtest.timeframe,
+        every_ms=backtest.every_seconds * 1000,
+        horizon_ms=backtest.horizon_seconds * 1000,
+        start_ms=report["steps"]["first_ms"],
+        liquidations=events,
+        seed=0,
+    )
 
 
 def _liquidations(*, asset: Asset, exchanges: list[str], bars: engine.Buckets) -> engine.LiquidationEvents | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from heatmaps import engine
 from heatmaps.engine import calibration
-from heatmaps.maps import asset_params, load_base_bars, newest_bar_time
+from heatmaps.maps import asset_params, default_v2_params, load_base_bars, newest_bar_time
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset, Liquidation
 
@@ -54,7 +55,7 @@ def calibration_run(
             f"{calibration.MIN_EVENTS} are needed (run stream_liquidations to record them)."
         )
     params = asset_params(asset)
-    priors = half_lives or calibration.prior_half_lives(params.leverages)
+    priors = half_lives or _v2_half_lives(asset, params.leverages)
     fit = calibration.calibrate_tiers(
         time_ms=np.array([dt_to_ms(r[0]) for r in rows], dtype=np.int64),
         price=np.array([r[2] for r in rows], dtype=np.float64),
@@ -106,6 +107,14 @@ def calibration_run(
             "scored_events": ages.scored_events,
         },
     }
+
+
+def _v2_half_lives(asset: Asset, leverages: tuple[float, ...]) -> tuple[float, ...]:
+    """The asset's model-v2 half-life of each tier (hours); a tier v2 does not hold (or one that never
+    decays) takes the calibration's prior for its leverage."""
+    v2 = {t.leverage: t.half_life_hours for t in default_v2_params(asset).tiers}
+    fallback = calibration.prior_half_lives(leverages)
+    return tuple(v2[lev] if math.isfinite(v2.get(lev, math.inf)) else fallback[i] for i, lev in enumerate(leverages))
 
 
 def calibration_words(report: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from django.utils.cache import patch_vary_headers
 
 from heatmaps import validity
 from heatmaps.explorer import hyperliquid_model_map
+from heatmaps.model_choice import list_personal_models
 from heatmaps.models import Asset, Backtest
 from heatmaps.validity.measured import measured_against_model
 from heatmaps.views.common import HtmxHttpRequest, exchange_name
@@ -51,6 +52,7 @@ class LeagueRow:
     pseudo_r2: str
     pseudo_r2_interval: str
     best: bool
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
     return rows
 
 
-def _league(report: dict[str, Any]) -> list[LeagueRow]:
+def _league(rows: list[dict[str, Any]] | None) -> list[LeagueRow]:
     return [
         LeagueRow(
             variant=row["variant"],
@@ -157,12 +159,14 @@ def _league(report: dict[str, Any]) -> list[LeagueRow]:
             pseudo_r2=_signed(row["incremental_pseudo_r2"]),
             pseudo_r2_interval=_signed_ci(row["incremental_pseudo_r2_ci95"]),
             best=row["best"],
+            personal=bool(row.get("personal")),
         )
-        for row in report.get("league") or []
+        for row in rows or []
     ]
 
 
-def backtest_card(backtest: Backtest) -> BacktestCard:
+def backtest_card(backtest: Backtest, league: list[dict[str, Any]] | None = None) -> BacktestCard:
+    """The card of one stored backtest; ``league`` replaces its stored league (personal rows added)."""
     reliability = (backtest.report.get("comparison") or {}).get("reliability") or {}
     names = [exchange_name(code) for code in backtest.oi_exchanges]
     return BacktestCard(
@@ -174,8 +178,8 @@ def backtest_card(backtest: Backtest) -> BacktestCard:
         horizon=validity.duration_plain(backtest.horizon_seconds),
         oi_source=", ".join(names) if names else "no",
         figures=_figures(backtest.report),
-        league=(league := _league(backtest.report)),
-        league_decided=any(row.best for row in league),
+        league=(rows := _league(league if league is not None else backtest.report.get("league"))),
+        league_decided=any(row.best for row in rows),
     )
 
 
@@ -189,8 +193,18 @@ def model_page(request: HtmxHttpRequest) -> HttpResponse:
     if chosen and not shown:
         status = 404
     stored = validity.latest_backtests(assets=shown)
-    sections = [{"asset": a, "cards": [backtest_card(b) for b in stored[a.pk]]} for a in shown]
+    # The signed-in owner's own models join the league on request, for one asset at a time (each is
+    # a walk over the stored history: computed on demand, then cached by its parameters).
+    mine = list_personal_models(request.user) if request.GET.get("mine") and chosen and shown else []
+    personal = [(f"mine: {m.name}", m.params) for m in mine]
+
+    def card(b: Backtest) -> BacktestCard:
+        return backtest_card(b, validity.personal_league(backtest=b, models=personal) if personal else None)
+
+    sections = [{"asset": a, "cards": [card(b) for b in stored[a.pk]]} for a in shown]
     ctx = {"assets": assets, "chosen": chosen, "sections": sections, "chart": CHART}
+    ctx["personal_offer"] = bool(chosen and shown and not personal and list_personal_models(request.user))
+    ctx["personal_shown"] = [m.name for m in mine]
     ctx["measured_checks"] = measured_against_model(model_of_hyperliquid=hyperliquid_model_map, assets=shown)
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     response = render(

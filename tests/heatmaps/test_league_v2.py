@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
+from heatmaps import model_choice
 from heatmaps.engine.backtest import backtest_variants
 from heatmaps.engine.backtest.v2 import v2_bars, v2_column_at
+from heatmaps.engine.model_v2 import ModelV2Params, TierV2
 from heatmaps.maps import default_v2_params, load_base_bars
 from heatmaps.marketdata import load_sample_data
+from heatmaps.model_choice import PersonalModelSpec
 from heatmaps.models import Asset, Backtest
-from heatmaps.validity import backtest_run
+from heatmaps.validity import backtest_run, backtest_store, personal_league
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +73,49 @@ def test_backtest_magnets_stores_a_v2_report_beside_v1s(sample: None) -> None:
     assert stored.report["model"] == "v2"
     band = run_json("--asset", "BTCUSDT", "--timeframe", "24h", "--model", "v2", "--leverage", "50-100")
     assert band["model"] == "v2 50–100x" and band["league"] is None
+
+
+# A personal model: two high-leverage tiers with fast decay, so its walls lie within a 24h map's horizon.
+OWN = ModelV2Params(tiers=(TierV2(50.0, 0.5, 12.0), TierV2(100.0, 0.5, 6.0)), mmr=0.005)
+
+
+@pytest.fixture
+def alice_owns_a_model(alice: Any) -> Iterator[PersonalModelSpec]:
+    """The user side's hook as it registers it, with alice owning one model; the previous hook restored after."""
+    spec = PersonalModelSpec(id=7, name="fast fade", params=OWN)
+    before = model_choice._hook
+
+    def resolve(user: Any, model_id: int) -> PersonalModelSpec | None:
+        return spec if user.pk == alice.pk and model_id == 7 else None
+
+    def list_models(user: Any) -> list[PersonalModelSpec]:
+        return [spec] if user.pk == alice.pk else []
+
+    model_choice.register_personal_models(resolve=resolve, list_models=list_models)
+    yield spec
+    model_choice._hook = before
+
+
+def test_the_owner_s_models_join_the_league_on_request_and_only_for_the_owner(
+    sample: None, alice_owns_a_model: PersonalModelSpec, alice_client: Client, bob_client: Client
+) -> None:
+    asset = Asset.objects.get(symbol="BTCUSDT")
+    stored = backtest_store(asset=asset, timeframe="24h")
+    assert stored is not None
+    offer = alice_client.get("/model/?asset=BTCUSDT").content.decode()
+    assert "Add my models to the league" in offer and "mine: fast fade" not in offer
+    shown = alice_client.get("/model/?asset=BTCUSDT&mine=1").content.decode()
+    assert "mine: fast fade" in shown and "(yours)" in shown
+    for other in (bob_client, Client()):
+        text = other.get("/model/?asset=BTCUSDT&mine=1").content.decode()
+        assert "fast fade" not in text and "Add my models" not in text
+    # The personal row is the model walked on the stored report's own steps: the same as ranking it
+    # in a fresh run of the same history.
+    rows = personal_league(backtest=stored, models=[("mine: fast fade", OWN)])
+    assert rows is not None and [r["variant"] for r in rows][-2:] == ["v2", "mine: fast fade"]
+    fresh = backtest_run(asset=asset, timeframe="24h", extra=[("mine: fast fade", OWN)])
+    assert fresh is not None
+    assert rows == [
+        {**row, **({"personal": True} if row["variant"].startswith("mine") else {})} for row in fresh["league"]
+    ]
+    assert rows[-1]["events"] > 0
