@@ -25,6 +25,7 @@ from heatmaps.engine.provenance import cluster_provenance
 from heatmaps.live import publishers as live
 from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, map_panels, ms_to_dt
 from heatmaps.marketdata.base_bars import LoadedBars, asset_params, load_base_bars
+from heatmaps.marketdata.risk_limits import asset_v2_params
 from heatmaps.models import Asset, Candle, Heatmap, OpenInterest
 from heatmaps.published import publish
 from heatmaps.rows import BASE_BAR_MS
@@ -76,10 +77,9 @@ def newest_bar_time(*, asset: Asset) -> datetime | None:
 
 
 def default_v2_params(asset: Asset) -> ModelV2Params:
-    """The asset's model-v2 parameters: the engine's defaults on the asset's grid (bins, padding)."""
-    from heatmaps.engine.model_v2 import ModelV2Params
-
-    return ModelV2Params(n_bins=asset.bins, pad=asset.pad)
+    """The asset's model-v2 parameters: the engine's default tiers with its venues' maintenance margin and
+    maximum leverage (heatmaps/marketdata/risk_limits.py), on the asset's grid (bins, padding)."""
+    return asset_v2_params(asset)
 
 
 def trailing_v2_timeframes(*, asset: Asset) -> list[str]:

@@ -6,6 +6,7 @@ back at a past moment. Real PostgreSQL and Redis; the sample data."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from heatmaps.explorer import MapFilter, filtered_map
 from heatmaps.maps import default_v2_params, heatmap_compute, read_heatmap, trailing_v2_timeframes
 from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_candles
 from heatmaps.marketdata.base_bars import load_base_bars
-from heatmaps.models import Asset, Candle, Heatmap, PublishedMap
+from heatmaps.models import Asset, Candle, Heatmap, PublishedMap, RiskLimit
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 from heatmaps.tasks import recompute_long_maps
 
@@ -104,3 +105,29 @@ def test_v2_is_archived_and_read_back_as_published() -> None:
     np.testing.assert_array_equal(shown.long, stored.long)
     v1 = read_heatmap(asset=btc, timeframe="24h")
     assert v1 is not None and v1.heatmap.model == "v1" and stored.heatmap.model == "v2"
+
+
+def test_v2_takes_the_venues_risk_limits_and_its_filters_the_tiers_it_runs(client: Any) -> None:
+    """A venue allowing at most 50x: the stored v2 map has no 100x tier, its high band is 50x alone (on the
+    API too), and its params say the venue's margin."""
+    load_sample_data()
+    btc = Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+    RiskLimit.objects.create(
+        asset=btc,
+        exchange=btc.reference_exchange,
+        instrument="BTCUSDT",
+        brackets=[],
+        max_leverage=50.0,
+        mmr=0.005,
+        fetched_at=timezone.now(),
+    )
+    heatmap_compute(asset=btc, timeframes=["1w"])
+    recompute_long_maps.apply(args=(btc.pk,)).get()
+    row = Heatmap.objects.get(asset=btc, timeframe="1w", model="v2")
+    assert row.params["mmr"] == 0.005 and row.params["max_leverage"] == 50.0
+    assert row.liquidation_map["leverages"] == [5.0, 10.0, 25.0, 50.0]
+    body = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=v2&lev=high").json()
+    assert body["filter"]["tiers"] == [50.0]
+    refused = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=v2&tiers=100")
+    assert refused.status_code == 400 and "tiers" in refused.json()
+    assert client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&tiers=100").status_code == 200  # v1 has 100x
