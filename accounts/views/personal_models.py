@@ -75,6 +75,17 @@ def _fmt(value: float) -> str:
     return f"{value:.10g}"
 
 
+def _summary(personal_model: PersonalModel) -> str:
+    """The model in one line for the list: "10× 40 % (24 h) · 25× 60 % (never) · margin 0.5 %"."""
+    fields = stored_fields(personal_model)
+    tiers = " · ".join(
+        f"{t.leverage:g}× {t.weight * 100:.4g} % ({'never' if math.isinf(t.half_life_hours) else f'{t.half_life_hours:g} h'})"
+        for t in fields.tiers
+    )
+    ceiling = f" · at most {fields.max_leverage:g}×" if fields.max_leverage is not None else ""
+    return f"{tiers} · margin {fields.mmr * 100:.4g} %{ceiling}"
+
+
 def _form_from(fields: ModelFields, *, name: str = "") -> ModelForm:
     rows = [
         TierRow(
@@ -217,7 +228,7 @@ def _context(request: AuthedHttpRequest, form: ModelForm, personal_model: Person
     return {
         "form": form,
         "model": personal_model,
-        "models": [(m, draw_url(symbol=symbol, personal_model=m) if symbol else None) for m in models],
+        "models": [(m, _summary(m), draw_url(symbol=symbol, personal_model=m) if symbol else None) for m in models],
         "max_models": max_models(),
         "at_limit": len(models) >= max_models(),
         "max_tiers": MAX_TIERS,

@@ -81,6 +81,8 @@ def test_create_edit_delete_through_the_page(alice_client: Client, alice: User, 
     assert f'href="/assets/BTCUSDT/?model=mine:{saved.pk}"' in detail
     assert "Draw BTCUSDT with this model" in detail
     assert 'value="never"' in detail  # the never-fading tier reads back as typed
+    listed = alice_client.get(LIST_URL).content.decode()
+    assert "10× 40 % (24 h) · 25× 35 % (never) · 100× 25 % (6 h) · margin 0.5 %" in listed
 
     edited = alice_client.post(
         f"/account/models/{saved.pk}/", form_data(name="Slow", tiers=((5, 100, 720),), max_leverage="75")
