@@ -14,7 +14,10 @@ from django.db import connections
 from prometheus_client import Counter
 
 from heatmaps.exchanges import ExchangeError, default_symbol
+from heatmaps.exchanges.deribit import DeribitConnector
 from heatmaps.exchanges.liquidations import StreamSpec, binance_stream_spec, bybit_stream_spec, okx_stream_spec
+from heatmaps.exchanges.venue_liquidations import deribit_stream_spec
+from heatmaps.ingest.fetch import connector_for
 from heatmaps.ingest.instruments import contract_sizes, instrument_specs_refresh
 from heatmaps.live import publishers as live
 from heatmaps.marketdata import insert_liquidations
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 
 LIQUIDATIONS_UNSIZED = Counter(
     "liq_liquidations_unsized_total",
-    "Liquidation events not stored because the instrument's contract size is unknown, by exchange.",
+    "Liquidation events not stored because the instrument's contract size or kind is unknown, by exchange.",
     ["exchange"],
 )
 SIZES_MAX_AGE_S = 600.0  # the daily refresh reaches a running recorder within this long
@@ -74,13 +77,58 @@ class ContractSizes(Mapping[str, float]):
         return len(self._sizes)
 
 
+class DeribitKinds(Mapping[str, bool]):
+    """Whether each recorded Deribit perpetual is inverse (its trade ``amount`` in USD) or linear (in the
+    coin), read once per instrument from ``public/get_instrument``. One that could not be read is tried
+    again from the sink (a thread) at most every ``max_age_s``; until then its liquidations are counted as
+    unsized, not stored in a unit that may be wrong."""
+
+    def __init__(self, exchange: Exchange, instruments: list[str], *, max_age_s: float = SIZES_MAX_AGE_S) -> None:
+        self.exchange = exchange
+        self.instruments = instruments
+        self.max_age_s = max_age_s
+        self._inverse: dict[str, bool] = {}
+        self._loaded_at: float | None = None
+
+    def reload(self) -> None:
+        self._loaded_at = time.monotonic()
+        missing = [s for s in self.instruments if s not in self._inverse]
+        if not missing:
+            return
+        conn = connector_for(self.exchange, max_retries=0)
+        try:
+            assert isinstance(conn, DeribitConnector)
+            for name in missing:
+                try:
+                    kind = conn.fetch_instrument(name).inverse
+                except ExchangeError as exc:
+                    log.warning("deribit: kind of %s not read (%s); its liquidations wait for it", name, exc)
+                    continue
+                self._inverse = {**self._inverse, name: kind}  # one reference swap, as ContractSizes
+        finally:
+            conn.close()
+
+    def reload_if_stale(self) -> None:
+        if self._loaded_at is None or time.monotonic() - self._loaded_at >= self.max_age_s:
+            self.reload()
+
+    def __getitem__(self, instrument: str) -> bool:
+        return self._inverse[instrument]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inverse)
+
+    def __len__(self) -> int:
+        return len(self._inverse)
+
+
 @dataclass
 class Recorder:
     exchange: Exchange
     url: str
     spec: StreamSpec
     assets: dict[str, Asset]  # exchange instrument name → asset
-    sizes: ContractSizes | None = None  # for exchanges that count in contracts (OKX)
+    sizes: ContractSizes | DeribitKinds | None = None  # what converts the venue's units (OKX, Deribit)
 
 
 def unsized_counter(code: str) -> Callable[[str], None]:
@@ -92,8 +140,8 @@ def unsized_counter(code: str) -> Callable[[str], None]:
         if instrument not in logged:
             logged.add(instrument)
             log.warning(
-                "%s: liquidation of %s not stored: no contract size known (counted in "
-                "liq_liquidations_unsized_total; the daily instrument refresh adds new listings)",
+                "%s: liquidation of %s not stored: its contract size (OKX) or kind (Deribit) is not known yet "
+                "(counted in liq_liquidations_unsized_total; read again by the next refresh)",
                 code,
                 instrument,
             )
@@ -118,17 +166,27 @@ def okx_contract_sizes(exchange: Exchange) -> ContractSizes:
 
 def recorders() -> list[Recorder]:
     """One stream per enabled exchange that feeds at least one enabled asset."""
-    urls = {"binance": settings.LIQ_BINANCE_WS_URL, "bybit": settings.LIQ_BYBIT_WS_URL, "okx": settings.LIQ_OKX_WS_URL}
+    urls = {
+        "binance": settings.LIQ_BINANCE_WS_URL,
+        "bybit": settings.LIQ_BYBIT_WS_URL,
+        "okx": settings.LIQ_OKX_WS_URL,
+        "deribit": settings.LIQ_DERIBIT_WS_URL,  # liquidations are its trades flagged ``liquidation``
+    }
     out = []
     for exchange in Exchange.objects.filter(enabled=True, code__in=urls):
         assets = {instrument_name(exchange.code, a): a for a in Asset.objects.filter(enabled=True, exchanges=exchange)}
         if not assets:
             continue
-        sizes = None
+        sizes: ContractSizes | DeribitKinds | None = None
         if exchange.code == "binance":
             spec = binance_stream_spec()
         elif exchange.code == "bybit":
             spec = bybit_stream_spec(sorted(assets))
+        elif exchange.code == "deribit":
+            kinds = DeribitKinds(exchange, sorted(assets))
+            kinds.reload()
+            spec = deribit_stream_spec(sorted(assets), kinds, on_unsized=unsized_counter(exchange.code))
+            sizes = kinds
         else:
             sizes = okx_contract_sizes(exchange)
             spec = okx_stream_spec(sizes, on_unsized=unsized_counter(exchange.code))

@@ -17,12 +17,15 @@ IDLE_RECHECK_S = 60
 
 class Command(BaseCommand):
     help = (
-        "Record liquidation events from Binance !forceOrder@arr, Bybit allLiquidation and OKX liquidation-orders "
-        "until stopped (Ctrl-C). Reconnects with backoff; logs its health every minute."
+        "Record liquidation events from Binance !forceOrder@arr, Bybit allLiquidation, OKX liquidation-orders and "
+        "Deribit's trades flagged liquidation until stopped (Ctrl-C). Reconnects with backoff; logs its health "
+        "every minute."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--exchange", action="append", choices=["binance", "bybit", "okx"], help="repeatable")
+        parser.add_argument(
+            "--exchange", action="append", choices=["binance", "bybit", "okx", "deribit"], help="repeatable"
+        )
         parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: run until stopped)")
 
     def handle(self, *args: Any, **options: Any) -> None:

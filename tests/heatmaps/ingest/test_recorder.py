@@ -13,7 +13,9 @@ import pytest
 from django.core.management import call_command
 
 from heatmaps.models import Asset, Exchange, Liquidation
+from tests.heatmaps.exchanges.fake_venues import FakeVenues
 from tests.heatmaps.exchanges.fake_ws import FakeWsServer, binance_frames, bybit_frames
+from tests.heatmaps.exchanges.test_venue_liquidations import deribit_frames
 
 
 @contextmanager
@@ -97,3 +99,30 @@ def test_nothing_to_record_without_tracked_assets() -> None:
     out = io.StringIO()
     call_command("stream_liquidations", "--seconds", "0.1", stdout=out)
     assert "nothing to record" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deribit_recorder_stores_flagged_trades_in_usd_of_the_inverse_perpetual(settings: Any) -> None:
+    asset = tracked("deribit")
+    with FakeVenues() as rest, ws_server_in_thread(lambda: FakeWsServer(deribit_frames(6), drops=[2])) as server:
+        settings.LIQ_DERIBIT_URL = rest.base_url  # public/get_instrument: BTC-PERPETUAL is "reversed"
+        settings.LIQ_DERIBIT_WS_URL = server.url
+        out = io.StringIO()
+        call_command("stream_liquidations", "--exchange", "deribit", "--seconds", "4", stdout=out)
+        assert "trades.BTC-PERPETUAL.100ms" in server.received[0][1]
+    rows = list(Liquidation.objects.filter(asset=asset).order_by("time"))
+    assert [r.side for r in rows] == ["long", "short"] * 3
+    assert [r.value for r in rows] == [10.0 * (i + 1) for i in range(6)]  # the USD amounts
+    assert rows[0].quantity == pytest.approx(10.0 / 8950)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deribit_liquidations_wait_for_the_instrument_kind(settings: Any) -> None:
+    """Offline REST: the instrument's kind (USD or coin amounts) is unknown, so nothing is stored in a unit
+    that may be wrong."""
+    tracked("deribit")
+    settings.LIQ_DERIBIT_URL = "http://127.0.0.1:9"
+    with ws_server_in_thread(lambda: FakeWsServer(deribit_frames(4))) as server:
+        settings.LIQ_DERIBIT_WS_URL = server.url
+        call_command("stream_liquidations", "--exchange", "deribit", "--seconds", "2", stdout=io.StringIO())
+    assert Liquidation.objects.count() == 0
