@@ -18,8 +18,8 @@ The resolver contract (``register_personal_models``):
     The signed-in user's own models, in the order the model switcher lists them (name order is
     fine). Called only for a signed-in user; an empty sequence when they have none.
 
-Registering again replaces the earlier pair (the tests register their own); ``unregister_personal_models``
-removes it. Without a registration ``mine:<id>`` is an unknown model and the switcher lists none.
+Registering again replaces the earlier pair; ``unregister_personal_models`` removes it, and
+``personal_models_registered`` puts another pair in place for a while (a test's own) and restores the previous. Without a registration ``mine:<id>`` is an unknown model and the switcher lists none.
 
 The choice itself (``resolve_model``) is one of
 
@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,18 @@ def register_personal_models(*, resolve: PersonalResolver, list_models: Personal
 def unregister_personal_models() -> None:
     global _hook
     _hook = None
+
+
+@contextmanager
+def personal_models_registered(*, resolve: PersonalResolver, list_models: PersonalLister) -> Iterator[None]:
+    """Another pair registered for the duration (a test's own resolver), the previous one restored after."""
+    global _hook
+    previous = _hook
+    register_personal_models(resolve=resolve, list_models=list_models)
+    try:
+        yield
+    finally:
+        _hook = previous
 
 
 def _signed_in(user: Any) -> bool:

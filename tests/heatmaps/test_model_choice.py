@@ -7,25 +7,26 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from heatmaps.engine import TIMEFRAMES, decode_grid
 from heatmaps.engine.model_v2 import ModelV2Params, TierV2, compute_heatmap_v2
 from heatmaps.explorer import FilterError
 from heatmaps.maps import default_v2_params, heatmap_compute, read_heatmap
-from heatmaps.marketdata import load_sample_data
+from heatmaps.marketdata import dt_to_ms, load_sample_data
 from heatmaps.marketdata.base_bars import load_base_bars
 from heatmaps.model_choice import (
     PersonalModelSpec,
     custom_query,
-    register_personal_models,
+    personal_models_registered,
     resolve_model,
-    unregister_personal_models,
 )
 from heatmaps.models import Asset, Heatmap
 from tests.heatmaps.explorer_data import add_bybit_open_interest
@@ -69,9 +70,8 @@ def own_models(alice: Any) -> Iterator[dict[int, tuple[Any, PersonalModelSpec]]]
     def list_models(user: Any) -> list[PersonalModelSpec]:
         return [spec for owner, spec in owned.values() if owner.pk == user.pk]
 
-    register_personal_models(resolve=resolve, list_models=list_models)
-    yield owned
-    unregister_personal_models()
+    with personal_models_registered(resolve=resolve, list_models=list_models):
+        yield owned
 
 
 def computed_keys() -> set[str]:
@@ -82,8 +82,6 @@ def computed_keys() -> set[str]:
 
 def _direct_v2(asset: Asset, timeframe: str, params: ModelV2Params, row: Heatmap) -> np.ndarray:
     tf = TIMEFRAMES[timeframe]
-    from datetime import timedelta
-
     loaded = load_base_bars(
         asset=asset, since=row.data_end - timedelta(milliseconds=2 * tf.window_ms + tf.bar_ms), until=row.data_end
     )
@@ -272,3 +270,21 @@ def test_compare_page_names_the_models(client: Client, btc: Asset) -> None:
     assert "model v2 · high leverage" in html and "model%3Dv2" in html
     bad = client.get("/assets/BTCUSDT/compare/", {"tf": "1w", "a": "model=v5"}).content.decode()
     assert "Ignored a=" in bad and "Unknown model" in bad
+
+
+def test_a_past_moment_with_each_model(client: Client, btc: Asset) -> None:
+    """v2 in the current hour is the copy published then; a day back, v2 and a custom model are rebuilt
+    from the bars that had closed by then, each with its own parameters."""
+    row = Heatmap.objects.get(asset=btc, timeframe="1w", model="v2")
+    _, body = dense(client, f"timeframe=1w&model=v2&at={dt_to_ms(timezone.now())}")
+    assert body["filter"]["origin"] == "archive" and body["model"]["key"] == "v2"
+    assert body["provenance"]["version"] == row.version
+    back = (row.data_end - timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
+    v2_then, body = dense(client, f"timeframe=1w&model=v2&at={back}")
+    assert body["filter"]["origin"] == "rebuilt" and body["provenance"]["params"]["model"] == "v2"
+    v1_then, _ = dense(client, f"timeframe=1w&at={back}")
+    query = "&".join(f"{k}={v}" for k, v in custom_query(default_v2_params(btc)).items())
+    custom_then, body = dense(client, f"timeframe=1w&model=custom&{query}&at={back}")
+    assert body["filter"]["origin"] == "rebuilt"
+    np.testing.assert_array_equal(custom_then, v2_then)  # one cache entry: the same parameters, the same moment
+    assert not np.allclose(v1_then, v2_then, rtol=0.01)

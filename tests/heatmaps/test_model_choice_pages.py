@@ -16,7 +16,7 @@ from accounts.models import User
 from heatmaps.engine.model_v2 import ModelV2Params, TierV2
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import load_sample_data
-from heatmaps.model_choice import PersonalModelSpec, register_personal_models, unregister_personal_models
+from heatmaps.model_choice import PersonalModelSpec, personal_models_registered
 from heatmaps.models import Asset
 from tests.heatmaps.test_trader_cache import signed_in, stored_renders
 
@@ -56,9 +56,8 @@ def alices_model(alice: User) -> Iterator[int]:
     def list_models(user: Any) -> list[PersonalModelSpec]:
         return [spec] if user.pk == alice.pk else []
 
-    register_personal_models(resolve=resolve, list_models=list_models)
-    yield spec.id
-    unregister_personal_models()
+    with personal_models_registered(resolve=resolve, list_models=list_models):
+        yield spec.id
 
 
 def _shown(html: str) -> str:
