@@ -100,7 +100,24 @@ def params_of(personal_model: PersonalModel) -> ModelV2Params:
 
 
 def stored_fields(personal_model: PersonalModel) -> ModelFields:
-    return fields_of(params_of(personal_model))
+    """The stored values, also when the engine no longer accepts them (its bounds changed since they
+    were saved): the trader then sees them as saved, and saving asks for what is now out of bounds."""
+    try:
+        return fields_of(params_of(personal_model))
+    except ValueError:
+        raw = personal_model.params
+        return ModelFields(
+            tiers=tuple(
+                TierInput(
+                    leverage=float(t["leverage"]),
+                    weight=float(t["weight"]),
+                    half_life_hours=math.inf if t["half_life_hours"] is None else float(t["half_life_hours"]),
+                )
+                for t in raw["tiers"]
+            ),
+            mmr=float(raw["mmr"]),
+            max_leverage=None if raw.get("max_leverage") is None else float(raw["max_leverage"]),
+        )
 
 
 # The engine names its parameters as the JSON does; the trader reads words.

@@ -10,7 +10,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import PersonalModel, User
-from accounts.personal_models import TierInput, default_fields, personal_model_create, stored_fields
+from accounts.personal_models import (
+    TierInput,
+    default_fields,
+    personal_model_create,
+    resolve_personal_model,
+    stored_fields,
+)
 from accounts.watchlists import watchlist_create
 from heatmaps.models import Asset
 from tests.accounts.helpers import hx_post
@@ -221,3 +227,23 @@ def test_the_draw_link_opens_the_first_asset_of_the_traders_watchlist(
     detail = alice_client.get(f"/account/models/{saved.pk}/").content.decode()
     assert f'href="/assets/ETHUSDT/?model=mine:{saved.pk}"' in detail
     assert "Draw ETHUSDT with this model" in detail
+
+
+def test_a_model_the_engine_no_longer_accepts_is_shown_as_saved_and_asks_for_a_fix(
+    alice_client: Client, alice: User
+) -> None:
+    """Bounds can tighten after a model was saved: its page and the API still read it, the maps leave
+    it out, and saving it names the value now out of bounds."""
+    saved = make(alice, name="Old bounds")
+    params = dict(saved.params)
+    params["tiers"] = [{"leverage": 500.0, "weight": 1.0, "half_life_hours": 24.0}]  # above today's 200x
+    PersonalModel.objects.filter(pk=saved.pk).update(params=params)
+    page = alice_client.get(f"/account/models/{saved.pk}/")
+    assert page.status_code == 200 and 'value="500"' in page.content.decode()
+    api = alice_client.get(f"/api/v1/models/{saved.pk}/")
+    assert api.status_code == 200 and api.json()["tiers"][0]["leverage"] == 500
+    assert resolve_personal_model(alice, saved.pk) is None
+    body = alice_client.post(
+        f"/account/models/{saved.pk}/", form_data(name="Old bounds", tiers=((500, 100, 24),))
+    ).content.decode()
+    assert 'class="field-error"' in _errors_on(body, "tier-0-leverage")
