@@ -115,12 +115,3 @@ def why_no_card(*, asset: Asset, days: int = CALIBRATION_DAYS) -> NoCard:
     return NoCard(
         "not_fitted", f"not fitted yet: {count} recorded liquidations are ready (run calibrate_model).", count
     )
-
-
-def feed_notes(liquidations: dict[str, int]) -> list[str]:
-    """Which exchanges' liquidation feeds a card used, and what each one's numbers mean."""
-    out = []
-    for code, n in sorted(liquidations.items()):
-        caveat = SAMPLED_FEEDS.get(code)
-        out.append(f"{code}: {n} liquidations" + (f" ({caveat}, so Bybit and OKX carry the volumes)" if caveat else ""))
-    return out

@@ -14,7 +14,6 @@ from heatmaps.models import Asset, ModelCard
 from heatmaps.validity.model_cards import (
     SAMPLED_FEEDS,
     current_model_card,
-    feed_notes,
     model_card_versions,
     why_no_card,
 )
@@ -51,8 +50,9 @@ def card_context(card: ModelCard) -> dict[str, Any]:
         "card": card,
         "tiers": tier_rows(card),
         "gain": card.held_out_score - card.current_held_out_score,
-        "feeds": [(exchange_name(code), n) for code, n in sorted(card.liquidations.items())],
-        "feed_notes": feed_notes(card.liquidations),
+        "feeds": [
+            (exchange_name(code), n, SAMPLED_FEEDS.get(code, "")) for code, n in sorted(card.liquidations.items())
+        ],
         "mmr_pct": card.params["mmr"] * 100,
     }
 
