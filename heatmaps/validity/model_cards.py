@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from heatmaps.engine import calibration
+from heatmaps.maps import newest_bar_time
 from heatmaps.marketdata import ms_to_dt
 from heatmaps.models import Asset, Liquidation, ModelCard, OpenInterest
 from heatmaps.validity.calibration import CALIBRATION_DAYS, calibration_run, calibration_words
@@ -96,7 +97,9 @@ class NoCard:
 
 def why_no_card(*, asset: Asset, days: int = CALIBRATION_DAYS) -> NoCard:
     """What ``calibrate_model`` would refuse ``asset`` for today, or that it has not been run."""
-    since = timezone.now() - timedelta(days=days)
+    # The same year the calibration reads: up to the newest stored bar (history imported from files
+    # may end long before today).
+    since = (newest_bar_time(asset=asset) or timezone.now()) - timedelta(days=days)
     count = Liquidation.objects.filter(asset=asset, time__gte=since).count()
     need = calibration.MIN_EVENTS
     if OpenInterest.objects.filter(asset=asset, simulated=True).exists():

@@ -90,6 +90,8 @@ def test_each_run_stores_the_next_version_and_the_newest_adopted_is_current(samp
     assert first.data_start < first.data_end
     assert first.adopted  # 45 % of the default weight sits on tiers no event came from
 
+    call_command("calibrate_model", "--asset", "BTCUSDT", "--no-store", stdout=io.StringIO())
+    assert ModelCard.objects.filter(asset=asset).count() == 1  # printed only
     # A second run on the same data: version 2, the first kept.
     call_command("calibrate_model", "--asset", "BTCUSDT", stdout=io.StringIO())
     assert list(ModelCard.objects.filter(asset=asset).values_list("version", flat=True)) == [2, 1]
