@@ -86,6 +86,17 @@ def test_hyperliquid_meta_and_asset_ctxs_pairs_universe_with_contexts_by_positio
         hyperliquid.parse_meta_and_asset_ctxs(broken)
 
 
+def test_hyperliquid_hip3_dex_contexts_with_null_premium_and_mid() -> None:
+    """The docs' second answer (a HIP-3 dex): coins named ``dex:COIN``, and ``premium``, ``midPx`` and
+    ``impactPxs`` null on quiet markets; a null is no value, the rest of the context still reads."""
+    ctxs = hyperliquid.parse_meta_and_asset_ctxs(load("hyperliquid_meta_and_asset_ctxs_hip3_docs.json"))
+    assert list(ctxs) == ["xyz:XYZ100", "xyz:TSLA", "xyz:NVDA"]
+    nvda = ctxs["xyz:NVDA"]
+    assert (nvda.mark_price, nvda.oracle_price, nvda.funding_rate, nvda.open_interest) == (177.06, 188.15, 0.0, 9.43)
+    # The first dex's answer carries marginTables and collateralToken beside the universe; they are not read.
+    assert "marginTables" in load("hyperliquid_meta_and_asset_ctxs_docs.json")[0]
+
+
 def test_hyperliquid_recorded_meta_universe() -> None:
     universe = hyperliquid.parse_universe(load("hyperliquid_meta_nautilus.json"))
     assert [u["name"] for u in universe] == ["BTC", "ETH", "ATOM"]
@@ -96,17 +107,18 @@ def test_hyperliquid_recorded_meta_universe() -> None:
 
 def test_bitget_candles_docs_example() -> None:
     payload = load("bitget_candles_docs.json")
-    rows = bitget.parse_candles(payload, now_ms=1695836700000 + 300_000)
+    # The documented rows are 5 minutes apart, newest last, prices and volumes as strings.
+    rows = bitget.parse_candles(payload, now_ms=1695836100000 + 300_000)
     assert rows == [
-        CandleRow(1695835800000, 26210.5, 26210.5, 26194.5, 26194.5, 26.26, None, 687897.63615),
-        CandleRow(1695836700000, 26194.5, 26194.5, 26171.0, 26171.0, 17.98, None, 470618.2604),
+        CandleRow(1695835800000, 26210.5, 26210.5, 26194.5, 26194.5, 26.26, None, 687897.63),
+        CandleRow(1695836100000, 26194.5, 26194.5, 26171.0, 26171.0, 17.98, None, 470618.72),
     ]
     # Quote volume is base volume times a price inside the bar's range (base coin, USDT).
     for r in rows:
         assert r.volume is not None and r.quote_volume is not None
         assert r.low <= r.quote_volume / r.volume <= r.high
     # A bar that has not closed by now is dropped.
-    assert [r.open_time_ms for r in bitget.parse_candles(payload, now_ms=1695836700000 + 1)] == [1695835800000]
+    assert [r.open_time_ms for r in bitget.parse_candles(payload, now_ms=1695836100000 + 1)] == [1695835800000]
 
 
 def test_bitget_open_interest_docs_example_in_base_coin() -> None:
@@ -117,7 +129,11 @@ def test_bitget_open_interest_docs_example_in_base_coin() -> None:
 
 
 def test_bitget_funding_and_ticker_docs_examples() -> None:
-    assert bitget.parse_funding(load("bitget_history_fund_rate_docs.json")) == [FundingRow(1695776400000, 0.000068)]
+    # Documented newest first (and 17 h apart, not one 8-hour interval): read oldest first, as they come.
+    assert bitget.parse_funding(load("bitget_history_fund_rate_docs.json")) == [
+        FundingRow(1695715200000, 0.000013),
+        FundingRow(1695776400000, 0.0005),
+    ]
     mark = bitget.parse_ticker(load("bitget_ticker_docs.json"))
     assert (mark.symbol, mark.mark_price, mark.index_price, mark.last_funding_rate, mark.time_ms) == (
         "BTCUSDT",
@@ -282,7 +298,15 @@ def test_deribit_inverse_open_interest_is_usd_and_converted_at_the_mark() -> Non
 
 def test_deribit_funding_docs_example_and_instrument_list() -> None:
     rows = deribit.parse_funding_history(load("deribit_funding_rate_history_docs.json"))
-    assert rows == [FundingRow(1569891600000, -4.739622041017375e-7)]  # the hour's rate, not the 8-hour one
+    # The documented "real example" answers 00:00-04:00 UTC with the four hours ending 01:00 … 04:00, each
+    # row its hour's rate (interest_1h), not the 8-hour one, which moves on its own.
+    assert [r.time_ms for r in rows] == [1569891600000 + h * 3_600_000 for h in range(4)]
+    assert [r.rate for r in rows] == [
+        -4.739622041017375e-7,
+        -2.8583510923267753e-7,
+        -0.000003815906848177951,
+        8.312033064379086e-7,
+    ]
     listed = deribit.parse_instruments(load("deribit_instruments_nautilus.json"))
     assert [(i.name, i.perpetual) for i in listed] == [("BTC-PERPETUAL", True), ("BTC-27DEC24", False)]
     error = load("deribit_error_nautilus.json")
