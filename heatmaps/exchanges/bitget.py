@@ -13,7 +13,9 @@ Per Bitget's v2 documentation (bitget.com/api-doc/contract/market/…), every an
   are in the base coin, ``sizeMultiplier`` is only the order step).
 - Public endpoints allow 20 requests per second per IP each.
 
-Bitget publishes no public stream of forced liquidations, so there is none here.
+Forced liquidations are left out: the v2 API has no public liquidation feed, and the unified-account (v3)
+websocket's public ``liquidation`` topic keeps only the largest liquidation of each side per symbol and second
+(``venue_liquidations.py`` says more).
 """
 
 from __future__ import annotations

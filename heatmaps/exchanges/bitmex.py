@@ -18,7 +18,7 @@ Per BitMEX's API explorer (bitmex.com/api/explorer) and its REST documentation:
 - Without a key: 30 requests per minute.
 
 Forced liquidations are left out: BitMEX's ``liquidation`` websocket table carries the order's ``leavesQty``
-(what is left to fill), not the size that was liquidated.
+(what is left to fill), not the size that was liquidated, and no time (``venue_liquidations.py``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ in the coin. Per the API v2 documentation (docs.deribit.com):
 - Public methods: 20 requests per second sustained (credits).
 
 Open interest of an inverse perpetual is stored as its USD value and, in the coin, that value at the mark price.
-Forced liquidations show on Deribit as trades flagged ``liquidation``; they are not read here.
+Forced liquidations show on Deribit as trades flagged ``liquidation``; the liquidation recorder reads them from
+the public trades channel (``venue_liquidations.py``), with ``get_instrument`` telling USD amounts from coin ones.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ Per Gate's API v4 documentation (gate.com/docs/developers/apiv4, *Futures*):
 
 Quantities in contracts become base coin through ``quanto_multiplier``, read from the contract itself.
 
-Forced liquidations are left out: Gate's public liquidation feed (``futures.public_liquidates``, and
-``/futures/usdt/liq_orders``) reports the size *left* of the liquidated position, not the size that was
-liquidated, so the liquidated volume cannot be read from it without the position's size before.
+Forced liquidations are left out: Gate's websocket feed (``futures.public_liquidates``) reports the size *left*
+of the liquidated position, not the size that was liquidated, so the liquidated volume cannot be read from it
+without the position's size before. ``/futures/usdt/liq_orders`` (public, at most an hour a request) documents
+``order_size``, the liquidation order's size, beside ``size`` (the position) and ``left``; it is not read yet
+(``venue_liquidations.py``).
 """
 
 from __future__ import annotations
