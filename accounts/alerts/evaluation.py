@@ -23,6 +23,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.alerts.cycle_reads import read_cycle_market
 from accounts.alerts.delivery import describe
 from accounts.alerts.followup import pending_followup
 from accounts.alerts.followup_store import insert_followups
@@ -31,8 +32,7 @@ from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, 
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
 from accounts.models import AlertDelivery, AlertEvent, AlertMarketMemory, AlertRule
 from heatmaps.live import publish_user_events
-from heatmaps.maps import stored_clusters
-from heatmaps.marketdata import dt_to_ms, ms_to_dt, recent_market, recorded_liquidations
+from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset
 from liqplatform.celery import app as current_app  # the configured app, whichever process this runs in
 
@@ -89,13 +89,18 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
     memory = _lock_memory(asset)
     rules = _enabled_rules(asset)
     specs = _specs(asset, rules)
-    maps = stored_clusters(asset=asset)
+    window_ms = max((s.params.window_minutes * 60_000 for s in specs if isinstance(s.params, OIChange)), default=0)
+    read = read_cycle_market(
+        asset=asset,
+        window=timedelta(milliseconds=window_ms + BAR_MS),
+        bars=HISTORY_BARS,
+        catch_up_bars=MAX_CATCH_UP_BARS,
+        last_seen=memory.bar_time,
+    )
+    market, maps = read.market, read.maps
     current = {tf: _cluster_set(m.through_ms, m.clusters) for tf, m in maps.items()}
     has_memory = memory.bar_time != NO_MEMORY
     previous = {tf: _cluster_set(m["through_ms"], m["clusters"]) for tf, m in memory.clusters.items()}
-
-    window_ms = max((s.params.window_minutes * 60_000 for s in specs if isinstance(s.params, OIChange)), default=0)
-    market = recent_market(asset=asset, window=timedelta(milliseconds=window_ms + BAR_MS), bars=HISTORY_BARS)
     if market is None or len(market.bars) == 0:
         return CycleResult(len(specs), 0, [])
     newest_ms = int(market.bars.times_ms[-1])
@@ -111,7 +116,7 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
         new_bar_times = [int(bars.times_ms[i]) for i in indexes]
         liquidations = None
         if indexes:
-            recorded = recorded_liquidations(asset=asset, since=ms_to_dt(new_bar_times[0]))
+            recorded = read.liquidations_since(new_bar_times[0])
             if recorded is not None:
                 liquidations = Liquidations(recorded.times_ms, recorded.usd, recorded.long)
         oi_times, oi_usd = market.open_interest_usd()
@@ -151,6 +156,15 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
 
 
 def _lock_memory(asset: Asset) -> AlertMarketMemory:
+    if connection.vendor == "postgresql":
+        # Created or locked in one statement: the no-op update takes the same row lock as FOR UPDATE.
+        table = AlertMarketMemory._meta.db_table
+        memory = AlertMarketMemory.objects.raw(
+            f"INSERT INTO {table} (asset_id, bar_time, clusters, updated_at) VALUES (%s, %s, '{{}}'::jsonb, now()) "
+            f"ON CONFLICT (asset_id) DO UPDATE SET bar_time = {table}.bar_time RETURNING *",
+            [asset.pk, NO_MEMORY],
+        )
+        return next(iter(memory))
     AlertMarketMemory.objects.bulk_create(
         [AlertMarketMemory(asset=asset, bar_time=NO_MEMORY, clusters={})], ignore_conflicts=True
     )
