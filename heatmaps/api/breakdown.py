@@ -98,7 +98,7 @@ def _bad(exc: FilterError | CellError) -> ValidationError:
 @extend_schema(
     summary="One cell of a map by leverage tier and exchange, and the clusters' exchange mix",
     parameters=[BreakdownQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
-    responses={200: BreakdownOut, **ERROR_RESPONSES, 400: BAD_REQUEST},
+    responses={200: BreakdownOut, **ERROR_RESPONSES, **BAD_REQUEST},
     tags=["market"],
 )
 @api_view(["GET"])
