@@ -14,9 +14,9 @@ Only Deribit is recorded. What each venue publishes, per its documentation, and 
   The ``raw`` interval needs an authorised connection; ``100ms`` (aggregated pushes of every trade) is public.
 - **Gate** ``futures.public_liquidates`` pushes ``{price, size, time, contract}``. Its websocket page calls
   ``size`` the liquidation order's size, the REST twin (``GET /futures/{settle}/liq_orders``) calls the same
-  field the *position* size beside ``left``, the order's unfilled part, and the size the feed sends has been
-  seen to be the position left after the liquidation rather than the size liquidated. No field gives the
-  liquidated amount, so Gate's feed is not recorded: a volume from it would be wrong by an unknown factor,
+  field the *user's position* size beside ``left`` (the "system liquidation order maker size"), and the size
+  the feed sends has been seen to be the position left after the liquidation rather than the size
+  liquidated. No field of the feed gives the liquidated amount, so Gate's feed is not recorded: a volume from it would be wrong by an unknown factor,
   and an event without its volume would count as a zero-sized liquidation in every sum. The REST history
   (public, at most an hour a request, Unix seconds) now documents ``order_size``, the liquidation order's
   signed size in contracts, with ``fill_price``: a poller of it could record Gate's liquidations, not built.
