@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
+from accounts.models import AlertRule
 from heatmaps.maps import MODEL, StoredClusters, stored_clusters
 from heatmaps.marketdata import ms_to_dt, recent_market, recorded_liquidations
 from heatmaps.marketdata.series import FUNDING_LOOKBACK, ExchangeSeries, RecentBars, RecentMarket, RecordedLiquidations
@@ -39,6 +40,61 @@ class CycleMarket:
             return None
         keep = found.times_ms >= since_ms
         return RecordedLiquidations(found.times_ms[keep], found.usd[keep], found.long[keep])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """What a cycle reads of a rule: one row of a values query, not a model instance (10 000 of
+    those cost more than the whole evaluation)."""
+
+    id: int
+    user_id: int
+    condition: str
+    params: dict[str, Any]
+    zone: tuple[float, float | None] | None
+    trigger: str
+    cooldown_minutes: int
+    expires_at: datetime | None
+    last_fired_bar: datetime | None
+    channels: list[str]
+    webhook_active: bool
+    followup_horizon_minutes: int | None = None
+
+
+def enabled_rules(*, asset: Asset) -> list[StoredRule]:
+    rows = AlertRule.objects.filter(asset=asset, enabled=True).values_list(
+        "id",
+        "user_id",
+        "condition",
+        "params",
+        "annotation__price",
+        "annotation__price_high",
+        "trigger",
+        "cooldown_minutes",
+        "expires_at",
+        "last_fired_bar",
+        "channels",
+        "webhook_url",
+        "webhook_disabled_reason",
+        "followup_horizon_minutes",
+    )
+    return [
+        StoredRule(
+            id=r[0],
+            user_id=r[1],
+            condition=r[2],
+            params=r[3],
+            zone=(r[4], r[5]) if r[4] is not None else None,
+            trigger=r[6],
+            cooldown_minutes=r[7],
+            expires_at=r[8],
+            last_fired_bar=r[9],
+            channels=r[10],
+            webhook_active="webhook" in r[10] and bool(r[11]) and not r[12],
+            followup_horizon_minutes=r[13],
+        )
+        for r in rows
+    ]
 
 
 def read_cycle_market(

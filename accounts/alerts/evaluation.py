@@ -11,7 +11,6 @@ cycles of one asset from doing the same work side by side, but correctness does 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,16 +20,14 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.utils import timezone
 
-from accounts.alerts.cycle_reads import read_cycle_market
+from accounts.alerts.cycle_reads import StoredRule, enabled_rules, read_cycle_market
 from accounts.alerts.delivery import describe
-from accounts.alerts.followup import pending_followup
-from accounts.alerts.followup_store import insert_followups
+from accounts.alerts.event_store import NewEvent, store_cycle
 from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquidations, MarketState, Series
 from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
-from accounts.models import AlertDelivery, AlertEvent, AlertMarketMemory, AlertRule
+from accounts.models import AlertEvent, AlertMarketMemory
 from heatmaps.live import publish_user_events
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset
@@ -48,7 +45,7 @@ DELIVER_EVENTS_TASK = "accounts.deliver_events"
 class CycleResult:
     checked: int
     fired: int
-    event_ids: list[int]
+    events: list[NewEvent]
 
 
 def evaluate_asset(*, asset: Asset, on_events: Callable[[list[int]], None] | None = None) -> tuple[int, int]:
@@ -56,27 +53,32 @@ def evaluate_asset(*, asset: Asset, on_events: Callable[[list[int]], None] | Non
     events; returns (rules checked, events fired). ``on_events`` gets the new events' ids after
     commit (default: queue their email and webhook deliveries)."""
     result = evaluate_asset_cycle(asset=asset)
-    if result.event_ids:
+    if result.events:
         deliver = on_events or _queue_deliveries
-        ids = result.event_ids
+        ids = [event.id for event in result.events]
+        events = result.events
         transaction.on_commit(lambda: deliver(ids))
-        transaction.on_commit(lambda: _publish_live(ids))
+        transaction.on_commit(lambda: _publish_live(asset, events))
     return result.checked, result.fired
 
 
-def _publish_live(event_ids: list[int]) -> None:
-    """Each new event to its owner's open asset pages (their own live stream, no one else's)."""
-    publish_user_events(
-        [
-            (
-                event.user_id,
-                event.asset.symbol,
-                "alert",
-                {"id": event.pk, "rule": event.rule_id, "text": describe(event), "time": dt_to_ms(event.fired_at)},
-            )
-            for event in AlertEvent.objects.filter(pk__in=event_ids).select_related("asset")
-        ]
-    )
+def _publish_live(asset: Asset, events: list[NewEvent]) -> None:
+    """Each new event to its owner's open asset pages (their own live stream, no one else's), from
+    what the cycle stored: reading the rows back would cost a query per asset."""
+    published = []
+    for new in events:
+        event = AlertEvent(
+            pk=new.id,
+            rule_id=new.rule_id,
+            user_id=new.user_id,
+            asset=asset,
+            condition=new.condition,
+            bar_time=ms_to_dt(new.bar_ms),
+            fired_at=new.fired_at,
+        )
+        payload = {"id": new.id, "rule": new.rule_id, "text": describe(event), "time": dt_to_ms(new.fired_at)}
+        published.append((new.user_id, asset.symbol, "alert", payload))
+    publish_user_events(published)
 
 
 def _queue_deliveries(event_ids: list[int]) -> None:
@@ -87,7 +89,7 @@ def _queue_deliveries(event_ids: list[int]) -> None:
 @transaction.atomic
 def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
     memory = _lock_memory(asset)
-    rules = _enabled_rules(asset)
+    rules = enabled_rules(asset=asset)
     specs = _specs(asset, rules)
     window_ms = max((s.params.window_minutes * 60_000 for s in specs if isinstance(s.params, OIChange)), default=0)
     read = read_cycle_market(
@@ -142,17 +144,21 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
             for firing in evaluate_rules(candidates, state):
                 firings.append(firing)
                 by_id[firing.rule_id] = record_firing(by_id[firing.rule_id], firing)
-    event_ids = _store(asset=asset, rules=rules, firings=firings)
-    memory.bar_time = ms_to_dt(max([*new_bar_times, dt_to_ms(memory.bar_time), newest_ms]))
-    fields = ["bar_time", "updated_at"]
     seen = {tf: m.get("version") for tf, m in memory.clusters.items()}
-    if seen != {tf: m.version for tf, m in maps.items()}:  # rewritten only when a map changed
-        memory.clusters = {
+    changed = seen != {tf: m.version for tf, m in maps.items()}  # rewritten only when a map changed
+    events = store_cycle(
+        asset=asset,
+        rules=rules,
+        firings=firings,
+        memory=memory,
+        bar_time=ms_to_dt(max([*new_bar_times, dt_to_ms(memory.bar_time), newest_ms])),
+        clusters={
             tf: {"version": m.version, "through_ms": m.through_ms, "clusters": m.clusters} for tf, m in maps.items()
         }
-        fields.append("clusters")
-    memory.save(update_fields=fields)
-    return CycleResult(len(specs), len(event_ids), event_ids)
+        if changed
+        else None,
+    )
+    return CycleResult(len(specs), len(events), events)
 
 
 def _lock_memory(asset: Asset) -> AlertMarketMemory:
@@ -169,61 +175,6 @@ def _lock_memory(asset: Asset) -> AlertMarketMemory:
         [AlertMarketMemory(asset=asset, bar_time=NO_MEMORY, clusters={})], ignore_conflicts=True
     )
     return AlertMarketMemory.objects.select_for_update().get(asset=asset)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRule:
-    """What a cycle reads of a rule: one row of a values query, not a model instance (10 000 of
-    those cost more than the whole evaluation)."""
-
-    id: int
-    user_id: int
-    condition: str
-    params: dict[str, Any]
-    zone: tuple[float, float | None] | None
-    trigger: str
-    cooldown_minutes: int
-    expires_at: datetime | None
-    last_fired_bar: datetime | None
-    channels: list[str]
-    webhook_active: bool
-    followup_horizon_minutes: int | None = None
-
-
-def _enabled_rules(asset: Asset) -> list[StoredRule]:
-    rows = AlertRule.objects.filter(asset=asset, enabled=True).values_list(
-        "id",
-        "user_id",
-        "condition",
-        "params",
-        "annotation__price",
-        "annotation__price_high",
-        "trigger",
-        "cooldown_minutes",
-        "expires_at",
-        "last_fired_bar",
-        "channels",
-        "webhook_url",
-        "webhook_disabled_reason",
-        "followup_horizon_minutes",
-    )
-    return [
-        StoredRule(
-            id=r[0],
-            user_id=r[1],
-            condition=r[2],
-            params=r[3],
-            zone=(r[4], r[5]) if r[4] is not None else None,
-            trigger=r[6],
-            cooldown_minutes=r[7],
-            expires_at=r[8],
-            last_fired_bar=r[9],
-            channels=r[10],
-            webhook_active="webhook" in r[10] and bool(r[11]) and not r[12],
-            followup_horizon_minutes=r[13],
-        )
-        for r in rows
-    ]
 
 
 def _params(rule: StoredRule) -> Params:
@@ -270,119 +221,3 @@ def _cluster_set(through_ms: int, clusters: Sequence[dict[str, Any]]) -> Cluster
         peak_price=np.array([c["peak_price"] for c in usable], dtype=np.float64),
         usd=np.array([c["usd"] for c in usable], dtype=np.float64),
     )
-
-
-def _store(*, asset: Asset, rules: Sequence[StoredRule], firings: Sequence[Firing]) -> list[int]:
-    """Insert the events (a conflict on (rule, bar_time) inserts nothing), then update the rules and
-    create the deliveries of what was actually inserted. Returns the new events' ids."""
-    if not firings:
-        return []
-    now = timezone.now()
-    owner = {r.id: r for r in rules}
-    table = AlertEvent._meta.db_table
-    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    values_sql = ", ".join([f"(%s, %s, %s, %s, %s, %s, {json_param}, false, false)"] * len(firings))
-    params: list[Any] = []
-    for f in firings:
-        params += [f.rule_id, owner[f.rule_id].user_id, asset.pk, f.condition, now, ms_to_dt(f.bar_ms)]
-        params.append(json.dumps(f.values))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO {table} (rule_id, user_id, asset_id, condition, fired_at, bar_time, "values", read, test) '
-            f"VALUES {values_sql} ON CONFLICT (rule_id, bar_time) DO NOTHING RETURNING id, rule_id, bar_time",
-            params,
-        )
-        returned: list[tuple[int, int, Any]] = cursor.fetchall()
-    inserted = [(event_id, rule_id) for event_id, rule_id, _ in returned]
-    if not inserted:
-        return []
-    # Only rules whose event was inserted move on; firings are in bar order, so the last one wins.
-    fired_ids = {rule_id for _, rule_id in inserted}
-    last_bar: dict[int, int] = {f.rule_id: f.bar_ms for f in firings if f.rule_id in fired_ids}
-    by_bar: dict[int, list[int]] = {}
-    for rule_id, bar in last_bar.items():
-        by_bar.setdefault(bar, []).append(rule_id)
-    for bar, ids in by_bar.items():  # one UPDATE per bar time (one, unless a cycle caught up)
-        AlertRule.objects.filter(pk__in=ids).update(last_fired_bar=ms_to_dt(bar))
-    once = [rule_id for rule_id in last_bar if owner[rule_id].trigger == AlertRule.Trigger.ONCE]
-    if once:
-        AlertRule.objects.filter(pk__in=once).update(enabled=False)
-    deliveries: list[tuple[int, str, int | None]] = [
-        (event_id, channel, None)
-        for event_id, rule_id in inserted
-        for channel in owner[rule_id].channels
-        if channel != "webhook" or owner[rule_id].webhook_active
-    ]
-    targets = _destinations(list(fired_ids))
-    deliveries += [(event_id, kind, dest) for event_id, rule_id in inserted for dest, kind in targets.get(rule_id, [])]
-    _create_deliveries(deliveries, now)
-    # Follow-ups from the firings in hand (no second read of the events): one row per new event.
-    by_key = {(f.rule_id, f.bar_ms): f for f in firings}
-    followups = []
-    for event_id, rule_id, bar_time in returned:
-        firing = by_key[(rule_id, _as_ms(bar_time))]
-        rule = owner[rule_id]
-        pending = pending_followup(
-            condition=firing.condition,
-            values=firing.values,
-            bar_ms=firing.bar_ms,
-            params=rule.params,
-            horizon_minutes=rule.followup_horizon_minutes,
-        )
-        if pending is not None:
-            followups.append((event_id, rule_id, pending))
-    insert_followups(asset_id=asset.pk, rows=followups)
-    return [event_id for event_id, _ in inserted]
-
-
-def _as_ms(value: Any) -> int:
-    """A RETURNING timestamp as UTC ms (SQLite hands back text)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-    return dt_to_ms(value)
-
-
-def _destinations(rule_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
-    """Each fired rule's destinations that are switched on: rule id → [(destination id, kind)]."""
-    through = AlertRule.destinations.through
-    rows = through.objects.filter(alertrule_id__in=rule_ids, alertdestination__disabled_reason="").values_list(
-        "alertrule_id", "alertdestination_id", "alertdestination__kind"
-    )
-    found: dict[int, list[tuple[int, str]]] = {}
-    for rule_id, destination_id, kind in rows:
-        found.setdefault(rule_id, []).append((destination_id, kind))
-    return found
-
-
-def _create_deliveries(deliveries: Sequence[tuple[int, str, int | None]], now: datetime) -> None:
-    """In-app deliveries are done once the event row exists; the others wait for their task."""
-    if connection.vendor != "postgresql":
-        AlertDelivery.objects.bulk_create([_delivery(e, c, d, now) for e, c, d in deliveries], ignore_conflicts=True)
-        return
-    sent = [channel == AlertDelivery.Channel.IN_APP for _, channel, _ in deliveries]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {AlertDelivery._meta.db_table} "
-            "(event_id, channel, destination_id, status, attempts, last_error, created_at, delivered_at) "
-            "SELECT e, c, d, CASE WHEN s THEN 'sent' ELSE 'pending' END, CASE WHEN s THEN 1 ELSE 0 END, '', %s, "
-            "CASE WHEN s THEN %s::timestamptz END "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::boolean[]) AS x(e, c, d, s) ON CONFLICT DO NOTHING",
-            [
-                now,
-                now,
-                [e for e, _, _ in deliveries],
-                [c for _, c, _ in deliveries],
-                [d for _, _, d in deliveries],
-                sent,
-            ],
-        )
-
-
-def _delivery(event_id: int, channel: str, destination_id: int | None, now: datetime) -> AlertDelivery:
-    if channel == AlertDelivery.Channel.IN_APP:  # the event row is the in-app notification
-        return AlertDelivery(
-            event_id=event_id, channel=channel, status=AlertDelivery.Status.SENT, attempts=1, delivered_at=now
-        )
-    return AlertDelivery(event_id=event_id, channel=channel, destination_id=destination_id)
