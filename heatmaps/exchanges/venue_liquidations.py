@@ -16,8 +16,9 @@ Only Deribit is recorded. What each venue publishes, per its documentation, and 
   ``size`` the liquidation order's size, the REST twin (``GET /futures/{settle}/liq_orders``) calls the same
   field the *user's position* size beside ``left`` (the "system liquidation order maker size"), and the size
   the feed sends has been seen to be the position left after the liquidation rather than the size
-  liquidated. No field of the feed gives the liquidated amount, so Gate's feed is not recorded: a volume from it would be wrong by an unknown factor,
-  and an event without its volume would count as a zero-sized liquidation in every sum. The REST history
+  liquidated. No field of the feed gives the liquidated amount, so Gate's feed is not recorded: a volume
+  from it would be wrong by an unknown factor, and an event without its volume would count as a zero-sized
+  liquidation in every sum. The REST history
   (public, at most an hour a request, Unix seconds) now documents ``order_size``, the liquidation order's
   signed size in contracts, with ``fill_price``: a poller of it could record Gate's liquidations, not built.
 - **Bitget** publishes liquidations publicly only on its unified-account (v3) websocket, topic
