@@ -5,10 +5,12 @@ rule and bar, deliveries only to what is switched on when it stores)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import numpy as np
 import pytest
 from django.db import transaction
+from django.db.models import F
 
 from accounts.alerts.cycle_reads import enabled_rules, read_cycle_market
 from accounts.alerts.destinations import destination_create
@@ -33,7 +35,7 @@ from heatmaps.marketdata import (
     recent_market,
     recorded_liquidations,
 )
-from heatmaps.models import Asset
+from heatmaps.models import Asset, Liquidation
 from heatmaps.rows import BASE_BAR_MS, LiquidationRow
 from tests.accounts.alerts.db import FIRST, bar_ms, close, crossing_level, load_bars, load_open_interest, set_funding
 from tests.accounts.alerts.test_channels import TOKEN
@@ -48,12 +50,15 @@ def test_the_one_statement_read_returns_what_the_separate_reads_do(btc: Asset) -
     set_funding(btc, bar_ms(K - 100), 0.0001)
     set_funding(btc, bar_ms(K - 4), -0.0002)
     heatmap_compute(asset=btc, timeframes=["12h", "24h"])
-    # Sub-millisecond times: the read must cut them as the ORM-side conversion does.
+    sides: list[Literal["long", "short"]] = ["long", "short"] * 10
     rows = [
         LiquidationRow("BTCUSDT", bar_ms(K - 1 - i) + 1234, side, 60_000.0, 1.0, 1000.0 * (i + 1), f"l{i}")
-        for i, side in enumerate(["long", "short"] * 10)
+        for i, side in enumerate(sides)
     ]
     insert_liquidations(asset=btc, exchange=btc.reference_exchange, rows=rows)
+    # Sub-millisecond times (0.6 ms past): the read must cut them as the ORM side's conversion does.
+    shifted = Liquidation.objects.filter(dedupe_key__in=[f"l{i}" for i in range(0, 20, 3)])
+    assert shifted.update(time=F("time") + timedelta(microseconds=600)) == 7
     last_seen = ms_to_dt(bar_ms(K - 4))
     for window, bars in [(timedelta(minutes=5), 600), (timedelta(hours=60), 600), (timedelta(minutes=5), 3)]:
         read = read_cycle_market(
@@ -70,7 +75,7 @@ def test_the_one_statement_read_returns_what_the_separate_reads_do(btc: Asset) -
         at = bar_ms(K - 1) + BASE_BAR_MS
         assert read.market.funding_rate_at(at) == expected.funding_rate_at(at) is not None
     assert read.maps == stored_clusters(asset=btc) and set(read.maps) == {"12h", "24h"}
-    for since in (bar_ms(K - 3), bar_ms(K - 3) + 1234, bar_ms(K - 1) + 1235):
+    for since in (bar_ms(K - 3), bar_ms(K - 3) + 1234, bar_ms(K - 3) + 1235, bar_ms(K - 1) + 1235):
         got = read.liquidations_since(since)
         want = recorded_liquidations(asset=btc, since=ms_to_dt(since))
         assert got is not None and want is not None
