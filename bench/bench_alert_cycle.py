@@ -12,6 +12,7 @@ worker would run after ingest. Target: <= 1 s per cycle. bench_alerts.py times t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -213,13 +214,15 @@ def main() -> int:
         cpu.append((time.process_time() - c0) * 1000)
         fired_counts.append(fired)
     median = statistics.median(times)
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
         f"rules checked per cycle: {checked}; events stored per cycle: {', '.join(map(str, fired_counts))}"
         f" ({AlertEvent.objects.filter(asset__in=assets).count()} in all, each once)"
     )
     print(
         f"one cycle, load + evaluate + store: median {median:.0f} ms (min {min(times):.0f}, max {max(times):.0f}); "
-        f"of it this process's CPU {statistics.median(cpu):.0f} ms, the rest is waiting for PostgreSQL"
+        f"of it this process's CPU {statistics.median(cpu):.0f} ms, the rest is waiting for PostgreSQL; "
+        f"load average {load} (1, 5, 15 min) on {os.cpu_count()} cores"
     )
     passed = median <= TARGET_MS
     print(
