@@ -51,8 +51,13 @@ def _worker_done_before_the_tables_are_emptied(celery_worker_process: Any) -> It
 
     def quiet() -> bool:
         queued = sum(int(_redis().llen(k)) for k in _redis().scan_iter("compute*"))
-        active = app.control.inspect(timeout=1).active() or {}
-        return not queued and not any(active.values())
+        # A worker busy computing may not answer within the timeout: no answer is not "idle"; and a task
+        # it has taken off the queue but not started yet (prefetched) is neither queued nor active.
+        inspect = app.control.inspect(timeout=1)
+        active, reserved = inspect.active(), inspect.reserved()
+        if queued or active is None or reserved is None:
+            return False
+        return not any(active.values()) and not any(reserved.values())
 
     wait_for(quiet, timeout=120, interval=0.3)
 
@@ -196,5 +201,8 @@ def test_long_maps_queue_once_behind_every_short_map(celery_worker_process: Any)
     eth_short = Heatmap.objects.get(asset=eth, timeframe="24h", model="v1").computed_at
     btc_long = Heatmap.objects.filter(asset=btc, model="v1").exclude(timeframe__in=SHORT_TIMEFRAMES)
     assert all(m.computed_at > eth_short for m in btc_long)  # ETH's short maps went first
-    assert _queued(LONG_MAPS_PRIORITY) == 0
+    # The follow-up goes on to model v2's maps (every timeframe, behind v1's), so ETH's own follow-up may
+    # still wait behind it: the queue drains, and BTC's v2 maps follow its v1 maps.
+    wait_for(lambda: _queued(LONG_MAPS_PRIORITY) == 0, timeout=120)
+    wait_for(lambda: Heatmap.objects.filter(asset=btc, model="v2").count() == len(TIMEFRAMES), timeout=120)
     assert AssetSummary.objects.get(asset=btc).updated_at > summary_before  # the overview's row followed
