@@ -152,7 +152,8 @@ class MarketCollector(Collector):
             "Seconds since the stored heat map was computed, per asset and timeframe.",
             labels=["asset", "timeframe"],
         )
-        for symbol, timeframe, computed_at in Heatmap.objects.filter(asset__enabled=True).values_list(
+        # Model v1's maps (the default): v2's trail them by one low-priority follow-up, under the same labels.
+        for symbol, timeframe, computed_at in Heatmap.objects.filter(asset__enabled=True, model="v1").values_list(
             "asset__symbol", "timeframe", "computed_at"
         ):
             age.add_metric([symbol, timeframe], (now - computed_at).total_seconds())

@@ -111,7 +111,10 @@ def asset_summary_refresh(*, asset: Asset, now: datetime | None = None) -> Asset
 
     maps = {
         m.timeframe: m
-        for m in Heatmap.objects.filter(asset=asset, timeframe__in=SUMMARY_TIMEFRAMES).only("timeframe", "clusters")
+        # The overview speaks for model v1, the default: v2's stored maps sit beside them.
+        for m in Heatmap.objects.filter(asset=asset, timeframe__in=SUMMARY_TIMEFRAMES, model="v1").only(
+            "timeframe", "clusters"
+        )
     }
     chosen = next((maps[tf] for tf in SUMMARY_TIMEFRAMES if tf in maps), None)
     values["cluster_timeframe"] = chosen.timeframe if chosen else ""

@@ -17,9 +17,9 @@ from heatmaps.engine.gridcodec import MAX_RELATIVE_ERROR
 from heatmaps.engine.model_v2 import ModelV2Params, compute_all_timeframes_v2
 from heatmaps.explorer import MapFilter, filtered_map
 from heatmaps.maps import default_v2_params, heatmap_compute, read_heatmap, trailing_v2_timeframes
-from heatmaps.marketdata import dt_to_ms, load_sample_data, upsert_candles
+from heatmaps.marketdata import asset_summary_refresh, dt_to_ms, load_sample_data, upsert_candles
 from heatmaps.marketdata.base_bars import load_base_bars
-from heatmaps.models import Asset, Candle, Heatmap, PublishedMap, RiskLimit
+from heatmaps.models import Asset, AssetSummary, Candle, Heatmap, PublishedMap, RiskLimit
 from heatmaps.rows import BASE_BAR_MS, CandleRow
 from heatmaps.tasks import recompute_long_maps
 
@@ -131,3 +131,19 @@ def test_v2_takes_the_venues_risk_limits_and_its_filters_the_tiers_it_runs(clien
     refused = client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=v2&tiers=100")
     assert refused.status_code == 400 and "tiers" in refused.json()
     assert client.get("/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&tiers=100").status_code == 200  # v1 has 100x
+
+
+def test_the_overview_stays_v1() -> None:
+    """The overview's row reads v1's clusters even where v2's differ and were stored after them."""
+    load_sample_data()
+    btc = Asset.objects.select_related("reference_exchange").get(symbol="BTCUSDT")
+    heatmap_compute(asset=btc, timeframes=["24h"])
+    heatmap_compute(asset=btc, timeframes=["24h"], model="v2", summary=False)
+    asset_summary_refresh(asset=btc)
+    summary = AssetSummary.objects.get(asset=btc)
+    v1 = Heatmap.objects.get(asset=btc, timeframe="24h", model="v1")
+    v2 = Heatmap.objects.get(asset=btc, timeframe="24h", model="v2")
+    v1_above = next(c["usd"] for c in v1.clusters if c["side"] == "short")
+    v2_above = next(c["usd"] for c in v2.clusters if c["side"] == "short")
+    assert v1_above != v2_above
+    assert summary.cluster_above_usd == v1_above
