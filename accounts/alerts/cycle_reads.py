@@ -13,8 +13,11 @@ exactly the rows ``recorded_liquidations`` would have returned.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -50,7 +53,8 @@ class StoredRule:
     id: int
     user_id: int
     condition: str
-    params: dict[str, Any]
+    params: Mapping[str, Any]  # read-only: rules with the same parameters share one
+    params_json: str  # the same, as canonical JSON (jsonb's own text): a key for caches
     zone: tuple[float, float | None] | None
     trigger: str
     cooldown_minutes: int
@@ -79,7 +83,7 @@ def enabled_rules(*, asset: Asset) -> list[StoredRule]:
         "followup_horizon_minutes",
     )
     if connection.vendor != "postgresql":
-        return [_stored_rule(r, r[3], r[10]) for r in query]
+        return [_stored_rule(r, r[3], json.dumps(r[3], sort_keys=True), r[10]) for r in query]
     # The ORM's SQL, run without its per-value converters (they cost more than the evaluation of
     # the rules); the JSON columns come back as text. A cycle's rules mostly share a few channel
     # lists: each distinct one is parsed once, and nothing changes the rows it reads.
@@ -96,15 +100,23 @@ def enabled_rules(*, asset: Asset) -> list[StoredRule]:
             parsed[text] = json.loads(text)
         return parsed[text]
 
-    return [_stored_rule(r, json.loads(r[3]) if isinstance(r[3], str) else r[3], channels(r[10])) for r in rows]
+    return [_stored_rule(r, _read_params(r[3]), r[3], channels(r[10])) for r in rows]
 
 
-def _stored_rule(r: tuple[Any, ...], params: dict[str, Any], channels: list[str]) -> StoredRule:
+@lru_cache(maxsize=65_536)
+def _read_params(text: str) -> Mapping[str, Any]:
+    # The same rules come back every cycle: their parameters are parsed once a process.
+    value = json.loads(text)
+    return MappingProxyType(value if isinstance(value, dict) else {})  # not an object: refused when parsed
+
+
+def _stored_rule(r: tuple[Any, ...], params: Mapping[str, Any], params_json: str, channels: list[str]) -> StoredRule:
     return StoredRule(
         id=r[0],
         user_id=r[1],
         condition=r[2],
         params=params,
+        params_json=params_json,
         zone=(r[4], r[5]) if r[4] is not None else None,
         trigger=r[6],
         cooldown_minutes=r[7],

@@ -11,6 +11,7 @@ cycles of one asset from doing the same work side by side, but correctness does 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -177,38 +178,63 @@ def _lock_memory(asset: Asset) -> AlertMarketMemory:
     return AlertMarketMemory.objects.select_for_update().get(asset=asset)
 
 
-def _params(rule: StoredRule) -> Params:
-    if rule.condition == "price_enters_zone":
-        assert rule.zone is not None and rule.zone[1] is not None  # a database constraint
-        return PriceEntersZone(low=rule.zone[0], high=rule.zone[1])
-    return _parsed(rule.condition, tuple(sorted(rule.params.items())))
-
-
-@lru_cache(maxsize=65_536)
-def _parsed(condition: str, items: tuple[tuple[str, Any], ...]) -> Params:
-    # Parameters are frozen values: many rules with the same ones share one, checked once a process.
-    return params_from_json(condition, dict(items))
-
-
 def _specs(asset: Asset, rules: Sequence[StoredRule]) -> list[RuleSpec]:
     specs = []
     for rule in rules:
         try:
-            spec = RuleSpec(
-                id=rule.id,
-                asset=asset.symbol,
-                params=_params(rule),
-                trigger=rule.trigger,  # type: ignore[arg-type]
-                cooldown_minutes=rule.cooldown_minutes,
-                expires_at_ms=dt_to_ms(rule.expires_at) if rule.expires_at else None,
-                enabled=True,
-                last_fired_bar_ms=dt_to_ms(rule.last_fired_bar) if rule.last_fired_bar else None,
+            spec = _spec(
+                rule.id,
+                asset.symbol,
+                rule.condition,
+                rule.params_json,
+                rule.zone,
+                rule.trigger,
+                rule.cooldown_minutes,
+                rule.expires_at,
+                rule.last_fired_bar,
             )
         except RuleError as exc:  # stored before a limit changed: skipped, not fatal to the others
             log.warning("alert rule %s skipped: %s", rule.id, exc)
             continue
         specs.append(spec)
     return specs
+
+
+@lru_cache(maxsize=65_536)
+def _spec(
+    rule_id: int,
+    symbol: str,
+    condition: str,
+    params_json: str,
+    zone: tuple[float, float | None] | None,
+    trigger: str,
+    cooldown_minutes: int,
+    expires_at: datetime | None,
+    last_fired_bar: datetime | None,
+) -> RuleSpec:
+    # Keyed by everything a spec is made of: a rule that did not change since the previous cycle
+    # (most of them) is not validated again; one that did is a new key. Errors are not cached.
+    if condition == "price_enters_zone":
+        assert zone is not None and zone[1] is not None  # a database constraint
+        params: Params = PriceEntersZone(low=zone[0], high=zone[1])
+    else:
+        params = _parsed(condition, params_json)
+    return RuleSpec(
+        id=rule_id,
+        asset=symbol,
+        params=params,
+        trigger=trigger,  # type: ignore[arg-type]
+        cooldown_minutes=cooldown_minutes,
+        expires_at_ms=dt_to_ms(expires_at) if expires_at else None,
+        enabled=True,
+        last_fired_bar_ms=dt_to_ms(last_fired_bar) if last_fired_bar else None,
+    )
+
+
+@lru_cache(maxsize=65_536)
+def _parsed(condition: str, params_json: str) -> Params:
+    # Parameters are frozen values: many rules with the same ones share one, checked once a process.
+    return params_from_json(condition, json.loads(params_json))
 
 
 def _cluster_set(through_ms: int, clusters: Sequence[dict[str, Any]]) -> ClusterSet:

@@ -169,3 +169,30 @@ def test_destinations_switched_off_or_removed_after_the_rules_were_read_get_noth
     assert not rule.enabled and rule.last_fired_bar == event.bar_time  # a "once" rule, off after firing
     assert AlertFollowUp.objects.get().event_id == event.pk
     assert AlertMarketMemory.objects.get(asset=btc).bar_time == ms_to_dt(bar_ms(K))
+
+
+def test_a_rule_changed_between_cycles_is_evaluated_as_it_now_is(alice: User, btc: Asset) -> None:
+    """Specs are reused across cycles only while nothing they are made of changed."""
+    level, direction = crossing_level(K)
+    rule_id = crossing(alice)
+    other = "down" if direction == "up" else "up"
+    load_bars(btc, K)
+    evaluate_asset(asset=btc, on_events=lambda ids: None)
+    # The level moves the wrong way for bar K: it must not fire on what the previous cycle parsed.
+    AlertRule.objects.filter(pk=rule_id).update(params={"price": level, "direction": other})
+    load_bars(btc, K + 1, start=K)
+    assert evaluate_asset(asset=btc, on_events=lambda ids: None) == (1, 0)
+    AlertRule.objects.filter(pk=rule_id).update(params={"price": level, "direction": direction})
+    AlertMarketMemory.objects.filter(asset=btc).update(bar_time=ms_to_dt(bar_ms(K - 1)))
+    assert evaluate_asset(asset=btc, on_events=lambda ids: None) == (1, 1)
+
+
+def test_a_stored_rule_that_no_longer_validates_is_skipped_and_the_others_fire(alice: User, btc: Asset) -> None:
+    broken = crossing(alice)
+    fires = crossing(alice)
+    AlertRule.objects.filter(pk=broken).update(params={"price": -5.0, "direction": "sideways"})
+    load_bars(btc, K)
+    evaluate_asset(asset=btc, on_events=lambda ids: None)
+    load_bars(btc, K + 1, start=K)
+    assert evaluate_asset(asset=btc, on_events=lambda ids: None) == (1, 1)
+    assert list(AlertEvent.objects.values_list("rule_id", flat=True)) == [fires]
