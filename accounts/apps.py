@@ -17,7 +17,7 @@ class AccountsConfig(AppConfig):
         # model=mine:<id> on the maps and their model switcher reach the trader's own models through
         # this hook: the market side never imports the user side.
         from accounts.personal_models import list_personal_models, resolve_personal_model
-        from heatmaps.model_choice import register_personal_models
+        from heatmaps.personal_hook import register_personal_models
 
         register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
 

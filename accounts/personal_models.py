@@ -29,8 +29,8 @@ from django.utils.http import urlencode
 
 from accounts.models import PersonalModel, User, WatchlistItem
 from accounts.ownership import owned_or_404
-from heatmaps.model_choice import PersonalModelSpec
 from heatmaps.models import Asset
+from heatmaps.personal_hook import PersonalModelSpec
 
 if TYPE_CHECKING:
     from heatmaps.engine.model_v2 import ModelV2Params

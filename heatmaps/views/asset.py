@@ -23,8 +23,9 @@ from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import MapFilter
 from heatmaps.maps import shared_cache_key
 from heatmaps.marketdata import market_snapshot
-from heatmaps.model_choice import V1, ModelChoice, list_personal_models, map_label, stored_model
+from heatmaps.model_choice import V1, ModelChoice, map_label, stored_model
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
+from heatmaps.personal_hook import list_personal_models
 from heatmaps.views.common import (
     STALE_AFTER,
     HtmxHttpRequest,

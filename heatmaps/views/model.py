@@ -14,8 +14,8 @@ from django.utils.cache import patch_vary_headers
 
 from heatmaps import validity
 from heatmaps.explorer import hyperliquid_model_map
-from heatmaps.model_choice import list_personal_models
 from heatmaps.models import Asset, Backtest
+from heatmaps.personal_hook import list_personal_models
 from heatmaps.validity.measured import measured_against_model
 from heatmaps.views.common import HtmxHttpRequest, exchange_name
 from heatmaps.views.visitor_cache import shared_with_visitors

@@ -1,6 +1,6 @@
 """One trader's models are theirs alone: Bob gets a 404 for every page, partial and endpoint naming one
 of Alice's models, her model is unchanged afterwards, and model=mine:<her id> never draws with her
-parameters for him. The maps reach the models through heatmaps.model_choice, registered at start-up:
+parameters for him. The maps reach the models through heatmaps.personal_hook, registered at start-up:
 checked in a fresh process, where no test can have registered anything in its place."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from accounts.personal_models import (
     resolve_personal_model,
     stored_fields,
 )
-from heatmaps import model_choice
+from heatmaps import personal_hook
 from heatmaps.models import Asset
 from tests.conftest import _database_url
 
@@ -44,10 +44,10 @@ EDIT = {
 @pytest.fixture
 def registered() -> Iterator[None]:
     """The user side's registration as accounts.apps makes it, whatever an earlier test left behind."""
-    previous = model_choice._hook
-    model_choice.register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
+    previous = personal_hook._hook
+    personal_hook.register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
     yield
-    model_choice._hook = previous
+    personal_hook._hook = previous
 
 
 @pytest.fixture
@@ -118,18 +118,18 @@ def test_visitors_are_sent_to_sign_in(client: Client, alices: PersonalModel) -> 
 
 @pytest.mark.usefixtures("registered")
 def test_the_maps_hook_gives_each_trader_only_their_own(alice: User, bob: User, alices: PersonalModel) -> None:
-    spec = model_choice.personal_model(user=alice, model_id=alices.pk)
+    spec = personal_hook.personal_model(user=alice, model_id=alices.pk)
     assert spec is not None and (spec.id, spec.name) == (alices.pk, "Alice's secret sauce")
     assert [(t.leverage, t.weight, t.half_life_hours) for t in spec.params.tiers] == [
         (7, 0.3, 36),
         (33, 0.7, math.inf),
     ]
     assert spec.params.mmr == 0.006
-    assert [s.id for s in model_choice.list_personal_models(alice)] == [alices.pk]
+    assert [s.id for s in personal_hook.list_personal_models(alice)] == [alices.pk]
 
-    assert model_choice.personal_model(user=bob, model_id=alices.pk) is None
-    assert model_choice.personal_model(user=bob, model_id=alices.pk + 1000) is None
-    assert model_choice.list_personal_models(bob) == []
+    assert personal_hook.personal_model(user=bob, model_id=alices.pk) is None
+    assert personal_hook.personal_model(user=bob, model_id=alices.pk + 1000) is None
+    assert personal_hook.list_personal_models(bob) == []
 
 
 def test_the_switcher_lists_by_name(alice: User, alices: PersonalModel) -> None:
@@ -147,8 +147,8 @@ def test_the_resolver_reads_one_row(alice: User, alices: PersonalModel, django_a
 @pytest.mark.usefixtures("registered")
 def test_mine_as_bob_is_refused_like_an_unknown_id(alice: User, bob: User, alices: PersonalModel, btc: Asset) -> None:
     from heatmaps.explorer import FilterError
+    from heatmaps.model_choice import resolve_model
 
-    resolve_model = model_choice.resolve_model
     mine = resolve_model(asset=btc, model=f"mine:{alices.pk}", user=alice)
     assert mine.params is not None and mine.personal_id == alices.pk
     assert [(t.leverage, t.weight) for t in mine.params.tiers] == [
@@ -164,9 +164,9 @@ def test_mine_as_bob_is_refused_like_an_unknown_id(alice: User, bob: User, alice
 @pytest.mark.django_db(transaction=True)  # the other process reads the rows: they must be committed
 def test_a_fresh_process_registers_the_user_sides_models(bob: User, alices: PersonalModel) -> None:
     """accounts.apps registers at start-up: a new process (no test fixtures) resolves Alice's model
-    for her and nothing for Bob, through heatmaps.model_choice alone."""
+    for her and nothing for Bob, through heatmaps.personal_hook alone."""
     script = (
-        "from heatmaps import model_choice as m\n"
+        "from heatmaps import personal_hook as m\n"
         "from accounts.models import User\n"
         "alice, bob = User.objects.get(username='alice'), User.objects.get(username='bob')\n"
         f"spec = m.personal_model(user=alice, model_id={alices.pk})\n"

@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.models import PersonalModel, User
 from accounts.personal_models import TierInput, list_personal_models, personal_model_create, resolve_personal_model
-from heatmaps import model_choice
+from heatmaps import personal_hook
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import load_sample_data
 from heatmaps.models import Asset
@@ -37,10 +37,10 @@ def sample_maps(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]
 @pytest.fixture
 def registered() -> Iterator[None]:
     """accounts.apps' registration, whatever an earlier test in this process left in its place."""
-    previous = model_choice._hook
-    model_choice.register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
+    previous = personal_hook._hook
+    personal_hook.register_personal_models(resolve=resolve_personal_model, list_models=list_personal_models)
     yield
-    model_choice._hook = previous
+    personal_hook._hook = previous
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def _busiest_cell(long: np.ndarray, body: dict[str, Any]) -> tuple[int, float, i
 
 
 def test_tiers_add_up_to_the_cell_and_exchanges_are_their_own_maps(two_exchanges: None, client: Client) -> None:
-    long, short, body = _dense(client, "")
+    long, _, body = _dense(client, "")
     time_ms, price, col, bin_ = _busiest_cell(long, body)
     response = client.get(f"{URL}breakdown/?timeframe=24h&time={time_ms}&price={price}")
     assert response.status_code == 200, response.content[:300]

@@ -12,14 +12,14 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from heatmaps import model_choice
+from heatmaps import personal_hook
 from heatmaps.engine.backtest import backtest_variants
 from heatmaps.engine.backtest.v2 import v2_bars, v2_column_at
 from heatmaps.engine.model_v2 import ModelV2Params, TierV2
 from heatmaps.maps import default_v2_params, load_base_bars
 from heatmaps.marketdata import load_sample_data
-from heatmaps.model_choice import PersonalModelSpec
 from heatmaps.models import Asset, Backtest
+from heatmaps.personal_hook import PersonalModelSpec
 from heatmaps.validity import backtest_run, backtest_store, personal_league
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ OWN = ModelV2Params(tiers=(TierV2(50.0, 0.5, 12.0), TierV2(100.0, 0.5, 6.0)), mm
 def alice_owns_a_model(alice: Any) -> Iterator[PersonalModelSpec]:
     """The user side's hook as it registers it, with alice owning one model; the previous hook restored after."""
     spec = PersonalModelSpec(id=7, name="fast fade", params=OWN)
-    before = model_choice._hook
+    before = personal_hook._hook
 
     def resolve(user: Any, model_id: int) -> PersonalModelSpec | None:
         return spec if user.pk == alice.pk and model_id == 7 else None
@@ -91,9 +91,9 @@ def alice_owns_a_model(alice: Any) -> Iterator[PersonalModelSpec]:
     def list_models(user: Any) -> list[PersonalModelSpec]:
         return [spec] if user.pk == alice.pk else []
 
-    model_choice.register_personal_models(resolve=resolve, list_models=list_models)
+    personal_hook.register_personal_models(resolve=resolve, list_models=list_models)
     yield spec
-    model_choice._hook = before
+    personal_hook._hook = before
 
 
 def test_the_owner_s_models_join_the_league_on_request_and_only_for_the_owner(

@@ -22,13 +22,9 @@ from heatmaps.explorer import FilterError
 from heatmaps.maps import default_v2_params, heatmap_compute, read_heatmap
 from heatmaps.marketdata import dt_to_ms, load_sample_data
 from heatmaps.marketdata.base_bars import load_base_bars
-from heatmaps.model_choice import (
-    PersonalModelSpec,
-    custom_query,
-    personal_models_registered,
-    resolve_model,
-)
+from heatmaps.model_choice import custom_query, resolve_model
 from heatmaps.models import Asset, Heatmap
+from heatmaps.personal_hook import PersonalModelSpec, personal_models_registered
 from tests.heatmaps.explorer_data import add_bybit_open_interest
 from tests.heatmaps.test_explorer_api import codec_close, dense
 

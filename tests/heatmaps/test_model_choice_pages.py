@@ -16,8 +16,8 @@ from accounts.models import User
 from heatmaps.engine.model_v2 import ModelV2Params, TierV2
 from heatmaps.maps import heatmap_compute
 from heatmaps.marketdata import load_sample_data
-from heatmaps.model_choice import PersonalModelSpec, personal_models_registered
 from heatmaps.models import Asset
+from heatmaps.personal_hook import PersonalModelSpec, personal_models_registered
 from tests.heatmaps.test_trader_cache import signed_in, stored_renders
 
 pytestmark = pytest.mark.django_db
