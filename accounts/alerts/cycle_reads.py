@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
@@ -23,12 +23,14 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
-from accounts.models import AlertRule
+from accounts.models import AlertMarketMemory, AlertRule
 from heatmaps.maps import MODEL, StoredClusters, stored_clusters
 from heatmaps.marketdata import ms_to_dt, recent_market, recorded_liquidations
 from heatmaps.marketdata.series import FUNDING_LOOKBACK, ExchangeSeries, RecentBars, RecentMarket, RecordedLiquidations
 from heatmaps.models import Asset, Candle, Exchange, FundingRate, Heatmap, Liquidation, OpenInterest
 from heatmaps.rows import BASE_BAR_MS
+
+NO_MEMORY = datetime(1970, 1, 1, tzinfo=UTC)  # the memory of an asset no cycle has seen yet
 
 
 @dataclass(frozen=True)
@@ -65,42 +67,49 @@ class StoredRule:
     followup_horizon_minutes: int | None = None
 
 
-def enabled_rules(*, asset: Asset) -> list[StoredRule]:
-    query = AlertRule.objects.filter(asset=asset, enabled=True).values_list(
-        "id",
-        "user_id",
-        "condition",
-        "params",
-        "annotation__price",
-        "annotation__price_high",
-        "trigger",
-        "cooldown_minutes",
-        "expires_at",
-        "last_fired_bar",
-        "channels",
-        "webhook_url",
-        "webhook_disabled_reason",
-        "followup_horizon_minutes",
-    )
+def lock_memory_and_rules(*, asset: Asset) -> tuple[AlertMarketMemory, list[StoredRule]]:
+    """The asset's memory, created if missing and locked for the rest of the transaction, then its
+    enabled rules as they are once the lock is held."""
+    query = AlertRule.objects.filter(asset=asset, enabled=True).values_list(*RULE_COLUMNS)
     if connection.vendor != "postgresql":
-        return [_stored_rule(r, r[3], json.dumps(r[3], sort_keys=True), r[10]) for r in query]
-    # The ORM's SQL, run without its per-value converters (they cost more than the evaluation of
-    # the rules); the JSON columns come back as text. A cycle's rules mostly share a few channel
-    # lists: each distinct one is parsed once, and nothing changes the rows it reads.
+        AlertMarketMemory.objects.bulk_create(
+            [AlertMarketMemory(asset=asset, bar_time=NO_MEMORY, clusters={})], ignore_conflicts=True
+        )
+        memory = AlertMarketMemory.objects.select_for_update().get(asset=asset)
+        return memory, [_stored_rule(r, r[3], json.dumps(r[3], sort_keys=True), r[10]) for r in query]
+    # The no-op update of the upsert takes the same row lock as FOR UPDATE. Two statements in one
+    # round trip: the second starts (and takes its snapshot) after the first holds the lock. The
+    # rules' query is the ORM's own SQL, run without its per-value converters (they cost more than
+    # evaluating the rules); the JSON columns come back as text.
+    table = AlertMarketMemory._meta.db_table
+    lock = (
+        f"INSERT INTO {table} (asset_id, bar_time, clusters, updated_at) VALUES (%s, %s, '{{}}'::jsonb, now()) "
+        f"ON CONFLICT (asset_id) DO UPDATE SET bar_time = {table}.bar_time "
+        "RETURNING id, asset_id, bar_time, clusters::text, updated_at"
+    )
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"{lock}; {sql}", [asset.pk, NO_MEMORY, *params])
+        locked = cursor.fetchone()
+        cursor.nextset()
         rows = cursor.fetchall()
+    assert locked is not None  # an upsert returns its row
+    memory = AlertMarketMemory.from_db(
+        connection.alias,
+        ["id", "asset_id", "bar_time", "clusters", "updated_at"],
+        [*locked[:3], json.loads(locked[3]), locked[4]],
+    )
     parsed: dict[str, list[str]] = {}
 
     def channels(text: str | list[str]) -> list[str]:
+        # A cycle's rules mostly share a few channel lists: each distinct one is parsed once.
         if not isinstance(text, str):
             return text
         if text not in parsed:
             parsed[text] = json.loads(text)
         return parsed[text]
 
-    return [_stored_rule(r, _read_params(r[3]), r[3], channels(r[10])) for r in rows]
+    return memory, [_stored_rule(r, _read_params(r[3]), r[3], channels(r[10])) for r in rows]
 
 
 @lru_cache(maxsize=65_536)
@@ -108,6 +117,24 @@ def _read_params(text: str) -> Mapping[str, Any]:
     # The same rules come back every cycle: their parameters are parsed once a process.
     value = json.loads(text)
     return MappingProxyType(value if isinstance(value, dict) else {})  # not an object: refused when parsed
+
+
+RULE_COLUMNS = (
+    "id",
+    "user_id",
+    "condition",
+    "params",
+    "annotation__price",
+    "annotation__price_high",
+    "trigger",
+    "cooldown_minutes",
+    "expires_at",
+    "last_fired_bar",
+    "channels",
+    "webhook_url",
+    "webhook_disabled_reason",
+    "followup_horizon_minutes",
+)
 
 
 def _stored_rule(r: tuple[Any, ...], params: Mapping[str, Any], params_json: str, channels: list[str]) -> StoredRule:

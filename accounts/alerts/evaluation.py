@@ -15,20 +15,20 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 
-from accounts.alerts.cycle_reads import StoredRule, enabled_rules, read_cycle_market
+from accounts.alerts.cycle_reads import NO_MEMORY, StoredRule, lock_memory_and_rules, read_cycle_market
 from accounts.alerts.delivery import describe
 from accounts.alerts.event_store import NewEvent, store_cycle
 from accounts.alerts.market import BAR_MS, Bars, ClusterMaps, ClusterSet, Liquidations, MarketState, Series
 from accounts.alerts.rules import OIChange, Params, PriceEntersZone, RuleError, RuleSpec, params_from_json
 from accounts.alerts.triggers import Firing, evaluate_rules, record_firing
-from accounts.models import AlertEvent, AlertMarketMemory
+from accounts.models import AlertEvent
 from heatmaps.live import publish_user_events
 from heatmaps.marketdata import dt_to_ms, ms_to_dt
 from heatmaps.models import Asset
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_CATCH_UP_BARS = 12  # one hour of 5-minute bars
 HISTORY_BARS = 600  # about two days: the bars since a long timeframe's map was computed
-NO_MEMORY = datetime(1970, 1, 1, tzinfo=UTC)
 DELIVER_EVENTS_TASK = "accounts.deliver_events"
 
 
@@ -89,8 +88,7 @@ def _queue_deliveries(event_ids: list[int]) -> None:
 
 @transaction.atomic
 def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
-    memory = _lock_memory(asset)
-    rules = enabled_rules(asset=asset)
+    memory, rules = lock_memory_and_rules(asset=asset)
     specs = _specs(asset, rules)
     window_ms = max((s.params.window_minutes * 60_000 for s in specs if isinstance(s.params, OIChange)), default=0)
     read = read_cycle_market(
@@ -160,22 +158,6 @@ def evaluate_asset_cycle(*, asset: Asset) -> CycleResult:
         else None,
     )
     return CycleResult(len(specs), len(events), events)
-
-
-def _lock_memory(asset: Asset) -> AlertMarketMemory:
-    if connection.vendor == "postgresql":
-        # Created or locked in one statement: the no-op update takes the same row lock as FOR UPDATE.
-        table = AlertMarketMemory._meta.db_table
-        memory = AlertMarketMemory.objects.raw(
-            f"INSERT INTO {table} (asset_id, bar_time, clusters, updated_at) VALUES (%s, %s, '{{}}'::jsonb, now()) "
-            f"ON CONFLICT (asset_id) DO UPDATE SET bar_time = {table}.bar_time RETURNING *",
-            [asset.pk, NO_MEMORY],
-        )
-        return next(iter(memory))
-    AlertMarketMemory.objects.bulk_create(
-        [AlertMarketMemory(asset=asset, bar_time=NO_MEMORY, clusters={})], ignore_conflicts=True
-    )
-    return AlertMarketMemory.objects.select_for_update().get(asset=asset)
 
 
 def _specs(asset: Asset, rules: Sequence[StoredRule]) -> list[RuleSpec]:

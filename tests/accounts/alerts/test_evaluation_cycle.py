@@ -12,9 +12,9 @@ import pytest
 from django.db import transaction
 from django.db.models import F
 
-from accounts.alerts.cycle_reads import enabled_rules, read_cycle_market
+from accounts.alerts.cycle_reads import lock_memory_and_rules, read_cycle_market
 from accounts.alerts.destinations import destination_create
-from accounts.alerts.evaluation import MAX_CATCH_UP_BARS, NO_MEMORY, _lock_memory, evaluate_asset
+from accounts.alerts.evaluation import MAX_CATCH_UP_BARS, NO_MEMORY, evaluate_asset
 from accounts.alerts.event_store import store_cycle
 from accounts.alerts.rule_store import alert_rule_create
 from accounts.alerts.triggers import Firing
@@ -151,8 +151,7 @@ def test_destinations_switched_off_or_removed_after_the_rules_were_read_get_noth
     }
     firing = Firing(rule_id=rule_id, asset="BTCUSDT", condition="price_crosses", bar_ms=bar_ms(K), values=values)  # type: ignore[arg-type]
     with transaction.atomic():
-        memory = _lock_memory(btc)
-        rules = enabled_rules(asset=btc)
+        memory, rules = lock_memory_and_rules(asset=btc)
         # Mid-cycle: one destination is switched off, another deleted, before the events are stored.
         AlertDestination.objects.filter(pk=switched_off.pk).update(disabled_reason="switched off")
         removed.delete()
