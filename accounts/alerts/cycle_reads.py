@@ -1,6 +1,7 @@
-"""What one evaluation cycle reads of an asset's market, in one round trip to PostgreSQL.
+"""What one evaluation cycle reads of an asset: its memory (locked) and enabled rules in one round
+trip to PostgreSQL, its market in another.
 
-The same rows as ``recent_market``, ``recorded_liquidations`` and ``stored_clusters`` (heatmaps),
+The market is the same rows as ``recent_market``, ``recorded_liquidations`` and ``stored_clusters`` (heatmaps),
 read by one statement of array aggregates instead of seven queries: on a busy database server each
 round trip waits for its turn, and 50 assets × 7 of them cost more than the whole evaluation.
 Other backends take those three functions as they are.

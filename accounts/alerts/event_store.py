@@ -4,8 +4,8 @@ On PostgreSQL one statement of data-modifying CTEs inserts the events (a conflic
 (rule, bar_time) inserts nothing), moves the fired rules' last bar on (and switches off "once"
 rules), creates the deliveries — every channel of the rule and every destination switched on at
 that moment — and the follow-ups of the events actually inserted, and updates the asset's memory.
-Five round trips become one; what is stored is the same as the step-by-step path other backends
-take (``_store_orm``), which the tests hold both to.
+Five round trips become one. Other backends (embedded SQLite) take the step-by-step path
+(``_store_orm``), which stores the same rows.
 """
 
 from __future__ import annotations
