@@ -291,21 +291,22 @@ def draw_url(*, symbol: str, personal_model: PersonalModel) -> str:
 
 def share_url(*, asset: Asset, personal_model: PersonalModel) -> str | None:
     """A link anyone can open that draws the asset's map with this model's parameters in the URL
-    (``model=custom&mp=…&mmr=…``), or None when the URL's form cannot carry them exactly: a leverage
-    ceiling (a custom map takes the asset's), a tier that never fades, more digits than the form keeps.
-    Checked by reading the link back as the asset page will, so a link shown is never refused."""
+    (``model=custom&mp=…&mmr=…``, ``maxlev=…`` for a ceiling, ``never`` for a tier that never fades):
+    the same map as the owner's ``model=mine:<id>``. Checked by reading the link back as the asset page
+    will, so a link shown is never refused; None only if that ever failed."""
     from heatmaps.explorer import FilterError
     from heatmaps.model_choice import custom_query, parse_custom
 
     params = params_of(personal_model)
-    if params.max_leverage is not None:
-        return None
     query = {"model": "custom", **custom_query(params)}
     try:
-        back = parse_custom(asset=asset, mp=query["mp"], mmr=query["mmr"])
+        back = parse_custom(asset=asset, mp=query["mp"], mmr=query["mmr"], maxlev=query.get("maxlev"))
     except FilterError:
         return None
-    if (back.tiers, back.mmr) != (params.tiers, params.mmr):
+    # Without a ceiling of its own the model takes the asset's, as the link without maxlev does.
+    if (back.tiers, back.mmr) != (params.tiers, params.mmr) or (
+        params.max_leverage is not None and back.max_leverage != params.max_leverage
+    ):
         return None
     return f"{reverse('heatmaps:asset', args=[asset.symbol])}?{urlencode(query)}"
 

@@ -7,11 +7,12 @@ The choice itself (``resolve_model``) is one of
 
 * ``v1`` (the default) and ``v2``: the stored maps of every timeframe;
 * ``custom``: model v2 with the parameters in the URL (``mp=5:0.1:720,10:0.25:336`` as leverage:weight:
-  half-life in hours per tier, ``mmr=0.004``), so a link reproduces the map for anyone who opens it;
+  half-life in hours per tier, ``never`` for a tier whose positions never fade; ``mmr=0.004``; optionally
+  ``maxlev=50``, the leverage ceiling, else the asset's), so a link reproduces the map for anyone who opens it;
 * ``mine:<id>``: a signed-in user's own model. Its map is computed and cached by its parameters, exactly
   like a custom map with the same parameters (one cache entry, whoever asks).
 
-An unknown or malformed model is ``FilterError("model" | "mp" | "mmr", ...)``: the API answers 400 naming
+An unknown or malformed model is ``FilterError("model" | "mp" | "mmr" | "maxlev", ...)``: the API answers 400 naming
 the parameter, a page shows the message and draws model v1. Someone else's ``mine:<id>`` is refused
 with the very words of an unknown id.
 """
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
 MODELS = ("v1", "v2", "custom", "mine:<id>")
 STORED_MODELS = ("v1", "v2")
 MAX_CUSTOM_TIERS = 12
+# The URL parameters that carry a custom model's values, beside ``model``.
+CUSTOM_KEYS = ("mp", "mmr", "maxlev")
+# A half-life that never ends, as a link may spell it (``custom_query`` writes "never").
+_NEVER = frozenset({"never", "inf", "infinity", "\u221e"})
+
+
+def custom_text(source: Mapping[str, Any]) -> dict[str, str | None]:
+    """The raw custom-model values (``mp``, ``mmr``, ``maxlev``) of a query, for ``resolve_model``."""
+    return {key: source.get(key) for key in CUSTOM_KEYS}
 
 
 @dataclass(frozen=True)
@@ -83,18 +93,32 @@ V1 = ModelChoice(key="v1", label="model v1")
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    """The shortest text that reads back as the same float (so a link never rounds a model), "never"
+    for an endless half-life, without a trailing ".0"."""
+    if value == math.inf:
+        return "never"
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def custom_query(params: ModelV2Params) -> dict[str, str]:
-    """Model-v2 parameters as the URL's compact form: ``mp`` (leverage:weight:half-life hours per tier)
-    and ``mmr``."""
+    """Model-v2 parameters as the URL's compact form: ``mp`` (leverage:weight:half-life hours per tier,
+    "never" for a tier that never fades), ``mmr`` and, when the parameters have one, ``maxlev``."""
     tiers = ",".join(f"{_fmt(t.leverage)}:{_fmt(t.weight)}:{_fmt(t.half_life_hours)}" for t in params.tiers)
-    return {"mp": tiers, "mmr": _fmt(params.mmr)}
+    query = {"mp": tiers, "mmr": _fmt(params.mmr)}
+    if params.max_leverage is not None:
+        query["maxlev"] = _fmt(params.max_leverage)
+    return query
 
 
-def parse_custom(*, asset: Asset, mp: str | None, mmr: str | None) -> ModelV2Params:
-    """``mp``/``mmr`` over the asset's model-v2 defaults (its grid, its venues' maximum leverage), validated."""
+def _half_life(text: str) -> float:
+    word = text.strip().rstrip("hH").strip().lower()
+    return math.inf if word in _NEVER else float(word)
+
+
+def parse_custom(*, asset: Asset, mp: str | None, mmr: str | None, maxlev: str | None = None) -> ModelV2Params:
+    """``mp``/``mmr``/``maxlev`` over the asset's model-v2 defaults (its grid, its venues' maximum leverage),
+    validated."""
     from heatmaps.engine.model_v2 import TierV2
 
     base = default_v2_params(asset)
@@ -109,16 +133,18 @@ def parse_custom(*, asset: Asset, mp: str | None, mmr: str | None) -> ModelV2Par
             try:
                 if len(fields) != 3:
                     raise ValueError
-                lev, weight, half_life = (float(f.strip().rstrip("xXh")) for f in fields)
+                lev, weight = (float(f.strip().rstrip("xX")) for f in fields[:2])
+                half_life = _half_life(fields[2])
             except ValueError:
                 raise FilterError(
-                    "mp", f"Tier {part[:30]!r} is not leverage:weight:half-life hours, e.g. 10:0.25:336."
+                    "mp",
+                    f"Tier {part[:30]!r} is not leverage:weight:half-life hours (or never), e.g. 10:0.25:336.",
                 ) from None
-            if not all(math.isfinite(v) for v in (lev, weight, half_life)):
+            if not all(math.isfinite(v) for v in (lev, weight)) or math.isnan(half_life):
                 raise FilterError("mp", f"Tier {part[:30]!r} has a value that is not a finite number.")
             tiers.append(TierV2(leverage=lev, weight=weight, half_life_hours=half_life))
         changes["tiers"] = tuple(tiers)
-    elif mmr is None:
+    elif mmr is None and maxlev is None:
         raise FilterError("mp", "model=custom needs its tiers in mp (leverage:weight:half-life hours, ...).")
     if mmr is not None and mmr.strip():
         try:
@@ -129,11 +155,23 @@ def parse_custom(*, asset: Asset, mp: str | None, mmr: str | None) -> ModelV2Par
             ) from None
         if not math.isfinite(changes["mmr"]):
             raise FilterError("mmr", "mmr must be a finite number.")
+    if maxlev is not None and maxlev.strip():
+        try:
+            changes["max_leverage"] = float(maxlev.strip().rstrip("xX"))
+        except ValueError:
+            raise FilterError(
+                "maxlev", f"maxlev {maxlev[:20]!r} is not a number (the leverage ceiling, e.g. 50)."
+            ) from None
+        if not math.isfinite(changes["max_leverage"]):
+            raise FilterError("maxlev", "maxlev must be a finite number.")
     params = dataclasses.replace(base, **changes)
     try:
         params.validate()
     except ValueError as exc:
-        param = "mmr" if "mmr" in changes and str(exc).startswith("mmr") else "mp"
+        problem = str(exc)
+        if "max_leverage" in changes and problem.startswith("max_leverage"):
+            raise FilterError("maxlev", f"This leverage ceiling cannot be used: {problem}") from None
+        param = "mmr" if "mmr" in changes and problem.startswith("mmr") else "mp"
         raise FilterError(param, f"These model parameters cannot be used: {exc}") from None
     return params
 
@@ -150,7 +188,7 @@ def resolve_model(
     user: Any = None,
 ) -> ModelChoice:
     """The model a request asks for; ``FilterError`` naming ``model``, ``mp`` or ``mmr`` when it cannot
-    be drawn. ``custom_params_text`` holds the raw ``mp`` and ``mmr`` values."""
+    be drawn. ``custom_params_text`` holds the raw ``mp``, ``mmr`` and ``maxlev`` values (``custom_text``)."""
     raw = (model or "").strip()
     text = custom_params_text or {}
     key = raw.lower()
@@ -160,7 +198,7 @@ def resolve_model(
         params = default_v2_params(asset)
         return ModelChoice(key="v2", label="model v2", params=params)
     if key == "custom":
-        params = parse_custom(asset=asset, mp=text.get("mp"), mmr=text.get("mmr"))
+        params = parse_custom(asset=asset, mp=text.get("mp"), mmr=text.get("mmr"), maxlev=text.get("maxlev"))
         return ModelChoice(key=f"custom:{params.cache_key()}", label="custom model v2", params=params, stored=False)
     if key.startswith("mine:"):
         ident = key.partition(":")[2]
@@ -193,7 +231,9 @@ def resolve_model(
             personal=True,
             personal_id=spec.id,
         )
-    raise FilterError("model", f"Unknown model {raw[:20]!r}; choose v1, v2, custom (with mp and mmr) or mine:<id>.")
+    raise FilterError(
+        "model", f"Unknown model {raw[:20]!r}; choose v1, v2, custom (with mp, mmr, maxlev) or mine:<id>."
+    )
 
 
 _SWEEP_WORDS = {

@@ -145,21 +145,30 @@ class HeatmapQuery(serializers.Serializer):
         r"^\s*(v1|v2|custom|mine:\d{1,18})\s*$",
         required=False,
         max_length=30,
-        error_messages={"invalid": "Choose v1, v2, custom (with mp and mmr) or mine:<id> (one of your models)."},
+        error_messages={
+            "invalid": "Choose v1, v2, custom (with mp, mmr and maxlev) or mine:<id> (one of your models)."
+        },
         help_text="The model: v1 (default) or v2, both stored for every timeframe (v2 trails v1 by one low-priority "
-        "compute); custom: model v2 with the parameters in mp and mmr, computed on request; mine:<id>: one of "
+        "compute); custom: model v2 with the parameters in mp, mmr and maxlev, computed on request; mine:<id>: one of "
         "your own models (signed in; another user's id is refused like an unknown one, 400).",
     )
     mp = serializers.CharField(
         required=False,
         max_length=400,
         help_text="model=custom: model v2's tiers as leverage:weight:half-life hours, comma-separated, e.g. "
-        "5:0.1:720,10:0.25:336,25:0.3:168,50:0.2:72,100:0.15:24 (weights sum to 1).",
+        "5:0.1:720,10:0.25:336,25:0.3:168,50:0.2:72,100:0.15:24 (weights sum to 1); the half-life never (or inf) "
+        "for a tier whose positions never fade, e.g. 5:0.5:never,10:0.5:240.",
     )
     mmr = serializers.CharField(
         required=False,
         max_length=30,
         help_text="model=custom: the maintenance margin rate, e.g. 0.004 (default: the asset's).",
+    )
+    maxlev = serializers.CharField(
+        required=False,
+        max_length=30,
+        help_text="model=custom: the maximum leverage, e.g. 50: tiers above it are dropped and the rest "
+        "renormalised (default: the asset's venues' maximum leverage).",
     )
     tiers = serializers.RegexField(
         r"^\s*\d+(\.\d+)?[xX]?\s*(,\s*\d+(\.\d+)?[xX]?\s*)*$",

@@ -41,7 +41,7 @@ from heatmaps.explorer import FilterError, MapFilter, filtered_map, resolve_filt
 from heatmaps.export_window import export_window, png_frame
 from heatmaps.maps import MODEL, heatmap_generation, read_heatmap, shared_cache_key
 from heatmaps.marketdata import liquidation_prints, market_snapshot
-from heatmaps.model_choice import ModelChoice, computed_params, map_label, resolve_model, stored_model
+from heatmaps.model_choice import ModelChoice, computed_params, custom_text, map_label, resolve_model, stored_model
 from heatmaps.models import (
     EXCHANGE_NAMES,
     Asset,
@@ -105,7 +105,7 @@ def _model_choice(asset: Asset, query: dict[str, Any], user: Any) -> ModelChoice
         return resolve_model(
             asset=asset,
             model=query.get("model"),
-            custom_params_text={"mp": query.get("mp"), "mmr": query.get("mmr")},
+            custom_params_text=custom_text(query),
             user=user,
         )
     except FilterError as exc:

@@ -23,11 +23,11 @@ from rest_framework.response import Response
 from heatmaps.cell_breakdown import EXCHANGES_NOTE, CellError, cell_breakdown, cluster_exchange_mix
 from heatmaps.explorer import FilterError, filtered_map, resolve_filter
 from heatmaps.maps import read_heatmap
-from heatmaps.model_choice import computed_params, resolve_model, stored_model
+from heatmaps.model_choice import computed_params, custom_text, resolve_model, stored_model
 from heatmaps.models import Asset
 from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, FiniteFloatField, HeatmapQuery, api_asset
 
-_MAP_FIELDS = ("timeframe", "model", "mp", "mmr", "tiers", "lev", "exchange", "at")
+_MAP_FIELDS = ("timeframe", "model", "mp", "mmr", "maxlev", "tiers", "lev", "exchange", "at")
 
 
 class BreakdownQuery(serializers.Serializer):
@@ -112,7 +112,7 @@ def heatmap_breakdown(request: Request, symbol: str) -> HttpResponseBase:
         choice = resolve_model(
             asset=asset,
             model=query.get("model"),
-            custom_params_text={"mp": query.get("mp"), "mmr": query.get("mmr")},
+            custom_params_text=custom_text(query),
             user=request.user,
         )
         filt = resolve_filter(

@@ -22,11 +22,11 @@ from heatmaps import exports
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
 from heatmaps.maps import read_heatmap
-from heatmaps.model_choice import ModelChoice, resolve_model
+from heatmaps.model_choice import CUSTOM_KEYS, ModelChoice, custom_text, resolve_model
 from heatmaps.models import Asset
 from heatmaps.serializers import BAD_REQUEST, ERROR_RESPONSES, PNG_HEIGHT, PNG_WIDTH, SIDES, api_asset
 
-_FILTER_KEYS = {"tiers", "lev", "exchange", "model", "mp", "mmr"}
+_FILTER_KEYS = {"tiers", "lev", "exchange", "model", *CUSTOM_KEYS}
 
 
 class CompareQuery(serializers.Serializer):
@@ -36,7 +36,7 @@ class CompareQuery(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=300,
-        help_text="Map A's filter and model as a query string (tiers=, lev=, exchange=, model=, mp=, mmr= as on the "
+        help_text="Map A's filter and model as a query string (tiers=, lev=, exchange=, model=, mp=, mmr=, maxlev= as on the "
         "map), e.g. lev=high or model=v2; empty: model v1's whole map.",
     )
     b = serializers.CharField(
@@ -96,7 +96,7 @@ def _filter(asset: Asset, name: str, text: str, user: Any = None) -> tuple[MapFi
         choice = resolve_model(
             asset=asset,
             model=parts.get("model"),
-            custom_params_text={"mp": parts.get("mp"), "mmr": parts.get("mmr")},
+            custom_params_text=custom_text(parts),
             user=user,
         )
         filt = resolve_filter(

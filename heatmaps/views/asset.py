@@ -23,7 +23,7 @@ from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import MapFilter
 from heatmaps.maps import shared_cache_key
 from heatmaps.marketdata import market_snapshot
-from heatmaps.model_choice import V1, ModelChoice, map_label, stored_model
+from heatmaps.model_choice import CUSTOM_KEYS, V1, ModelChoice, map_label, stored_model
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
 from heatmaps.personal_hook import list_personal_models
 from heatmaps.views.common import (
@@ -442,7 +442,7 @@ def model_switcher(params: MapParams, *, timeframe: str, path: str) -> dict[str,
     """The model switcher's links (v1, v2, and the custom model in the URL while it is shown), each
     keeping every other setting; the signed-in trader's own models are added per request
     (``my_model_links``), outside every shared render."""
-    keep = {"tf": timeframe, **{k: v for k, v in params.query().items() if k not in ("model", "mp", "mmr")}}
+    keep = {"tf": timeframe, **{k: v for k, v in params.query().items() if k not in ("model", *CUSTOM_KEYS)}}
     links = [
         ModelLink(
             key="v1",

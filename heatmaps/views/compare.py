@@ -18,7 +18,7 @@ from django.urls import reverse
 from heatmaps.engine import TIMEFRAMES
 from heatmaps.explorer import FilterError, MapFilter, compare_filters, resolve_filter
 from heatmaps.maps import read_heatmap
-from heatmaps.model_choice import V1, ModelChoice, resolve_model
+from heatmaps.model_choice import CUSTOM_KEYS, V1, ModelChoice, custom_text, resolve_model
 from heatmaps.models import Asset
 from heatmaps.views.common import format_price, format_usd
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
@@ -31,12 +31,14 @@ def _filter(
 ) -> tuple[MapFilter, str, ModelChoice]:
     parts = QueryDict(text)
     try:
-        if set(parts) - {"tiers", "lev", "exchange", "model", "mp", "mmr"}:
-            raise FilterError(name, "use tiers=, lev=, exchange=, model= (with mp= and mmr= for a custom model)")
+        if set(parts) - {"tiers", "lev", "exchange", "model", *CUSTOM_KEYS}:
+            raise FilterError(
+                name, "use tiers=, lev=, exchange=, model= (with mp=, mmr= and maxlev= for a custom model)"
+            )
         choice = resolve_model(
             asset=asset,
             model=parts.get("model"),
-            custom_params_text={"mp": parts.get("mp"), "mmr": parts.get("mmr")},
+            custom_params_text=custom_text(parts),
             user=user,
         )
         filt = resolve_filter(

@@ -21,7 +21,7 @@ from heatmaps.explorer import FilterError, MapFilter, asset_exchange_codes, filt
 from heatmaps.maps import read_heatmap
 from heatmaps.marketdata import dt_to_ms
 from heatmaps.marketdata.base_bars import asset_params
-from heatmaps.model_choice import V1, ModelChoice, computed_params, resolve_model, stored_model
+from heatmaps.model_choice import V1, ModelChoice, computed_params, custom_text, resolve_model, stored_model
 from heatmaps.models import Asset, Heatmap
 from heatmaps.rows import BASE_BAR_MS
 from heatmaps.serializers import UtcInstantField
@@ -46,9 +46,7 @@ def parse_model(request: HttpRequest, asset: Asset) -> tuple[ModelChoice, list[s
     if not raw:
         return V1, []
     try:
-        choice = resolve_model(
-            asset=asset, model=raw, custom_params_text={"mp": get.get("mp"), "mmr": get.get("mmr")}, user=request.user
-        )
+        choice = resolve_model(asset=asset, model=raw, custom_params_text=custom_text(get), user=request.user)
     except FilterError as exc:
         return V1, [f"Ignored {exc.param}: {exc.message} Showing model v1."]
     return choice, []

@@ -100,20 +100,44 @@ def test_the_shareable_link_draws_the_same_map_for_anyone(
     assert a["cells"] != v1["cells"]
 
 
-def test_no_shareable_link_when_the_url_cannot_carry_the_model(
-    alice_client: Client, alice: User, sample_maps: None
+def test_a_model_with_a_never_fading_tier_and_a_ceiling_shares_the_same_map(
+    alice_client: Client, client: Client, alice: User, sample_maps: None, registered: None
 ) -> None:
-    never = personal_model_create(
-        user=alice, name="Never fades", tiers=[TierInput(10, 1.0, math.inf)], mmr=0.004, max_leverage=None
-    )
-    capped = personal_model_create(
+    # Both were once left without a link: "inf" was refused in mp, and the ceiling had nowhere to go.
+    saved = personal_model_create(
         user=alice,
-        name="Capped",
-        tiers=[TierInput(10, 0.5, 24.0), TierInput(50, 0.5, 24.0)],
+        name="Never fades, capped",
+        tiers=[TierInput(10, 0.5, math.inf), TierInput(25, 0.3, 36.0), TierInput(50, 0.2, 12.0)],
         mmr=0.004,
         max_leverage=20,
     )
-    for saved in (never, capped):
-        page = alice_client.get(f"/account/models/{saved.pk}/").content.decode()
-        assert 'class="share-link"' not in page and "No shareable link" in page
-        assert 'class="draw-link"' in page
+    page = alice_client.get(f"/account/models/{saved.pk}/").content.decode()
+    assert "No shareable link" not in page
+    share = _link(page, "share-link")
+    assert "never" in share and "maxlev=20" in share and "mine" not in share
+    query = share.split("?", 1)[1]
+    shared = client.get(f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&{query}")
+    own = alice_client.get(f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=mine:{saved.pk}")
+    assert shared.status_code == own.status_code == 200
+    a, b = shared.json(), own.json()
+    for key in ("prices", "times", "cells", "liquidation_map"):
+        assert a[key] == b[key], key
+    # The ceiling counts: without it the 50x tier is drawn too, and the map differs.
+    uncapped = client.get(f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&{query.replace('maxlev=20', 'maxlev=50')}")
+    assert uncapped.status_code == 200 and uncapped.json()["cells"] != a["cells"]
+    # The page draws the link as a custom model too, never as hers.
+    html = client.get(f"{share}&tf=1w").content.decode()
+    assert "custom model v2" in _shown(html) and "Never fades" not in html
+
+
+@pytest.mark.parametrize("maxlev", ["lots", "1", "500", "nan"])
+def test_a_bad_maxlev_is_a_400_naming_it(client: Client, sample_maps: None, maxlev: str) -> None:
+    response = client.get(
+        f"/api/v1/assets/BTCUSDT/heatmap/?timeframe=1w&model=custom&mp=10:0.5:never,25:0.5:24&maxlev={maxlev}"
+    )
+    assert response.status_code == 400
+    assert "maxlev" in response.json()
+    breakdown = client.get(
+        f"/api/v1/assets/BTCUSDT/heatmap/breakdown/?timeframe=1w&model=custom&mp=10:1:24&maxlev={maxlev}"
+    )
+    assert breakdown.status_code == 400 and "maxlev" in breakdown.json()

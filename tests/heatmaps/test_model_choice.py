@@ -216,6 +216,33 @@ def test_resolve_model_checks_owner_and_parameters(btc: Asset, alice: Any, bob: 
     assert dataclasses.replace(custom.params, mmr=0.01).cache_key() != custom.params.cache_key()
 
 
+def test_a_link_carries_a_never_fading_tier_and_a_ceiling_exactly(btc: Asset) -> None:
+    import math
+
+    params = ModelV2Params(
+        tiers=(TierV2(5.0, 1 / 3, math.inf), TierV2(10.0, 2 / 3, 240.0)), mmr=0.0045, max_leverage=7.5
+    )
+    query = custom_query(params)
+    assert query["mp"].split(",")[0].endswith(":never") and query["maxlev"] == "7.5"
+    back = resolve_model(asset=btc, model="custom", custom_params_text=query).params
+    assert back is not None and (back.tiers, back.mmr, back.max_leverage) == (
+        params.tiers,
+        params.mmr,
+        params.max_leverage,
+    )
+    for spelled in ("inf", "INF", "never", "Never h"):
+        other = resolve_model(
+            asset=btc, model="custom", custom_params_text={"mp": f"5:1:{spelled}", "mmr": None, "maxlev": None}
+        )
+        assert other.params is not None and other.params.tiers == (TierV2(5.0, 1.0, math.inf),)
+    # Without maxlev the asset's ceiling, as before.
+    plain = resolve_model(asset=btc, model="custom", custom_params_text={"mp": "5:1:24"}).params
+    assert plain is not None and plain.max_leverage == default_v2_params(btc).max_leverage
+    with pytest.raises(FilterError) as bad:
+        resolve_model(asset=btc, model="custom", custom_params_text={"mp": "10:1:24", "maxlev": "5"})
+    assert bad.value.param == "maxlev" and "no tier" in bad.value.message
+
+
 def test_png_and_csv_exports_say_the_model(client: Client, btc: Asset) -> None:
     csv = client.get(f"{URL}?timeframe=1w&format=csv&model=v2&lev=high")
     assert csv.status_code == 200 and "-v2-" in csv["Content-Disposition"]
