@@ -1,5 +1,6 @@
-"""The model switcher's "My models": the signed-in trader's own models, a personal piece of a market page
-(a hole in every shared render, filled per request)."""
+"""The model switcher's "My models": the signed-in trader's own models and a "Model settings…" link to
+where they are made, a personal piece of a market page (a hole in every shared render, filled per
+request), so a visitor never sees it and each trader sees their own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from heatmaps.personal_hook import signed_in
 from heatmaps.views.asset import my_model_links
 from heatmaps.views.trader_cache import personal_hole
 
@@ -21,10 +23,8 @@ def my_models(context: template.Context, switcher: dict[str, Any] | None) -> Saf
     hole = personal_hole(request, "{% load model_switch %}{% my_models switcher %}", switcher=switcher)
     if hole is not None:
         return hole
-    if request is None:
+    if request is None or not signed_in(request.user):
         return mark_safe("")
     links = my_model_links(request.user, switcher)
-    if not links:
-        return mark_safe("")
     path = (switcher or {}).get("path", "")
     return mark_safe(render_to_string("heatmaps/_my_model_links.html", {"links": links, "path": path}))

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import PersonalModel, User
 from accounts.personal_models import TierInput, list_personal_models, personal_model_create, resolve_personal_model
@@ -141,3 +143,32 @@ def test_a_bad_maxlev_is_a_400_naming_it(client: Client, sample_maps: None, maxl
         f"/api/v1/assets/BTCUSDT/heatmap/breakdown/?timeframe=1w&model=custom&mp=10:1:24&maxlev={maxlev}"
     )
     assert breakdown.status_code == 400 and "maxlev" in breakdown.json()
+
+
+def test_the_switcher_links_each_trader_to_their_model_settings_and_never_a_visitor(
+    settings: Any, client: Client, alice_client: Client, bob_client: Client, alices: PersonalModel, bob: User
+) -> None:
+    # The shared renders on (one per look, for visitors and for traders), under a key prefix of their own,
+    # so the second trader's page is the first one's render with the personal piece filled for him.
+    settings.LIQ_PAGE_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+    bobs = personal_model_create(user=bob, name="Bob's scalper", tiers=[TierInput(50, 1.0, 6.0)], mmr=0.004)
+    url = "/assets/BTCUSDT/?tf=1w"
+    settings_link = f'href="{reverse("accounts:personal-models")}" class="model-settings'
+    for _ in range(2):  # the first render and the shared one
+        alice_page = alice_client.get(url).content.decode()
+        bob_page = bob_client.get(url).content.decode()
+        visitor_page = client.get(url).content.decode()
+        assert settings_link in alice_page and settings_link in bob_page
+        assert NAME in alice_page and bobs.name.replace("'", "&#x27;") not in alice_page
+        assert bobs.name.replace("'", "&#x27;") in bob_page and NAME not in bob_page
+        assert f"model=mine%3A{alices.pk}" in alice_page and f"model=mine%3A{alices.pk}" not in bob_page
+        assert "model-settings" not in visitor_page and "Model settings" not in visitor_page
+        assert 'data-testid="model-switcher"' in visitor_page
+
+
+def test_a_trader_without_models_still_gets_the_settings_link(
+    alice_client: Client, sample_maps: None, registered: None
+) -> None:
+    page = alice_client.get("/assets/BTCUSDT/?tf=1w").content.decode()
+    assert "Model settings…" in page and "My models" not in page
