@@ -78,9 +78,13 @@ def test_read_is_cached_by_version(sample: Asset) -> None:
 def test_compute_heatmaps_command_reports_sources(sample: Asset) -> None:
     out = io.StringIO()
     call_command("compute_heatmaps", "--asset", "btcusdt", "--timeframe", "24h", stdout=out, stderr=io.StringIO())
-    assert "BTCUSDT 24h: 288×400, data 2026-01-27 17:10 → 2026-01-29 17:05 UTC" in out.getvalue()
+    assert "BTCUSDT 24h v1: 288×400, data 2026-01-27 17:10 → 2026-01-29 17:05 UTC" in out.getvalue()
+    assert "BTCUSDT 24h v2: 288×400, data 2026-01-27 17:10 → 2026-01-29 17:05 UTC" in out.getvalue()
     assert "OI binance (simulated)" in out.getvalue()
-    assert list(Heatmap.objects.values_list("timeframe", flat=True)) == ["24h"]
+    assert sorted(Heatmap.objects.values_list("timeframe", "model")) == [("24h", "v1"), ("24h", "v2")]
+    Heatmap.objects.all().delete()
+    call_command("compute_heatmaps", "--asset", "BTCUSDT", "--timeframe", "12h", "--model", "v2", stdout=io.StringIO())
+    assert list(Heatmap.objects.values_list("timeframe", "model")) == [("12h", "v2")]
 
 
 @pytest.mark.django_db

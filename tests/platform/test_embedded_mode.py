@@ -28,7 +28,7 @@ def test_sample_data_and_maps_on_sqlite_with_in_process_tasks(tmp_path: Path) ->
     assert run(["migrate", "-v", "0"], env).returncode == 0
     loaded = run(["load_sample_data"], env)
     assert loaded.returncode == 0, loaded.stderr
-    assert "BTCUSDT: heat maps computed for 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y" in loaded.stdout
+    assert "BTCUSDT: heat maps computed for 12h, 24h, 3d, 1w, 2w, 1m, 3m, 6m, 1y (models v1 and v2)" in loaded.stdout
     assert (tmp_path / "liqplatform.sqlite3").exists()
     again = run(["load_sample_data", "--no-compute"], env)
     assert "9727 rows, 0 new or changed" in again.stdout
@@ -37,10 +37,10 @@ def test_sample_data_and_maps_on_sqlite_with_in_process_tasks(tmp_path: Path) ->
         "import django; django.setup();"
         "from django.db import transaction;"
         "from heatmaps.models import Asset, Heatmap; from heatmaps.tasks import enqueue_recompute;"
-        "a = Asset.objects.get(symbol='ETHUSDT'); before = Heatmap.objects.get(asset=a, timeframe='1w').version;"
+        "a = Asset.objects.get(symbol='ETHUSDT'); before = Heatmap.objects.get(asset=a, timeframe='1w', model='v1').version;"
         "Asset.objects.filter(pk=a.pk).update(bins=200);"
         "\nwith transaction.atomic(): enqueue_recompute(asset_ids=[a.pk], timeframes=['1w'])\n"
-        "m = Heatmap.objects.get(asset=a, timeframe='1w'); print('version', before, m.version, 'bins', m.bins)"
+        "m = Heatmap.objects.get(asset=a, timeframe='1w', model='v1'); print('version', before, m.version, 'bins', m.bins)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=settings.BASE_DIR, env={**env, "DJANGO_SETTINGS_MODULE": "liqplatform.settings"},

@@ -32,4 +32,7 @@ class Command(BaseCommand):
         for symbol, _, _ in SAMPLE_ASSETS:
             asset = Asset.objects.select_related("reference_exchange").get(symbol=symbol)
             maps = heatmap_compute(asset=asset)
-            self.stdout.write(f"{symbol}: heat maps computed for {', '.join(m.timeframe for m in maps)}")
+            heatmap_compute(asset=asset, model="v2")
+            self.stdout.write(
+                f"{symbol}: heat maps computed for {', '.join(m.timeframe for m in maps)} (models v1 and v2)"
+            )

@@ -66,7 +66,10 @@ class Command(BaseCommand):
         )
         for asset in Asset.objects.filter(symbol__in=SAMPLE_SYMBOLS).select_related("reference_exchange"):
             maps = heatmap_compute(asset=asset)
-            self.stdout.write(f"{asset.symbol}: heat maps computed for {', '.join(m.timeframe for m in maps)}")
+            heatmap_compute(asset=asset, model="v2")
+            self.stdout.write(
+                f"{asset.symbol}: heat maps computed for {', '.join(m.timeframe for m in maps)} (models v1 and v2)"
+            )
 
     async def _serve(self, port: int, speed: int | None, seconds: float | None) -> None:
         from asgiref.sync import sync_to_async

@@ -213,7 +213,9 @@ def test_load_sample_data_twice() -> None:
     counts = (Candle.objects.count(), OpenInterest.objects.count(), FundingRate.objects.count())
     assert counts == (2 * 9727, 2 * 9727, 2 * 102)
     assert OpenInterest.objects.filter(simulated=False).count() == 0
-    assert Heatmap.objects.count() == 2 * 9 and all(m.oi_simulated for m in Heatmap.objects.all())
+    # Both published models' nine maps per asset.
+    assert Heatmap.objects.count() == 2 * 2 * 9 and all(m.oi_simulated for m in Heatmap.objects.all())
+    assert set(Heatmap.objects.values_list("model", flat=True)) == {"v1", "v2"}
     out2 = io.StringIO()
     call_command("load_sample_data", stdout=out2)
     assert "new or changed" in out2.getvalue() and ", 0 new or changed" in out2.getvalue()
