@@ -333,8 +333,9 @@ def compare_filters(
     a_params: ModelV2Params | None = None,
     b_params: ModelV2Params | None = None,
 ) -> ComparedMaps:
-    """Both filtered maps (cached like any other) and their comparison. Moments are refused: two moments'
-    maps have different windows and grids, so their cells do not line up. ``a_params``/``b_params``: a
+    """Both filtered maps (cached like any other) and their comparison, cell for cell. Moments are refused
+    here: two moments' maps have different windows and grids, so their cells do not line up; they are
+    compared by the levels standing at their ends instead (heatmaps/moment_compare.py). ``a_params``/``b_params``: a
     side drawn with model-v2 parameters, from the same run of bars as ``stored`` (so a v2 side lines up
     with a v1 side cell for cell even while the stored v2 map trails)."""
     if a.at is not None or b.at is not None:

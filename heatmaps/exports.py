@@ -365,3 +365,67 @@ def usd_text(value: float) -> str:
             scaled = value / threshold
             return f"${scaled:,.{2 if abs(scaled) < 10 else 1}f}{suffix}"
     return f"${value:,.0f}"
+
+
+# ---- two moments: the difference of the levels standing at each, as a diverging bar profile --------
+
+
+def render_profile_png(
+    *,
+    edges: np.ndarray,
+    diffs: Sequence[tuple[str, np.ndarray]],
+    full_usd: float,
+    title: str,
+    subtitle: str,
+    width: int,
+    height: int,
+) -> bytes:
+    """A − B per price bin as horizontal bars from a zero line, one panel per side in ``diffs``
+    (("Longs", A − B), ...): A's surplus to the right in A's colour, B's to the left in B's, ±``full_usd``
+    at the panel's edge; prices bottom-up on the left, ticked in the quote currency."""
+    image = Image.new("RGB", (width, height), DIVERGING_ZERO)
+    draw = ImageDraw.Draw(image)
+    small, bold = _font(11), _font(14)
+    framed = width >= MIN_FRAMED[0] and height >= MIN_FRAMED[1]
+    top, left, bottom = (48, 64, 22) if framed else (0, 0, 0)
+    if framed:
+        draw.text((8, 6), title, fill=TEXT_COLOUR, font=bold)
+        draw.text((8, 26), subtitle, fill=AXIS_COLOUR, font=small)
+    plot_h = max(1, height - top - bottom)
+    lo, hi = float(edges[0]), float(edges[-1])
+
+    def y(price: float) -> float:
+        return top + (hi - price) / (hi - lo) * plot_h if hi > lo else top
+
+    if framed and hi > lo:
+        ticks, decimals = price_ticks(lo, hi, max(2, plot_h // 60))
+        for tick in ticks:
+            ty = y(tick)
+            draw.line([(left - 4, ty), (width, ty)], fill=GRID_COLOUR, width=1)
+            label = f"{tick:,.{decimals}f}"
+            draw.text((left - 6 - draw.textlength(label, font=small), ty - 6), label, fill=AXIS_COLOUR, font=small)
+    panel_w = (width - left) / max(1, len(diffs))
+    for k, (name, diff) in enumerate(diffs):
+        x0 = left + k * panel_w
+        centre = x0 + panel_w / 2
+        half = panel_w / 2 - 4
+        share = np.clip(diff / full_usd, -1.0, 1.0) if full_usd > 0 else np.zeros_like(diff)
+        for i in np.nonzero(share)[0]:
+            y_top, y_bottom = y(float(edges[i + 1])), y(float(edges[i]))
+            end = centre + float(share[i]) * half
+            colour = DIVERGING_A if share[i] > 0 else DIVERGING_B
+            draw.rectangle([(min(centre, end), y_top), (max(centre, end), max(y_top, y_bottom - 1))], fill=colour)
+        draw.line([(centre, top), (centre, top + plot_h)], fill=AXIS_COLOUR, width=1)
+        if framed:
+            draw.text((x0 + 6, top - 16), f"{name}: A - B", fill=TEXT_COLOUR, font=small)
+            scale = usd_text(full_usd)
+            draw.text((x0 + 4, height - bottom + 4), f"-{scale}", fill=DIVERGING_B, font=small)
+            draw.text(
+                (x0 + panel_w - 6 - draw.textlength(f"+{scale}", font=small), height - bottom + 4),
+                f"+{scale}",
+                fill=DIVERGING_A,
+                font=small,
+            )
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()

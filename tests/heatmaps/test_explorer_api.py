@@ -338,3 +338,79 @@ def test_published_maps_go_with_the_raw_datas_retention(btc: Asset, settings: An
     maintain_partitions()
     assert not PublishedMap.objects.filter(pk=old.pk).exists()
     assert PublishedMap.objects.filter(pk=current.pk).exists()
+
+
+def test_compare_two_moments_puts_the_standing_levels_on_one_price_axis(client: Client, btc: Asset) -> None:
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    at_text = (stored.heatmap.data_end - timedelta(days=3, minutes=2)).strftime("%Y-%m-%dT%H:%MZ")
+    response = client.get(f"{COMPARE}?timeframe=1w&a=at%3D{at_text}&b=")
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    assert body["mode"] == "moments" and body["earlier"] == "a"
+    assert body["a"]["moment"].startswith(at_text[:16]) and body["b"]["moment"] > body["a"]["moment"]
+    then, then_body = dense(client, f"timeframe=1w&at={at_text}")
+    now, now_body = dense(client, "timeframe=1w")
+    assert body["a"]["end_time"] == then_body["times"][-1] and body["b"]["end_time"] == now_body["times"][-1]
+    edges = np.array(body["price_edges"])
+    assert edges[0] == pytest.approx(min(then_body["prices"][0], now_body["prices"][0]), rel=1e-3)
+    assert edges[-1] == pytest.approx(max(then_body["prices"][-1], now_body["prices"][-1]), rel=1e-3)
+    # Every dollar standing at each moment is on the common axis (the newest column of each map).
+    a_long, a_short = np.array(body["a"]["long_usd"]), np.array(body["a"]["short_usd"])
+    b_long, b_short = np.array(body["b"]["long_usd"]), np.array(body["b"]["short_usd"])
+    assert a_long.shape == a_short.shape == b_long.shape == (edges.shape[0] - 1,)
+    assert a_long.sum() + a_short.sum() == pytest.approx(then[-1].sum(), rel=1e-4)
+    assert b_long.sum() + b_short.sum() == pytest.approx(now[-1].sum(), rel=1e-4)
+    assert body["a"]["total_usd"] == pytest.approx(then[-1].sum(), rel=1e-4)
+    np.testing.assert_allclose(body["diff_long"], a_long - b_long, atol=0.02)
+    np.testing.assert_allclose(body["diff_short"], a_short - b_short, atol=0.02)
+    assert body["a"]["total_usd"] != body["b"]["total_usd"]  # three days of market apart
+    # Gone since A: A's clusters whose peak no cluster of now covers on its side, and only those.
+    gone = [
+        c["peak_price"]
+        for c in then_body["clusters"]
+        if not any(
+            o["side"] == c["side"] and o["price_low"] <= c["peak_price"] <= o["price_high"]
+            for o in now_body["clusters"]
+        )
+    ]
+    assert [c["peak_price"] for c in body["removed"]] == gone == [c["peak_price"] for c in body["only_a"]]
+    assert [c["peak_price"] for c in body["added"]] == [c["peak_price"] for c in body["only_b"]]
+    # The same moment on both sides has nothing to tell.
+    same = client.get(f"{COMPARE}?timeframe=1w&a=at%3D{at_text}&b=at%3D{at_text}").json()
+    assert same["removed"] == same["added"] == [] and not any(same["diff_long"]) and not any(same["diff_short"])
+    # Same-moment filters are still compared cell for cell.
+    assert client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dhigh&b=").json()["mode"] == "cells"
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-13-45", "1769644800", ""])
+def test_compare_a_bad_moment_is_a_400_naming_the_side_and_at(client: Client, btc: Asset, bad: str) -> None:
+    response = client.get(f"{COMPARE}?timeframe=1w&a=lev%3Dhigh&b=at%3D{bad}")
+    assert response.status_code == 400 and list(response.json()) == ["b"]
+    assert response.json()["b"][0].startswith("at:")
+
+
+def test_compare_a_moment_before_any_data_is_a_400_naming_the_side(client: Client, btc: Asset) -> None:
+    response = client.get(f"{COMPARE}?timeframe=1w&a=at%3D2020-01-01T00:00Z")
+    assert response.status_code == 400 and list(response.json()) == ["a"] and "2020-01-01" in response.json()["a"][0]
+
+
+def test_compare_two_moments_png_is_a_diverging_bar_profile(client: Client, btc: Asset) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from heatmaps.exports import DIVERGING_A, DIVERGING_B
+
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    at_text = (stored.heatmap.data_end - timedelta(days=3)).strftime("%Y-%m-%dT%H:%MZ")
+    url = f"{COMPARE}?timeframe=1w&a=at%3D{at_text}&b=&format=png&width=600&height=300"
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    image = np.asarray(Image.open(BytesIO(response.content)).convert("RGB"), dtype=np.int64)
+    assert image.shape == (300, 600, 3)
+    near = lambda colour: (np.abs(image - np.array(colour)).sum(axis=2) < 30).sum()  # noqa: E731
+    assert near(DIVERGING_A) > 0 and near(DIVERGING_B) > 0
+    shorts = client.get(url + "&side=short")
+    assert shorts.status_code == 200 and shorts.content != response.content

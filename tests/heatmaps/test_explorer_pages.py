@@ -207,3 +207,33 @@ def test_a_past_moment_says_whether_it_is_the_map_as_published_or_rebuilt(client
     assert f"as published at {stored.computed_at:%H:%M} UTC" in body
     body = page(client, f"tf=1w&at={dt_to_ms(stored.data_end) - 86_400_000}")
     assert "rebuilt from the stored bars" in body
+
+
+def test_the_compare_page_shows_two_moments_named_in_utc_on_one_scale(client: Client, btc: Asset) -> None:
+    from datetime import timedelta
+
+    from heatmaps.maps import read_heatmap
+
+    stored = read_heatmap(asset=btc, timeframe="1w")
+    assert stored is not None
+    then = stored.heatmap.data_end - timedelta(days=2)
+    at_text = then.strftime("%Y-%m-%dT%H:%MZ")
+    response = client.get(f"/assets/BTCUSDT/compare/?tf=1w&a=&b=at%3D{at_text}")
+    assert response.status_code == 200
+    text = response.content.decode()
+    api = client.get(f"/api/v1/assets/BTCUSDT/heatmap/compare/?timeframe=1w&a=&b=at%3D{at_text}").json()
+    assert api["mode"] == "moments"
+    assert f'data-testid="moment-b">{then:%Y-%m-%d %H:%M} UTC<' in text
+    assert f'data-testid="moment-a">{stored.heatmap.data_end:%Y-%m-%d %H:%M} UTC<' in text and "(now)" in text
+    assert f'data-testid="shared-scale">{format_usd(api["full_usd"])}<' in text
+    assert 'data-testid="profile-a"' in text and 'data-testid="profile-b"' in text
+    diff = html.unescape(re.findall(r'data-testid="png-diff" src="([^"]+)"', text)[0])
+    assert query_of(diff)["b"] == [f"at={at_text}"]
+    image = client.get(diff)
+    assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # What B (earlier) had and A (now) has not is listed as gone since B's moment.
+    gone = text.split(f"Gone since {then:%Y-%m-%d %H:%M} UTC")[1].split("</section>")[0]
+    for c in api["removed"][:8]:
+        assert format_usd(c["usd"]) in gone
+    bad = client.get("/assets/BTCUSDT/compare/?tf=1w&a=&b=at%3Dyesterday").content.decode()
+    assert "Ignored b=" in bad and "at: give a UTC time" in bad
