@@ -387,7 +387,7 @@ def render_profile_png(
     draw = ImageDraw.Draw(image)
     small, bold = _font(11), _font(14)
     framed = width >= MIN_FRAMED[0] and height >= MIN_FRAMED[1]
-    top, left, bottom = (48, 64, 22) if framed else (0, 0, 0)
+    top, left, bottom = (62, 64, 22) if framed else (0, 0, 0)
     if framed:
         draw.text((8, 6), title, fill=TEXT_COLOUR, font=bold)
         draw.text((8, 26), subtitle, fill=AXIS_COLOUR, font=small)
