@@ -305,6 +305,11 @@
     return [Math.floor(v.t0), Math.ceil(v.t1), Number(v.p0.toPrecision(9)), Number(v.p1.toPrecision(9))].join(",");
   }
 
+  // A link to this map with other settings ("?tf=…"), not to another page (the switcher's model settings).
+  function sameMapLink(a) {
+    return (a.getAttribute("href") || "").charAt(0) === "?";
+  }
+
   function rememberZoom(state) {
     var u = new URL(window.location.href);
     var value = zoomValue(state);
@@ -313,6 +318,7 @@
     if (u.search !== window.location.search) window.history.replaceState(window.history.state, "", u.pathname + u.search);
     // The plain links too (opened in a new tab, or without htmx).
     state.section.querySelectorAll("nav.sides a, .liqmap-legend a, a.moment-step, a.explore-clear").forEach(function (a) {
+      if (!sameMapLink(a)) return;
       var next = new URL(a.getAttribute("href"), window.location.href);
       if (value) next.searchParams.set("zoom", value);
       else next.searchParams.delete("zoom");
@@ -865,6 +871,7 @@
     var u = withIntensity(window.location.href, state);
     window.history.replaceState(window.history.state, "", u.pathname + u.search);
     state.section.querySelectorAll("nav.tabs a, nav.sides a, .liqmap-legend a").forEach(function (a) {
+      if (!sameMapLink(a)) return;
       var next = withIntensity(a.getAttribute("href"), state);
       a.setAttribute("href", next.search);
     });

@@ -65,3 +65,37 @@ def test_the_switcher_swaps_the_model_and_keeps_the_url(live_server: Any, page: 
     assert url_query(page) == {"tf": "24h", "side": "long", "lev": "high"}
     wait_drawn(page, timeframe="24h", side="long", lev="high")
     assert not errors, errors
+
+
+DRAWN_ANY = (
+    "() => { const c = document.querySelector('canvas.heatmap'); return !!(c && c.__heatmap && c.__heatmap.drawn); }"
+)
+
+
+def test_a_trader_reaches_model_settings_from_the_switcher_without_moving_the_map(
+    live_server: Any, page: Any, sample: Asset, alice: Any
+) -> None:
+    from tests.browser.test_personal_browser import sign_in
+
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w")
+    page.wait_for_function(DRAWN_ANY)
+    assert page.locator("[data-testid=model-settings]").count() == 0
+    visitor_top = page.locator("canvas.heatmap").bounding_box()["y"]
+    sign_in(page, live_server, alice)
+    page.goto(f"{live_server.url}/assets/BTCUSDT/?tf=1w")
+    page.wait_for_function(DRAWN_ANY)
+    link = page.locator("[data-testid=model-switcher] [data-testid=model-settings]")
+    assert link.is_visible() and link.get_attribute("aria-label") == "Model settings…"
+    page.screenshot(path=str(ARTIFACTS / "model-switcher-settings-1280.png"))
+    # The toolbar stays one line: the map starts where a visitor's does.
+    assert page.locator("canvas.heatmap").bounding_box()["y"] == visitor_top
+    # Zooming rewrites the map's own links to keep the window; never this one, to another page.
+    box = page.locator("canvas.heatmap").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("() => new URL(location.href).searchParams.has('zoom')")
+    assert link.get_attribute("href") == "/account/models/"
+    link.click()
+    page.wait_for_function("() => location.pathname === '/account/models/'")
+    assert "alice" in page.content()
