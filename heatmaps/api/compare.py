@@ -40,7 +40,7 @@ class CompareQuery(serializers.Serializer):
     a = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=300,
+        max_length=600,
         help_text="Map A's filter and model as a query string (tiers=, lev=, exchange=, model=, mp=, mmr=, maxlev=, "
         "at= as on the map), e.g. lev=high or model=v2; empty: model v1's whole map. With at= on either side (a UTC "
         "time, e.g. at=2026-01-29T14:00Z) the two moments' standing levels are compared (mode moments).",
@@ -48,7 +48,7 @@ class CompareQuery(serializers.Serializer):
     b = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=300,
+        max_length=600,
         help_text="Map B's filter and model, the same way, e.g. lev=low, model=v1 or at=2026-01-29T14:00Z.",
     )
     min_usd = serializers.FloatField(default=0.0, min_value=0.0, help_text="Cells (and |A − B|) above this USD.")
