@@ -174,18 +174,21 @@ def explore_links(
         "exchange_toggles": exchanges,
         "explore_words": [*filt.words(), *_origin_words(filt, shown)],
         "explore_clear": _href({k: v for k, v in base.items() if k != "at"}) if filt.active else "",
-        # This map's filter against the whole map (or the high band against the low one, unfiltered); a
-        # map of another model against model v1's whole map.
-        "compare_href": reverse("heatmaps:compare", args=[asset.symbol])
-        + "?"
-        + urlencode(
-            {
-                "tf": keep.get("tf", ""),
-                "a": urlencode({**model.query(), **{k: v for k, v in filt.query().items() if k != "at"}}) or "lev=high",
-                "b": "" if filt.tiers is not None or filt.exchanges is not None or model.key != "v1" else "lev=low",
-            }
-        ),
+        "compare_href": _compare_href(asset=asset, tf=keep.get("tf", ""), filt=filt, model=model),
     }
+
+
+def _compare_href(*, asset: Asset, tf: str, filt: MapFilter, model: ModelChoice) -> str:
+    """What "Compare…" compares: a past moment's map against the same map now (what changed since);
+    else this map's filter against the whole map (or the high band against the low one, unfiltered),
+    and a map of another model against model v1's whole map."""
+    same = urlencode({**model.query(), **{k: v for k, v in filt.query().items() if k != "at"}})
+    if filt.at is not None:
+        a, b = urlencode({**model.query(), **filt.query()}), same
+    else:
+        a = same or "lev=high"
+        b = "" if filt.tiers is not None or filt.exchanges is not None or model.key != "v1" else "lev=low"
+    return reverse("heatmaps:compare", args=[asset.symbol]) + "?" + urlencode({"tf": tf, "a": a, "b": b})
 
 
 def _moment_links(*, base: dict[str, str], filt: MapFilter, stored: Heatmap) -> dict[str, object]:

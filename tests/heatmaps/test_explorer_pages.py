@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -237,3 +237,16 @@ def test_the_compare_page_shows_two_moments_named_in_utc_on_one_scale(client: Cl
         assert format_usd(c["usd"]) in gone
     bad = client.get("/assets/BTCUSDT/compare/?tf=1w&a=&b=at%3Dyesterday").content.decode()
     assert "Ignored b=" in bad and "at: give a UTC time" in bad
+
+
+def test_compare_from_a_past_moment_compares_it_with_the_same_map_now(client: Client, btc: Asset) -> None:
+    stored = Heatmap.objects.get(asset=btc, timeframe="1w", model="v1")
+    then = stored.data_end - timedelta(days=2)
+    body = page(client, f"tf=1w&lev=high&at={then:%Y-%m-%dT%H:%MZ}")
+    href = html.unescape(re.findall(r'class="explore-compare" href="([^"]+)"', body)[0])
+    query = query_of(href)
+    assert parse_qs(query["a"][0]) == {"lev": ["high"], "at": [f"{then:%Y-%m-%dT%H:%MZ}"]}
+    assert query["b"] == ["lev=high"]
+    compared = client.get(href)
+    assert compared.status_code == 200
+    assert f'data-testid="moment-a">{then:%Y-%m-%d %H:%M} UTC<' in compared.content.decode()
