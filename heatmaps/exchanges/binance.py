@@ -241,6 +241,13 @@ class BinanceConnector(BaseConnector):
         return f"{base}{quote}".upper()
 
     def iter_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
+        return self._iter_kline_pages(KLINES, parse_klines, symbol, start_ms, end_ms)
+
+    def _iter_kline_pages(
+        self, path: str, parse: Callable[..., list[CandleRow]], symbol: str, start_ms: int, end_ms: int
+    ) -> Iterator[Page[CandleRow]]:
+        """Windows of ``klines_limit`` 5-minute bars of a klines-shaped endpoint (klines, markPriceKlines:
+        the same layout and request weight), closed bars only."""
         end_ms = self._clamp_end(end_ms)
         for ws, we in bar_windows(start_ms, end_ms, self.klines_limit):
             now = self.now_ms()
@@ -252,9 +259,9 @@ class BinanceConnector(BaseConnector):
                 "limit": self.klines_limit,
             }
             rows = self.http.get(
-                KLINES,
+                path,
                 params,
-                parse=partial(parse_klines, now_ms=now),
+                parse=partial(parse, now_ms=now),
                 costs={DEFAULT_BUCKET: klines_weight(self.klines_limit)},
             )
             yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)
@@ -299,23 +306,7 @@ class BinanceConnector(BaseConnector):
 
     def iter_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
         """5-minute mark-price bars (``markPriceKlines``: the klines' windows and request weight)."""
-        end_ms = self._clamp_end(end_ms)
-        for ws, we in bar_windows(start_ms, end_ms, self.klines_limit):
-            now = self.now_ms()
-            params = {
-                "symbol": symbol,
-                "interval": "5m",
-                "startTime": ws,
-                "endTime": we - 1,
-                "limit": self.klines_limit,
-            }
-            rows = self.http.get(
-                MARK_PRICE_KLINES,
-                params,
-                parse=partial(parse_mark_price_klines, now_ms=now),
-                costs={DEFAULT_BUCKET: klines_weight(self.klines_limit)},
-            )
-            yield Page([r for r in rows if ws <= r.open_time_ms < we], we - start_ms)
+        return self._iter_kline_pages(MARK_PRICE_KLINES, parse_mark_price_klines, symbol, start_ms, end_ms)
 
     def fetch_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[CandleRow]:
         rows = [r for page in self.iter_mark_candles(symbol, start_ms, end_ms) for r in page.rows]
