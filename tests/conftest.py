@@ -206,6 +206,35 @@ def celery_worker_process(
         log.close()
 
 
+def wait_for_worker_quiet(timeout: float = 120.0) -> None:
+    """Until the test worker has nothing queued, prefetched or running: a compute's low-priority
+    follow-up (long maps, model v2, the overview's row) may still be writing when a test has seen what it
+    checks, and emptying the tables under it deadlocks with its writes."""
+    from liqplatform.celery import app
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def quiet() -> bool:
+        queued = sum(int(client.llen(k)) for q in ("ingest", "compute", "notify") for k in client.scan_iter(f"{q}*"))
+        # A worker busy computing may not answer within the timeout: no answer is not "idle"; and a task
+        # it has taken off the queue but not started yet (prefetched) is neither queued nor active.
+        inspect = app.control.inspect(timeout=1)
+        active, reserved = inspect.active(), inspect.reserved()
+        if queued or active is None or reserved is None:
+            return False
+        return not any(active.values()) and not any(reserved.values())
+
+    wait_for(quiet, timeout=timeout, interval=0.3)
+
+
+@pytest.fixture(autouse=True)
+def _worker_quiet_before_the_tables_are_emptied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test with the real worker ends when the worker is idle, before its tables are emptied."""
+    yield
+    if "celery_worker_process" in request.fixturenames:
+        wait_for_worker_quiet()
+
+
 def _database_url(db: dict[str, Any]) -> str:
     """The test database as a URL for the worker process, credentials included."""
     user = quote(str(db.get("USER") or ""))

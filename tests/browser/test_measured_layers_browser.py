@@ -27,15 +27,18 @@ def hover_cell(page: Any, *, column: int, price_bin: int) -> dict[str, str]:
         [column, price_bin],
     )
     tip: dict[str, str] = {}
-    for _ in range(4):
+    for attempt in range(12):
         page.mouse.move(x, y)
         page.wait_for_function("() => !document.querySelector('.map-tooltip').hidden")
         tip = page.evaluate(
             "() => { const t = document.querySelector('.map-tooltip'); return {...t.dataset, text: t.innerText}; }"
         )
-        if int(tip["bin"]) == price_bin:
+        off = int(tip["bin"]) - price_bin
+        if off == 0:
             break
-        y += (int(tip["bin"]) - price_bin) * bin_px  # higher bins are higher prices, drawn further up
+        # Higher bins are higher prices, drawn further up. A bin is about a pixel high, so the pointer's
+        # rounding can land beside it: after the first jump, creep half a pixel at a time.
+        y += off * bin_px if attempt == 0 else (0.5 if off > 0 else -0.5)
     assert int(tip["bin"]) == price_bin
     return tip
 

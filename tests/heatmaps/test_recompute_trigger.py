@@ -42,26 +42,6 @@ def _runs(asset: Asset) -> int:
     return int(_redis().get(recompute_runs_key(asset.pk)) or 0)
 
 
-@pytest.fixture(autouse=True)
-def _worker_done_before_the_tables_are_emptied(celery_worker_process: Any) -> Iterator[None]:
-    """A compute's low-priority follow-up (long maps, the overview's row) may still be running when a test
-    has seen what it checks; emptying the tables under it would deadlock with its writes."""
-    yield
-    from liqplatform.celery import app
-
-    def quiet() -> bool:
-        queued = sum(int(_redis().llen(k)) for k in _redis().scan_iter("compute*"))
-        # A worker busy computing may not answer within the timeout: no answer is not "idle"; and a task
-        # it has taken off the queue but not started yet (prefetched) is neither queued nor active.
-        inspect = app.control.inspect(timeout=1)
-        active, reserved = inspect.active(), inspect.reserved()
-        if queued or active is None or reserved is None:
-            return False
-        return not any(active.values()) and not any(reserved.values())
-
-    wait_for(quiet, timeout=120, interval=0.3)
-
-
 def _idle(asset: Asset) -> bool:
     return not _redis().exists(f"liq:recompute-pending:{asset.pk}")
 
