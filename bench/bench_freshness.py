@@ -160,7 +160,7 @@ def round_trip(client: httpx.Client, assets: list[Asset], tags: dict[str, str]) 
     out = []
     for asset in assets:
         t0, bar = stored_at[asset.symbol]
-        m = Heatmap.objects.get(asset=asset, timeframe="24h")
+        m = Heatmap.objects.get(asset=asset, timeframe="24h", model="v1")
         written = m.computed_at.timestamp() - t0 if dt_to_ms(m.data_end) == bar else float("nan")
         out.append((served.get(asset.symbol, float("inf")) - t0, written))
     # Let the long maps of this round (their own low-priority tasks) finish before the next bar, as they

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from heatmaps.engine import TIMEFRAMES
@@ -25,7 +26,7 @@ from heatmaps.maps import shared_cache_key
 from heatmaps.marketdata import market_snapshot
 from heatmaps.model_choice import CUSTOM_KEYS, V1, ModelChoice, map_label, stored_model
 from heatmaps.models import Asset, AssetSummary, Heatmap, Liquidation, Ticker
-from heatmaps.personal_hook import list_personal_models
+from heatmaps.personal_hook import list_personal_models, signed_in
 from heatmaps.views.common import (
     STALE_AFTER,
     HtmxHttpRequest,
@@ -41,7 +42,7 @@ from heatmaps.views.common import (
 from heatmaps.views.explore import cluster_facts, explore_links, explored_heatmap, parse_explore, parse_model
 from heatmaps.views.measured_layer import layer_context, parse_layer
 from heatmaps.views.overview import DEFAULT_TIMEFRAME
-from heatmaps.views.trader_cache import shared_with_traders
+from heatmaps.views.trader_cache import personal_hole, shared_with_traders
 from heatmaps.views.visitor_cache import shared_with_visitors
 
 TOP_CLUSTERS = 8
@@ -206,7 +207,7 @@ def _panel_html(request: HtmxHttpRequest, ctx: dict[str, object], *, market: tup
         )
         cache.set(key, html, settings.LIQ_PAGE_CACHE_SECONDS)
     personal = render_to_string("heatmaps/_personal_annotations.html", {"asset": ctx["asset"]}, request)
-    models = render_to_string("heatmaps/_my_models.html", {"switcher": ctx.get("model_switcher")}, request)
+    models = my_models_piece(request, ctx.get("model_switcher"))  # type: ignore[arg-type]
     return mark_safe(html.replace(_ANNOTATIONS_HOLE, personal, 1).replace(_MY_MODELS_HOLE, models, 1))
 
 
@@ -471,6 +472,41 @@ def model_switcher(params: MapParams, *, timeframe: str, path: str) -> dict[str,
             )
         )
     return {"links": links, "keep": keep, "current": params.model.key, "path": path}
+
+
+def my_models_piece(request: HttpRequest | None, switcher: dict[str, object] | None) -> SafeString:
+    """The switcher's "My models" for the request: during a shared render a hole filled per trader
+    (the same piece again, for the real user), else this viewer's own links."""
+    hole = personal_hole(request, "{% load model_switch %}{% my_models switcher %}", switcher=switcher)
+    if hole is not None:
+        return hole
+    return my_models_markup(request.user, switcher) if request is not None else mark_safe("")
+
+
+def my_models_markup(user: object, switcher: dict[str, object] | None) -> SafeString:
+    """The switcher's "My models" for this viewer: their own models' links and the ⚙ to Model settings
+    (nothing for a visitor). Built without a template: it is filled into every signed-in trader's page."""
+    if not signed_in(user):
+        return mark_safe("")
+    links = my_model_links(user, switcher)
+    path = str((switcher or {}).get("path", ""))
+    own = format_html_join(
+        "",
+        '<a href="{}" hx-get="{}{}" hx-target="#heatmap-panel" hx-swap="outerHTML" hx-push-url="true" '
+        'class="tab model-mine" title="{}"{}>{}</a>',
+        (
+            (m.href, path, m.href, m.title, mark_safe(' aria-current="page"') if m.active else "", m.label)
+            for m in links
+        ),
+    )
+    return format_html(
+        '<span class="my-models" data-testid="my-models">{}{}<a href="{}" class="model-settings" '
+        'data-testid="model-settings" aria-label="Model settings…" title="Model settings…: make, change or '
+        'delete your own models">⚙</a></span>',
+        mark_safe('<span class="explore-label muted">My models</span>') if links else "",
+        own,
+        reverse("accounts:personal-models"),
+    )
 
 
 def my_model_links(user: object, switcher: dict[str, object] | None) -> list[ModelLink]:
