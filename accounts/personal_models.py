@@ -29,6 +29,7 @@ from django.utils.http import urlencode
 
 from accounts.models import PersonalModel, User, WatchlistItem
 from accounts.ownership import owned_or_404
+from accounts.personal_cache import personal_cached
 from heatmaps.models import Asset
 from heatmaps.personal_hook import PersonalModelSpec
 
@@ -411,5 +412,9 @@ def list_personal_models(user: Any) -> list[PersonalModelSpec]:
     """The signed-in ``user``'s own models by name, for the maps' model switcher."""
     if not isinstance(user, User):
         return []
-    rows = PersonalModel.objects.filter(user=user).order_by(Lower("name"), "id").only("id", "name", "params")
-    return [spec for row in rows if (spec := _spec(row)) is not None]
+
+    def read() -> list[PersonalModelSpec]:
+        rows = PersonalModel.objects.filter(user=user).order_by(Lower("name"), "id").only("id", "name", "params")
+        return [spec for row in rows if (spec := _spec(row)) is not None]
+
+    return personal_cached(user, "models", read)

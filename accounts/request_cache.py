@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from accounts.models import Watchlist
+from accounts.personal_cache import personal_cached
 from accounts.watchlists import asset_memberships
 
 _LISTS = "_liq_user_watchlists"
@@ -18,7 +19,10 @@ def user_watchlists(request: HttpRequest) -> list[Watchlist]:
         return []
     cached = getattr(request, _LISTS, None)
     if cached is None:
-        cached = list(Watchlist.objects.filter(user=request.user).only("id", "name", "created_at"))
+        user = request.user
+        cached = personal_cached(
+            user, "watchlists", lambda: list(Watchlist.objects.filter(user=user).only("id", "name", "created_at"))
+        )
         setattr(request, _LISTS, cached)
     return cached
 

@@ -17,6 +17,7 @@ from django.db.models import Max, Prefetch, QuerySet
 
 from accounts.models import User, Watchlist, WatchlistItem
 from accounts.ownership import owned_or_404
+from accounts.personal_cache import personal_cached, personal_changed
 from heatmaps.models import Asset
 
 MAX_WATCHLISTS = 50
@@ -60,12 +61,16 @@ def watchlist_scope(*, user: User, watchlist_id: str) -> WatchlistScope:
 
 def asset_memberships(*, user: User) -> dict[int, set[int]]:
     """asset id → ids of the user's lists holding it, in one query (the star widgets of a whole page)."""
-    memberships: dict[int, set[int]] = {}
-    for asset_id, watchlist_id in WatchlistItem.objects.filter(watchlist__user=user).values_list(
-        "asset_id", "watchlist_id"
-    ):
-        memberships.setdefault(asset_id, set()).add(watchlist_id)
-    return memberships
+
+    def read() -> dict[int, set[int]]:
+        memberships: dict[int, set[int]] = {}
+        for asset_id, watchlist_id in WatchlistItem.objects.filter(watchlist__user=user).values_list(
+            "asset_id", "watchlist_id"
+        ):
+            memberships.setdefault(asset_id, set()).add(watchlist_id)
+        return memberships
+
+    return personal_cached(user, "memberships", read)
 
 
 # ---- writing --------------------------------------------------------------------------------------
@@ -201,6 +206,7 @@ def _resolve_assets(symbols: Sequence[str]) -> list[Asset]:
 
 
 def _replace_items(watchlist: Watchlist, assets: list[Asset]) -> None:
+    personal_changed(watchlist.user_id)  # bulk_create sends no signals
     WatchlistItem.objects.filter(watchlist=watchlist).delete()
     WatchlistItem.objects.bulk_create(
         WatchlistItem(watchlist=watchlist, asset=asset, position=position) for position, asset in enumerate(assets)
@@ -217,5 +223,8 @@ def _renumber(watchlist: Watchlist) -> None:
 
 
 def _lock(watchlist: Watchlist) -> None:
-    """Row lock on the list: concurrent moves and stars of one list apply one after another."""
+    """Row lock on the list: concurrent moves and stars of one list apply one after another. Every write
+    of the list's items takes it, so it also marks the owner's cached pieces stale (bulk updates send
+    no signals)."""
     Watchlist.objects.select_for_update().filter(pk=watchlist.pk).first()
+    personal_changed(watchlist.user_id)

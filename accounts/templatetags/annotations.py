@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 
 from accounts.annotations import MAX_ANNOTATIONS, annotations_for_user
 from accounts.models import Annotation
+from accounts.personal_cache import personal_cached
 from accounts.templatetags.personal import personal_piece
 from heatmaps.models import Asset
 
@@ -37,7 +38,10 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
 def panel_context(request: HttpRequest, asset: Asset) -> dict[str, Any]:
     if not request.user.is_authenticated:
         return {"asset": asset, "anonymous": True}
-    annotations = list(annotations_for_user(user=request.user, asset=asset))
+    user = request.user
+    annotations = personal_cached(
+        user, f"annotations:{asset.pk}", lambda: list(annotations_for_user(user=user, asset=asset))
+    )
     return {
         "asset": asset,
         "anonymous": False,
