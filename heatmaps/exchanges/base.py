@@ -177,6 +177,22 @@ class Fields:
             raise self.bad(f"{what} {value!r} {problem}")
         return out
 
+    def candle(
+        self, row: Any, i: int, *, expected: int, time_name: str = "startTime"
+    ) -> tuple[list[Any], int, float, float, float, float]:
+        """Row ``i`` of a candle array ``[time, open, high, low, close, …]`` with at least ``expected``
+        elements: the row, its time (ms) and its prices, high not below low."""
+        row = self.list_(row, f"row {i}")
+        if len(row) < expected:
+            raise self.bad(f"row {i} has {len(row)} elements, expected {expected}: {row!r}")
+        start = self.ms(row[0], f"row {i} {time_name}")
+        o, h, lo, c = (
+            self.req_num(row[k], f"row {i} {n}") for k, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
+        )
+        if h < lo:
+            raise self.bad(f"row {i} high {h} < low {lo}")
+        return row, start, o, h, lo, c
+
     def list_(self, value: Any, what: str) -> list[Any]:
         if not isinstance(value, list):
             raise self.bad(f"{what} is not a list but {type(value).__name__}")

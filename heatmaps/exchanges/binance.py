@@ -135,24 +135,10 @@ def parse_klines(payload: Any, *, now_ms: int, endpoint: str = KLINES) -> list[C
 def parse_mark_price_klines(payload: Any, *, now_ms: int, endpoint: str = MARK_PRICE_KLINES) -> list[CandleRow]:
     """The klines' 12-element arrays, whose volume fields are "0" placeholders → closed mark-price bars as
     CandleRows without volumes; a bar whose closeTime ≥ now is still forming."""
-    f = Fields(CODE, endpoint)
-    _check_error_body(f, payload)
-    out = []
-    for i, row in enumerate(f.list_(payload, "response")):
-        row = f.list_(row, f"row {i}")
-        if len(row) < 7:
-            raise f.bad(f"row {i} has {len(row)} elements, expected 12: {row!r}")
-        open_time = f.ms(row[0], f"row {i} openTime")
-        close_time = f.ms(row[6], f"row {i} closeTime")
-        o, h, lo, c = (
-            f.req_num(row[k], f"row {i} {name}") for k, name in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
-        )
-        if h < lo:
-            raise f.bad(f"row {i} high {h} < low {lo}")
-        if close_time >= now_ms:
-            continue
-        out.append(CandleRow(open_time, o, h, lo, c, None, None, None))
-    return out
+    return [
+        CandleRow(r.open_time_ms, r.open, r.high, r.low, r.close, None, None, None)
+        for r in parse_klines(payload, now_ms=now_ms, endpoint=endpoint)
+    ]
 
 
 def parse_open_interest_hist(payload: Any, *, endpoint: str = OI_HIST) -> list[OpenInterestRow]:

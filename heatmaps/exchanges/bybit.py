@@ -92,16 +92,8 @@ def parse_kline(payload: Any, *, now_ms: int, endpoint: str = KLINE) -> list[Can
     first; bars not yet closed at ``now_ms`` are dropped. No taker split on Bybit."""
     f, result = unwrap(payload, endpoint)
     out = []
-    for i, row in enumerate(f.list_(result.get("list", []), "result.list")):
-        row = f.list_(row, f"row {i}")
-        if len(row) < 7:
-            raise f.bad(f"row {i} has {len(row)} elements, expected 7: {row!r}")
-        start = f.ms(row[0], f"row {i} startTime")
-        o, h, lo, c = (
-            f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
-        )
-        if h < lo:
-            raise f.bad(f"row {i} high {h} < low {lo}")
+    for i, raw in enumerate(f.list_(result.get("list", []), "result.list")):
+        row, start, o, h, lo, c = f.candle(raw, i, expected=7)
         if start + BASE_BAR_MS > now_ms:
             continue  # still forming
         out.append(
@@ -191,16 +183,8 @@ def parse_mark_kline(payload: Any, *, now_ms: int, endpoint: str = MARK_KLINE) -
     oldest first, as CandleRows without volumes."""
     f, result = unwrap(payload, endpoint)
     out = []
-    for i, row in enumerate(f.list_(result.get("list", []), "result.list")):
-        row = f.list_(row, f"row {i}")
-        if len(row) < 5:
-            raise f.bad(f"row {i} has {len(row)} elements, expected 5: {row!r}")
-        start = f.ms(row[0], f"row {i} startTime")
-        o, h, lo, c = (
-            f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
-        )
-        if h < lo:
-            raise f.bad(f"row {i} high {h} < low {lo}")
+    for i, raw in enumerate(f.list_(result.get("list", []), "result.list")):
+        _, start, o, h, lo, c = f.candle(raw, i, expected=5)
         if start + BASE_BAR_MS > now_ms:
             continue  # still forming
         out.append(CandleRow(start, o, h, lo, c, None, None, None))

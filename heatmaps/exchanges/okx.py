@@ -84,14 +84,8 @@ def parse_candles(payload: Any, *, now_ms: int, endpoint: str = HISTORY_CANDLES)
     first. ``confirm`` "0" (still forming) is dropped, and so is any bar not closed at ``now_ms``."""
     f, data = unwrap(payload, endpoint)
     out = []
-    for i, row in enumerate(data):
-        row = f.list_(row, f"row {i}")
-        if len(row) < 7:
-            raise f.bad(f"row {i} has {len(row)} elements, expected 9: {row!r}")
-        ts = f.ms(row[0], f"row {i} ts")
-        o, h, lo, c = (f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "o"), (2, "h"), (3, "l"), (4, "c")))
-        if h < lo:
-            raise f.bad(f"row {i} high {h} < low {lo}")
+    for i, raw in enumerate(data):
+        row, ts, o, h, lo, c = f.candle(raw, i, expected=7, time_name="ts")
         confirm = str(row[8]) if len(row) > 8 else None
         if confirm == "0" or ts + BASE_BAR_MS > now_ms:
             continue
@@ -187,14 +181,8 @@ def parse_mark_candles(payload: Any, *, now_ms: int, endpoint: str = HISTORY_MAR
     without volumes (``confirm`` "0" and bars not closed at ``now_ms`` are dropped)."""
     f, data = unwrap(payload, endpoint)
     out = []
-    for i, row in enumerate(data):
-        row = f.list_(row, f"row {i}")
-        if len(row) < 5:
-            raise f.bad(f"row {i} has {len(row)} elements, expected 6: {row!r}")
-        ts = f.ms(row[0], f"row {i} ts")
-        o, h, lo, c = (f.req_num(row[k], f"row {i} {n}") for k, n in ((1, "o"), (2, "h"), (3, "l"), (4, "c")))
-        if h < lo:
-            raise f.bad(f"row {i} high {h} < low {lo}")
+    for i, raw in enumerate(data):
+        row, ts, o, h, lo, c = f.candle(raw, i, expected=5, time_name="ts")
         confirm = str(row[5]) if len(row) > 5 else None
         if confirm == "0" or ts + BASE_BAR_MS > now_ms:
             continue
