@@ -246,17 +246,26 @@ class OkxConnector(BaseConnector):
 
     def iter_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
         """Backward paging with ``after`` (exclusive: ts < after), starting at ``end_ms``."""
+        return self._iter_candle_pages(
+            HISTORY_CANDLES, _parse_candle_page, {"history-candles": 1}, symbol, start_ms, end_ms
+        )
+
+    def _iter_candle_pages(
+        self,
+        path: str,
+        parse: Callable[..., tuple[tuple[int | None, int], list[CandleRow]]],
+        costs: dict[str, int],
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+    ) -> Iterator[Page[CandleRow]]:
+        """Pages of a candles-shaped endpoint (candles, mark-price candles), backwards with ``after``."""
         after = self._clamp_end(end_ms)
         for _ in range(MAX_PAGES):
             now = self.now_ms()
             params = {"instId": symbol, "bar": "5m", "after": after, "limit": CANDLES_LIMIT}
             # Raw rows: the oldest ts is the next cursor even when a forming candle was dropped.
-            (raw, count), rows = self.http.get(
-                HISTORY_CANDLES,
-                params,
-                parse=partial(_parse_candle_page, now_ms=now),
-                costs={"history-candles": 1},
-            )
+            (raw, count), rows = self.http.get(path, params, parse=partial(parse, now_ms=now), costs=costs)
             kept = [r for r in rows if start_ms <= r.open_time_ms < end_ms and r.open_time_ms < after]
             if raw is None or raw >= after:
                 yield Page(kept, end_ms - start_ms)
@@ -335,27 +344,11 @@ class OkxConnector(BaseConnector):
         return RiskLimits(symbol, tuple(brackets))
 
     def iter_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> Iterator[Page[CandleRow]]:
-        """5-minute mark-price bars, paged backwards with ``after`` like the last-price candles."""
-        after = self._clamp_end(end_ms)
-        for _ in range(MAX_PAGES):
-            now = self.now_ms()
-            params = {"instId": symbol, "bar": "5m", "after": after, "limit": CANDLES_LIMIT}
-            # 10 requests per 2 s documented: the default bucket (8 per 2 s) stays under it.
-            (raw, count), rows = self.http.get(
-                HISTORY_MARK_CANDLES,
-                params,
-                parse=partial(_parse_mark_candle_page, now_ms=now),
-                costs={DEFAULT_BUCKET: 1},
-            )
-            kept = [r for r in rows if start_ms <= r.open_time_ms < end_ms and r.open_time_ms < after]
-            if raw is None or raw >= after:
-                yield Page(kept, end_ms - start_ms)
-                return
-            done = raw <= start_ms or count < CANDLES_LIMIT
-            yield Page(kept, end_ms - start_ms if done else end_ms - raw)
-            if done:
-                return
-            after = raw
+        """5-minute mark-price bars, paged backwards with ``after`` like the last-price candles. 10 requests
+        per 2 s documented: the default bucket (8 per 2 s) stays under it."""
+        return self._iter_candle_pages(
+            HISTORY_MARK_CANDLES, _parse_mark_candle_page, {DEFAULT_BUCKET: 1}, symbol, start_ms, end_ms
+        )
 
     def fetch_mark_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[CandleRow]:
         rows = [r for page in self.iter_mark_candles(symbol, start_ms, end_ms) for r in page.rows]
