@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatmaps.engine.backtest.walk import ColumnAt
+from heatmaps.engine.backtest.walk import ColumnAt, run_before
 from heatmaps.engine.inputs import Buckets, ModelParams, Timeframe
-from heatmaps.engine.model import HeatmapGrid, price_edges
+from heatmaps.engine.model import HeatmapGrid
 from heatmaps.engine.model_v2 import MODEL_V2_VERSION, ModelV2Params, _sweep_series, _tier_decay
 from heatmaps.engine.run import run_end_state
 
@@ -37,18 +37,10 @@ def v2_column_at(params: ModelV2Params) -> ColumnAt:
     ]
 
     def draw(*, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int) -> HeatmapGrid | None:
-        bar, w = timeframe.bar_ms, timeframe.columns
-        if t_ms % bar:
-            raise ValueError("t_ms must be a multiple of the timeframe's bar")
-        hi = int(np.searchsorted(buckets.open_time, t_ms, side="left"))
-        if hi == 0:
+        found = run_before(buckets=buckets, timeframe=timeframe, params=v1, t_ms=t_ms)
+        if found is None:
             return None
-        end = int(buckets.open_time[hi - 1])
-        window_start = end - (w - 1) * bar
-        lo = int(np.searchsorted(buckets.open_time, window_start - w * bar, side="left"))
-        run = buckets.slice(lo, hi)
-        win_from = int(np.searchsorted(run.open_time, window_start, side="left"))
-        edges = price_edges(low=float(run.low[win_from:].min()), high=float(run.high[win_from:].max()), params=v1)
+        run, end, edges = found
         tier_long = np.zeros((len(eff.tiers), eff.n_bins))
         tier_short = np.zeros((len(eff.tiers), eff.n_bins))
         for i, tier, single in tiers:

@@ -103,13 +103,12 @@ class ColumnAt(Protocol):
     ) -> HeatmapGrid | None: ...
 
 
-def last_column_at(*, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int) -> HeatmapGrid | None:
-    """The map ``compute_heatmap`` draws from the bars that closed by ``t_ms``, last column only.
-
-    ``buckets`` are all buckets of the history at ``timeframe.bar_ms`` aggregated from base bars
-    whose open interest was carried forward; only those opening before ``t_ms`` are read, and
-    ``t_ms`` must be a bucket boundary so the last one read is complete. None without buckets.
-    """
+def run_before(
+    *, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int
+) -> tuple[Buckets, int, FloatArray] | None:
+    """The run (warm-up and window) of the map drawn from the buckets that closed by ``t_ms``, the newest
+    bucket's start and the map's price edges, as ``compute_heatmap`` chooses them; None without buckets.
+    ``t_ms`` must be a bucket boundary so the last bucket read is complete."""
     bar, w = timeframe.bar_ms, timeframe.columns
     if t_ms % bar:
         raise ValueError("t_ms must be a multiple of the timeframe's bar")
@@ -122,6 +121,20 @@ def last_column_at(*, buckets: Buckets, timeframe: Timeframe, params: ModelParam
     run = buckets.slice(lo, hi)
     win_from = int(np.searchsorted(run.open_time, window_start, side="left"))
     edges = price_edges(low=float(run.low[win_from:].min()), high=float(run.high[win_from:].max()), params=params)
+    return run, end, edges
+
+
+def last_column_at(*, buckets: Buckets, timeframe: Timeframe, params: ModelParams, t_ms: int) -> HeatmapGrid | None:
+    """The map ``compute_heatmap`` draws from the bars that closed by ``t_ms``, last column only.
+
+    ``buckets`` are all buckets of the history at ``timeframe.bar_ms`` aggregated from base bars
+    whose open interest was carried forward; only those opening before ``t_ms`` are read, and
+    ``t_ms`` must be a bucket boundary so the last one read is complete. None without buckets.
+    """
+    found = run_before(buckets=buckets, timeframe=timeframe, params=params, t_ms=t_ms)
+    if found is None:
+        return None
+    run, end, edges = found
     tier_long, tier_short = run_end_state(buckets=run, edges=edges, params=params)
     return HeatmapGrid(
         timeframe=timeframe,
